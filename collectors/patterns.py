@@ -1,0 +1,20 @@
+"""Name matching shared by the collectors: allow/deny lists and DLQ name patterns (shell globs,
+case-sensitive, as `fnmatch.fnmatchcase`)."""
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Iterable
+
+
+def _any(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def allowed(name: str, allow: Iterable[str], deny: Iterable[str]) -> bool:
+    """True when ``name`` matches some ``allow`` pattern and no ``deny`` pattern (deny wins)."""
+    return _any(name, allow) and not _any(name, deny)
+
+
+def is_dlq(name: str, patterns: Iterable[str], exclude: Iterable[str] = ()) -> bool:
+    """True when ``name`` matches a DLQ pattern and no ``exclude`` pattern (exclude wins)."""
+    return _any(name, patterns) and not _any(name, exclude)
