@@ -1,0 +1,3 @@
+from config.settings import ConfigError, Settings, load_settings, secret
+
+__all__ = ["ConfigError", "Settings", "load_settings", "secret"]

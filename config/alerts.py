@@ -1,0 +1,18 @@
+"""Settings of alert evaluation and notification."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from config.base import Section
+
+
+class AlertsConfig(Section):
+    enabled: bool = True
+    rules_file: str | None = Field(None, description="YAML of rules seeded into the store at start")
+    evaluation_interval_s: float = Field(15.0, gt=0)
+    repeat_interval_s: float = Field(4 * 3600.0, gt=0)
+    # severity -> list of names of environment variables each holding an apprise URL
+    # (URLs carry tokens, so they never sit in this file).
+    notify_env: dict[str, list[str]] = {}
+    dashboard_url: str = "http://127.0.0.1:8501"
+    send_retries: int = Field(5, ge=0)

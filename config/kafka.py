@@ -1,0 +1,50 @@
+"""Settings of the Kafka collector: any number of clusters."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from config.base import Section
+
+DEFAULT_DLQ_PATTERNS = ["*.dlq", "*-dlq", "*.DLT", "*-dlt", "*_dlq", "dlq.*"]
+
+
+class DlqTarget(Section):
+    """Explicit DLQ mapping entry: where a DLQ's messages came from."""
+
+    source_topic: str = Field(..., min_length=1)
+    group: str | None = None
+
+
+class KafkaClusterConfig(Section):
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    bootstrap_servers: list[str] = Field(..., min_length=1)
+    client_id: str = "eventdeck"
+    interval_s: float = Field(15.0, gt=0)
+    request_timeout_ms: int = Field(10_000, gt=0)
+    topics_allow: list[str] = ["*"]
+    topics_deny: list[str] = ["__*", "_schemas", "eventdeck.telemetry"]
+    groups_allow: list[str] = ["*"]
+    groups_deny: list[str] = []
+    dlq_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_DLQ_PATTERNS))
+    dlq_exclude: list[str] = []
+    dlq_map: dict[str, DlqTarget] = {}
+    status_window_s: float = Field(600.0, gt=0, description="Burrow evaluation window")
+    timelag_points: int = Field(60, ge=2, description="sliding table size per partition")
+    # Passed through to kafka-python (security_protocol, sasl_mechanism, ssl_cafile, ...).
+    # Secret values are given as "env:VARNAME" and resolved from the environment.
+    client_options: dict[str, Any] = {}
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _hostport(cls, v: list[str]) -> list[str]:
+        for hp in v:
+            host, _, port = hp.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{hp!r} is not host:port")
+        return v
+
+
+class KafkaConfig(Section):
+    clusters: list[KafkaClusterConfig] = []

@@ -1,0 +1,149 @@
+"""Eventdeck settings: a YAML file plus ``EVENTDECK_*`` environment overrides, validated by pydantic.
+
+Overrides use ``__`` between levels: ``EVENTDECK_STORE__PATH=/var/lib/eventdeck.db``,
+``EVENTDECK_DASHBOARD__PORT=8600``. A value is parsed as YAML, so ``true``, ``15`` and
+``["a","b"]`` become a bool, a number and a list. Any error names the key it is about.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import ValidationError
+
+from config.alerts import AlertsConfig
+from config.base import Section
+from config.dashboard import DashboardConfig
+from config.demo import DemoConfig
+from config.dlq import DlqConfig
+from config.kafka import KafkaConfig
+from config.rabbitmq import RabbitConfig
+from config.store import StoreConfig
+from config.telemetry import TelemetryConfig
+
+ENV_PREFIX = "EVENTDECK_"
+CONFIG_ENV = "EVENTDECK_CONFIG"
+# Variables with the prefix that are not overrides of settings keys.
+_NOT_OVERRIDES = {CONFIG_ENV, "EVENTDECK_RABBITMQ_PASSWORD", "EVENTDECK_SECRETS_FILE"}
+
+
+class Settings(Section):
+    store: StoreConfig = StoreConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    rabbitmq: RabbitConfig = RabbitConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    dlq: DlqConfig = DlqConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    demo: DemoConfig = DemoConfig()
+
+    @property
+    def has_brokers(self) -> bool:
+        return bool(self.kafka.clusters or self.rabbitmq.clusters)
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the key (``kafka.clusters[0].interval_s``)."""
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = _key(e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+            lines.append(f"{key}: {e['msg']}{shown}")
+    return f"invalid configuration in {origin}:\n  " + "\n  ".join(lines)
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict built from ``EVENTDECK_A__B=value`` variables (keys lower-cased)."""
+    tree: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in _NOT_OVERRIDES:
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if not all(path):
+            raise ConfigError(f"{name}: empty key part in environment override")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{name}: value is not valid YAML: {exc}") from None
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: conflicts with another override")
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def load_settings(path: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the YAML file (``path``, else ``$EVENTDECK_CONFIG``, else defaults) and the overrides."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(CONFIG_ENV) or None
+    data: dict[str, Any] = {}
+    origin = "defaults"
+    if path:
+        p = Path(path)
+        origin = str(p)
+        if not p.is_file():
+            raise ConfigError(f"configuration file {p} does not exist (set {CONFIG_ENV} or pass --config)")
+        try:
+            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        data = loaded
+    over = env_overrides(environ)
+    if over:
+        data = _merge(data, over)
+        origin += " + environment overrides"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A secret from the environment, else from the secrets file (``KEY=value`` lines) named by
+    ``$EVENTDECK_SECRETS_FILE``. Never logged by this module."""
+    environ = os.environ if environ is None else environ
+    if name in environ:
+        return environ[name]
+    sf = environ.get("EVENTDECK_SECRETS_FILE")
+    if sf and Path(sf).is_file():
+        for line in Path(sf).read_text(encoding="utf-8").splitlines():
+            k, sep, v = line.partition("=")
+            if sep and k.strip() == name:
+                return v.strip()
+    return None
