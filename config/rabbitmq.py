@@ -29,6 +29,8 @@ class RabbitClusterConfig(Section):
     dlq_exclude: list[str] = []
     dlq_map: dict[str, RabbitDlqTarget] = {}
     page_size: int = Field(500, gt=0, le=500)
+    # Policies, exchanges and bindings (for DLQ discovery) are re-read at most this often.
+    topology_refresh_s: float = Field(60.0, ge=0)
 
 
 class RabbitConfig(Section):
