@@ -8,7 +8,7 @@
   as PyPI wheels are started on free ports in fresh data dirs: noida-db and Tansu. Each runs in the
   foreground of a process we start ourselves, so we stop exactly the PIDs we started.
 
-CLI: ``python -m demo.brokers up|status|down`` (state in ``.eventdeck/brokers.json``).
+CLI: ``python -m demo.brokers up|up-rabbitmq|status|down`` (state in ``.eventdeck/brokers.json``).
 """
 from __future__ import annotations
 
@@ -352,13 +352,16 @@ def down(state_path: Path = STATE_FILE) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m demo.brokers", description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["up", "status", "down"])
+    ap.add_argument("command", choices=["up", "up-rabbitmq", "status", "down"])
     ap.add_argument("--state", type=Path, default=STATE_FILE, help="state file (default %(default)s)")
     args = ap.parse_args(argv)
     try:
         if args.command == "up":
             up(args.state)
             print("\n".join(status(args.state)))
+        elif args.command == "up-rabbitmq":
+            info = ensure_rabbitmq()
+            print(f"rabbitmq up: amqp {info.host}:{info.amqp_port}, management {info.mgmt_url}")
         elif args.command == "status":
             print("\n".join(status(args.state)))
         else:
