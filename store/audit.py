@@ -1,0 +1,38 @@
+"""Audit log of operator actions (replays, rule and silence changes): who, when, what, outcome."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+
+from store.db import transaction
+
+COLUMNS = ["id", "ts_ms", "actor", "action", "target", "detail", "outcome"]
+
+
+def record(conn: sqlite3.Connection, ts_ms: int, actor: str, action: str, target: str, detail: dict,
+           outcome: str) -> int:
+    """Append one entry (``detail`` must be JSON-serialisable and free of secrets); returns its id."""
+    for name, value in (("actor", actor), ("action", action), ("target", target), ("outcome", outcome)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"audit.record: {name} must be a non-empty str, got {value!r}")
+    if not isinstance(detail, dict):
+        raise TypeError(f"audit.record: detail must be a dict, got {type(detail).__name__}")
+    try:
+        text = json.dumps(detail, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"audit.record: detail is not JSON-serialisable: {exc}") from exc
+    with transaction(conn):
+        return conn.execute("INSERT INTO audit_log (ts_ms, actor, action, target, detail, outcome) "
+                            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                            (ts_ms, actor, action, target, text, outcome)).fetchone()[0]
+
+
+def read(conn: sqlite3.Connection, limit: int = 200) -> pd.DataFrame:
+    """The newest ``limit`` entries, newest first; ``detail`` is parsed back into a dict."""
+    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY ts_ms DESC, id DESC LIMIT ?",
+                        (limit,)).fetchall()
+    df = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    df["detail"] = [json.loads(d) for d in df["detail"]]
+    return df

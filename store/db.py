@@ -1,0 +1,139 @@
+"""SQLite connections for the store: one writer (WAL, BEGIN IMMEDIATE), read-only readers, migrations."""
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+BUSY_TIMEOUT_MS = 15_000
+# Pages in the WAL before an automatic checkpoint: fewer, larger checkpoints ingest faster (measured
+# +33-66 % at 10,000 vs the default 1,000); the collector also runs checkpoint() periodically.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+CACHE_KIB = 65_536
+
+
+class MigrationError(RuntimeError):
+    """A migration file is misnamed, duplicated, or failed to apply."""
+
+
+def connect_writer(path: str | Path) -> sqlite3.Connection:
+    """Open the writer connection: creates parent dirs, WAL, synchronous=NORMAL, migrations applied.
+
+    The connection is in autocommit mode; group writes with :func:`transaction`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    migrate(conn)
+    return conn
+
+
+open_store = connect_writer
+
+
+def connect_reader(path: str | Path) -> sqlite3.Connection:
+    """Open a read-only connection (``mode=ro``); the store must already exist."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"store not found at {path} (the collector service creates it)")
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                           timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception.
+
+    Inside an already open transaction it joins it (the outer block commits or rolls back).
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """``PRAGMA wal_checkpoint(TRUNCATE)``: returns (busy, wal pages, pages checkpointed)."""
+    busy, log, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy, log, done
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
+    """(version, name, path) of every ``NNNN_name.sql`` file, in version order."""
+    found: dict[int, Path] = {}
+    for file in sorted(directory.glob("*.sql")):
+        m = _MIGRATION_NAME.match(file.name)
+        if not m:
+            raise MigrationError(f"migration file {file.name!r} is not named NNNN_lowercase_name.sql")
+        version = int(m.group(1))
+        if version in found:
+            raise MigrationError(f"migrations {found[version].name!r} and {file.name!r} share number {version:04d}")
+        found[version] = file
+    return [(v, _MIGRATION_NAME.match(p.name).group(2), p) for v, p in sorted(found.items())]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a SQL script into complete statements (handles ';' inside strings and triggers)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
+        raise MigrationError(f"incomplete SQL statement at the end of the script: {buf.strip()[:80]!r}")
+
+
+def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
+    """Apply pending migrations in number order (up to ``upto`` if given); returns versions applied.
+
+    Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with its row in
+    ``schema_migrations``, so concurrent starters never apply one twice.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)")
+    applied: list[int] = []
+    for version, name, file in migration_files():
+        if upto is not None and version > upto:
+            break
+        with transaction(conn):
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                continue
+            for stmt in _statements(file.read_text(encoding="utf-8")):
+                try:
+                    conn.execute(stmt)
+                except sqlite3.Error as exc:
+                    raise MigrationError(f"migration {file.name} failed: {exc}") from exc
+            conn.execute("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)",
+                         (version, name, int(time.time() * 1000)))
+        applied.append(version)
+    return applied
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[int]:
+    """Versions recorded in ``schema_migrations``, ascending."""
+    return [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]

@@ -1,0 +1,50 @@
+"""Retention per tier: prune raw samples, 1m and 1h rollups older than their windows; drop dead series."""
+from __future__ import annotations
+
+import sqlite3
+
+from store.db import transaction
+from store.writes import GC_KEY
+
+# Series handled per transaction, so a large first prune never holds the write lock for long.
+CHUNK_SERIES = 250
+TABLES = (("samples", "ts_ms", "raw"), ("rollup_1m", "bucket_ms", "m1"), ("rollup_1h", "bucket_ms", "h1"))
+
+
+def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: int, h1_ms: int) -> dict[str, int]:
+    """Delete data older than ``now_ms - <tier>_ms`` per tier; returns rows deleted per table.
+
+    Cut-offs are recorded in ``store_meta`` (never moving backwards): queries use them to pick a tier
+    that covers a range, writers drop samples older than the raw cut-off. A ``latest`` value older
+    than the raw cut-off is removed, and a series left with no data at all is removed from the registry.
+    """
+    for name, value in (("raw_ms", raw_ms), ("m1_ms", m1_ms), ("h1_ms", h1_ms)):
+        if not isinstance(value, int) or value <= 0:
+            raise ValueError(f"apply_retention: {name} must be a positive int of milliseconds, got {value!r}")
+    with transaction(conn):
+        for _, _, tier in TABLES:
+            keep = {"raw": raw_ms, "m1": m1_ms, "h1": h1_ms}[tier]
+            conn.execute("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                         "SET value = max(value, excluded.value)", (f"{tier}_cutoff_ms", now_ms - keep))
+        cut = dict(conn.execute("SELECT key, value FROM store_meta WHERE key LIKE '%_cutoff_ms'"))
+    ids = [sid for (sid,) in conn.execute("SELECT id FROM series ORDER BY id")]
+    deleted = {table: 0 for table, _, _ in TABLES}
+    for i in range(0, len(ids), CHUNK_SERIES):
+        chunk = ids[i:i + CHUNK_SERIES]
+        with transaction(conn):
+            for table, column, tier in TABLES:
+                before = conn.total_changes
+                conn.executemany(f"DELETE FROM {table} WHERE series_id = ? AND {column} < ?",
+                                 [(sid, cut[f"{tier}_cutoff_ms"]) for sid in chunk])
+                deleted[table] += conn.total_changes - before
+    with transaction(conn):
+        deleted["latest"] = conn.execute("DELETE FROM latest WHERE ts_ms < ?", (cut["raw_cutoff_ms"],)).rowcount
+        deleted["series"] = conn.execute(
+            "DELETE FROM series WHERE id NOT IN (SELECT series_id FROM latest) "
+            "AND NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id) "
+            "AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = series.id) "
+            "AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = series.id)").rowcount
+        if deleted["series"]:
+            conn.execute("INSERT INTO store_meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE "
+                         "SET value = value + 1", (GC_KEY,))
+    return deleted
