@@ -1,0 +1,57 @@
+"""The collector service's scheduler: a failing job never stops the others; hooks run after ticks."""
+from __future__ import annotations
+
+import threading
+import time
+
+from collectors.scheduler import JobSpec, Service
+from config import Settings
+
+
+def _wait_for(pred, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_failing_job_does_not_stop_others_and_hooks_follow_ticks(tmp_path):
+    counts = {"good": 0, "bad": 0, "hook": 0, "housekeeping": 0}
+    lock = threading.Lock()
+
+    def bump(key):
+        with lock:
+            counts[key] += 1
+
+    def bad():
+        bump("bad")
+        raise ConnectionError("broker down")
+
+    specs = [JobSpec("good", lambda: bump("good"), 0.2),
+             JobSpec("bad", bad, 0.2),
+             JobSpec("housekeeping", lambda: bump("housekeeping"), 0.2, after_tick=False)]
+    svc = Service(settings=Settings(), store_path=tmp_path / "x.db", specs=specs, hooks=[lambda: bump("hook")])
+    svc.start()
+    try:
+        assert _wait_for(lambda: counts["good"] >= 3 and counts["bad"] >= 3)
+    finally:
+        svc.stop()
+    with lock:
+        snap = dict(counts)
+    # every good and bad tick is followed by a hook run; housekeeping ticks are not
+    assert snap["hook"] == snap["good"] + snap["bad"]
+    assert snap["housekeeping"] >= 1
+
+
+def test_demo_settings_are_valid():
+    from config.settings import Settings as S
+    from demo.run import demo_settings
+
+    state = {"kafka": {"noida": {"bootstrap": "127.0.0.1:19092"}},
+             "rabbitmq": {"mgmt_url": "http://127.0.0.1:15672", "host": "127.0.0.1", "amqp_port": 5672}}
+    s = S.model_validate(demo_settings(state))
+    assert [c.name for c in s.kafka.clusters] == ["demo-noida"]
+    assert s.rabbitmq.clusters[0].management_url == "http://127.0.0.1:15672"
+    assert s.has_brokers
