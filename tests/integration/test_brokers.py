@@ -66,3 +66,22 @@ def test_kafka_broker_stops_exactly_its_process(kafka_factory):
     assert not b.alive()
     b.start()
     assert b.alive()
+
+
+def test_cli_up_status_down_manage_only_our_brokers(rabbitmq, tmp_path):
+    from demo import brokers
+
+    state_path = tmp_path / "brokers.json"
+    state = brokers.up(state_path, kinds=("tansu",))
+    pid = state["kafka"]["tansu"]["pid"]
+    try:
+        lines = brokers.status(state_path)
+        assert any(line.startswith("tansu") and " up " in line for line in lines), lines
+        assert any("management" in line and "up" in line for line in lines), lines
+        # a second `up` reuses the running broker instead of starting another one
+        assert brokers.up(state_path, kinds=("tansu",))["kafka"]["tansu"]["pid"] == pid
+    finally:
+        brokers.down(state_path)
+    assert not brokers._pid_alive(pid)
+    # RabbitMQ is the machine's: down leaves it running
+    assert brokers._mgmt_ok(brokers.RabbitInfo())
