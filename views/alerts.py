@@ -1,0 +1,118 @@
+"""Alerts: firing and pending, rule editor, silences, transition history. Changes need the operator role."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from alerts import api
+from views import common
+
+ctx = common.page("Alerts")
+if common.no_store(ctx):
+    st.stop()
+
+firing = api.alerts(ctx.conn, ["firing"])
+pending = api.alerts(ctx.conn, ["pending"])
+rules = api.list_rules(ctx.conn)
+silences = api.list_silences(ctx.conn, ctx.now_ms)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Firing", len(firing))
+c2.metric("Pending", len(pending))
+c3.metric("Rules", len(rules))
+c4.metric("Active silences", int(silences["active"].sum()) if not silences.empty else 0)
+
+SHOWN = ["rule", "severity", "state", "summary", "value", "active_since_ms", "silenced_by"]
+tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"])
+with tab_now:
+    now_df = pd.concat([firing, pending], ignore_index=True)
+    if now_df.empty:
+        st.success("Nothing firing or pending.")
+    else:
+        st.dataframe(now_df[SHOWN].assign(since=now_df["active_since_ms"].map(common.fmt_ts)), hide_index=True,
+                     key="alerts_now")
+
+with tab_rules:
+    table = pd.DataFrame(rules)
+    common.table(table, "no alert rules stored", key="alerts_rules")
+    names = [r["name"] for r in rules]
+    editing = st.selectbox("Edit rule", ["(new rule)", *names], key="rule_pick")
+    base = next((r for r in rules if r["name"] == editing), {})
+    known = sorted(api.known_metrics(ctx.conn))
+    with st.form("rule_form"):
+        name = st.text_input("Name", value=base.get("name", ""))
+        metric = st.selectbox("Metric", known, index=known.index(base["metric"]) if base.get("metric") in known else 0)
+        selector = st.text_area("Selector (YAML: label: value | {glob: ..} | {regex: ..})",
+                                value=yaml.safe_dump(base.get("selector") or {}, sort_keys=True).strip()
+                                if base.get("selector") else "")
+        a1, a2, a3 = st.columns(3)
+        aggs = ["series", "max", "min", "sum", "avg", "count"]
+        aggregation = a1.selectbox("Aggregation", aggs, index=aggs.index(base.get("aggregation", "series")))
+        by = a2.text_input("By labels (comma separated)", value=",".join(base.get("by", [])))
+        comps = [">", ">=", "<", "<=", "==", "!="]
+        comparison = a3.selectbox("Comparison", comps, index=comps.index(base.get("comparison", ">")))
+        b1, b2, b3 = st.columns(3)
+        threshold = b1.number_input("Threshold", value=float(base.get("threshold", 0.0)))
+        for_s = b2.number_input("For (s)", min_value=0.0, value=float(base.get("for_s", 0.0)))
+        sevs = ["info", "warning", "critical"]
+        severity = b3.selectbox("Severity", sevs, index=sevs.index(base.get("severity", "warning")))
+        summary = st.text_input("Summary", value=base.get("summary", "{metric} is {value} ({comparison} {threshold})"))
+        enabled = st.checkbox("Enabled", value=base.get("enabled", True))
+        save = st.form_submit_button("Save rule")
+    if save:
+        try:
+            sel = yaml.safe_load(selector) if selector.strip() else {}
+        except yaml.YAMLError as exc:
+            sel = None
+            st.error(f"selector: not valid YAML: {exc}")
+        if sel is not None:
+            spec = {**{k: v for k, v in base.items() if k not in ("builtin", "updated_ms", "updated_by", "error")},
+                    "name": name, "metric": metric, "selector": sel, "aggregation": aggregation,
+                    "by": [b.strip() for b in by.split(",") if b.strip()], "comparison": comparison,
+                    "threshold": threshold, "for_s": for_s, "severity": severity, "summary": summary,
+                    "enabled": enabled}
+            if common.operator_action(ctx, "alert_rule.save", name or "?",
+                                      lambda conn: api.save_rule(conn, spec, ctx.user.name, common.now_ms())):
+                st.success(f"Rule {name} saved.")
+    if base and not base.get("builtin") and st.button(f"Delete rule {editing}", key="rule_delete"):
+        if common.operator_action(ctx, "alert_rule.delete", editing,
+                                  lambda conn: api.delete_rule(conn, editing, ctx.user.name, common.now_ms())):
+            st.success(f"Rule {editing} deleted.")
+    st.download_button("Export rules as YAML", api.export_yaml(ctx.conn), file_name="eventdeck-rules.yaml",
+                       key="rules_export")
+
+with tab_silences:
+    if silences.empty:
+        st.info("No silences.")
+    else:
+        st.dataframe(silences.assign(start=silences["start_ms"].map(common.fmt_ts),
+                                     end=silences["end_ms"].map(common.fmt_ts)), hide_index=True, key="silences")
+    with st.form("silence_form"):
+        matchers = st.text_area("Matchers (YAML, e.g. `alertname: kafka-group-stalled` or `group: orders`)")
+        hours = st.number_input("Duration (hours)", min_value=0.1, value=2.0)
+        reason = st.text_input("Reason")
+        add = st.form_submit_button("Add silence")
+    if add:
+        try:
+            parsed = yaml.safe_load(matchers) if matchers.strip() else None
+        except yaml.YAMLError as exc:
+            parsed = None
+            st.error(f"matchers: not valid YAML: {exc}")
+        if parsed is not None:
+            start = common.now_ms()
+            sid = common.operator_action(ctx, "alert_silence.add", "silence", lambda conn: api.add_silence(
+                conn, parsed, start, start + int(hours * 3_600_000), ctx.user.name, reason, start))
+            if sid:
+                st.success(f"Silence {sid} added.")
+    active = silences[silences["active"]]["id"].tolist() if not silences.empty else []
+    if active:
+        expire = st.selectbox("Expire silence", active, key="silence_pick")
+        if st.button("Expire now", key="silence_expire"):
+            if common.operator_action(ctx, "alert_silence.expire", f"silence:{expire}",
+                                      lambda conn: api.expire_silence(conn, expire, ctx.user.name, common.now_ms())):
+                st.success(f"Silence {expire} expired.")
+
+with tab_history:
+    hist = api.history(ctx.conn, 200)
+    common.table(hist.assign(time=hist["ts_ms"].map(common.fmt_ts)) if not hist.empty else hist,
+                 "no alert transitions yet", key="alerts_history")

@@ -1,0 +1,79 @@
+"""Pure plotly figure builders: epoch-ms x axes, MinMaxLTTB-downsampled to at most ``MAX_POINTS`` per series.
+
+Input frames come from ``store.queries.range_query``: columns ``series_id, ts_ms, value`` plus one
+column per label. Nothing here touches Streamlit or the store, so every builder is tested on its own.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from tsdownsample import MinMaxLTTBDownsampler
+
+MAX_POINTS = 2000
+_HEIGHT = 320
+_SPARK_HEIGHT = 60
+
+
+def downsample(ts_ms: np.ndarray, values: np.ndarray, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n_out`` points keeping the visual shape (MinMaxLTTB); ``ts_ms`` must be ascending."""
+    ts_ms = np.asarray(ts_ms, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if len(ts_ms) <= n_out:
+        return ts_ms, values
+    idx = MinMaxLTTBDownsampler().downsample(ts_ms, values, n_out=n_out).astype(np.int64)
+    return ts_ms[idx], values[idx]
+
+
+def series_name(row: pd.Series | dict, label_cols: Sequence[str]) -> str:
+    """Readable legend name of one series: its label values joined by ' / ' (``total`` if none)."""
+    parts = [str(row[c]) for c in label_cols if c in row and pd.notna(row[c]) and str(row[c]) != ""]
+    return " / ".join(parts) or "total"
+
+
+def _hover(unit: str) -> str:
+    return "%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{y:,.3~f} " + unit + "<extra>%{fullData.name}</extra>"
+
+
+def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Sequence[str],
+                      max_points: int = MAX_POINTS, height: int = _HEIGHT) -> go.Figure:
+    """One line per distinct combination of ``label_cols`` (or per ``series_id`` when none given)."""
+    fig = go.Figure()
+    if df is not None and not df.empty:
+        keys = list(label_cols) or ["series_id"]
+        for _, part in df.sort_values("ts_ms").groupby(keys, sort=True, dropna=False):
+            x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
+            fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=series_name(part.iloc[0], label_cols),
+                                       hovertemplate=_hover(unit)))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.2), hovermode="x unified" if len(fig.data) < 8 else "closest",
+                      uirevision=title)
+    fig.update_xaxes(type="date", title_text="time (UTC)")
+    fig.update_yaxes(title_text=unit, rangemode="tozero")
+    return fig
+
+
+def sparkline_figure(df: pd.DataFrame, *, unit: str, max_points: int = 200) -> go.Figure:
+    """A tiny axis-less line of one aggregated series (``ts_ms``, ``value``)."""
+    fig = go.Figure()
+    if df is not None and not df.empty:
+        part = df.sort_values("ts_ms")
+        x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", fill="tozeroy", line=dict(width=1.5),
+                                 hovertemplate=_hover(unit), name=unit))
+    fig.update_layout(height=_SPARK_HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
+    fig.update_xaxes(type="date", visible=False)
+    fig.update_yaxes(visible=False, rangemode="tozero")
+    return fig
+
+
+def points(fig: go.Figure) -> list[int]:
+    """Number of points of each trace (what the browser receives)."""
+    return [len(t.x) if t.x is not None else 0 for t in fig.data]
+
+
+def payload_bytes(fig: go.Figure) -> int:
+    """Size of the figure's JSON as sent to the browser."""
+    return len(fig.to_json().encode())

@@ -1,0 +1,248 @@
+"""Page plumbing shared by every screen: settings, the store reader, the signed-in user and roles,
+the time-range picker (kept in ``st.session_state`` across pages) and the three empty states."""
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from config import ConfigError, Settings, load_settings
+from config.dashboard import verify_password
+from store import audit, queries
+from store.db import connect_reader, connect_writer, transaction
+from views import frames
+
+RANGES: dict[str, int] = {
+    "last 15 min": 15 * 60_000,
+    "last 1 h": 3_600_000,
+    "last 6 h": 6 * 3_600_000,
+    "last 24 h": 24 * 3_600_000,
+    "last 7 days": 7 * 24 * 3_600_000,
+}
+CUSTOM = "custom"
+_RANGE_KEY = "time_range"          # shared by every page (plain session_state, not a widget key)
+_USER_KEY = "auth_user"
+_FAILS_KEY = "auth_failures"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str  # "viewer" | "operator"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+class NotAllowed(PermissionError):
+    """An operator-only action was attempted by a viewer."""
+
+
+@dataclass(frozen=True)
+class PageContext:
+    settings: Settings
+    user: User
+    conn: sqlite3.Connection | None  # None while the store file does not exist yet
+    now_ms: int
+    start_ms: int
+    end_ms: int
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def load() -> Settings:
+    """The settings; a configuration error is shown (it names the key) and the page stops."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        st.error(f"Configuration error: {exc}")
+        st.stop()
+        raise  # unreachable: st.stop raises
+
+
+@st.cache_resource(show_spinner=False)
+def _reader(path: str) -> sqlite3.Connection:
+    """The process-wide read-only connection to ``path`` (sqlite3 here is serialized: threadsafety 3)."""
+    return connect_reader(path)
+
+
+def reader(settings: Settings) -> sqlite3.Connection | None:
+    """A read-only store connection, or None if the collector service has not created the store yet."""
+    path = Path(settings.store.path)
+    if not path.is_file():
+        return None
+    return _reader(str(path.resolve()))
+
+
+@contextlib.contextmanager
+def writer(settings: Settings) -> Iterator[sqlite3.Connection]:
+    """A short-lived writer connection for one operator action (the API opens BEGIN IMMEDIATE)."""
+    conn = connect_writer(settings.store.path)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def require_operator(user: User, action: str) -> None:
+    """Server-side role check for operator-only actions; raises ``NotAllowed`` for viewers."""
+    if not user.is_operator:
+        raise NotAllowed(f"{action} needs the operator role; {user.name} is a {user.role}")
+
+
+def _login_form(settings: Settings) -> None:
+    cfg = settings.dashboard
+    fails = st.session_state.get(_FAILS_KEY, 0)
+    st.title("Eventdeck — sign in")
+    if fails >= cfg.login_max_failures:
+        st.error("Too many failed sign-ins in this session; reload the page later.")
+        st.stop()
+    with st.form("login"):
+        name = st.text_input("User", key="login_user")
+        password = st.text_input("Password", type="password", key="login_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        match = next((u for u in cfg.users if u.name == name), None)
+        # Always hash once so a wrong user name costs the same time as a wrong password.
+        ok = verify_password(password, match.password_hash if match else cfg.users[0].password_hash)
+        if match is not None and ok:
+            st.session_state[_USER_KEY] = User(match.name, match.role)
+            st.session_state.pop(_FAILS_KEY, None)
+            st.rerun()
+        st.session_state[_FAILS_KEY] = fails + 1
+        st.error("Unknown user or wrong password.")
+    st.stop()
+
+
+def current_user(settings: Settings) -> User:
+    """The signed-in user; shows the sign-in screen and stops the page when there is none."""
+    cfg = settings.dashboard
+    if cfg.auth == "none":
+        return User("local", cfg.anonymous_role)
+    if cfg.auth == "oidc":
+        if not st.user.is_logged_in:
+            st.title("Eventdeck — sign in")
+            st.button("Sign in", on_click=st.login, args=(cfg.oidc_provider,) if cfg.oidc_provider else ())
+            st.stop()
+        name = str(st.user.get("email") or st.user.get("name") or "unknown")
+        return User(name, "operator" if name in cfg.oidc_operators else "viewer")
+    user = st.session_state.get(_USER_KEY)
+    if not isinstance(user, User):
+        _login_form(settings)
+    return user
+
+
+def _sign_out(settings: Settings) -> None:
+    if settings.dashboard.auth == "oidc":
+        st.logout()
+    st.session_state.pop(_USER_KEY, None)
+
+
+def time_range(now: int) -> tuple[int, int]:
+    """Sidebar picker of the displayed window, shared by all pages through ``st.session_state``."""
+    choice = st.session_state.setdefault(_RANGE_KEY, "last 1 h")
+    options = [*RANGES, CUSTOM]
+    picked = st.sidebar.selectbox("Time range", options, index=options.index(choice), key="time_range_pick")
+    st.session_state[_RANGE_KEY] = picked
+    if picked != CUSTOM:
+        return now - RANGES[picked], now
+    end_default = datetime.fromtimestamp(now / 1000, tz=timezone.utc).replace(tzinfo=None)
+    start = st.sidebar.datetime_input("From (UTC)", value=st.session_state.get("range_from", end_default - timedelta(hours=6)),
+                                      key="range_from_pick")
+    end = st.sidebar.datetime_input("To (UTC)", value=st.session_state.get("range_to", end_default), key="range_to_pick")
+    st.session_state["range_from"], st.session_state["range_to"] = start, end
+    start_ms = int(start.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    end_ms = int(end.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    if end_ms <= start_ms:
+        st.sidebar.error("'From' must be before 'To'; showing the last hour.")
+        return now - 3_600_000, now
+    return start_ms, end_ms
+
+
+def page(title: str) -> PageContext:
+    """Start a page: settings, sign-in, sidebar (user, time range) and the store connection."""
+    settings = load()
+    user = current_user(settings)
+    st.title(title)
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.name}** ({user.role})")
+        if settings.dashboard.auth != "none":
+            st.button("Sign out", on_click=_sign_out, args=(settings,), key="sign_out")
+    now = now_ms()
+    start, end = time_range(now)
+    return PageContext(settings, user, reader(settings), now, start, end)
+
+
+def no_store(ctx: PageContext) -> bool:
+    """Show the 'no data yet' state when the store does not exist; True if the page should stop."""
+    if ctx.conn is None:
+        no_data("the store has not been created yet — start the collector service: `python -m collectors`")
+        return True
+    return False
+
+
+def no_data(what: str) -> None:
+    st.info(f"No data yet: {what}.", icon="⏳")
+
+
+def broker_down(what: str, reason: str | None) -> None:
+    st.error(f"Broker down: {what}" + (f" — {reason}" if reason else ""), icon="🔌")
+
+
+def not_configured(what: str) -> None:
+    st.warning(f"Not configured: {what}. Add it to the configuration file (see config/eventdeck.example.yaml).",
+               icon="⚙️")
+
+
+def fmt_ts(ts_ms: float | int | None) -> str:
+    if ts_ms is None:
+        return "—"
+    return datetime.fromtimestamp(int(ts_ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def table(df, empty: str, rename: dict[str, str] | None = None, **kwargs) -> None:
+    """A sortable, filterable table, or the 'no data yet' state naming ``empty`` when there are no rows."""
+    if df is None or df.empty:
+        no_data(empty)
+    else:
+        st.dataframe(df.rename(columns=rename or {}), hide_index=True, **kwargs)
+
+
+def latest_wide(conn: sqlite3.Connection, metrics: dict[str, str], match: dict | None,
+                index: list[str]) -> pd.DataFrame:
+    """Latest values of several metrics as one table: a row per ``index`` labels, a column per metric label."""
+    parts = [queries.latest(conn, m, match).assign(metric=label) for m, label in metrics.items()]
+    parts = [p for p in parts if not p.empty]
+    return frames.wide(pd.concat(parts, ignore_index=True), index, "metric") if parts else pd.DataFrame()
+
+
+def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[sqlite3.Connection], T]) -> T | None:
+    """Run an operator-only change on a writer connection after the server-side role check.
+
+    A viewer's attempt is refused, shown as an error and audited with outcome 'refused'; an error
+    raised by ``run`` (bad input) is shown and the page continues. Returns ``run``'s result or None.
+    """
+    with writer(ctx.settings) as conn:
+        try:
+            require_operator(ctx.user, action)
+        except NotAllowed as exc:
+            with transaction(conn):
+                audit.record(conn, now_ms(), ctx.user.name, action, target, {"role": ctx.user.role}, "refused")
+            st.error(f"Refused: {exc}.")
+            return None
+        try:
+            return run(conn)
+        except ValueError as exc:
+            st.error(f"{action} refused: {exc}")
+            return None

@@ -1,0 +1,56 @@
+"""Consumers: processing time p50/p95/p99, throughput and error rates per consumer (from `instrument` telemetry)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from store import queries
+from views import charts, common, frames
+
+ctx = common.page("Consumers")
+if not ctx.settings.telemetry.enabled:
+    common.not_configured("consumer telemetry (telemetry.enabled is false)")
+    st.stop()
+if common.no_store(ctx):
+    st.stop()
+
+KEY = ["cluster", "broker", "consumer"]
+quant = queries.latest(ctx.conn, "consumer_processing_seconds")
+if quant.empty:
+    common.no_data("no consumer has published telemetry — instrument a consumer with the `instrument` library")
+    st.stop()
+table = frames.wide(quant.assign(value=quant["value"] * 1000, quantile="p" + (quant["quantile"].astype(float) * 100)
+                                 .round().astype(int).astype(str) + " (ms)"), KEY, "quantile")
+others = common.latest_wide(ctx.conn, {"consumer_processed_rate_per_s": "processed/s",
+                                       "consumer_error_rate_ratio": "error ratio",
+                                       "consumer_instances_count": "instances"}, None, KEY)
+if not others.empty:
+    table = table.merge(others, on=KEY, how="left")
+c1, c2, c3 = st.columns(3)
+c1.metric("Consumers", len(table))
+c2.metric("Worst p99 (ms)", f"{table['p99 (ms)'].max():,.1f}" if "p99 (ms)" in table else "—")
+c3.metric("Worst error ratio", f"{table['error ratio'].max():.3f}" if "error ratio" in table else "—")
+st.dataframe(table.sort_values(KEY), hide_index=True, key="consumers_table",
+             column_config={"error ratio": st.column_config.NumberColumn(format="%.3f")})
+
+names = [" / ".join(r) for r in table[KEY].itertuples(index=False)]
+picked = st.selectbox("Consumer", names, key="consumer_pick")
+match = dict(zip(KEY, picked.split(" / ")))
+left, right = st.columns(2)
+with left:
+    df = queries.range_query(ctx.conn, "consumer_processing_seconds", match, ctx.start_ms, ctx.end_ms)
+    if df.empty:
+        common.no_data("no processing-time history in this time range")
+    else:
+        st.plotly_chart(charts.timeseries_figure(df, title=f"Processing time of {match['consumer']}", unit="s",
+                                                 label_cols=["quantile"]), key="consumer_latency_chart")
+with right:
+    df = queries.range_query(ctx.conn, "consumer_error_rate_ratio", match, ctx.start_ms, ctx.end_ms)
+    if df.empty:
+        common.no_data("no error-rate history in this time range")
+    else:
+        st.plotly_chart(charts.timeseries_figure(df, title=f"Error ratio of {match['consumer']}", unit="ratio",
+                                                 label_cols=["consumer"]), key="consumer_error_chart")
+errors = queries.latest(ctx.conn, "consumer_errors_total", match)
+st.subheader("Errors by exception")
+common.table(frames.sum_by(errors, ["exception"]), "no handler error recorded", {"value": "errors (total)"},
+             key="consumer_errors")

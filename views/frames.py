@@ -1,0 +1,75 @@
+"""Pure pandas shaping of store frames for the pages (no Streamlit, no store access)."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+UP, DOWN, NO_DATA = "up", "down", "no data yet"
+
+
+def sum_by(df: pd.DataFrame, by: Sequence[str], value: str = "value", agg: str = "sum") -> pd.DataFrame:
+    """``value`` aggregated per distinct ``by`` labels, largest first (empty frame keeps the columns)."""
+    if df is None or df.empty:
+        return pd.DataFrame(columns=[*by, value])
+    out = df.groupby(list(by), dropna=False, as_index=False)[value].agg(agg)
+    return out.sort_values(value, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def over_time(df: pd.DataFrame, by: Sequence[str] = (), agg: str = "sum") -> pd.DataFrame:
+    """Series aggregated per timestamp (and ``by`` labels): the input of a chart of totals."""
+    if df is None or df.empty:
+        return pd.DataFrame(columns=["ts_ms", *by, "value"])
+    keys = ["ts_ms", *by]
+    return df.groupby(keys, dropna=False, as_index=False)["value"].agg(agg).sort_values(keys).reset_index(drop=True)
+
+
+def wide(df: pd.DataFrame, index: Sequence[str], column: str, values: str = "value") -> pd.DataFrame:
+    """Latest values of several metrics in one table: one row per ``index`` labels, one column per ``column``."""
+    if df is None or df.empty:
+        return pd.DataFrame(columns=list(index))
+    out = df.pivot_table(index=list(index), columns=column, values=values, aggfunc="sum")
+    out.columns.name = None
+    return out.reset_index()
+
+
+def cluster_health(clusters: Iterable[str], status: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """State of each configured cluster from the collector status table.
+
+    ``status`` has columns ``target, up, reason, last_ms``; a cluster without a status row is
+    'no data yet' (never polled), one whose last poll failed is 'down' with the reason.
+    """
+    rows = []
+    known = {} if status is None or status.empty else {r.target: r for r in status.itertuples()}
+    for name in clusters:
+        r = known.get(f"{prefix}:{name}")
+        if r is None:
+            rows.append({"cluster": name, "state": NO_DATA, "reason": None, "checked_ms": None})
+        else:
+            rows.append({"cluster": name, "state": UP if bool(r.up) else DOWN,
+                         "reason": None if bool(r.up) else r.reason, "checked_ms": r.last_ms})
+    return pd.DataFrame(rows, columns=["cluster", "state", "reason", "checked_ms"])
+
+
+def escape_text(value: object, limit: int) -> str:
+    """A payload or header value as plain text, truncated to ``limit`` characters with a marker."""
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).decode("utf-8", errors="replace")
+    else:
+        text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
+
+
+# Codes the Kafka collector stores (see the collectors.kafka docstring).
+BURROW_STATUS = {0: "OK", 1: "WARN", 2: "REWIND", 3: "STALL", 4: "STOP", 5: "ERR"}
+GROUP_STATE = {0: "unknown", 1: "Stable", 2: "PreparingRebalance", 3: "CompletingRebalance", 4: "Empty",
+               5: "Dead", 6: "Assigning", 7: "Reconciling"}
+
+
+def decode(df: pd.DataFrame, column: str, names: dict[int, str]) -> pd.DataFrame:
+    """Replace a numeric code column by its names (an unknown or missing code shows as 'unknown')."""
+    if column not in df.columns:
+        return df
+    out = df.copy()
+    out[column] = [names.get(int(v), "unknown") if pd.notna(v) else "unknown" for v in out[column]]
+    return out

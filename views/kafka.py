@@ -1,0 +1,79 @@
+"""Kafka: cluster → group → topic → partition lag in messages and seconds, Burrow status, members, rates."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from store import queries, status
+from views import charts, common, frames
+
+GROUP_METRICS = {"kafka_group_total_lag_messages": "lag (messages)", "kafka_group_max_lag_seconds": "lag (s)",
+                 "kafka_group_status": "status", "kafka_group_state": "state", "kafka_group_members": "members",
+                 "kafka_group_consume_rate_per_s": "consume (msg/s)"}
+PARTITION_METRICS = {"kafka_group_lag_messages": "lag (messages)", "kafka_group_lag_seconds": "lag (s)",
+                     "kafka_group_partition_status": "status", "kafka_group_committed_offset": "committed offset",
+                     "kafka_group_partition_no_offset": "no offset"}
+
+
+
+ctx = common.page("Kafka")
+if not ctx.settings.kafka.clusters:
+    common.not_configured("no Kafka cluster (kafka.clusters)")
+    st.stop()
+if common.no_store(ctx):
+    st.stop()
+
+cluster = st.selectbox("Cluster", [c.name for c in ctx.settings.kafka.clusters], key="kafka_cluster")
+health = frames.cluster_health([cluster], status.read_status(ctx.conn), "kafka").iloc[0]
+if health.state == frames.DOWN:
+    common.broker_down(f"Kafka {cluster}", health.reason)
+elif health.state == frames.NO_DATA:
+    common.no_data(f"Kafka {cluster} has not been polled yet")
+
+groups = common.latest_wide(ctx.conn, GROUP_METRICS, {"cluster": cluster}, ["group"])
+st.subheader("Consumer groups")
+if groups.empty:
+    common.no_data(f"no consumer group with commits in Kafka {cluster}")
+    st.stop()
+groups = frames.decode(frames.decode(groups, "status", frames.BURROW_STATUS), "state", frames.GROUP_STATE)
+groups = groups.sort_values("lag (messages)", ascending=False) if "lag (messages)" in groups else groups
+c1, c2, c3 = st.columns(3)
+c1.metric("Groups", len(groups))
+c2.metric("Total lag (messages)", f"{int(groups.get('lag (messages)', pd.Series(dtype=float)).sum()):,}")
+c3.metric("Groups not OK", int((groups.get("status", pd.Series(dtype=str)) != "OK").sum()))
+st.dataframe(groups, hide_index=True, key="kafka_groups")
+
+group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group")
+match = {"cluster": cluster, "group": group}
+parts = common.latest_wide(ctx.conn, PARTITION_METRICS, match, ["topic", "partition"])
+st.subheader(f"Partitions of {group}")
+if parts.empty:
+    common.no_data(f"no partition data for group {group}")
+else:
+    parts = frames.decode(parts, "status", frames.BURROW_STATUS)
+    parts["partition"] = parts["partition"].astype(int)
+    st.dataframe(parts.sort_values(["topic", "partition"]), hide_index=True, key="kafka_partitions")
+
+left, right = st.columns(2)
+with left:
+    df = queries.range_query(ctx.conn, "kafka_group_topic_lag_messages", match, ctx.start_ms, ctx.end_ms)
+    if df.empty:
+        common.no_data("no lag history in this time range")
+    else:
+        st.plotly_chart(charts.timeseries_figure(df, title=f"Lag of {group} per topic", unit="messages",
+                                                 label_cols=["topic"]), key="kafka_lag_chart")
+with right:
+    df = queries.range_query(ctx.conn, "kafka_group_max_lag_seconds", match, ctx.start_ms, ctx.end_ms)
+    if df.empty:
+        common.no_data("no time-lag history in this time range (too few offset points is 'unknown')")
+    else:
+        st.plotly_chart(charts.timeseries_figure(df, title=f"Worst time lag of {group}", unit="s",
+                                                 label_cols=["group"]), key="kafka_seconds_chart")
+
+st.subheader("Topic rates")
+rates = queries.range_query(ctx.conn, "kafka_topic_produce_rate_per_s", {"cluster": cluster}, ctx.start_ms, ctx.end_ms)
+if rates.empty:
+    common.no_data("no produce rates yet (they need two polls)")
+else:
+    st.plotly_chart(charts.timeseries_figure(rates, title="Produce rate per topic", unit="msg/s",
+                                             label_cols=["topic"]), key="kafka_rate_chart")

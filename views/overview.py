@@ -1,0 +1,78 @@
+"""Overview: health of every cluster of both brokers, firing alerts, worst lags and queues, DLQ totals."""
+from __future__ import annotations
+
+import streamlit as st
+
+from store import queries, status
+from alerts import api as alerts_api
+from views import charts, common, frames
+
+ctx = common.page("Overview")
+if common.no_store(ctx):
+    st.stop()
+
+
+@st.fragment(run_every=ctx.settings.dashboard.refresh_s)
+def live_tiles() -> None:
+    conn, s = ctx.conn, ctx.settings
+    st_df = status.read_status(conn)
+    kafka = frames.cluster_health([c.name for c in s.kafka.clusters], st_df, "kafka")
+    rabbit = frames.cluster_health([c.name for c in s.rabbitmq.clusters], st_df, "rabbitmq")
+    lag = queries.latest(conn, "kafka_group_lag_messages")
+    ready = queries.latest(conn, "rabbitmq_queue_ready_messages")
+    dlq = queries.latest(conn, "dlq_messages")
+    firing = alerts_api.alerts(conn, ["firing"])
+
+    cols = st.columns(5)
+    cols[0].metric("Kafka clusters up", f"{(kafka.state == frames.UP).sum()}/{len(kafka)}")
+    cols[1].metric("RabbitMQ clusters up", f"{(rabbit.state == frames.UP).sum()}/{len(rabbit)}")
+    cols[2].metric("Firing alerts", len(firing))
+    cols[3].metric("Kafka lag (messages)", f"{int(lag.value.sum()):,}" if not lag.empty else "—")
+    cols[4].metric("DLQ messages", f"{int(dlq.value.sum()):,}" if not dlq.empty else "—")
+
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Clusters")
+        health = [("Kafka", kafka, "Kafka clusters"), ("RabbitMQ", rabbit, "RabbitMQ clusters")]
+        for broker, df, what in health:
+            if df.empty:
+                common.not_configured(what)
+            for r in df.itertuples():
+                if r.state == frames.DOWN:
+                    common.broker_down(f"{broker} {r.cluster}", r.reason)
+                elif r.state == frames.NO_DATA:
+                    common.no_data(f"{broker} {r.cluster} has not been polled yet")
+                else:
+                    st.success(f"{broker} {r.cluster}: up (checked {common.fmt_ts(r.checked_ms)})", icon="✅")
+        st.subheader("Firing alerts")
+        if firing.empty:
+            st.success("Nothing firing.")
+        else:
+            st.dataframe(firing[["rule", "severity", "summary", "value", "active_since_ms"]], hide_index=True)
+    with right:
+        st.subheader("Worst lagging groups")
+        common.table(frames.sum_by(lag, ["cluster", "group"]).head(5), "no consumer group lag collected",
+                     {"value": "lag (messages)"})
+        st.subheader("Deepest queues")
+        common.table(frames.sum_by(ready, ["cluster", "vhost", "queue"]).head(5), "no RabbitMQ queue depth collected",
+                     {"value": "ready (messages)"})
+        st.subheader("DLQ totals")
+        common.table(frames.sum_by(dlq, ["broker", "cluster", "dlq"]), "no dead-letter queue found",
+                     {"value": "messages"})
+
+
+live_tiles()
+
+st.subheader("Trends")
+spark = [("kafka_group_lag_messages", "Kafka lag", "messages"),
+         ("rabbitmq_queue_ready_messages", "RabbitMQ ready", "messages"),
+         ("dlq_messages", "DLQ messages", "messages")]
+for col, (metric, label, unit) in zip(st.columns(len(spark)), spark):
+    df = queries.range_query(ctx.conn, metric, None, ctx.start_ms, ctx.end_ms, max_points=120, agg="avg")
+    with col:
+        st.caption(f"{label} ({unit}, total)")
+        if df.empty:
+            common.no_data(label)
+        else:
+            st.plotly_chart(charts.sparkline_figure(frames.over_time(df), unit=unit), key=f"spark_{metric}",
+                            config={"displayModeBar": False})

@@ -1,0 +1,72 @@
+"""RabbitMQ: queues with depth, unacked, rates, consumers, head age; node health and alarms."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from store import queries, status
+from views import charts, common, frames
+
+QUEUE_METRICS = {
+    "rabbitmq_queue_ready_messages": "ready", "rabbitmq_queue_unacked_messages": "unacked",
+    "rabbitmq_queue_consumers": "consumers", "rabbitmq_queue_consumer_utilisation_ratio": "utilisation",
+    "rabbitmq_queue_publish_rate_per_s": "publish/s", "rabbitmq_queue_deliver_rate_per_s": "deliver/s",
+    "rabbitmq_queue_ack_rate_per_s": "ack/s", "rabbitmq_queue_redeliver_rate_per_s": "redeliver/s",
+    "rabbitmq_queue_error_rate_ratio": "error ratio", "rabbitmq_queue_head_age_seconds": "head age (s)",
+}
+NODE_METRICS = {"rabbitmq_node_up": "running", "rabbitmq_node_mem_alarm": "memory alarm",
+                "rabbitmq_node_disk_alarm": "disk alarm", "rabbitmq_node_fd_used_ratio": "fd used"}
+
+
+
+ctx = common.page("RabbitMQ")
+if not ctx.settings.rabbitmq.clusters:
+    common.not_configured("no RabbitMQ cluster (rabbitmq.clusters)")
+    st.stop()
+if common.no_store(ctx):
+    st.stop()
+
+cluster = st.selectbox("Cluster", [c.name for c in ctx.settings.rabbitmq.clusters], key="rabbit_cluster")
+health = frames.cluster_health([cluster], status.read_status(ctx.conn), "rabbitmq").iloc[0]
+if health.state == frames.DOWN:
+    common.broker_down(f"RabbitMQ {cluster}", health.reason)
+elif health.state == frames.NO_DATA:
+    common.no_data(f"RabbitMQ {cluster} has not been polled yet")
+
+nodes = common.latest_wide(ctx.conn, NODE_METRICS, {"cluster": cluster}, ["node"])
+queues = common.latest_wide(ctx.conn, QUEUE_METRICS, {"cluster": cluster}, ["vhost", "queue"])
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Queues", len(queues))
+c2.metric("Ready", f"{int(queues['ready'].sum()):,}" if "ready" in queues else "—")
+c3.metric("Unacked", f"{int(queues['unacked'].sum()):,}" if "unacked" in queues else "—")
+alarms = int(nodes[["memory alarm", "disk alarm"]].sum().sum()) if {"memory alarm", "disk alarm"} <= set(nodes) else 0
+c4.metric("Node alarms", alarms)
+
+st.subheader("Queues")
+if queues.empty:
+    common.no_data(f"no queue collected from RabbitMQ {cluster}")
+    st.stop()
+queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
+name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter")
+shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
+st.dataframe(shown, hide_index=True, key="rabbit_queues",
+             column_config={"utilisation": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
+                            "error ratio": st.column_config.NumberColumn(format="%.3f")})
+
+picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
+                        key="rabbit_picked")
+if picked:
+    match = {"cluster": cluster, "queue": picked}
+    left, right = st.columns(2)
+    for col, metric, title, unit in ((left, "rabbitmq_queue_ready_messages", "Ready messages", "messages"),
+                                     (right, "rabbitmq_queue_publish_rate_per_s", "Publish rate", "msg/s")):
+        df = queries.range_query(ctx.conn, metric, match, ctx.start_ms, ctx.end_ms)
+        with col:
+            if df.empty:
+                common.no_data(f"no {title.lower()} history in this time range")
+            else:
+                st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=["vhost", "queue"]),
+                                key=f"rabbit_{metric}")
+
+st.subheader("Nodes")
+common.table(nodes, f"no node health collected from RabbitMQ {cluster}")

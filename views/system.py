@@ -1,0 +1,52 @@
+"""System: collector status per target, store size and schema, versions."""
+from __future__ import annotations
+
+import platform
+import sqlite3
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from store import queries, status
+from store.db import applied_migrations
+from views import common
+
+ctx = common.page("System")
+st.subheader("Collector status")
+if common.no_store(ctx):
+    st.stop()
+targets = status.read_status(ctx.conn)
+configured = ([f"kafka:{c.name}" for c in ctx.settings.kafka.clusters]
+              + [f"rabbitmq:{c.name}" for c in ctx.settings.rabbitmq.clusters])
+if not configured and targets.empty:
+    common.not_configured("no broker cluster (kafka.clusters, rabbitmq.clusters)")
+else:
+    known = set(targets["target"]) if not targets.empty else set()
+    for t in configured:
+        if t not in known:
+            common.no_data(f"{t} has not been polled yet")
+    if not targets.empty:
+        c1, c2 = st.columns(2)
+        c1.metric("Targets up", f"{int(targets['up'].astype(bool).sum())}/{len(targets)}")
+        c2.metric("Targets down", int((~targets["up"].astype(bool)).sum()))
+        for r in targets[~targets["up"].astype(bool)].itertuples():
+            common.broker_down(r.target, r.reason)
+        st.dataframe(targets.assign(checked=targets["last_ms"].map(common.fmt_ts)), hide_index=True, key="sys_targets")
+
+st.subheader("Store")
+path = Path(ctx.settings.store.path)
+wal = path.with_name(path.name + "-wal")
+c1, c2, c3 = st.columns(3)
+c1.metric("Store size (MiB)", f"{path.stat().st_size / 2**20:,.1f}")
+c2.metric("WAL size (MiB)", f"{wal.stat().st_size / 2**20 if wal.exists() else 0:,.1f}")
+c3.metric("Metrics", len(queries.metrics(ctx.conn)))
+st.caption(f"Schema migrations applied: {', '.join(f'{v:04d}' for v in applied_migrations(ctx.conn))}")
+
+st.subheader("Versions")
+packages = ["streamlit", "plotly", "pandas", "kafka-python", "pika", "APScheduler", "pydantic", "apprise"]
+st.dataframe(pd.DataFrame([{"component": "python", "version": platform.python_version()},
+                           {"component": "sqlite", "version": sqlite3.sqlite_version},
+                           *({"component": p, "version": version(p)} for p in packages)]),
+             hide_index=True, key="sys_versions")
