@@ -16,3 +16,5 @@ class AlertsConfig(Section):
     notify_env: dict[str, list[str]] = {}
     dashboard_url: str = "http://127.0.0.1:8501"
     send_retries: int = Field(5, ge=0)
+    retry_base_s: float = Field(10.0, gt=0, description="first retry delay of a failed send; doubles")
+    retry_max_s: float = Field(600.0, gt=0, description="cap of the retry delay")

@@ -1,0 +1,195 @@
+"""Evaluation of the stored rules over the store's latest samples, after every collection tick.
+
+For each enabled rule: read the latest sample of every series of its metric, group and compare
+(``alerts.rules``), advance each (rule, group) state (``alerts.state``), record every transition,
+and queue a notification for each due firing/repeat/resolved event unless a silence mutes it.
+Queued notifications are then delivered (``alerts.notify``) outside any write transaction.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from alerts import message, silences as sil
+from alerts.notify import deliver_due
+from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
+from alerts.state import AlertState, step
+from store import alerts as store_alerts
+from store import queries
+from store.db import connect_writer, transaction
+
+log = logging.getLogger(__name__)
+# Columns of store.queries.latest that are not labels.
+_NOT_LABELS = {"series_id", "metric", "ts_ms", "value", "resolution"}
+# Inactive/resolved states of series gone this long are forgotten.
+FORGET_AFTER_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class Options:
+    """Evaluation settings taken from ``config.alerts``."""
+
+    repeat_interval_s: float = 4 * 3600.0
+    targets: Mapping[str, list[str]] = field(default_factory=dict)   # severity -> secret names
+    dashboard_url: str = "http://127.0.0.1:8501"
+
+
+@dataclass
+class Result:
+    rules: int = 0
+    groups: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    queued: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def enabled_rules(conn: sqlite3.Connection, errors: list[str]) -> list[Rule]:
+    out = []
+    for row in store_alerts.read_rules(conn):
+        try:
+            rule = rule_from_dict(row["spec"])
+        except RuleError as exc:
+            errors.append(f"rule {row['name']}: {exc}")
+            continue
+        if rule.enabled:
+            out.append(rule)
+    return out
+
+
+def series_points(conn: sqlite3.Connection, rule: Rule) -> list[SeriesPoint]:
+    """Latest sample of each series of the rule's metric (exact matchers pushed down to the store)."""
+    match = {m.label: m.value for m in rule.selector if m.op == "exact" and not m.negate} or None
+    df = queries.latest(conn, rule.metric, match)
+    if df is None or df.empty:
+        return []
+    label_cols = [c for c in df.columns if c not in _NOT_LABELS]
+    points = []
+    for rec in df.to_dict("records"):
+        labels = {c: str(rec[c]) for c in label_cols if _present(rec[c])}
+        points.append(SeriesPoint(labels, int(rec["ts_ms"]), float(rec["value"])))
+    return points
+
+
+def _present(v: Any) -> bool:
+    return not pd.isna(v)
+
+
+def _as_state(row: Mapping[str, Any] | None) -> AlertState:
+    if row is None:
+        return AlertState()
+    value = row["value"]
+    return AlertState(row["state"], row["active_since_ms"], row["fired_at_ms"], row["last_notified_ms"],
+                      row["resolved_at_ms"], row["nodata_since_ms"], value)
+
+
+def evaluate_rule(conn: sqlite3.Connection, rule: Rule, silences: list[sil.Silence], now_ms: int,
+                  opts: Options, result: Result) -> None:
+    groups = group_values(rule, series_points(conn, rule), now_ms)
+    previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
+    repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
+    targets = rule.notify or list(opts.targets.get(rule.severity, []))
+    with transaction(conn):
+        for key in sorted(groups.keys() | previous.keys()):
+            labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
+            prev = _as_state(previous.get(key))
+            breach = None if value is None else breaches(rule, value)
+            new, events = step(prev, breach, value, for_ms=int(rule.for_s * 1000), repeat_ms=repeat_ms,
+                               no_data=rule.no_data, now_ms=now_ms)
+            if (value is None and new.state in ("inactive", "resolved") and new.nodata_since_ms is not None
+                    and now_ms - new.nodata_since_ms > FORGET_AFTER_MS):
+                store_alerts.delete_state(conn, rule.name, key)
+                continue
+            muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
+                                    now_ms)
+            store_alerts.write_state(conn, {
+                "rule": rule.name, "group_key": key, "labels": labels, "severity": rule.severity,
+                "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
+                "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
+                "nodata_since_ms": new.nodata_since_ms, "value": new.value,
+                "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
+                "updated_ms": now_ms})
+            result.groups += 1
+            for ev in events:
+                tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
+                                                  ev.to_state, new.value, muted)
+                result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
+                if not ev.notify or muted:
+                    continue
+                since = new.fired_at_ms if ev.kind != "firing" else new.active_since_ms
+                title, body, kind = message.compose(rule, ev.kind, labels, new.value, since, now_ms,
+                                                    opts.dashboard_url)
+                for target in targets:
+                    store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
+                    result.queued += 1
+
+
+def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None) -> Result:
+    """Evaluate every enabled rule once at ``now_ms`` on a writer connection; returns what happened.
+    A rule that fails (e.g. a store error on its metric) is reported in ``errors``, the others go on."""
+    opts = opts or Options()
+    result = Result()
+    rules = enabled_rules(conn, result.errors)
+    silences = [sil.Silence(r["id"], tuple(sil.parse_matchers(r["matchers"], "matchers")), r["start_ms"],
+                            r["end_ms"], r["created_by"], r["reason"], r["expired_ms"])
+                for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
+    for rule in rules:
+        try:
+            evaluate_rule(conn, rule, silences, now_ms, opts, result)
+            result.rules += 1
+        except (sqlite3.Error, ValueError, KeyError) as exc:
+            result.errors.append(f"rule {rule.name}: {exc}")
+            log.warning("alert rule %s not evaluated: %s", rule.name, exc)
+    with transaction(conn):
+        store_alerts.delete_orphan_states(conn, [r["name"] for r in store_alerts.read_rules(conn)])
+    return result
+
+
+def options_from(settings: Any) -> Options:
+    cfg = settings.alerts
+    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url)
+
+
+def hook(settings: Any, store_path: str) -> Callable[[], None]:
+    """Post-tick callable for the collector scheduler: seeds built-in/YAML rules once, then on each
+    call (at most every ``evaluation_interval_s``; the scheduler runs hooks one at a time) evaluates
+    the rules and delivers due notifications. It never raises into the scheduler."""
+    from alerts import api
+    from config import secret
+
+    cfg = settings.alerts
+    conn = connect_writer(store_path)
+    try:
+        api.seed_builtin(conn, int(time.time() * 1000))
+        if cfg.rules_file:
+            api.seed_from_yaml(conn, cfg.rules_file)
+    finally:
+        conn.close()
+    last = {"ms": 0}
+    opts = options_from(settings)
+
+    def run() -> None:
+        if not cfg.enabled:
+            return
+        try:
+            now = int(time.time() * 1000)
+            if now - last["ms"] < cfg.evaluation_interval_s * 1000:
+                return
+            last["ms"] = now
+            wconn = connect_writer(store_path)
+            try:
+                res = evaluate(wconn, now, opts)
+                for err in res.errors:
+                    log.warning("alerts: %s", err)
+                deliver_due(wconn, int(time.time() * 1000), secret, retries=cfg.send_retries,
+                            base_ms=int(cfg.retry_base_s * 1000), cap_ms=int(cfg.retry_max_s * 1000))
+            finally:
+                wconn.close()
+        except Exception:  # noqa: BLE001 - a failed evaluation must not stop collection
+            log.exception("alert evaluation failed")
+
+    return run

@@ -1,0 +1,308 @@
+"""Alert rule model (pydantic), label matching (exact / glob / regex) and aggregation of series.
+
+Pure logic: no store, no clock, no I/O. A rule selects the series of one metric whose labels
+match its selector, drops stale ones, aggregates them into groups (one per series, or one per
+value of the ``by`` labels) and compares each group's value with a threshold.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import operator
+import re
+import string
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+METRIC_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
+LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+    "==": operator.eq, "!=": operator.ne,
+}
+Aggregation = Literal["series", "max", "min", "sum", "avg", "count"]
+Severity = Literal["info", "warning", "critical"]
+NoData = Literal["keep", "ok", "alerting"]
+# Names a summary template may use besides the labels of the alert.
+TEMPLATE_FIELDS = {"rule", "metric", "value", "threshold", "comparison", "severity", "labels"}
+
+
+class RuleError(ValueError):
+    """Refused rule or silence input; ``field`` names the offending key (``selector.group``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class Matcher(BaseModel):
+    """One label condition. ``op`` is ``exact``, ``glob`` or ``regex`` (full match); ``negate`` inverts it.
+    A label the series does not have matches as the empty string (as in Prometheus)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: str
+    op: Literal["exact", "glob", "regex"] = "exact"
+    value: str
+    negate: bool = False
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        if not LABEL_NAME.match(v):
+            raise ValueError(f"{v!r} is not a label name (letters, digits, underscore)")
+        return v
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> "Matcher":
+        if self.op == "regex":
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"bad regex {self.value!r}: {exc}") from None
+        return self
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        got = labels.get(self.label, "")
+        if self.op == "exact":
+            hit = got == self.value
+        elif self.op == "glob":
+            hit = fnmatch.fnmatchcase(got, self.value)
+        else:
+            hit = re.fullmatch(self.value, got) is not None
+        return hit != self.negate
+
+    @classmethod
+    def parse(cls, label: str, spec: Any) -> "Matcher":
+        """From YAML shorthand: ``"v"`` (exact), ``{glob: "a*"}``, ``{regex: "a.+"}``, ``{not: "v"}``,
+        ``{not_glob: ...}``, ``{not_regex: ...}``, or the full form ``{op, value, negate}``."""
+        if isinstance(spec, Matcher):
+            return spec
+        if isinstance(spec, (str, int, float)) and not isinstance(spec, bool):
+            return cls(label=label, value=str(spec))
+        if isinstance(spec, Mapping):
+            if "value" in spec:
+                return cls(label=label, **dict(spec))
+            if len(spec) == 1:
+                (key, value), = spec.items()
+                ops = {"exact": ("exact", False), "glob": ("glob", False), "regex": ("regex", False),
+                       "not": ("exact", True), "not_glob": ("glob", True), "not_regex": ("regex", True)}
+                if key in ops and isinstance(value, str):
+                    op, neg = ops[key]
+                    return cls(label=label, op=op, value=value, negate=neg)
+        raise ValueError(f"expected a string or one of {{glob|regex|not|not_glob|not_regex: string}}, got {spec!r}")
+
+    def to_yaml(self) -> Any:
+        if self.op == "exact" and not self.negate:
+            return self.value
+        key = {"exact": "not", "glob": "not_glob", "regex": "not_regex"}[self.op] if self.negate else self.op
+        return {key: self.value}
+
+
+def parse_matchers(spec: Any, field: str) -> list[Matcher]:
+    """A ``{label: matcher-shorthand}`` mapping or a list of full matchers; errors name ``field.label``."""
+    out: list[Matcher] = []
+    if isinstance(spec, Mapping):
+        items = list(spec.items())
+    elif isinstance(spec, list):
+        items = []
+        for i, m in enumerate(spec):
+            if not isinstance(m, Mapping) or "label" not in m:
+                raise RuleError(f"{field}[{i}]", "expected a mapping with label, op, value")
+            items.append((str(m["label"]), {k: v for k, v in m.items() if k != "label"}))
+    elif spec is None:
+        return out
+    else:
+        raise RuleError(field, f"expected a mapping of label to matcher, got {type(spec).__name__}")
+    for label, value in items:
+        try:
+            out.append(Matcher.parse(str(label), value))
+        except (ValueError, ValidationError) as exc:
+            raise RuleError(f"{field}.{label}", _first_error(exc)) from None
+    return out
+
+
+class Rule(BaseModel):
+    """A threshold rule: ``aggregation(metric{selector}) comparison threshold`` held for ``for_s``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    metric: str
+    selector: list[Matcher] = []
+    aggregation: Aggregation = "series"
+    by: list[str] = Field(default_factory=list, description="group labels for max/min/sum/avg/count")
+    comparison: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
+    threshold: float
+    for_s: float = Field(0.0, ge=0, description="condition must hold this long before firing")
+    repeat_interval_s: float | None = Field(None, gt=0, description="None: the configured default")
+    stale_after_s: float = Field(300.0, gt=0, description="a series older than this is 'no data'")
+    no_data: NoData = "keep"
+    severity: Severity = "warning"
+    labels: dict[str, str] = {}
+    summary: str = "{metric} is {value} ({comparison} {threshold})"
+    notify: list[str] = Field(default_factory=list, description="env/secret names holding apprise URLs")
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not RULE_NAME.match(v):
+            raise ValueError("must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        if not METRIC_NAME.match(v):
+            raise ValueError(f"{v!r} is not a metric name like kafka_group_lag_messages")
+        return v
+
+    @field_validator("selector", mode="before")
+    @classmethod
+    def _selector(cls, v: Any) -> Any:
+        if isinstance(v, list) and all(isinstance(m, Matcher) for m in v):
+            return v
+        return parse_matchers(v, "selector")
+
+    @field_validator("threshold")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    @field_validator("by", "labels")
+    @classmethod
+    def _label_names(cls, v: Any) -> Any:
+        for name in v:
+            if not LABEL_NAME.match(name):
+                raise ValueError(f"{name!r} is not a label name")
+        return v
+
+    @field_validator("summary")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"bad template: {exc}") from None
+        for name in names:
+            if not name or not LABEL_NAME.match(name.split(".")[0].split("[")[0]):
+                raise ValueError(f"bad placeholder {{{name}}}: use {{value}}, {{threshold}} or a label name")
+        return v
+
+    @model_validator(mode="after")
+    def _by_needs_aggregation(self) -> "Rule":
+        if self.by and self.aggregation == "series":
+            raise ValueError("by: only with an aggregation (max, min, sum, avg, count), not 'series'")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML/JSON form (selector in shorthand), round-trips through ``rule_from_dict``."""
+        d = self.model_dump()
+        d["selector"] = {m.label: m.to_yaml() for m in self.selector}
+        return d
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        return msg if isinstance(got, (dict, list)) or e["type"] == "missing" else f"{msg} (got {got!r})"
+    return str(exc)
+
+
+def rule_from_dict(data: Mapping[str, Any]) -> Rule:
+    """Validate rule input; a refusal raises ``RuleError`` naming the field (``for_s``, ``selector.topic``)."""
+    if not isinstance(data, Mapping):
+        raise RuleError("rule", f"expected a mapping, got {type(data).__name__}")
+    data = dict(data)
+    if "for" in data and "for_s" not in data:
+        data["for_s"] = data.pop("for")
+    if "selector" in data:
+        data["selector"] = parse_matchers(data["selector"], "selector")
+    try:
+        return Rule.model_validate(data)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        field = ".".join(str(p) for p in e["loc"]) or "rule"
+        if e["type"] == "extra_forbidden":
+            raise RuleError(field, "unknown key") from None
+        raise RuleError(field, _first_error(exc)) from None
+
+
+# ---------------------------------------------------------------- evaluation of series
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """The latest sample of one series."""
+
+    labels: Mapping[str, str]
+    ts_ms: int
+    value: float
+
+
+def group_key(labels: Mapping[str, str]) -> str:
+    """Canonical, stable key of a label set (JSON with sorted keys)."""
+    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
+
+
+def selects(rule: Rule, labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels) for m in rule.selector)
+
+
+def _aggregate(how: str, values: list[float]) -> float:
+    if how == "max":
+        return max(values)
+    if how == "min":
+        return min(values)
+    if how == "sum":
+        return math.fsum(values)
+    if how == "avg":
+        return math.fsum(values) / len(values)
+    return float(len(values))
+
+
+def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict[str, tuple[dict[str, str], float]]:
+    """``{group key: (group labels, value)}`` over the fresh series the rule selects.
+
+    A series whose latest sample is older than ``stale_after_s`` is left out: it has no data.
+    """
+    fresh_after = now_ms - rule.stale_after_s * 1000.0
+    groups: dict[str, tuple[dict[str, str], list[float]]] = {}
+    for p in points:
+        if p.ts_ms < fresh_after or not math.isfinite(p.value) or not selects(rule, p.labels):
+            continue
+        labels = dict(p.labels) if rule.aggregation == "series" else {b: p.labels.get(b, "") for b in rule.by}
+        groups.setdefault(group_key(labels), (labels, []))[1].append(p.value)
+    out: dict[str, tuple[dict[str, str], float]] = {}
+    for key, (labels, values) in groups.items():
+        # "series" groups hold exactly one series (its full label set is the key).
+        out[key] = (labels, _aggregate("max" if rule.aggregation == "series" else rule.aggregation, values))
+    return out
+
+
+def breaches(rule: Rule, value: float) -> bool:
+    return COMPARISONS[rule.comparison](value, rule.threshold)
+
+
+class _Missing(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def render_summary(rule: Rule, labels: Mapping[str, str], value: float | None) -> str:
+    """The rule's summary template filled with the value, threshold and labels (unknown names → ``?``)."""
+    fields = _Missing(labels)
+    fields.update(rule=rule.name, metric=rule.metric, threshold=f"{rule.threshold:g}", comparison=rule.comparison,
+                  severity=rule.severity, value="no data" if value is None else f"{value:g}",
+                  labels=", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    try:
+        return rule.summary.format_map(fields)
+    except (KeyError, IndexError, AttributeError, ValueError):
+        return rule.summary

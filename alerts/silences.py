@@ -1,0 +1,58 @@
+"""Silences: label matchers with a time window, who and why. Pure matching, no I/O.
+
+A silence mutes an alert when it is active at ``now_ms`` (``start_ms <= now < end_ms``, not
+expired early) and every one of its matchers matches the alert's labels. Alert labels are the
+group's labels plus the rule's labels plus ``alertname`` (the rule name) and ``severity``.
+Silenced alerts are still evaluated and recorded; only sending is suppressed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from alerts.rules import Matcher, RuleError, parse_matchers
+
+
+@dataclass(frozen=True)
+class Silence:
+    id: int
+    matchers: tuple[Matcher, ...]
+    start_ms: int
+    end_ms: int
+    created_by: str
+    reason: str
+    expired_ms: int | None = None
+
+    def active(self, now_ms: int) -> bool:
+        end = self.end_ms if self.expired_ms is None else min(self.end_ms, self.expired_ms)
+        return self.start_ms <= now_ms < end
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(m.matches(labels) for m in self.matchers)
+
+
+def validate(matchers: Any, start_ms: int, end_ms: int, actor: str, reason: str) -> tuple[Matcher, ...]:
+    """Checked matchers of a new silence; a refusal raises ``RuleError`` naming the field."""
+    parsed = parse_matchers(matchers, "matchers")
+    if not parsed:
+        raise RuleError("matchers", "a silence needs at least one matcher")
+    if all(m.negate or (m.op != "exact" and m.matches({})) for m in parsed):
+        raise RuleError("matchers", "would silence every alert; add a positive matcher")
+    if not isinstance(start_ms, int) or not isinstance(end_ms, int) or end_ms <= start_ms:
+        raise RuleError("end_ms", "must be after start_ms")
+    if not str(actor).strip():
+        raise RuleError("actor", "who creates the silence is required")
+    if not str(reason).strip():
+        raise RuleError("reason", "why the alerts are silenced is required")
+    return tuple(parsed)
+
+
+def alert_labels(rule_name: str, severity: str, rule_labels: Mapping[str, str],
+                 group_labels: Mapping[str, str]) -> dict[str, str]:
+    """The label set silences (and notifications) see for one alert."""
+    return {**group_labels, **rule_labels, "alertname": rule_name, "severity": severity}
+
+
+def silenced_by(labels: Mapping[str, str], silences: Iterable[Silence], now_ms: int) -> list[int]:
+    """Ids of the silences that mute an alert with these labels at ``now_ms``."""
+    return [s.id for s in silences if s.active(now_ms) and s.matches(labels)]

@@ -1,0 +1,91 @@
+"""The alert state machine of one (rule, series group): inactive → pending → firing → resolved.
+
+Pure: ``step`` takes the previous state, what was observed now (breach, no breach or no data)
+and the injected ``now_ms``, and returns the next state plus the events to record. Semantics
+follow Prometheus: the condition must hold for ``for_ms`` before firing (0 fires at once); a
+firing alert re-notifies every ``repeat_ms``; a firing alert whose condition clears sends one
+resolved notification. No data is *not* a clear condition unless the rule says so:
+
+* ``keep`` (default): the state is held (pending does not progress, firing does not repeat),
+  and a ``nodata`` event is recorded once;
+* ``ok``: no data counts as below the threshold (the alert resolves);
+* ``alerting``: no data counts as a breach (e.g. a target that stopped reporting).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+StateName = Literal["inactive", "pending", "firing", "resolved"]
+EventKind = Literal["pending", "cancelled", "firing", "repeat", "resolved", "nodata"]
+NOTIFY_EVENTS = frozenset({"firing", "repeat", "resolved"})
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """Where one (rule, group) stands. Times are UTC epoch ms; None when not applicable."""
+
+    state: StateName = "inactive"
+    active_since_ms: int | None = None   # when the condition started to hold (pending start)
+    fired_at_ms: int | None = None
+    last_notified_ms: int | None = None  # last firing/repeat notification due
+    resolved_at_ms: int | None = None
+    nodata_since_ms: int | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A transition (or a repeat) to record; ``notify`` says whether a notification is due."""
+
+    kind: EventKind
+    from_state: StateName
+    to_state: StateName
+
+    @property
+    def notify(self) -> bool:
+        return self.kind in NOTIFY_EVENTS
+
+
+def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: int, repeat_ms: int,
+         no_data: str, now_ms: int) -> tuple[AlertState, list[Event]]:
+    """Advance one evaluation. ``breach`` is None when the group has no (fresh) data."""
+    if for_ms < 0 or repeat_ms <= 0:
+        raise ValueError("for_ms must be >= 0 and repeat_ms > 0")
+    if breach is None:
+        nodata_since = prev.nodata_since_ms if prev.nodata_since_ms is not None else now_ms
+        if no_data == "keep":
+            events = []
+            if prev.nodata_since_ms is None and prev.state in ("pending", "firing"):
+                events.append(Event("nodata", prev.state, prev.state))
+            return replace(prev, nodata_since_ms=nodata_since, value=None), events
+        if no_data not in ("ok", "alerting"):
+            raise ValueError(f"unknown no_data policy {no_data!r}")
+        nxt, events = _advance(prev, no_data == "alerting", for_ms, repeat_ms, now_ms)
+        return replace(nxt, nodata_since_ms=nodata_since, value=None), events
+    nxt, events = _advance(prev, breach, for_ms, repeat_ms, now_ms)
+    return replace(nxt, nodata_since_ms=None, value=value), events
+
+
+def _advance(prev: AlertState, breach: bool, for_ms: int, repeat_ms: int,
+             now_ms: int) -> tuple[AlertState, list[Event]]:
+    s = prev.state
+    if breach:
+        if s in ("inactive", "resolved"):
+            if for_ms == 0:
+                return AlertState("firing", now_ms, now_ms, now_ms), [Event("firing", s, "firing")]
+            return AlertState("pending", now_ms), [Event("pending", s, "pending")]
+        if s == "pending":
+            if now_ms - (prev.active_since_ms or now_ms) >= for_ms:
+                return (replace(prev, state="firing", fired_at_ms=now_ms, last_notified_ms=now_ms),
+                        [Event("firing", "pending", "firing")])
+            return prev, []
+        if now_ms - (prev.last_notified_ms or 0) >= repeat_ms:
+            return replace(prev, last_notified_ms=now_ms), [Event("repeat", "firing", "firing")]
+        return prev, []
+    if s == "pending":
+        return AlertState("inactive"), [Event("cancelled", "pending", "inactive")]
+    if s == "firing":
+        return (replace(prev, state="resolved", resolved_at_ms=now_ms),
+                [Event("resolved", "firing", "resolved")])
+    return prev, []

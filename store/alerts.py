@@ -1,0 +1,193 @@
+"""SQL of the alerts area: rules, alert state, transitions, silences and the notification outbox.
+
+Plain statements on a given connection; callers wrap writes in ``store.db.transaction``.
+Rows come back as dicts; JSON columns are decoded.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable
+
+_JSON_COLS = {"spec", "labels", "matchers", "silenced_by"}
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    out = []
+    for row in cur.fetchall():
+        d = dict(zip(cols, row))
+        for c in _JSON_COLS & d.keys():
+            if d[c] is not None:
+                d[c] = json.loads(d[c])
+        out.append(d)
+    return out
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+# ------------------------------------------------------------------ rules
+
+def read_rules(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return _rows(conn.execute(
+        "SELECT name, spec, builtin, updated_ms, updated_by FROM alert_rules ORDER BY name"))
+
+
+def read_rule(conn: sqlite3.Connection, name: str) -> dict[str, Any] | None:
+    rows = _rows(conn.execute(
+        "SELECT name, spec, builtin, updated_ms, updated_by FROM alert_rules WHERE name = ?", (name,)))
+    return rows[0] if rows else None
+
+
+def upsert_rule(conn: sqlite3.Connection, name: str, spec: dict[str, Any], builtin: bool,
+                now_ms: int, actor: str) -> None:
+    conn.execute(
+        "INSERT INTO alert_rules(name, spec, builtin, updated_ms, updated_by) VALUES (?,?,?,?,?) "
+        "ON CONFLICT(name) DO UPDATE SET spec=excluded.spec, updated_ms=excluded.updated_ms, "
+        "updated_by=excluded.updated_by",
+        (name, _dump(spec), int(builtin), now_ms, actor))
+
+
+def insert_rule_if_absent(conn: sqlite3.Connection, name: str, spec: dict[str, Any], builtin: bool,
+                          now_ms: int, actor: str) -> bool:
+    """Insert unless a rule of that name exists (operator edits win over seeds); True if inserted."""
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO alert_rules(name, spec, builtin, updated_ms, updated_by) VALUES (?,?,?,?,?)",
+        (name, _dump(spec), int(builtin), now_ms, actor))
+    return cur.rowcount == 1
+
+
+def delete_rule(conn: sqlite3.Connection, name: str) -> bool:
+    """Delete a rule and its current states (history stays); True if it existed."""
+    conn.execute("DELETE FROM alert_state WHERE rule = ?", (name,))
+    return conn.execute("DELETE FROM alert_rules WHERE name = ?", (name,)).rowcount == 1
+
+
+# ------------------------------------------------------------------ state and history
+
+_STATE_COLS = ("rule", "group_key", "labels", "severity", "state", "active_since_ms", "fired_at_ms",
+               "last_notified_ms", "resolved_at_ms", "nodata_since_ms", "value", "summary", "silenced_by",
+               "updated_ms")
+
+
+def read_states(conn: sqlite3.Connection, rule: str | None = None,
+                states: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    sql, args = f"SELECT {', '.join(_STATE_COLS)} FROM alert_state WHERE 1=1", []
+    if rule is not None:
+        sql += " AND rule = ?"
+        args.append(rule)
+    if states is not None:
+        states = list(states)
+        sql += f" AND state IN ({','.join('?' * len(states))})"
+        args.extend(states)
+    return _rows(conn.execute(sql + " ORDER BY rule, group_key", args))
+
+
+def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    values = [_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS]
+    conn.execute(f"INSERT OR REPLACE INTO alert_state({', '.join(_STATE_COLS)}) "
+                 f"VALUES ({','.join('?' * len(_STATE_COLS))})", values)
+
+
+def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:
+    conn.execute("DELETE FROM alert_state WHERE rule = ? AND group_key = ?", (rule, group_key))
+
+
+def delete_orphan_states(conn: sqlite3.Connection, rules: Iterable[str]) -> int:
+    """Drop states of rules that no longer exist."""
+    rules = list(rules)
+    return conn.execute(f"DELETE FROM alert_state WHERE rule NOT IN ({','.join('?' * len(rules))})",
+                        rules).rowcount
+
+
+def add_transition(conn: sqlite3.Connection, ts_ms: int, rule: str, group_key: str, labels: dict[str, str],
+                   event: str, from_state: str, to_state: str, value: float | None,
+                   silenced_by: list[int] | None) -> int:
+    cur = conn.execute(
+        "INSERT INTO alert_transitions(ts_ms, rule, group_key, labels, event, from_state, to_state, value, "
+        "silenced_by) VALUES (?,?,?,?,?,?,?,?,?)",
+        (ts_ms, rule, group_key, _dump(labels), event, from_state, to_state, value,
+         _dump(silenced_by) if silenced_by else None))
+    return int(cur.lastrowid)
+
+
+def read_transitions(conn: sqlite3.Connection, limit: int = 200, rule: str | None = None) -> list[dict[str, Any]]:
+    sql, args = ("SELECT id, ts_ms, rule, group_key, labels, event, from_state, to_state, value, silenced_by "
+                 "FROM alert_transitions"), []
+    if rule is not None:
+        sql += " WHERE rule = ?"
+        args.append(rule)
+    return _rows(conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*args, int(limit)]))
+
+
+# ------------------------------------------------------------------ silences
+
+def add_silence(conn: sqlite3.Connection, matchers: list[dict[str, Any]], start_ms: int, end_ms: int,
+                created_by: str, reason: str, now_ms: int) -> int:
+    cur = conn.execute(
+        "INSERT INTO alert_silences(matchers, start_ms, end_ms, created_by, reason, created_ms) "
+        "VALUES (?,?,?,?,?,?)", (_dump(matchers), start_ms, end_ms, created_by, reason, now_ms))
+    return int(cur.lastrowid)
+
+
+def expire_silence(conn: sqlite3.Connection, silence_id: int, now_ms: int, actor: str) -> bool:
+    """End a silence now; True if it was still in force."""
+    return conn.execute(
+        "UPDATE alert_silences SET expired_ms = ?, expired_by = ? "
+        "WHERE id = ? AND expired_ms IS NULL AND end_ms > ?", (now_ms, actor, silence_id, now_ms)).rowcount == 1
+
+
+def read_silences(conn: sqlite3.Connection, in_force_at_ms: int | None = None) -> list[dict[str, Any]]:
+    """All silences, or only those not ended (by time or expiry) at ``in_force_at_ms``."""
+    sql = ("SELECT id, matchers, start_ms, end_ms, created_by, reason, created_ms, expired_ms, expired_by "
+           "FROM alert_silences")
+    args: list[Any] = []
+    if in_force_at_ms is not None:
+        sql += " WHERE end_ms > ? AND (expired_ms IS NULL OR expired_ms > ?)"
+        args = [in_force_at_ms, in_force_at_ms]
+    return _rows(conn.execute(sql + " ORDER BY id DESC", args))
+
+
+# ------------------------------------------------------------------ outbox
+
+def enqueue(conn: sqlite3.Connection, created_ms: int, transition_id: int, rule: str, target: str,
+            title: str, body: str, notify_type: str) -> int:
+    cur = conn.execute(
+        "INSERT INTO alert_outbox(created_ms, transition_id, rule, target, title, body, notify_type, "
+        "next_attempt_ms) VALUES (?,?,?,?,?,?,?,?)",
+        (created_ms, transition_id, rule, target, title, body, notify_type, created_ms))
+    return int(cur.lastrowid)
+
+
+def due(conn: sqlite3.Connection, now_ms: int, limit: int = 100) -> list[dict[str, Any]]:
+    return _rows(conn.execute(
+        "SELECT id, target, title, body, notify_type, attempts FROM alert_outbox "
+        "WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY id LIMIT ?", (now_ms, limit)))
+
+
+def record_attempt(conn: sqlite3.Connection, outbox_id: int, ts_ms: int, ok: bool, error: str | None,
+                   next_attempt_ms: int | None) -> None:
+    """Log one send attempt. ok → sent; failed with ``next_attempt_ms`` None → failed for good."""
+    conn.execute("INSERT INTO alert_send_attempts(outbox_id, ts_ms, ok, error) VALUES (?,?,?,?)",
+                 (outbox_id, ts_ms, int(ok), error))
+    if ok:
+        conn.execute("UPDATE alert_outbox SET status='sent', sent_ms=?, attempts=attempts+1, last_error=NULL "
+                     "WHERE id = ?", (ts_ms, outbox_id))
+    else:
+        conn.execute("UPDATE alert_outbox SET status=?, attempts=attempts+1, last_error=?, "
+                     "next_attempt_ms=COALESCE(?, next_attempt_ms) WHERE id = ?",
+                     ("pending" if next_attempt_ms is not None else "failed", error, next_attempt_ms, outbox_id))
+
+
+def read_outbox(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+    return _rows(conn.execute(
+        "SELECT id, created_ms, transition_id, rule, target, title, body, notify_type, status, attempts, "
+        "next_attempt_ms, sent_ms, last_error FROM alert_outbox ORDER BY id DESC LIMIT ?", (int(limit),)))
+
+
+def read_attempts(conn: sqlite3.Connection, outbox_id: int) -> list[dict[str, Any]]:
+    return _rows(conn.execute(
+        "SELECT id, outbox_id, ts_ms, ok, error FROM alert_send_attempts WHERE outbox_id = ? ORDER BY id",
+        (outbox_id,)))

@@ -1,0 +1,173 @@
+"""The evaluator over a real store filled through store.writes, with an injected clock."""
+from __future__ import annotations
+
+import pytest
+
+from alerts import api
+from alerts.evaluator import Options, evaluate
+from store import alerts as store_alerts
+from store.db import connect_reader, connect_writer
+from store.types import Sample
+from store.writes import SampleWriter
+
+T0 = 1_800_000_000_000
+S = 1_000
+LAG = {"cluster": "c1", "group": "orders", "topic": "orders.in"}
+OPTS = Options(repeat_interval_s=3600, targets={"warning": ["ALERT_TEST_URL"], "critical": ["ALERT_TEST_URL"]},
+               dashboard_url="http://127.0.0.1:8501")
+
+
+@pytest.fixture
+def conn(tmp_store):
+    c = connect_writer(tmp_store)
+    yield c
+    c.close()
+
+
+def write(conn, metric, labels, ts, value):
+    SampleWriter(conn).write([Sample(metric, labels, ts, value)])
+
+
+def save(conn, **rule):
+    spec = {"name": "orders-lag", "metric": "kafka_group_lag_messages", "comparison": ">", "threshold": 100,
+            "for_s": 60, **rule}
+    return api.save_rule(conn, spec, "ann", T0)
+
+
+def events(conn):
+    return [(r["event"], r["from_state"], r["to_state"]) for r in reversed(store_alerts.read_transitions(conn))]
+
+
+def state(conn, rule="orders-lag"):
+    rows = store_alerts.read_states(conn, rule)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_fires_after_for_not_before_then_resolves_once(conn):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 10)
+    save(conn)
+    for ts, value in [(T0 + 15 * S, 150), (T0 + 45 * S, 160)]:
+        write(conn, "kafka_group_lag_messages", LAG, ts, value)
+        evaluate(conn, ts, OPTS)
+    assert state(conn)["state"] == "pending"  # 30 s of breach < for 60 s
+    assert store_alerts.read_outbox(conn) == []
+    write(conn, "kafka_group_lag_messages", LAG, T0 + 75 * S, 170)
+    res = evaluate(conn, T0 + 75 * S, OPTS)
+    st = state(conn)
+    assert st["state"] == "firing" and st["value"] == 170 and st["active_since_ms"] == T0 + 15 * S
+    assert st["labels"] == LAG and res.queued == 1
+    outbox = store_alerts.read_outbox(conn)
+    assert len(outbox) == 1 and outbox[0]["status"] == "pending" and outbox[0]["target"] == "ALERT_TEST_URL"
+    assert "[FIRING] orders-lag" in outbox[0]["title"] and "+70 over the threshold" in outbox[0]["body"]
+    for ts in (T0 + 90 * S, T0 + 105 * S):
+        write(conn, "kafka_group_lag_messages", LAG, ts, 20)
+        evaluate(conn, ts, OPTS)
+    assert state(conn)["state"] == "resolved"
+    assert events(conn) == [("pending", "inactive", "pending"), ("firing", "pending", "firing"),
+                            ("resolved", "firing", "resolved")]
+    titles = [r["title"] for r in reversed(store_alerts.read_outbox(conn))]
+    assert len(titles) == 2 and titles[1].startswith("[RESOLVED]")
+
+
+def test_repeat_interval_honoured(conn):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    save(conn, for_s=0, repeat_interval_s=120)
+    for offset_s in (0, 60, 119, 120, 180, 240):
+        write(conn, "kafka_group_lag_messages", LAG, T0 + offset_s * S + 1, 500)
+        evaluate(conn, T0 + offset_s * S + 1, OPTS)
+    assert [e[0] for e in events(conn)] == ["firing", "repeat", "repeat"]   # at 0 s, 120 s, 240 s
+    assert len(store_alerts.read_outbox(conn)) == 3
+
+
+def test_disappearing_series_is_no_data_not_resolved(conn):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    save(conn, for_s=0, stale_after_s=60)
+    evaluate(conn, T0, OPTS)
+    assert state(conn)["state"] == "firing"
+    # no new sample: at +30 s the series is still fresh, at +61 s it has no data
+    evaluate(conn, T0 + 30 * S, OPTS)
+    assert state(conn)["nodata_since_ms"] is None
+    evaluate(conn, T0 + 61 * S, OPTS)
+    evaluate(conn, T0 + 120 * S, OPTS)
+    st = state(conn)
+    assert st["state"] == "firing" and st["nodata_since_ms"] == T0 + 61 * S and st["value"] is None
+    assert [e[0] for e in events(conn)] == ["firing", "nodata"]
+    assert len(store_alerts.read_outbox(conn)) == 1   # no resolved notification
+    # the series comes back below the threshold: now it really resolves
+    write(conn, "kafka_group_lag_messages", LAG, T0 + 130 * S, 0)
+    evaluate(conn, T0 + 130 * S, OPTS)
+    assert state(conn)["state"] == "resolved" and state(conn)["nodata_since_ms"] is None
+
+
+def test_aggregation_groups_have_their_own_state(conn):
+    for topic, lag in [("a", 80), ("b", 90), ("c", 5)]:
+        write(conn, "kafka_group_lag_messages", {**LAG, "topic": topic}, T0, lag)
+    write(conn, "kafka_group_lag_messages", {**LAG, "group": "billing", "topic": "a"}, T0, 30)
+    save(conn, for_s=0, aggregation="sum", by=["cluster", "group"], selector={"topic": {"regex": "[a-c]"}})
+    evaluate(conn, T0, OPTS)
+    got = {r["labels"]["group"]: (r["state"], r["value"]) for r in store_alerts.read_states(conn, "orders-lag")}
+    assert got == {"orders": ("firing", 175.0), "billing": ("inactive", 30.0)}
+
+
+def test_silence_suppresses_sending_not_recording(conn):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    save(conn, for_s=0)
+    sid = api.add_silence(conn, {"group": "orders", "alertname": {"glob": "orders-*"}}, T0 - S, T0 + 600 * S,
+                          "ann", "planned maintenance", T0)
+    evaluate(conn, T0, OPTS)
+    st = state(conn)
+    assert st["state"] == "firing" and st["silenced_by"] == [sid]
+    rows = store_alerts.read_transitions(conn)
+    assert rows[0]["event"] == "firing" and rows[0]["silenced_by"] == [sid]
+    assert store_alerts.read_outbox(conn) == []
+    # the silence is expired early: the alert is still firing, the next resolve is sent
+    assert api.expire_silence(conn, sid, "ann", T0 + 10 * S)
+    write(conn, "kafka_group_lag_messages", LAG, T0 + 20 * S, 1)
+    evaluate(conn, T0 + 20 * S, OPTS)
+    assert [r["title"].split("]")[0] for r in store_alerts.read_outbox(conn)] == ["[RESOLVED"]
+
+
+def test_builtin_rules_fire_on_stopped_group_and_down_collector(conn):
+    assert api.seed_builtin(conn, T0) == 3
+    assert api.seed_builtin(conn, T0) == 0   # idempotent
+    grp = {"cluster": "c1", "group": "orders"}
+    for i in range(5):  # every 15 s for one minute: STOP (4), collector down, DLQ receiving
+        ts = T0 + i * 15 * S
+        SampleWriter(conn).write([Sample("kafka_group_status", grp, ts, 4.0),
+                                  Sample("kafka_group_status", {**grp, "group": "ok-group"}, ts, 0.0),
+                                  Sample("collector_up", {"target": "rabbitmq:main"}, ts, 0.0),
+                                  Sample("dlq_inflow_rate_per_s", {"broker": "kafka", "cluster": "c1",
+                                                                   "dlq": "orders.dlq"}, ts, 2.5)])
+        evaluate(conn, ts, OPTS)
+    firing = api.alerts(conn, states=["firing"])
+    assert sorted(firing["rule"]) == ["collector-down", "kafka-group-stalled"]
+    assert firing.set_index("rule").loc["kafka-group-stalled", "labels"] == grp
+    pending = api.alerts(conn, states=["pending"])
+    assert list(pending["rule"]) == ["dlq-growing"]   # for 300 s not elapsed yet
+
+
+def test_current_alerts_readable_on_reader_connection(conn, tmp_store):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    save(conn, for_s=0)
+    evaluate(conn, T0, OPTS)
+    reader = connect_reader(tmp_store)
+    try:
+        df = api.alerts(reader)
+        hist = api.history(reader, limit=10)
+    finally:
+        reader.close()
+    assert list(df["state"]) == ["firing"] and df.iloc[0]["summary"].startswith("kafka_group_lag_messages is 500")
+    assert list(hist["event"]) == ["firing"]
+
+
+def test_disabled_and_deleted_rules_stop_evaluating(conn):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    save(conn, for_s=0, enabled=False)
+    assert evaluate(conn, T0, OPTS).rules == 0
+    save(conn, for_s=0)
+    evaluate(conn, T0 + S, OPTS)
+    assert state(conn)["state"] == "firing"
+    assert api.delete_rule(conn, "orders-lag", "ann", T0 + 2 * S)
+    assert store_alerts.read_states(conn, "orders-lag") == []
+    assert [e[0] for e in events(conn)] == ["firing"]   # history stays

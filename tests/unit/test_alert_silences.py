@@ -1,0 +1,48 @@
+"""Silence matching and validation of new silences."""
+from __future__ import annotations
+
+import pytest
+
+from alerts.rules import Matcher, RuleError
+from alerts.silences import Silence, alert_labels, silenced_by, validate
+
+NOW = 1_700_000_000_000
+LABELS = alert_labels("kafka-group-stalled", "critical", {"team": "pay"}, {"cluster": "a", "group": "orders"})
+
+
+def silence(sid, matchers, start=NOW - 1_000, end=NOW + 60_000, expired=None):
+    return Silence(sid, tuple(matchers), start, end, "ann", "maintenance", expired)
+
+
+@pytest.mark.parametrize("s,muted,why", [
+    (silence(1, [Matcher(label="group", value="orders")]), True, "matches a group label"),
+    (silence(2, [Matcher(label="alertname", value="kafka-group-stalled")]), True, "matches the rule name"),
+    (silence(3, [Matcher(label="team", op="glob", value="p*")]), True, "matches a rule label by glob"),
+    (silence(4, [Matcher(label="group", value="orders"), Matcher(label="cluster", value="b")]), False,
+     "every matcher must match"),
+    (silence(5, [Matcher(label="group", value="orders")], start=NOW + 1), False, "not started yet"),
+    (silence(6, [Matcher(label="group", value="orders")], end=NOW), False, "end is exclusive"),
+    (silence(7, [Matcher(label="group", value="orders")], expired=NOW - 1), False, "expired early"),
+    (silence(8, [Matcher(label="severity", op="regex", value="crit.*")]), True, "severity is matchable"),
+])
+def test_silence_table(s, muted, why):
+    assert (silenced_by(LABELS, [s], NOW) == [s.id]) is muted, why
+
+
+@pytest.mark.parametrize("matchers,start,end,actor,reason,field,why", [
+    ({}, NOW, NOW + 1, "ann", "x", "matchers", "a silence needs a matcher"),
+    ({"group": {"regex": "a(("}}, NOW, NOW + 1, "ann", "x", "matchers.group", "bad regex named"),
+    ({"group": {"glob": "*"}}, NOW, NOW + 1, "ann", "x", "matchers", "a match-everything silence is refused"),
+    ({"group": "g"}, NOW, NOW, "ann", "x", "end_ms", "an empty window"),
+    ({"group": "g"}, NOW, NOW + 1, " ", "x", "actor", "who is required"),
+    ({"group": "g"}, NOW, NOW + 1, "ann", "", "reason", "why is required"),
+])
+def test_bad_silence_names_field(matchers, start, end, actor, reason, field, why):
+    with pytest.raises(RuleError) as err:
+        validate(matchers, start, end, actor, reason)
+    assert err.value.field == field, why
+
+
+def test_validate_accepts_list_form():
+    got = validate([{"label": "group", "op": "glob", "value": "ord*"}], NOW, NOW + 1, "ann", "deploy")
+    assert got == (Matcher(label="group", op="glob", value="ord*"),)
