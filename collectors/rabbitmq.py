@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
@@ -47,9 +48,13 @@ import requests
 from collectors.patterns import allowed
 from collectors.rabbit_rates import QueueCounters, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
-from config import secret
+from collectors.scheduler import JobSpec
+from config import Settings, secret
 from config.rabbitmq import RabbitClusterConfig
+from store.db import connect_writer
+from store.status import set_status
 from store.types import Sample
+from store.writes import SampleWriter
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +158,8 @@ class RabbitCollector:
             why = "connection refused" if "refused" in str(exc).lower() else _short(exc)
             raise RabbitError(f"management plugin unreachable at {self.shown_url}: {why} "
                               "(is the node up and rabbitmq_management enabled?)") from None
+        except requests.exceptions.RequestException as exc:
+            raise RabbitError(f"request to the management API at {self.shown_url} failed: {_short(exc)}") from None
         self.requests_last_cycle += 1
         self.bytes_last_cycle += len(resp.content)
         if resp.status_code == 401:
@@ -287,6 +294,82 @@ class RabbitCollector:
         if used is not None and total:
             out.append(Sample("rabbitmq_node_fd_used_ratio", labels, now_ms, used / total))
         return out
+
+
+class Backoff:
+    """Skips ticks after consecutive failures: the n-th failure waits min(2**(n-1), 5) intervals."""
+
+    CAP = 5
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.skip_left = 0
+
+    def should_attempt(self) -> bool:
+        if self.skip_left > 0:
+            self.skip_left -= 1
+            return False
+        return True
+
+    def failed(self) -> None:
+        self.failures += 1
+        self.skip_left = min(2 ** (self.failures - 1), self.CAP) - 1
+
+    def succeeded(self) -> None:
+        self.failures = self.skip_left = 0
+
+
+class ClusterJob:
+    """One scheduler tick for one cluster: collect, write samples and ``collector_up`` with the reason.
+
+    Never raises for a broker problem; the password is re-read every attempt so a rotated secret is
+    picked up without a restart.
+    """
+
+    def __init__(self, cfg: RabbitClusterConfig, store_path: str | Path,
+                 now_ms: Callable[[], int] = wall_clock_ms) -> None:
+        self.cfg = cfg
+        self.store_path = store_path
+        self.target = target_name(cfg.name)
+        self.collector = RabbitCollector(cfg, "", now_ms)
+        self.backoff = Backoff()
+        self.last_reason: str | None = None
+
+    def __call__(self) -> None:
+        if not self.backoff.should_attempt():
+            return
+        now = self.collector.now_ms()
+        started = time.monotonic()
+        samples: list[Sample] = []
+        reason = None
+        try:
+            self.collector.password = resolve_password(self.cfg)
+            samples = self.collector.collect_once(now)
+        except RabbitError as exc:
+            reason = str(exc)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        conn = connect_writer(self.store_path)
+        try:
+            if samples:
+                SampleWriter(conn).write(samples)
+            set_status(conn, self.target, reason is None, reason, now, duration_ms)
+        finally:
+            conn.close()
+        if reason is None:
+            if self.last_reason is not None:
+                log.info("%s is back up", self.target)
+            self.backoff.succeeded()
+        else:
+            if reason != self.last_reason:
+                log.warning("%s is down: %s", self.target, reason)
+            self.backoff.failed()
+        self.last_reason = reason
+
+
+def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
+    """One collection job per configured RabbitMQ cluster."""
+    return [JobSpec(f"collect:{target_name(c.name)}", ClusterJob(c, store_path), c.interval_s)
+            for c in settings.rabbitmq.clusters]
 
 
 def _short(exc: BaseException) -> str:

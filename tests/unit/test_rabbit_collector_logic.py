@@ -1,0 +1,121 @@
+"""The RabbitMQ collector's pure parts: backoff, password default, URL display, samples from API items."""
+from __future__ import annotations
+
+import pytest
+
+from collectors.rabbitmq import (Backoff, RabbitCollector, RabbitError, _display_url, _is_loopback,
+                                 resolve_password)
+from config.rabbitmq import RabbitClusterConfig
+
+
+@pytest.mark.parametrize("events, attempts", [
+    # all good: every tick attempts
+    ("SSSS", "1111"),
+    # 1st failure waits 1 interval (next tick attempts), 2nd waits 2 (one tick skipped)
+    ("FF.S", "1101"),
+    # 3rd failure waits 4 intervals (three ticks skipped)
+    ("FF.F...S", "11010001"),
+    # capped at 5 intervals: after the 4th and later failures four ticks are skipped
+    ("FF.F...F....F....", "11010001000010000"),
+    # a success resets the backoff
+    ("FF.SF", "11011"),
+])
+def test_backoff(events, attempts):
+    # events: per tick, S = collection succeeds, F = fails, . = the tick must be skipped
+    b, got = Backoff(), ""
+    for e in events:
+        ok = b.should_attempt()
+        got += "1" if ok else "0"
+        if ok:
+            b.succeeded() if e == "S" else b.failed()
+    assert got == attempts
+
+
+@pytest.mark.parametrize("url, loopback", [
+    ("http://127.0.0.1:15672", True),     # IPv4 loopback
+    ("http://127.8.9.10:15672", True),    # all of 127/8 is loopback
+    ("http://localhost:15672", True),
+    ("http://[::1]:15672", True),         # IPv6 loopback
+    ("https://rabbit.prod:15671", False), # a real host never gets the demo password
+    ("http://10.0.0.5:15672", False),
+])
+def test_is_loopback(url, loopback):
+    assert _is_loopback(url) is loopback
+
+
+@pytest.mark.parametrize("url, env, expected", [
+    # the variable wins, loopback or not
+    ("http://127.0.0.1:15672", {"PW": "s3cret"}, "s3cret"),
+    ("https://rabbit.prod:15671", {"PW": "s3cret"}, "s3cret"),
+    # unset on loopback: the demo default
+    ("http://127.0.0.1:15672", {}, "guest"),
+    # unset elsewhere: an error naming the variable
+    ("https://rabbit.prod:15671", {}, RabbitError),
+])
+def test_resolve_password(monkeypatch, url, env, expected):
+    monkeypatch.delenv("PW", raising=False)
+    monkeypatch.delenv("EVENTDECK_SECRETS_FILE", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cfg = RabbitClusterConfig(name="c", management_url=url, password_env="PW")
+    if expected is RabbitError:
+        with pytest.raises(RabbitError, match="set the environment variable PW"):
+            resolve_password(cfg)
+    else:
+        assert resolve_password(cfg) == expected
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("http://127.0.0.1:15672/", "http://127.0.0.1:15672"),
+    # credentials in the URL are never shown
+    ("https://admin:hunter2@rabbit.prod:15671/", "https://rabbit.prod:15671"),
+    ("http://rabbit/mgmt", "http://rabbit/mgmt"),  # a path prefix is kept
+])
+def test_display_url(url, shown):
+    assert _display_url(url) == shown
+
+
+LABELS = {"cluster": "c", "vhost": "/", "queue": "q"}
+
+
+@pytest.mark.parametrize("item, expected", [
+    # a classic queue with a timestamped head message 30 s old
+    ({"type": "classic", "messages": 5, "messages_ready": 3, "messages_unacknowledged": 2, "consumers": 1,
+      "consumer_utilisation": 0.5, "head_message_timestamp": 70},
+     {"rabbitmq_queue_messages": 5, "rabbitmq_queue_ready_messages": 3, "rabbitmq_queue_unacked_messages": 2,
+      "rabbitmq_queue_consumers": 1, "rabbitmq_queue_consumer_utilisation_ratio": 0.5,
+      "rabbitmq_queue_head_age_seconds": 30.0}),
+    # a quorum queue: messages_dlx is reported, no head timestamp, utilisation under its newer name
+    ({"type": "quorum", "messages": 0, "messages_ready": 0, "messages_unacknowledged": 0, "consumers": 0,
+      "consumer_capacity": 0, "messages_dlx": 4},
+     {"rabbitmq_queue_messages": 0, "rabbitmq_queue_ready_messages": 0, "rabbitmq_queue_unacked_messages": 0,
+      "rabbitmq_queue_consumers": 0, "rabbitmq_queue_consumer_utilisation_ratio": 0,
+      "rabbitmq_queue_dlx_messages": 4}),
+    # a brand-new queue whose stats were not emitted yet: only its type is known (no zeros invented)
+    ({"type": "classic"}, {}),
+    # a head timestamp in the future (publisher clock skew) is age 0, not negative
+    ({"type": "classic", "head_message_timestamp": 500}, {"rabbitmq_queue_head_age_seconds": 0.0}),
+])
+def test_queue_gauges(item, expected):
+    samples = RabbitCollector._queue_gauges(item, LABELS, 100_000)
+    info = [s for s in samples if s.metric == "rabbitmq_queue_info"]
+    assert [s.labels["type"] for s in info] == [item["type"]]
+    assert {s.metric: s.value for s in samples if s.metric != "rabbitmq_queue_info"} == expected
+
+
+@pytest.mark.parametrize("node, expected", [
+    # healthy node
+    ({"name": "n1", "running": True, "mem_alarm": False, "disk_free_alarm": False, "fd_used": 50, "fd_total": 1000},
+     {"rabbitmq_node_up": 1, "rabbitmq_node_mem_alarm": 0, "rabbitmq_node_disk_alarm": 0,
+      "rabbitmq_node_fd_used_ratio": 0.05}),
+    # a cluster member that is down reports running=false and nothing else
+    ({"name": "n2", "running": False}, {"rabbitmq_node_up": 0}),
+    # alarms raised; fd figures not numeric (Windows) are skipped
+    ({"name": "n3", "running": True, "mem_alarm": True, "disk_free_alarm": True, "fd_used": "install_handle",
+      "fd_total": 0}, {"rabbitmq_node_up": 1, "rabbitmq_node_mem_alarm": 1, "rabbitmq_node_disk_alarm": 1}),
+])
+def test_node_samples(node, expected):
+    c = RabbitCollector(RabbitClusterConfig(name="c"), "pw")
+    samples = c._node_samples(node, 1)
+    assert all(s.labels == {"cluster": "c", "node": node["name"]} for s in samples)
+    assert {s.metric: s.value for s in samples} == pytest.approx(expected)
