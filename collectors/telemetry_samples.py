@@ -1,0 +1,80 @@
+"""Pure part of telemetry collection: decoded summaries of one tick → samples, and running counters.
+
+One tick's summaries are grouped per consumer ``(cluster, broker, consumer)`` and merged; the
+consumer's rate is the sum over its instances of each instance's calls / its covered span.
+Counters (``*_total``) accumulate across ticks from per-summary deltas, like Prometheus counters.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from instrument.sketch import quantiles
+from instrument.summary import Summary, merge_summaries
+from store.types import Sample
+
+QUANTILES = {"0.5": 0.5, "0.95": 0.95, "0.99": 0.99}
+PROCESSING = "consumer_processing_seconds"
+RATE = "consumer_processed_rate_per_s"
+ERROR_RATIO = "consumer_error_rate_ratio"
+ERRORS_TOTAL = "consumer_errors_total"
+INSTANCES = "consumer_instances_count"
+DROPPED_TOTAL = "consumer_telemetry_dropped_total"
+
+ConsumerKey = tuple[str, str, str]  # cluster, broker, consumer
+
+
+@dataclass
+class Counters:
+    """Running totals: errors per (consumer, exception), dropped summaries per consumer."""
+
+    errors: dict[tuple[ConsumerKey, str], float] = field(default_factory=dict)
+    dropped: dict[ConsumerKey, float] = field(default_factory=dict)
+    last_dropped: dict[str, int] = field(default_factory=dict)  # per instance, cumulative
+
+
+def consumer_key(s: Summary, default_cluster: str) -> ConsumerKey:
+    return (s.cluster or default_cluster, s.broker, s.consumer)
+
+
+def instance_rate(items: list[Summary]) -> float | None:
+    """Calls per second of one instance over the span its summaries cover; None if the span is 0."""
+    span = max(s.end_ms for s in items) - min(s.start_ms for s in items)
+    return sum(s.count for s in items) * 1000.0 / span if span > 0 else None
+
+
+def tick_samples(summaries: Iterable[Summary], default_cluster: str, now_ms: int,
+                 counters: Counters) -> list[Sample]:
+    """Samples for one collection tick (timestamp ``now_ms``); updates ``counters`` in place."""
+    groups: dict[ConsumerKey, list[Summary]] = defaultdict(list)
+    for s in summaries:
+        groups[consumer_key(s, default_cluster)].append(s)
+    out: list[Sample] = []
+    for key, items in sorted(groups.items()):
+        cluster, broker, consumer = key
+        labels = {"cluster": cluster, "broker": broker, "consumer": consumer}
+        merged = merge_summaries(items)
+        for q, v in quantiles(merged.sketch, QUANTILES).items():
+            out.append(Sample(PROCESSING, {**labels, "quantile": q}, now_ms, v))
+        per_instance: dict[str, list[Summary]] = defaultdict(list)
+        for s in items:
+            per_instance[s.instance].append(s)
+        rates = [r for r in (instance_rate(v) for v in per_instance.values()) if r is not None]
+        if rates:
+            out.append(Sample(RATE, labels, now_ms, sum(rates)))
+        if merged.error_ratio is not None:
+            out.append(Sample(ERROR_RATIO, labels, now_ms, merged.error_ratio))
+        out.append(Sample(INSTANCES, labels, now_ms, float(len(per_instance))))
+        for exc, n in merged.errors.items():
+            counters.errors[(key, exc)] = counters.errors.get((key, exc), 0.0) + n
+        for (ckey, exc), total in counters.errors.items():
+            if ckey == key:
+                out.append(Sample(ERRORS_TOTAL, {**labels, "exception": exc}, now_ms, total))
+        for inst, cumulative in merged.dropped_by_instance.items():
+            last = counters.last_dropped.get(inst, 0)
+            delta = cumulative - last if cumulative >= last else cumulative
+            counters.last_dropped[inst] = cumulative
+            counters.dropped[key] = counters.dropped.get(key, 0.0) + delta
+        out.append(Sample(DROPPED_TOTAL, labels, now_ms, counters.dropped[key]))
+    return out
