@@ -40,7 +40,7 @@ with tab_rules:
     base = next((r for r in rules if r["name"] == editing), {})
     known = sorted(api.known_metrics(ctx.conn))
     with st.form("rule_form"):
-        name = st.text_input("Name", value=base.get("name", ""))
+        name = st.text_input("Name", value=base.get("name", ""), key="rule_name")
         metric = st.selectbox("Metric", known, index=known.index(base["metric"]) if base.get("metric") in known else 0)
         selector = st.text_area("Selector (YAML: label: value | {glob: ..} | {regex: ..})",
                                 value=yaml.safe_dump(base.get("selector") or {}, sort_keys=True).strip()

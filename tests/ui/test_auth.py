@@ -1,0 +1,69 @@
+"""Sign-in and roles: password sign-in, viewer refusals checked on the server side and audited."""
+from __future__ import annotations
+
+from store import audit
+from store.db import connect_reader
+from tests import seed
+from tests.ui.conftest import metrics, sign_in
+
+VIEWER, OPERATOR = "vera", "otto"
+
+
+def _password(user: str) -> str:
+    return seed.USERS[user][1]
+
+
+def test_password_mode_shows_only_the_sign_in_form(seeded):
+    at = seeded(auth="password")
+    assert at.title[0].value == "Eventdeck — sign in"
+    assert not metrics(at)  # no data before sign-in
+    sign_in(at, VIEWER, "wrong")
+    assert any("wrong password" in e.value for e in at.error)
+    assert at.title[0].value == "Eventdeck — sign in"
+
+
+def test_viewer_signs_in_and_sees_pages(seeded):
+    at = sign_in(seeded(auth="password"), VIEWER, _password(VIEWER))
+    assert at.title[0].value == "Overview"
+    assert any(f"**{VIEWER}** (viewer)" in c.value for c in at.caption)
+
+
+def test_unknown_user_is_refused(seeded):
+    at = sign_in(seeded(auth="password"), "mallory", _password(VIEWER))
+    assert any("Unknown user or wrong password" in e.value for e in at.error)
+
+
+def _submit_rule(at, name: str):
+    at.switch_page("views/alerts.py").run()
+    at.text_input(key="rule_name").input(name)
+    next(b for b in at.button if b.label == "Save rule").click()
+    return at.run()
+
+
+def _audit(store):
+    conn = connect_reader(store)
+    try:
+        return audit.read(conn)
+    finally:
+        conn.close()
+
+
+def test_viewer_rule_change_is_refused_and_audited(seeded):
+    at = sign_in(seeded(auth="password"), VIEWER, _password(VIEWER))
+    at = _submit_rule(at, "viewer-rule")
+    assert any("needs the operator role" in e.value for e in at.error)
+    log = _audit(seeded.store)
+    row = log[log["action"] == "alert_rule.save"].iloc[0]
+    assert (row["actor"], row["outcome"], row["target"]) == (VIEWER, "refused", "viewer-rule")
+    assert metrics(at)["Rules"] == "2"
+
+
+def test_operator_rule_change_is_saved_and_audited(seeded):
+    at = sign_in(seeded(auth="password"), OPERATOR, _password(OPERATOR))
+    at = _submit_rule(at, "operator-rule")
+    assert not at.exception and not at.error
+    log = _audit(seeded.store)
+    row = log[(log["action"] == "alert_rule.save") & (log["target"] == "operator-rule")].iloc[0]
+    assert (row["actor"], row["outcome"]) == (OPERATOR, "ok")
+    at.run()
+    assert metrics(at)["Rules"] == "3"

@@ -1,0 +1,79 @@
+"""Every registered page on the seeded store: no exception, and the key numbers equal the seeded values."""
+from __future__ import annotations
+
+import pytest
+
+from tests import seed
+from tests.ui.conftest import metrics, table_with
+from views.registry import PAGES
+
+GROUP_LAG = {g: sum(p[0] for p in parts.values()) for g, (_, _, _, parts) in seed.GROUPS.items()}
+NOT_OK = sum(1 for _, _, _, parts in seed.GROUPS.values() if max(p[2] for p in parts.values()) > 0)
+QUEUE_READY = {q: v[0] for q, v in seed.QUEUES.items()}
+
+# Per page: metric label -> the value the seed implies (why: these are the tiles an operator reads first).
+EXPECTED = {
+    "Overview": {"Kafka clusters up": "1/1",          # the one Kafka cluster has an 'up' status row
+                 "RabbitMQ clusters up": "1/2",       # edge-rabbit is seeded down
+                 "Firing alerts": "1",                # orders-lag-high fires; billing-lag is only pending
+                 "Kafka lag (messages)": f"{seed.TOTAL_LAG:,}",
+                 "DLQ messages": f"{sum(seed.DLQS.values()):,}"},
+    "Kafka": {"Groups": str(len(seed.GROUPS)), "Total lag (messages)": f"{seed.TOTAL_LAG:,}",
+              "Groups not OK": str(NOT_OK)},
+    "RabbitMQ": {"Queues": str(len(seed.QUEUES)), "Ready": f"{sum(QUEUE_READY.values()):,}",
+                 "Unacked": f"{sum(v[1] for v in seed.QUEUES.values()):,}", "Node alarms": "0"},
+    "Consumers": {"Consumers": str(len(seed.CONSUMERS)),
+                  "Worst p99 (ms)": f"{max(v[2] for v in seed.CONSUMERS.values()) * 1000:,.1f}",
+                  "Worst error ratio": f"{max(v[4] for v in seed.CONSUMERS.values()):.3f}"},
+    "Alerts": {"Firing": "1", "Pending": "1", "Rules": "2", "Active silences": "1"},
+    "System": {"Targets up": "2/3", "Targets down": "1"},
+}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.title for p in PAGES])
+def test_page_renders_seeded_numbers(seeded, page):
+    at = seeded()
+    at.switch_page(page.path).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == page.title
+    got = metrics(at)
+    for label, value in EXPECTED.get(page.title, {}).items():
+        assert got.get(label) == value, (page.title, label, got)
+
+
+def test_kafka_tables_match_seed(seeded):
+    at = seeded()
+    at.switch_page("views/kafka.py").run()
+    groups = table_with(at, "members").set_index("group")
+    assert groups["lag (messages)"].to_dict() == GROUP_LAG
+    assert groups.loc["audit", "status"] == "STOP" and groups.loc["audit", "state"] == "Empty"
+    parts = table_with(at, "partition")  # the group with the largest lag is selected first
+    worst = max(GROUP_LAG, key=GROUP_LAG.get)
+    want = {(t, p): v[0] for (t, p), v in seed.GROUPS[worst][3].items()}
+    assert dict(zip(zip(parts["topic"], parts["partition"]), parts["lag (messages)"])) == want
+
+
+def test_rabbitmq_queue_table_and_filter(seeded):
+    at = seeded()
+    at.switch_page("views/rabbitmq.py").run()
+    table = table_with(at, "unacked").set_index("queue")
+    assert table["ready"].to_dict() == QUEUE_READY
+    at.text_input(key="rabbit_filter").input("orders").run()
+    assert set(table_with(at, "unacked")["queue"]) == {q for q in seed.QUEUES if "orders" in q}
+
+
+def test_broker_down_state_differs_from_no_data(seeded):
+    at = seeded()
+    at.switch_page("views/rabbitmq.py").run()
+    at.selectbox(key="rabbit_cluster").select(seed.RABBIT_DOWN).run()
+    assert any(seed.DOWN_REASON in e.value and e.value.startswith("Broker down") for e in at.error)
+    assert any(i.value.startswith("No data yet") for i in at.info)  # nothing collected from it either
+
+
+def test_time_range_is_shared_between_pages(seeded):
+    at = seeded()
+    at.switch_page("views/kafka.py").run()
+    at.selectbox(key="time_range_pick").select("last 24 h").run()
+    at.switch_page("views/rabbitmq.py").run()
+    assert at.selectbox(key="time_range_pick").value == "last 24 h"
+    assert not at.exception

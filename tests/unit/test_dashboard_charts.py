@@ -1,0 +1,77 @@
+"""Pure chart builders of the dashboard: downsampling, epoch-ms date axes, legend names, units."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from views import charts
+
+
+def _frame(n: int, series: dict[str, str] | None = None, sid: int = 1) -> pd.DataFrame:
+    ts = 1_700_000_000_000 + np.arange(n, dtype=np.int64) * 15_000
+    return pd.DataFrame({"series_id": sid, "ts_ms": ts, "value": np.sin(np.arange(n) / 50) * 100,
+                         **(series or {})})
+
+
+@pytest.mark.parametrize("n, n_out, expected", [
+    (10, 2000, 10),        # short series pass through untouched
+    (2000, 2000, 2000),    # exactly at the cap: untouched
+    (50_000, 2000, 2000),  # long series are cut to the cap
+    (7, 4, 4),             # a tiny cap still keeps first/last and the shape
+])
+def test_downsample_caps_points(n, n_out, expected):
+    df = _frame(n)
+    x, y = charts.downsample(df["ts_ms"].to_numpy(), df["value"].to_numpy(), n_out)
+    assert len(x) == len(y) == expected
+    assert x[0] == df["ts_ms"].iloc[0] and x[-1] == df["ts_ms"].iloc[-1]  # the window's ends are kept
+    assert np.all(np.diff(x) > 0)  # still ascending time
+
+
+def test_downsample_keeps_extremes():
+    # why: MinMaxLTTB must not flatten a one-sample spike, the thing an operator is looking for
+    df = _frame(100_000)
+    spike = df["value"].to_numpy().copy()
+    spike[54_321] = 10_000
+    _, y = charts.downsample(df["ts_ms"].to_numpy(), spike, 2000)
+    assert y.max() == 10_000
+
+
+@pytest.mark.parametrize("row, cols, expected", [
+    ({"group": "g", "topic": "t"}, ["group", "topic"], "g / t"),   # labels joined in the given order
+    ({"group": "g", "topic": None}, ["group", "topic"], "g"),      # a missing label is left out
+    ({"group": "g"}, [], "total"),                                 # an aggregate has no labels
+    ({"queue": ""}, ["queue"], "total"),                           # empty label values are not names
+])
+def test_series_name(row, cols, expected):
+    assert charts.series_name(row, cols) == expected
+
+
+def test_timeseries_figure_one_trace_per_label_set_with_epoch_ms_date_axis():
+    df = pd.concat([_frame(5000, {"topic": "a"}, 1), _frame(300, {"topic": "b"}, 2)], ignore_index=True)
+    fig = charts.timeseries_figure(df, title="Lag", unit="messages", label_cols=["topic"])
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert charts.points(fig) == [charts.MAX_POINTS, 300]
+    assert fig.layout.xaxis.type == "date"
+    assert np.asarray(fig.data[0].x).dtype == np.int64  # epoch ms, not datetime objects
+    assert fig.layout.yaxis.title.text == "messages"
+    assert "messages" in fig.data[0].hovertemplate
+
+
+def test_empty_frame_gives_an_empty_figure():
+    fig = charts.timeseries_figure(pd.DataFrame(columns=["series_id", "ts_ms", "value"]), title="x", unit="s",
+                                   label_cols=[])
+    assert len(fig.data) == 0 and fig.layout.title.text == "x"
+
+
+def test_sparkline_is_small_and_axisless():
+    fig = charts.sparkline_figure(_frame(1000), unit="messages")
+    assert charts.points(fig) == [200]
+    assert fig.layout.xaxis.visible is False and fig.layout.height <= 80
+
+
+def test_payload_bytes_shrinks_with_downsampling():
+    df = _frame(20_000)
+    full = charts.payload_bytes(charts.timeseries_figure(df, title="t", unit="u", label_cols=[], max_points=20_000))
+    cut = charts.payload_bytes(charts.timeseries_figure(df, title="t", unit="u", label_cols=[]))
+    assert cut < full / 5
