@@ -120,6 +120,9 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, silences: list[sil.Silen
                 result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
                 if not ev.notify or muted:
                     continue
+                if ev.kind == "resolved" and not store_alerts.notified_since(conn, rule.name, key,
+                                                                            new.fired_at_ms or 0):
+                    continue  # the receivers never heard of this incident (silenced while firing)
                 since = new.fired_at_ms if ev.kind != "firing" else new.active_since_ms
                 title, body, kind = message.compose(rule, ev.kind, labels, new.value, since, now_ms,
                                                     opts.dashboard_url)

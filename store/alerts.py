@@ -181,6 +181,14 @@ def record_attempt(conn: sqlite3.Connection, outbox_id: int, ts_ms: int, ok: boo
                      ("pending" if next_attempt_ms is not None else "failed", error, next_attempt_ms, outbox_id))
 
 
+def notified_since(conn: sqlite3.Connection, rule: str, group_key: str, since_ms: int) -> bool:
+    """Whether a notification of this (rule, group) was queued at or after ``since_ms``."""
+    return conn.execute(
+        "SELECT 1 FROM alert_outbox o JOIN alert_transitions t ON t.id = o.transition_id "
+        "WHERE o.rule = ? AND t.group_key = ? AND o.created_ms >= ? LIMIT 1",
+        (rule, group_key, since_ms)).fetchone() is not None
+
+
 def read_outbox(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
     return _rows(conn.execute(
         "SELECT id, created_ms, transition_id, rule, target, title, body, notify_type, status, attempts, "
