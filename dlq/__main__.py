@@ -1,0 +1,150 @@
+"""``python -m dlq``: list DLQs, show messages, dry-run and run replays from a shell.
+
+  python -m dlq list
+  python -m dlq show kafka local orders.DLT --page 0
+  python -m dlq replay --dry-run kafka local orders.DLT --exception-class SerializationException
+  python -m dlq replay rabbitmq local orders.dlq --rate 50
+  python -m dlq replay --resume 12          # take over a job whose runner died
+  python -m dlq jobs                        # recent jobs and their progress
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from config import ConfigError, load_settings
+from dlq import api
+from dlq.context import ReplayError
+from dlq.plan import RequestError
+
+
+def _request(a: argparse.Namespace) -> dict[str, Any]:
+    sel: dict[str, Any] = {"mode": "all"}
+    if a.pick:
+        sel = {"mode": "picked", "coords": a.pick}
+    elif any(v is not None for v in (a.from_ms, a.to_ms, a.key, a.reason, a.exception_class)):
+        sel = {"mode": "filter", "from_ms": a.from_ms, "to_ms": a.to_ms, "key": a.key, "reason": a.reason,
+               "exception_class": a.exception_class}
+    target: dict[str, Any] | None = None
+    if a.target_topic:
+        target = {"topic": a.target_topic, "partition": a.target_partition}
+    elif a.target_queue:
+        target = {"queue": a.target_queue}
+    elif a.target_exchange is not None:
+        target = {"exchange": a.target_exchange, "routing_key": a.routing_key or ""}
+    return {"broker": a.broker, "cluster": a.cluster, "dlq": a.dlq, "vhost": a.vhost, "selection": sel,
+            "target": target, "rate_per_s": None if a.unthrottled else a.rate, "force": a.force,
+            "rabbit_mode": a.rabbit_mode}
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m dlq", description="Eventdeck DLQ browse and replay")
+    ap.add_argument("--config", help="settings YAML (default $EVENTDECK_CONFIG)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="DLQs known to the store, largest first")
+    sub.add_parser("jobs", help="recent replay jobs")
+    for name in ("show", "replay"):
+        p = sub.add_parser(name)
+        p.add_argument("broker", nargs="?", choices=["kafka", "rabbitmq"])
+        p.add_argument("cluster", nargs="?")
+        p.add_argument("dlq", nargs="?")
+        p.add_argument("--vhost", default="/")
+        p.add_argument("--from-ms", type=int)
+        p.add_argument("--to-ms", type=int)
+        p.add_argument("--key")
+        p.add_argument("--reason")
+        p.add_argument("--exception-class")
+        p.add_argument("--rabbit-mode", choices=["queue", "exchange"], default="queue")
+        p.add_argument("--json", action="store_true", help="print JSON lines")
+    show = sub.choices["show"]
+    show.add_argument("--page", type=int, default=0)
+    show.add_argument("--page-size", type=int, default=20)
+    rp = sub.choices["replay"]
+    rp.add_argument("--dry-run", action="store_true")
+    rp.add_argument("--pick", nargs="+", metavar="COORD", help="replay only these messages")
+    rp.add_argument("--target-topic")
+    rp.add_argument("--target-partition", type=int)
+    rp.add_argument("--target-queue")
+    rp.add_argument("--target-exchange")
+    rp.add_argument("--routing-key")
+    rp.add_argument("--rate", type=float, help="messages/s (default dlq.default_rate_per_s)")
+    rp.add_argument("--unthrottled", action="store_true")
+    rp.add_argument("--force", action="store_true", help="replay messages the ledger says were replayed")
+    rp.add_argument("--actor", default=None, help="who runs it (default: $USER@cli)")
+    rp.add_argument("--resume", type=int, metavar="JOB", help="resume a job whose runner died")
+    return ap
+
+
+def _print(rows: list[dict[str, Any]], as_json: bool, cols: tuple[str, ...]) -> None:
+    for r in rows:
+        if as_json:
+            print(json.dumps(r, default=str))
+        else:
+            print("  ".join(f"{c}={r.get(c)}" for c in cols))
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        settings = load_settings(a.config)
+        if a.cmd == "list":
+            from store.db import connect_reader
+
+            _print(api.list_dlqs(connect_reader(settings.store.path)), False,
+                   ("broker", "cluster", "dlq", "messages"))
+            return 0
+        if a.cmd == "jobs":
+            from store.db import connect_reader
+
+            _print(api.list_jobs(connect_reader(settings.store.path)), False,
+                   ("id", "state", "broker", "cluster", "dlq", "total", "replayed", "parked", "skipped",
+                    "failed", "error"))
+            return 0
+        if a.cmd == "replay" and a.resume is not None:
+            return _run(settings, a.resume)
+        if not (a.broker and a.cluster and a.dlq):
+            print("error: broker, cluster and dlq are required", file=sys.stderr)
+            return 2
+        if a.cmd == "show":
+            rows = api.browse(settings, a.broker, a.cluster, a.dlq, a.page, a.page_size, vhost=a.vhost,
+                              from_ms=a.from_ms, to_ms=a.to_ms, key=a.key, reason=a.reason,
+                              exception_class=a.exception_class)
+            _print(rows, a.json, ("coord", "key", "timestamp_ms", "size", "reason", "target", "payload"))
+            return 0
+        req = _request(a)
+        if a.dry_run:
+            _print(api.dry_run(settings, req), a.json, ("coord", "action", "target", "reason"))
+            return 0
+        import getpass
+
+        from store.db import connect_writer
+
+        conn = connect_writer(settings.store.path)
+        job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", int(time.time() * 1000),
+                                    settings.dlq.default_rate_per_s)
+        conn.close()
+        print(f"job {job_id} queued", flush=True)
+        return _run(settings, job_id)
+    except (ConfigError, ReplayError, RequestError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(settings, job_id: int) -> int:
+    from dlq.jobs import run_pending
+    from store.db import connect_reader
+
+    if run_pending(settings, settings.store.path, job_id) is None:
+        print(f"error: job {job_id} is not claimable (finished, or its runner is alive)", file=sys.stderr)
+        return 1
+    job = api.job(connect_reader(settings.store.path), job_id) or {}
+    print(f"job {job_id} {job.get('state')}: replayed={job.get('replayed')} parked={job.get('parked')} "
+          f"skipped={job.get('skipped')} failed={job.get('failed')}" + (f" error: {job['error']}" if job.get("error") else ""))
+    return 0 if job.get("state") == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""What the dashboard (and the CLI) use: DLQ list, browse, dry run, replay jobs, audit.
+
+Views call these; they never touch broker clients or SQL themselves.
+"""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from config import Settings
+from dlq import plan
+from dlq.context import ReplayError
+from store import audit as store_audit
+from store import dlq as store_dlq
+from store.db import connect_reader
+
+
+def list_dlqs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Known DLQs with their latest size, from the ``dlq_messages`` series the collectors write."""
+    from store import queries  # pandas loads only here
+
+    df = queries.latest(conn, "dlq_messages")
+    if df.empty:
+        return []
+    cols = [c for c in ("broker", "cluster", "dlq", "vhost") if c in df.columns]
+    rows = df[cols + ["ts_ms", "value"]].to_dict("records")
+    out = [{**{c: r[c] for c in cols}, "messages": int(r["value"]), "ts_ms": int(r["ts_ms"])} for r in rows]
+    return sorted(out, key=lambda r: (-r["messages"], r["broker"], r["cluster"], r["dlq"]))
+
+
+def _kafka_cfg(settings: Settings, cluster: str):
+    for c in settings.kafka.clusters:
+        if c.name == cluster:
+            return c
+    raise ReplayError(f"kafka cluster {cluster!r} is not in the configuration (kafka.clusters)")
+
+
+def _rabbit_cfg(settings: Settings, cluster: str):
+    for c in settings.rabbitmq.clusters:
+        if c.name == cluster:
+            return c
+    raise ReplayError(f"rabbitmq cluster {cluster!r} is not in the configuration (rabbitmq.clusters)")
+
+
+def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 0, page_size: int = 50,
+           **filters: Any) -> list[dict[str, Any]]:
+    """One page of a DLQ with decoded headers, rendered payload and replay target per message.
+
+    Kafka: newest first; filters partition, from_offset, to_offset, from_ms, to_ms, key, reason,
+    exception_class. RabbitMQ: from the head by non-destructive peek; filters vhost, rabbit_mode and
+    the same selection filters.
+    """
+    if page < 0 or page_size <= 0:
+        raise ValueError("page must be >= 0 and page_size > 0")
+    preview = settings.dlq.payload_preview_bytes
+    if broker == "kafka":
+        from dlq import kafka_io
+
+        return kafka_io.browse(_kafka_cfg(settings, cluster), dlq, page, page_size, preview, **filters)
+    if broker == "rabbitmq":
+        from dlq import rabbit_io
+
+        return rabbit_io.browse(_rabbit_cfg(settings, cluster), dlq, page, page_size, preview, **filters)
+    raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
+
+
+def _ledger_states(settings: Settings, req: dict[str, Any], coords: list[str]) -> dict[str, tuple[str, int]]:
+    path = Path(settings.store.path)
+    if not path.exists():
+        return {}
+    conn = connect_reader(path)
+    try:
+        return store_dlq.ledger(conn, req["broker"], req["cluster"], req["dlq"], coords)
+    finally:
+        conn.close()
+
+
+def dry_run(settings: Settings, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a replay would do, message by message, without changing anything.
+
+    Each row: coord, replay_id, action (replay | park | skip | error), target, reason.
+    """
+    req = plan.validate_request(request, settings.dlq.default_rate_per_s)
+    max_count = settings.dlq.max_replay_count
+    parking_name = req["dlq"] + settings.dlq.parking_suffix
+    from dlq import targets
+
+    if req["broker"] == "kafka":
+        from dlq import kafka_io
+
+        cfg = _kafka_cfg(settings, req["cluster"])
+        consumer = kafka_io.open_consumer(cfg)
+        try:
+            known = set(consumer.topics())
+            msgs = [kafka_io.to_message(r) for b in kafka_io.read(consumer, req["dlq"],
+                                                                  kafka_io.scope(consumer, req["dlq"])) for r in b]
+        finally:
+            consumer.close()
+        parking = targets.Target("kafka", "parking", topic=parking_name)
+
+        def resolve(m, e):
+            t = kafka_io.resolve(m, e, cfg, req["dlq"], req["target"])
+            if isinstance(t, targets.Target) and t.topic not in known:
+                return targets.NoTarget(f"record {m.coord}: target topic {t.topic!r} does not exist")
+            return t
+    else:
+        from dlq import rabbit_io
+
+        rcfg = _rabbit_cfg(settings, req["cluster"])
+        conn = rabbit_io.connect(rcfg, req["vhost"])
+        try:
+            n = rabbit_io.depth(conn, req["dlq"])
+        finally:
+            conn.close()
+        msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], n)
+        parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
+
+        def resolve(m, e):
+            return rabbit_io.resolve(m, e, rcfg, req["dlq"], req["target"], req["rabbit_mode"])
+    chosen = [(m, e) for m, e in msgs if plan.selected(req["selection"], m)]
+    ledger = _ledger_states(settings, req, [m.coord for m, _ in chosen])
+    out = []
+    for m, e in chosen:
+        rid = plan.replay_id(req["broker"], req["cluster"], req["dlq"], m.coord)
+        t = resolve(m, e)
+        if isinstance(t, Exception) and not isinstance(t, targets.NoTarget):
+            t = targets.NoTarget(f"message {m.coord}: {t}")
+        state = ledger.get(m.coord)
+        item = plan.plan_item(m, rid, t, state[0] if state else None, req["force"], max_count, parking)
+        out.append({"coord": item.coord, "replay_id": item.replay_id, "action": item.action,
+                    "target": item.target.describe() if item.target else None, "reason": item.reason,
+                    "key": None if m.key is None else m.key.decode("utf-8", errors="replace"),
+                    "timestamp_ms": m.ts_ms})
+    return out
+
+
+def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str, now_ms: int,
+                   default_rate: float = 100.0) -> int:
+    """Queue a replay job for the collector service (audited); returns the job id."""
+    if not actor:
+        raise ValueError("actor: who asks for the replay is required")
+    req = plan.validate_request(request, default_rate)
+    job_id = store_dlq.create_job(conn, req["broker"], req["cluster"], req["dlq"], req, actor, now_ms)
+    store_audit.record(conn, now_ms, actor, "dlq.replay.requested", f"{req['broker']}:{req['cluster']}:{req['dlq']}",
+                       {"job": job_id, "selection": req["selection"], "target": req["target"],
+                        "rate_per_s": req["rate_per_s"], "force": req["force"], "rabbit_mode": req["rabbit_mode"]},
+                       "queued")
+    return job_id
+
+
+def list_jobs(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    return store_dlq.list_jobs(conn, limit)
+
+
+def job(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
+    return store_dlq.get_job(conn, job_id)
+
+
+def job_messages(conn: sqlite3.Connection, job_id: int) -> list[dict[str, Any]]:
+    return store_dlq.job_messages(conn, job_id)
+
+
+def cancel(conn: sqlite3.Connection, job_id: int, actor: str, now_ms: int) -> bool:
+    """Ask a queued/running job to stop (audited); False when it had already ended."""
+    ok = store_dlq.request_cancel(conn, job_id)
+    found = store_dlq.get_job(conn, job_id)
+    where = f"{found['broker']}:{found['cluster']}:{found['dlq']}" if found else f"job {job_id}"
+    store_audit.record(conn, now_ms, actor, "dlq.replay.cancel", where, {"job": job_id},
+                       "requested" if ok else "not active")
+    return ok
+
+
+def audit(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+    """DLQ entries of the audit log, newest first."""
+    df = store_audit.read(conn, limit=limit * 5)
+    rows = df[df["action"].str.startswith("dlq.")].head(limit)
+    return rows.to_dict("records")
+

@@ -1,0 +1,100 @@
+"""The replay job runner the collector service executes: claims queued jobs (or jobs whose runner
+died) from the store and runs them to completion, cancellation or failure."""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from kafka.errors import KafkaError
+from pika.exceptions import AMQPError
+
+from collectors.scheduler import JobSpec
+from config import Settings
+from dlq.context import JobContext, ReplayError, wall_ms
+from store import audit
+from store import dlq as store_dlq
+from store.db import connect_writer
+
+log = logging.getLogger("eventdeck.dlq.jobs")
+STALE_MS = 30_000  # a running job whose heartbeat is older than this is taken over
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Is the runner named ``host:pid`` alive? Runners on other hosts are judged by heartbeat only."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -> str:
+    """Run one claimed job; records its end state and audits it. Never raises for broker errors."""
+    from dlq import kafka_io, rabbit_io  # broker clients load only when a job runs
+
+    ctx = JobContext(conn=conn, job=job, settings=settings)
+    error = None
+    try:
+        if job["broker"] == "kafka":
+            cfg = next((c for c in settings.kafka.clusters if c.name == job["cluster"]), None)
+            if cfg is None:
+                raise ReplayError(f"kafka cluster {job['cluster']!r} is not in the configuration")
+            state = kafka_io.run_replay(ctx, cfg)
+        else:
+            rcfg = next((c for c in settings.rabbitmq.clusters if c.name == job["cluster"]), None)
+            if rcfg is None:
+                raise ReplayError(f"rabbitmq cluster {job['cluster']!r} is not in the configuration")
+            state = rabbit_io.run_replay(ctx, rcfg)
+    except (ReplayError, KafkaError, AMQPError, OSError) as exc:
+        state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
+        log.warning("replay job %s failed: %s", job["id"], error)
+    except Exception as exc:  # a bug must not leave the job 'running' for ever
+        log.exception("replay job %s crashed", job["id"])
+        state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    store_dlq.finish(conn, job["id"], state, wall_ms(), error)
+    done = store_dlq.get_job(conn, job["id"]) or job
+    audit.record(conn, wall_ms(), job["actor"], "dlq.replay.finished", ctx.where,
+                 {"job": job["id"], "replayed": done["replayed"], "parked": done["parked"],
+                  "skipped": done["skipped"], "failed": done["failed"], "error": error}, state)
+    return state
+
+
+def run_pending(settings: Settings, store_path: str | Path, job_id: int | None = None) -> int | None:
+    """Claim and run one job (``job_id`` or the oldest claimable); returns its id, None if none."""
+    conn = connect_writer(store_path)
+    try:
+        job = store_dlq.claim(conn, owner_id(), wall_ms(), STALE_MS, owner_alive, job_id)
+        if job is None:
+            return None
+        execute(conn, settings, job)
+        return int(job["id"])
+    finally:
+        conn.close()
+
+
+def _poll(settings: Settings, store_path: str | Path) -> None:
+    while run_pending(settings, store_path) is not None:
+        pass
+
+
+def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
+    """One poller for the collector service: runs queued replay jobs one after another."""
+    return [JobSpec(id="dlq:replay-jobs", func=functools.partial(_poll, settings, store_path),
+                    interval_s=settings.dlq.job_poll_interval_s, after_tick=False)]

@@ -1,0 +1,355 @@
+"""Kafka DLQ browse and replay execution (kafka-python).
+
+Replay produces with ``acks=all`` in batches. Before a batch goes out, its messages are written as
+in flight together with, per target partition, the offset from which the batch can only have
+landed; the ledger marks a DLQ offset replayed only after the broker acknowledged the record. A
+resumed job first reconciles in-flight rows by reading the targets from those offsets for the
+``eventdeck-replay-id`` header, so a crash does not even duplicate. DLQ records are never deleted.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Iterator
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from config.kafka import KafkaClusterConfig
+from dlq import headers as hdr
+from dlq import plan, targets
+from dlq.context import JobContext, ReplayError, outcome
+from dlq.payload import render
+from store import dlq as store_dlq
+
+MAX_BATCH = 500
+IDLE_READ_S = 20.0  # no record at all for this long while records are expected: give up reading
+
+
+def client_kwargs(cfg: KafkaClusterConfig) -> dict[str, Any]:
+    """Connection settings of a cluster; ``env:NAME`` option values are read from the environment."""
+    opts: dict[str, Any] = {}
+    for k, v in cfg.client_options.items():
+        if isinstance(v, str) and v.startswith("env:"):
+            name = v[4:]
+            if name not in os.environ:
+                raise ReplayError(f"kafka cluster {cfg.name}: client_options.{k} needs environment variable {name}")
+            v = os.environ[name]
+        opts[k] = v
+    return {"bootstrap_servers": cfg.bootstrap_servers, "client_id": cfg.client_id,
+            "request_timeout_ms": cfg.request_timeout_ms, **opts}
+
+
+def open_consumer(cfg: KafkaClusterConfig) -> KafkaConsumer:
+    return KafkaConsumer(**client_kwargs(cfg), group_id=None, enable_auto_commit=False,
+                         auto_offset_reset="earliest", consumer_timeout_ms=1000)
+
+
+def to_message(rec: Any) -> tuple[plan.Message, hdr.HeaderError | None]:
+    """A consumer record as a plan.Message, with the header error (if any) kept apart."""
+    pairs = list(rec.headers or [])
+    err = None
+    try:
+        decoded = hdr.decode(pairs)
+    except hdr.HeaderError as exc:
+        err = exc
+        decoded = hdr.Decoded(display={k: hdr._display_value(k, v) for k, v in pairs})
+    return plan.Message(coord=plan.kafka_coord(rec.partition, rec.offset), key=rec.key, value=rec.value,
+                        ts_ms=rec.timestamp, headers=pairs, decoded=decoded, partition=rec.partition,
+                        offset=rec.offset), err
+
+
+def scope(consumer: KafkaConsumer, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (first offset, end offset) of a DLQ topic; ReplayError if it does not exist."""
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        raise ReplayError(f"DLQ topic {topic!r} does not exist")
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    begin = consumer.beginning_offsets(tps)
+    end = consumer.end_offsets(tps)
+    return {tp.partition: (begin[tp], end[tp]) for tp in tps}
+
+
+def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]],
+         batch: int = MAX_BATCH) -> Iterator[list[Any]]:
+    """Records of ``topic`` in ``[start, end)`` per partition, in batches; never commits."""
+    wanted = {TopicPartition(topic, p): r for p, r in ranges.items() if r[1] > r[0]}
+    if not wanted:
+        return
+    consumer.assign(list(wanted))
+    for tp, (start, _) in wanted.items():
+        consumer.seek(tp, start)
+    open_ = set(wanted)
+    last_seen = time.monotonic()
+    while open_:
+        got = consumer.poll(timeout_ms=500, max_records=batch)
+        out = []
+        for tp, recs in got.items():
+            end = wanted[tp][1]
+            out.extend(r for r in recs if r.offset < end)
+        for tp in list(open_):
+            if consumer.position(tp) >= wanted[tp][1]:
+                open_.discard(tp)
+                consumer.pause(tp)
+        if out:
+            last_seen = time.monotonic()
+            yield out
+        elif time.monotonic() - last_seen > IDLE_READ_S:
+            missing = ", ".join(f"{tp.partition}@{consumer.position(tp)}<{wanted[tp][1]}" for tp in sorted(open_))
+            raise ReplayError(f"reading {topic}: no records arrived for {IDLE_READ_S:.0f} s "
+                              f"before the end offsets ({missing})")
+
+
+def message_view(msg: plan.Message, err: hdr.HeaderError | None, target: str, preview: int) -> dict[str, Any]:
+    """What the dashboard and the CLI show of one DLQ message."""
+    r = render(msg.value, preview)
+    d = msg.decoded
+    return {"coord": msg.coord, "partition": msg.partition, "offset": msg.offset,
+            "key": None if msg.key is None else msg.key.decode("utf-8", errors="replace"),
+            "timestamp_ms": msg.ts_ms, "payload": r.text, "payload_kind": r.kind, "size": r.size,
+            "truncated": r.truncated, "headers": dict(d.display), "reason": d.reason,
+            "exception_class": d.exception_class, "exception_message": d.exception_message,
+            "stacktrace": d.stacktrace, "replay_count": d.replay_count, "target": target,
+            "header_error": str(err) if err else None}
+
+
+def resolve(msg: plan.Message, err: hdr.HeaderError | None, cfg: KafkaClusterConfig, dlq: str,
+            explicit: dict[str, Any] | None) -> targets.Target | targets.NoTarget | hdr.HeaderError:
+    if err is not None and not explicit:
+        return err
+    try:
+        return targets.resolve_kafka(msg.decoded, dlq, explicit,
+                                     {k: v.source_topic for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns)
+    except targets.NoTarget as exc:
+        return exc
+
+
+def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview: int,
+           **filters: Any) -> list[dict[str, Any]]:
+    """Newest first, one page; filters: partition, from_offset, to_offset, from_ms, to_ms and the
+    selection filters (key, reason, exception_class). Without selection filters only the needed
+    window is read."""
+    consumer = open_consumer(cfg)
+    try:
+        ranges = scope(consumer, dlq)
+        if filters.get("partition") is not None:
+            ranges = {p: r for p, r in ranges.items() if p == int(filters["partition"])}
+        if filters.get("from_ms") is not None:
+            found = consumer.offsets_for_times({TopicPartition(dlq, p): int(filters["from_ms"]) for p in ranges})
+            ranges = {p: ((found[TopicPartition(dlq, p)].offset if found.get(TopicPartition(dlq, p)) else e), e)
+                      for p, (b, e) in ranges.items()}
+        if filters.get("from_offset") is not None:
+            ranges = {p: (max(b, int(filters["from_offset"])), e) for p, (b, e) in ranges.items()}
+        if filters.get("to_offset") is not None:
+            ranges = {p: (b, min(e, int(filters["to_offset"]))) for p, (b, e) in ranges.items()}
+        sel = {"mode": "filter", **{k: filters.get(k) for k in ("from_ms", "to_ms", "key", "reason",
+                                                                 "exception_class")}}
+        narrow = any(sel[k] for k in ("to_ms", "key", "reason", "exception_class"))
+        window = (page + 1) * page_size if not narrow else 20_000
+        ranges = {p: (max(b, e - window), e) for p, (b, e) in ranges.items()}
+        picked = []
+        for batch in read(consumer, dlq, ranges):
+            for rec in batch:
+                msg, err = to_message(rec)
+                if plan.selected(sel, msg):
+                    picked.append((msg, err))
+    finally:
+        consumer.close()
+    picked.sort(key=lambda me: (me[0].ts_ms or 0, me[0].offset or 0), reverse=True)
+    out = []
+    for msg, err in picked[page * page_size:(page + 1) * page_size]:
+        t = resolve(msg, err, cfg, dlq, None)
+        where = t.describe() if isinstance(t, targets.Target) else f"no target: {t}"
+        out.append(message_view(msg, err, where, preview))
+    return out
+
+
+def plan_items(ctx: JobContext, cfg: KafkaClusterConfig, records: list[Any],
+               topics: "_Topics") -> list[tuple[plan.PlanItem, plan.Message]]:
+    """Plan the selected, not yet handled records of a batch; checks the target topic/partition exist."""
+    msgs = [to_message(r) for r in records]
+    ledger = ctx.ledger([m.coord for m, _ in msgs])
+    out = []
+    for msg, err in msgs:
+        if not plan.selected(ctx.req["selection"], msg):
+            continue
+        rid = ctx.rid(msg.coord)
+        if rid in ctx.done:
+            continue
+        t = resolve(msg, err, cfg, ctx.job["dlq"], ctx.req["target"])
+        if isinstance(t, targets.Target):
+            topics.check(t.topic or "")
+            if t.topic not in topics.known:
+                t = targets.NoTarget(f"record {msg.coord}: target topic {t.topic!r} does not exist "
+                                     f"(from {t.source}); the record stays in {ctx.job['dlq']}")
+            elif t.partition is not None and t.partition >= topics.partitions[t.topic]:
+                t = targets.NoTarget(f"record {msg.coord}: target topic {t.topic!r} has {topics.partitions[t.topic]} "
+                                     f"partitions, no partition {t.partition} (from {t.source})")
+        state = ledger.get(msg.coord)
+        out.append((ctx.decide(msg, rid, t, state[0] if state else None), msg))
+    return out
+
+
+class _Topics:
+    """Topic existence and partition counts, refreshed on a miss; creates the parking topic."""
+
+    def __init__(self, consumer: KafkaConsumer, kwargs: dict[str, Any]) -> None:
+        self.consumer = consumer
+        self.kwargs = kwargs
+        self.known: set[str] = set(consumer.topics())
+        self.partitions: dict[str, int] = {}
+        self.missing: set[str] = set()  # looked up in this batch and absent
+
+    def check(self, topic: str) -> None:
+        if topic not in self.known and topic not in self.missing:
+            self.known = set(self.consumer.topics())
+            if topic not in self.known:
+                self.missing.add(topic)
+        if topic in self.known and topic not in self.partitions:
+            self.partitions[topic] = len(self.consumer.partitions_for_topic(topic) or ())
+
+    def ensure_parking(self, topic: str, num_partitions: int) -> None:
+        self.missing.discard(topic)
+        self.check(topic)
+        if topic in self.known:
+            return
+        admin = KafkaAdminClient(**self.kwargs)
+        try:
+            admin.create_topics({topic: {"num_partitions": num_partitions, "replication_factor": 1}})
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+        deadline = time.monotonic() + 30
+        while topic not in self.known or not self.consumer.partitions_for_topic(topic):
+            if time.monotonic() > deadline:
+                raise ReplayError(f"parking topic {topic!r} was created but never appeared in the metadata")
+            time.sleep(0.2)
+            self.known = set(self.consumer.topics())
+        self.missing.discard(topic)
+        self.check(topic)
+
+
+def _marks_for(consumer: KafkaConsumer, marks: dict[str, int], sends: list[plan.PlanItem],
+               topics: _Topics) -> dict[str, int]:
+    """Scan-from offsets for target partitions this job has not sent to yet (all partitions of a topic
+    when the producer picks the partition)."""
+    need = []
+    for it in sends:
+        assert it.target is not None and it.target.topic is not None
+        t = it.target
+        parts = [t.partition] if t.partition is not None else range(topics.partitions[t.topic])
+        need += [TopicPartition(t.topic, p) for p in parts if f"{t.topic}:{p}" not in marks]
+    if need:
+        for tp, off in consumer.end_offsets(list(set(need))).items():
+            marks[f"{tp.topic}:{tp.partition}"] = off
+    return marks
+
+
+def reconcile(ctx: JobContext, consumer: KafkaConsumer) -> int:
+    """Settle in-flight rows of a crashed run: found on a target → recorded, else sent again."""
+    pending = {r["replay_id"]: r for r in store_dlq.inflight(ctx.conn, ctx.job["id"])}
+    if not pending:
+        return 0
+    targets_ = ctx.job["marks"].get("targets", {})
+    ranges: dict[str, dict[int, tuple[int, int]]] = {}
+    for key, start in targets_.items():
+        topic, _, p = key.rpartition(":")
+        ranges.setdefault(topic, {})[int(p)] = (start, 0)
+    found = []
+    for topic, parts in ranges.items():
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        # Read to the partition end; a broker that under-reports end offsets only shortens the read.
+        rng = {p: (s, max(ends[TopicPartition(topic, p)], s)) for p, (s, _) in parts.items()}
+        if not any(e > s for s, e in rng.values()):
+            continue
+        for batch in read(consumer, topic, rng):
+            for rec in batch:
+                rid = next((v for k, v in (rec.headers or []) if k == hdr.REPLAY_ID), None)
+                row = pending.get(rid.decode() if rid else "")
+                if row is not None:
+                    found.append({"replay_id": row["replay_id"], "coord": row["coord"], "outcome": row["action"],
+                                  "target": row["target"], "detail": "acknowledged before a crash (reconciled)",
+                                  "target_coord": f"{rec.topic}:{rec.partition}:{rec.offset}"})
+                    del pending[row["replay_id"]]
+            if not pending:
+                break
+        if not pending:
+            break
+    ctx.record(found)
+    store_dlq.clear_inflight(ctx.conn, ctx.job["id"])
+    return len(found)
+
+
+def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
+    """Execute (or resume) a Kafka replay job; returns the final state ('done' or 'cancelled')."""
+    dlq = ctx.job["dlq"]
+    kwargs = client_kwargs(cfg)
+    consumer = open_consumer(cfg)
+    producer = KafkaProducer(**kwargs, acks="all", linger_ms=5, retries=5, batch_size=256 * 1024,
+                             max_in_flight_requests_per_connection=1)
+    try:
+        marks = ctx.job["marks"]
+        if "scope" not in marks:
+            marks["scope"] = {str(p): list(r) for p, r in scope(consumer, dlq).items()}
+            marks["targets"] = {}
+            store_dlq.set_marks(ctx.conn, ctx.job["id"], marks)
+        ranges = {int(p): (r[0], r[1]) for p, r in marks["scope"].items()}
+        sel = ctx.req["selection"]
+        total = len(sel["coords"]) if sel["mode"] == "picked" else sum(e - b for b, e in ranges.values())
+        ctx.beat(total=total)
+        reconcile(ctx, consumer)
+        topics = _Topics(consumer, kwargs)
+        rate = ctx.req.get("rate_per_s")
+        size = MAX_BATCH if not rate else max(1, min(MAX_BATCH, int(rate / 10)))
+        for records in read(consumer, dlq, ranges, batch=size):
+            for i in range(0, len(records), size):
+                if _replay_batch(ctx, consumer, producer, topics, cfg, records[i:i + size]):
+                    return "cancelled"
+        return "done"
+    finally:
+        producer.close(timeout=10)
+        consumer.close()
+
+
+def _replay_batch(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, topics: _Topics,
+                  cfg: KafkaClusterConfig, records: list[Any]) -> bool:
+    """Plan, send and record one batch; True when the job was cancelled."""
+    topics.missing.clear()
+    items = plan_items(ctx, cfg, records, topics)
+    settled = [outcome(it, "skipped" if it.action == "skip" else "failed") for it, _ in items
+               if it.action in ("skip", "error")]
+    sends = [(it, m) for it, m in items if it.action in ("replay", "park")]
+    if any(it.action == "park" for it, _ in sends):
+        topics.ensure_parking(ctx.parking().topic or "", max(1, len(ctx.job["marks"]["scope"])))
+    if sends:
+        marks = ctx.job["marks"]
+        marks["targets"] = _marks_for(consumer, marks.setdefault("targets", {}), [it for it, _ in sends], topics)
+        store_dlq.add_inflight(ctx.conn, ctx.job["id"],
+                               [(it.replay_id, it.coord, "replayed" if it.action == "replay" else "parked",
+                                 it.target.describe() if it.target else "") for it, _ in sends], marks)
+        ctx.pace(len(sends))
+        futures = []
+        for it, m in sends:
+            t = it.target
+            assert t is not None
+            count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
+            futures.append(producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
+                                         headers=plan.replay_headers(m.headers, it.replay_id, count, t)))
+        producer.flush()
+        for (it, _), fut in zip(sends, futures):
+            try:
+                md = fut.get(timeout=0)
+            except KafkaError as exc:
+                settled.append(outcome(it, "failed", f"record {it.coord}: produce to {it.target.describe()} "
+                                                     f"failed: {exc}; the record stays in the DLQ"))
+                continue
+            key = f"{md.topic}:{md.partition}"
+            marks["targets"][key] = max(marks["targets"].get(key, 0), md.offset + 1)
+            settled.append(outcome(it, "replayed" if it.action == "replay" else "parked",
+                                   target_coord=f"{md.topic}:{md.partition}:{md.offset}"))
+        ctx.record(settled)
+        store_dlq.set_marks(ctx.conn, ctx.job["id"], marks)
+    else:
+        ctx.record(settled)
+    return ctx.beat()

@@ -1,0 +1,70 @@
+"""Pure rendering of a message payload for display: text, pretty JSON or hex, truncated with its size.
+
+Escaping for HTML/markdown is the view's job; this returns plain strings.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rendered:
+    kind: str  # 'empty' | 'json' | 'text' | 'hex'
+    text: str
+    size: int  # bytes of the whole payload
+    truncated: bool
+
+
+def _hex(data: bytes) -> str:
+    rows = []
+    for i in range(0, len(data), 16):
+        chunk = data[i:i + 16]
+        printable = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        rows.append(f"{i:08x}  {chunk.hex(' '):<47}  {printable}")
+    return "\n".join(rows)
+
+
+def _is_text(s: str) -> bool:
+    return all(c.isprintable() or c in "\n\r\t" for c in s)
+
+
+def render(payload: bytes | None, limit: int) -> Rendered:
+    """Render ``payload``: pretty JSON if it parses, text if it is printable UTF-8, else hex.
+
+    At most ``limit`` bytes are rendered (JSON is only pretty-printed when the whole payload fits).
+    """
+    if limit <= 0:
+        raise ValueError("limit must be positive")
+    if not payload:
+        return Rendered("empty", "", 0, False)
+    size = len(payload)
+    truncated = size > limit
+    head = payload[:limit]
+    if not truncated:
+        try:
+            doc = json.loads(payload)
+            if isinstance(doc, (dict, list)):
+                return Rendered("json", json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False), size, False)
+        except (UnicodeDecodeError, ValueError):
+            pass
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A cut in the middle of a multi-byte character is still text.
+        if truncated and exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            text = head[:exc.start].decode("utf-8")
+        else:
+            return Rendered("hex", _hex(head), size, truncated)
+    if not _is_text(text):
+        return Rendered("hex", _hex(head), size, truncated)
+    return Rendered("text", text, size, truncated)
+
+
+def size_label(size: int) -> str:
+    """Human size: ``512 B``, ``4.0 KiB``, ``1.5 MiB``."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"

@@ -1,0 +1,232 @@
+"""RabbitMQ DLQ browse (non-destructive peek: get, then requeue) and replay execution (pika).
+
+Replay publishes each message with publisher confirms and ``mandatory``; the DLQ copy is acked
+only after the confirm and after the outcome is in the ledger. A nack, an unroutable return or a
+channel error leaves the copy in the DLQ (it is requeued when the job ends). A crash between the
+confirm and the ledger write is the one window that can duplicate a message (same replay id); a
+crash after the ledger write only causes the redelivered copy to be acked without a second publish.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pika
+from pika.exceptions import AMQPChannelError, ChannelClosedByBroker, NackError, UnroutableError
+
+from config import secret
+from config.rabbitmq import RabbitClusterConfig
+from dlq import headers as hdr
+from dlq import plan, targets
+from dlq.context import JobContext, ReplayError, outcome
+from dlq.kafka_io import message_view
+
+_PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
+          "expiration", "message_id", "timestamp", "type", "user_id", "app_id")
+
+
+def _password(cfg: RabbitClusterConfig) -> str:
+    pw = secret(cfg.password_env)
+    if pw is not None:
+        return pw
+    host = urlsplit(cfg.amqp_url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return "guest"  # RabbitMQ's own default, accepted only on loopback
+    raise ReplayError(f"rabbitmq cluster {cfg.name}: no password; set the environment variable {cfg.password_env}")
+
+
+def connect(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.BlockingConnection:
+    """A blocking connection to ``vhost`` with the cluster's credentials (never put in messages)."""
+    parts = urlsplit(cfg.amqp_url)
+    url = f"{parts.scheme}://{parts.hostname}:{parts.port or (5671 if parts.scheme == 'amqps' else 5672)}/" \
+          f"{quote(vhost, safe='')}"
+    params = pika.URLParameters(url)
+    params.credentials = pika.PlainCredentials(cfg.username, _password(cfg))
+    params.blocked_connection_timeout = cfg.timeout_s
+    params.socket_timeout = cfg.timeout_s
+    try:
+        return pika.BlockingConnection(params)
+    except pika.exceptions.AMQPConnectionError as exc:
+        raise ReplayError(f"rabbitmq cluster {cfg.name}: cannot connect to {parts.hostname}:{parts.port} "
+                          f"vhost {vhost!r}: {type(exc).__name__} {exc}") from None
+
+
+def depth(conn: pika.BlockingConnection, queue: str) -> int:
+    """Ready messages of ``queue``; ReplayError naming it when it does not exist."""
+    ch = conn.channel()
+    try:
+        return ch.queue_declare(queue, passive=True).method.message_count
+    except ChannelClosedByBroker as exc:
+        raise ReplayError(f"queue {queue!r} not found ({exc.reply_code} {exc.reply_text})") from None
+    finally:
+        if ch.is_open:
+            ch.close()
+
+
+def to_message(body: bytes, props: pika.BasicProperties, tag: int) -> tuple[plan.Message, hdr.HeaderError | None]:
+    headers = dict(props.headers or {})
+    plain = hdr.plain_headers(headers)
+    properties = {k: getattr(props, k) for k in _PROPS if getattr(props, k) is not None}
+    err = None
+    try:
+        decoded = hdr.decode(headers)
+    except hdr.HeaderError as exc:
+        err = exc
+        decoded = hdr.Decoded(display={k: hdr._display_value(k, v) for k, v in headers.items()})
+    ts = props.timestamp * 1000 if isinstance(props.timestamp, int) else None
+    if ts is None and decoded.deaths and decoded.deaths[0].time_ms is not None:
+        ts = decoded.deaths[0].time_ms
+    return plan.Message(coord=plan.rabbit_coord(body, properties, plain), key=(props.message_id or "").encode()
+                        or None, value=body, ts_ms=ts, headers=headers, decoded=decoded,
+                        properties=properties, handle=tag), err
+
+
+def resolve(msg: plan.Message, err: hdr.HeaderError | None, cfg: RabbitClusterConfig, dlq: str,
+            explicit: dict[str, Any] | None, mode: str) -> targets.Target | targets.NoTarget | hdr.HeaderError:
+    if err is not None and not explicit:
+        return err
+    try:
+        return targets.resolve_rabbit(msg.decoded, dlq, explicit,
+                                      {k: v.source_queue for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns, mode)
+    except targets.NoTarget as exc:
+        return exc
+
+
+def peek(cfg: RabbitClusterConfig, vhost: str, dlq: str, limit: int) -> list[tuple[plan.Message, Any]]:
+    """Up to ``limit`` messages from the head of the queue, all requeued before returning."""
+    conn = connect(cfg, vhost)
+    try:
+        n = min(limit, depth(conn, dlq))
+        ch = conn.channel()
+        out = []
+        for _ in range(n):
+            method, props, body = ch.basic_get(dlq, auto_ack=False)
+            if method is None:
+                break
+            out.append(to_message(body, props, method.delivery_tag))
+        if out:
+            ch.basic_nack(delivery_tag=0, multiple=True, requeue=True)
+        ch.close()
+        return out
+    finally:
+        conn.close()
+
+
+def browse(cfg: RabbitClusterConfig, dlq: str, page: int, page_size: int, preview: int, vhost: str = "/",
+           rabbit_mode: str = "queue", **filters: Any) -> list[dict[str, Any]]:
+    """One page of the queue from its head (oldest first), by non-destructive peek."""
+    sel = {"mode": "filter", **{k: filters.get(k) for k in ("from_ms", "to_ms", "key", "reason", "exception_class")}}
+    narrow = any(sel[k] for k in ("from_ms", "to_ms", "key", "reason", "exception_class"))
+    msgs = [(m, e) for m, e in peek(cfg, vhost, dlq, 20_000 if narrow else (page + 1) * page_size)
+            if plan.selected(sel, m)]
+    out = []
+    for msg, err in msgs[page * page_size:(page + 1) * page_size]:
+        t = resolve(msg, err, cfg, dlq, None, rabbit_mode)
+        where = t.describe() if isinstance(t, targets.Target) else f"no target: {t}"
+        view = message_view(msg, err, where, preview)
+        view["deaths"] = [d.__dict__ | {"routing_keys": list(d.routing_keys)} for d in msg.decoded.deaths]
+        out.append(view)
+    return out
+
+
+def _properties(msg: plan.Message, headers: dict[str, Any]) -> pika.BasicProperties:
+    return pika.BasicProperties(headers=headers, **msg.properties)
+
+
+class _Publisher:
+    """A confirm-mode channel, reopened after the broker closes it (missing exchange, access refused)."""
+
+    def __init__(self, conn: pika.BlockingConnection) -> None:
+        self.conn = conn
+        self.ch = self._open()
+        self.declared: set[str] = set()
+
+    def _open(self) -> Any:
+        ch = self.conn.channel()
+        ch.confirm_delivery()
+        return ch
+
+    def ensure_queue(self, name: str) -> None:
+        if name not in self.declared:
+            self.ch.queue_declare(name, durable=True)
+            self.declared.add(name)
+
+    def publish(self, t: targets.Target, body: bytes, props: pika.BasicProperties) -> str | None:
+        """None when confirmed, else the reason it was not delivered."""
+        where = t.describe()
+        try:
+            self.ch.basic_publish(t.exchange or "", t.routing_key or "", body, props, mandatory=True)
+            return None
+        except UnroutableError:
+            what = f"queue {t.routing_key!r} does not exist" if t.exchange == "" else "no queue is bound for it"
+            return f"unroutable to {where}: {what} (returned by the broker)"
+        except NackError:
+            return f"the broker nacked the publish to {where}"
+        except ChannelClosedByBroker as exc:
+            self.ch = self._open()
+            return f"publish to {where} refused: {exc.reply_code} {exc.reply_text}"
+        except AMQPChannelError as exc:
+            self.ch = self._open()
+            return f"publish to {where} failed: {type(exc).__name__} {exc}"
+
+
+def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
+    """Execute (or resume) a RabbitMQ replay job; returns 'done' or 'cancelled'."""
+    dlq, vhost = ctx.job["dlq"], ctx.req["vhost"]
+    conn = connect(cfg, vhost)
+    try:
+        n = depth(conn, dlq)
+        sel = ctx.req["selection"]
+        ctx.beat(total=len(sel["coords"]) if sel["mode"] == "picked" else n)
+        src = conn.channel()
+        pub = _Publisher(conn)
+        state = "done"
+        for _ in range(n):  # bounded by the depth at start: new arrivals wait for the next job
+            method, props, body = src.basic_get(dlq, auto_ack=False)
+            if method is None:
+                break
+            if _replay_one(ctx, cfg, src, pub, *to_message(body, props, method.delivery_tag)):
+                state = "cancelled"
+                break
+        src.close()  # requeues every copy left unacked, in its original place
+        return state
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+def _replay_one(ctx: JobContext, cfg: RabbitClusterConfig, src: Any, pub: _Publisher, msg: plan.Message,
+                err: hdr.HeaderError | None) -> bool:
+    """Handle one fetched message; True when the job was cancelled. Unhandled copies stay unacked."""
+    if not plan.selected(ctx.req["selection"], msg):
+        return ctx.beat()
+    rid = ctx.rid(msg.coord)
+    state = ctx.ledger([msg.coord]).get(msg.coord)
+    if rid in ctx.done:
+        if state is not None and state[1] == ctx.job["id"]:
+            src.basic_ack(msg.handle)  # confirmed and recorded before a crash: finish the move
+        return ctx.beat()
+    t = resolve(msg, err, cfg, ctx.job["dlq"], ctx.req["target"], ctx.req["rabbit_mode"])
+    item = ctx.decide(msg, rid, t, state[0] if state else None)
+    if item.action in ("skip", "error"):
+        ctx.record([outcome(item, "skipped" if item.action == "skip" else "failed")])
+        return ctx.beat()
+    target = item.target
+    assert target is not None
+    if item.action == "park":
+        pub.ensure_queue(target.routing_key or "")
+    count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
+    props = _properties(msg, plan.replay_headers(msg.headers, rid, count, target))
+    ctx.pace(1)
+    problem = pub.publish(target, msg.value or b"", props)
+    if problem:
+        ctx.record([outcome(item, "failed", f"message {msg.coord}: {problem}; it stays in {ctx.job['dlq']}")])
+    else:
+        ctx.record([outcome(item, "replayed" if item.action == "replay" else "parked")])
+        src.basic_ack(msg.handle)
+    return ctx.beat()
