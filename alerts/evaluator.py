@@ -11,14 +11,16 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from alerts import message, silences as sil
+from alerts import api, message, silences as sil
 from alerts.notify import deliver_due
 from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
 from alerts.state import AlertState, step
+from config import Settings, secret
 from store import alerts as store_alerts
 from store import queries
 from store.db import connect_writer, transaction
@@ -63,28 +65,24 @@ def enabled_rules(conn: sqlite3.Connection, errors: list[str]) -> list[Rule]:
 
 def series_points(conn: sqlite3.Connection, rule: Rule) -> list[SeriesPoint]:
     """Latest sample of each series of the rule's metric (exact matchers pushed down to the store)."""
-    match = {m.label: m.value for m in rule.selector if m.op == "exact" and not m.negate} or None
+    # "" also matches series without the label, which the store's match would drop: not pushed down
+    match = {m.label: m.value for m in rule.selector if m.op == "exact" and not m.negate and m.value} or None
     df = queries.latest(conn, rule.metric, match)
     if df is None or df.empty:
         return []
     label_cols = [c for c in df.columns if c not in _NOT_LABELS]
     points = []
     for rec in df.to_dict("records"):
-        labels = {c: str(rec[c]) for c in label_cols if _present(rec[c])}
+        labels = {c: str(rec[c]) for c in label_cols if not pd.isna(rec[c])}
         points.append(SeriesPoint(labels, int(rec["ts_ms"]), float(rec["value"])))
     return points
-
-
-def _present(v: Any) -> bool:
-    return not pd.isna(v)
 
 
 def _as_state(row: Mapping[str, Any] | None) -> AlertState:
     if row is None:
         return AlertState()
-    value = row["value"]
     return AlertState(row["state"], row["active_since_ms"], row["fired_at_ms"], row["last_notified_ms"],
-                      row["resolved_at_ms"], row["nodata_since_ms"], value)
+                      row["resolved_at_ms"], row["nodata_since_ms"], row["value"])
 
 
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, silences: list[sil.Silence], now_ms: int,
@@ -137,9 +135,7 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
     opts = opts or Options()
     result = Result()
     rules = enabled_rules(conn, result.errors)
-    silences = [sil.Silence(r["id"], tuple(sil.parse_matchers(r["matchers"], "matchers")), r["start_ms"],
-                            r["end_ms"], r["created_by"], r["reason"], r["expired_ms"])
-                for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
+    silences = [sil.Silence.from_row(r) for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
     for rule in rules:
         try:
             evaluate_rule(conn, rule, silences, now_ms, opts, result)
@@ -152,18 +148,15 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
     return result
 
 
-def options_from(settings: Any) -> Options:
+def options_from(settings: Settings) -> Options:
     cfg = settings.alerts
     return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url)
 
 
-def hook(settings: Any, store_path: str) -> Callable[[], None]:
+def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:
     """Post-tick callable for the collector scheduler: seeds built-in/YAML rules once, then on each
     call (at most every ``evaluation_interval_s``; the scheduler runs hooks one at a time) evaluates
     the rules and delivers due notifications. It never raises into the scheduler."""
-    from alerts import api
-    from config import secret
-
     cfg = settings.alerts
     conn = connect_writer(store_path)
     try:

@@ -23,6 +23,12 @@ class Silence:
     reason: str
     expired_ms: int | None = None
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "Silence":
+        """From a ``store.alerts.read_silences`` row."""
+        return cls(row["id"], tuple(parse_matchers(row["matchers"], "matchers")), row["start_ms"], row["end_ms"],
+                   row["created_by"], row["reason"], row["expired_ms"])
+
     def active(self, now_ms: int) -> bool:
         end = self.end_ms if self.expired_ms is None else min(self.end_ms, self.expired_ms)
         return self.start_ms <= now_ms < end

@@ -178,3 +178,13 @@ def test_disabled_and_deleted_rules_stop_evaluating(conn):
     assert api.delete_rule(conn, "orders-lag", "ann", T0 + 2 * S)
     assert store_alerts.read_states(conn, "orders-lag") == []
     assert [e[0] for e in events(conn)] == ["firing"]   # history stays
+
+
+def test_empty_exact_matcher_selects_series_without_the_label(conn):
+    # Prometheus semantics: env="" matches series that have no env label; it must not be pushed
+    # down to the store's match (which drops series lacking the label).
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    write(conn, "kafka_group_lag_messages", {**LAG, "group": "tagged", "env": "prod"}, T0, 500)
+    save(conn, for_s=0, selector={"env": ""})
+    evaluate(conn, T0, OPTS)
+    assert [r["labels"]["group"] for r in store_alerts.read_states(conn, "orders-lag")] == ["orders"]
