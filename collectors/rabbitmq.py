@@ -368,7 +368,7 @@ class ClusterJob:
 
 def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
     """One collection job per configured RabbitMQ cluster."""
-    return [JobSpec(f"collect:{target_name(c.name)}", ClusterJob(c, store_path), c.interval_s)
+    return [JobSpec(target_name(c.name), ClusterJob(c, store_path), c.interval_s)
             for c in settings.rabbitmq.clusters]
 
 

@@ -191,3 +191,42 @@ def test_figures_dlqs_and_error_rate_match_rabbitmqctl(fast_stats, topology):
     assert set(by_queue(final, "rabbitmq_node_mem_alarm", "node").values()) == {0.0}
     assert all(0 < v < 1 for v in by_queue(final, "rabbitmq_node_fd_used_ratio", "node").values())
     assert collector.bytes_last_cycle > 0
+
+
+@pytest.fixture
+def own_vhost(rabbitmq):
+    """A private vhost (deleting it deletes its queues) with five queues, one of them a DLQ by name."""
+    vhost = f"ed-vh-{uuid.uuid4().hex[:10]}"
+    v = quote(vhost, safe="")
+    _mgmt(rabbitmq, "PUT", f"/api/vhosts/{v}")
+    try:
+        _mgmt(rabbitmq, "PUT", f"/api/permissions/{v}/{rabbitmq.user}", {"configure": ".*", "write": ".*", "read": ".*"})
+        names = [f"q{i}" for i in range(4)] + ["q0.dlq"]
+        for n in names:
+            _mgmt(rabbitmq, "PUT", f"/api/queues/{v}/{n}", {"durable": False})
+        yield vhost, names
+    finally:
+        _mgmt(rabbitmq, "DELETE", f"/api/vhosts/{v}")
+
+
+def test_vhost_filter_pagination_and_dlq_pattern(rabbitmq, own_vhost):
+    vhost, names = own_vhost
+    # Page size 2 over 5 queues: three pages, each queue exactly once; only our vhost is read.
+    cfg = RabbitClusterConfig(name="pages", management_url=rabbitmq.mgmt_url, username=rabbitmq.user,
+                              vhosts=[vhost], page_size=2, dlq_patterns=["*.dlq"], topology_refresh_s=0)
+    collector = RabbitCollector(cfg, rabbitmq.password)
+    deadline = time.monotonic() + 60
+    while True:
+        samples = collector.collect_once(int(time.time() * 1000))
+        depth = {(s.labels["vhost"], s.labels["queue"]) for s in samples if s.metric == "rabbitmq_queue_messages"}
+        if len(depth) == len(names) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert depth == {(vhost, n) for n in names}
+    info = [s for s in samples if s.metric == "rabbitmq_queue_info"]
+    assert sorted(s.labels["queue"] for s in info) == sorted(names)  # no duplicates across pages
+    # vhosts list + 3 pages + nodes + policies (no DLX anywhere, so no exchanges/bindings)
+    assert collector.requests_last_cycle == 6
+    links = {(s.labels["vhost"], s.labels["dlq"], s.labels["source"], s.labels["via"])
+             for s in samples if s.metric == "dlq_source_info"}
+    assert links == {(vhost, "q0.dlq", "q0", "pattern")}

@@ -119,3 +119,16 @@ def test_node_samples(node, expected):
     samples = c._node_samples(node, 1)
     assert all(s.labels == {"cluster": "c", "node": node["name"]} for s in samples)
     assert {s.metric: s.value for s in samples} == pytest.approx(expected)
+
+
+def test_jobs_one_per_cluster(tmp_path):
+    from collectors.rabbitmq import ClusterJob, jobs
+    from config import Settings
+
+    settings = Settings.model_validate({"rabbitmq": {"clusters": [{"name": "a", "interval_s": 5},
+                                                                  {"name": "b"}]}})
+    specs = jobs(settings, tmp_path / "s.db")
+    assert [(s.id, s.interval_s, s.after_tick) for s in specs] == [("rabbitmq:a", 5.0, True),
+                                                                  ("rabbitmq:b", 15.0, True)]
+    assert all(isinstance(s.func, ClusterJob) for s in specs)
+    assert [s.func.target for s in specs] == ["rabbitmq:a", "rabbitmq:b"]
