@@ -1,0 +1,133 @@
+"""Deriving a cycle's series from raw answers (collectors.kafka_state), with synthetic snapshots."""
+import pytest
+
+from collectors.kafka_state import ClusterState, GroupInfo, Snapshot, restore_tables
+from config.kafka import KafkaClusterConfig
+
+
+def cfg(**kw):
+    return KafkaClusterConfig(name="c", bootstrap_servers=["127.0.0.1:9092"], status_window_s=10, **kw)
+
+
+def snap(committed, end, start=None, groups=None, partitions=None):
+    partitions = partitions or {}
+    for t, p in end:
+        partitions.setdefault(t, [])
+        if p not in partitions[t]:
+            partitions[t].append(p)
+    groups = groups or {g: GroupInfo("Stable", 1, set()) for g in committed}
+    return Snapshot(groups, committed, partitions, end, start or {}, requests=6)
+
+
+def values(samples, metric):
+    return {tuple(sorted((k, v) for k, v in s.labels.items() if k != "cluster")): s.value
+            for s in samples if s.metric == metric}
+
+
+def one(samples, metric, **labels):
+    got = values(samples, metric)
+    return got.get(tuple(sorted(labels.items())))
+
+
+def test_lag_totals_and_no_offset():
+    st = ClusterState(cfg())
+    s = snap({"g": {("t", 0): 4, ("t", 1): 10}}, {("t", 0): 10, ("t", 1): 10, ("t", 2): 7})
+    samples, _ = st.update(s, 1_000)
+    assert one(samples, "kafka_group_lag_messages", group="g", topic="t", partition="0") == 6
+    assert one(samples, "kafka_group_lag_messages", group="g", topic="t", partition="1") == 0
+    # partition 2 never committed: flagged as no offset, no lag written (not 0, not the whole log)
+    assert one(samples, "kafka_group_partition_no_offset", group="g", topic="t", partition="2") == 1
+    assert one(samples, "kafka_group_lag_messages", group="g", topic="t", partition="2") is None
+    assert one(samples, "kafka_group_topic_lag_messages", group="g", topic="t") == 6
+    assert one(samples, "kafka_group_total_lag_messages", group="g") == 6
+    assert one(samples, "kafka_collect_requests") == 6
+    assert all(s.labels["cluster"] == "c" for s in samples)
+
+
+def test_assigned_topic_without_any_commit_is_all_no_offset():
+    # A member is assigned topic u but has committed nothing there yet.
+    st = ClusterState(cfg())
+    s = snap({"g": {}}, {("u", 0): 5, ("u", 1): 5},
+             groups={"g": GroupInfo("Stable", 1, {"u"})})
+    samples, _ = st.update(s, 1_000)
+    assert values(samples, "kafka_group_partition_no_offset") == {
+        (("group", "g"), ("partition", "0"), ("topic", "u")): 1.0,
+        (("group", "g"), ("partition", "1"), ("topic", "u")): 1.0}
+    assert one(samples, "kafka_group_total_lag_messages", group="g") is None
+
+
+@pytest.mark.parametrize(
+    "info, state, members",
+    [
+        (GroupInfo("Stable", 3, set()), 1, 3),  # described: state and members written
+        (GroupInfo(None, None, set()), 0, None),  # broker could not describe: state 0, no member count
+        (GroupInfo("Unknown", None, set()), 0, None),  # Tansu's "Unknown" state is unknown too
+    ],
+)
+def test_group_state_and_members(info, state, members):
+    st = ClusterState(cfg())
+    samples, _ = st.update(snap({"g": {("t", 0): 1}}, {("t", 0): 2}, groups={"g": info}), 1_000)
+    assert one(samples, "kafka_group_state", group="g") == state
+    assert one(samples, "kafka_group_members", group="g") == members
+    # the lag is collected whatever the description said
+    assert one(samples, "kafka_group_lag_messages", group="g", topic="t", partition="0") == 1
+
+
+def test_rates_time_lag_and_status_over_cycles():
+    st = ClusterState(cfg())
+    # producer adds 10 records/s on t/0; the group consumes 5/s, so it falls behind
+    for i in range(13):
+        now = 1_000 * i
+        samples, _ = st.update(snap({"g": {("t", 0): 5 * i}}, {("t", 0): 10 * i}), now)
+    assert one(samples, "kafka_topic_produce_rate_per_s", topic="t") == 10.0
+    assert one(samples, "kafka_group_consume_rate_per_s", group="g") == 5.0
+    # committed 60 was the end offset at t = 6 s; now is 12 s
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 6.0
+    assert one(samples, "kafka_group_max_lag_seconds", group="g") == 6.0
+    # lag grew every cycle over the window: WARN for the partition and the group
+    assert one(samples, "kafka_group_partition_status", group="g", topic="t", partition="0") == 1
+    assert one(samples, "kafka_group_status", group="g") == 1
+
+
+def test_dlq_size_inflow_error_rate_and_excluded_lookalike():
+    st = ClusterState(cfg(dlq_exclude=["audit.*"]))
+    committed = {"g": {("orders", 0): 0}}
+    end = {("orders", 0): 100, ("orders.dlq", 0): 10, ("orders.dlq", 1): 5, ("audit.dlq", 0): 50}
+    start = {("orders.dlq", 0): 2, ("orders.dlq", 1): 0, ("audit.dlq", 0): 0}
+    st.update(snap(committed, end, start), 0)
+    # one second later: the group consumed 90, the DLQ received 10 more
+    committed = {"g": {("orders", 0): 90}}
+    end = {("orders", 0): 100, ("orders.dlq", 0): 15, ("orders.dlq", 1): 10, ("audit.dlq", 0): 60}
+    samples, _ = st.update(snap(committed, end, start), 1_000)
+    assert values(samples, "dlq_messages") == {(("broker", "kafka"), ("dlq", "orders.dlq")): 23.0}
+    assert one(samples, "dlq_inflow_rate_per_s", broker="kafka", dlq="orders.dlq") == 10.0
+    assert one(samples, "kafka_topic_error_rate_ratio", topic="orders") == pytest.approx(10 / 100)
+    assert one(samples, "kafka_topic_error_rate_ratio", topic="audit") is None
+
+
+def test_dlq_map_names_source_and_group():
+    # a DLQ with an unconventional name, mapped to its source and to the group that feeds it
+    from config.kafka import DlqTarget
+
+    st = ClusterState(cfg(dlq_map={"pay-failed": DlqTarget(source_topic="pay", group="svc")}))
+    groups = {"svc": GroupInfo("Stable", 1, set()), "audit": GroupInfo("Stable", 1, set())}
+    st.update(snap({"svc": {("pay", 0): 0}, "audit": {("pay", 0): 0}},
+                   {("pay", 0): 100, ("pay-failed", 0): 0}, {("pay-failed", 0): 0}, groups), 0)
+    samples, _ = st.update(snap({"svc": {("pay", 0): 30}, "audit": {("pay", 0): 100}},
+                                {("pay", 0): 100, ("pay-failed", 0): 10}, {("pay-failed", 0): 0}, groups), 1_000)
+    # only svc's consumption counts (audit reads the same topic but does not dead-letter)
+    assert one(samples, "kafka_topic_error_rate_ratio", topic="pay") == pytest.approx(10 / 40)
+
+
+def test_timelag_edits_mirror_tables_and_restore():
+    st = ClusterState(cfg(timelag_points=2))
+    _, e1 = st.update(snap({}, {("t", 0): 1}), 1_000)
+    st.update(snap({}, {("t", 0): 2}), 2_000)
+    _, e3 = st.update(snap({}, {("t", 0): 3}), 3_000)
+    assert e1 == [("t", 0, (), (1_000, 1))]
+    assert e3 == [("t", 0, (1_000,), (3_000, 3))]  # table full: the oldest row goes
+    # a topic that disappears takes its rows with it
+    _, e4 = st.update(snap({}, {("x", 0): 1}), 4_000)
+    assert ("t", 0, (2_000, 3_000), None) in e4
+    tables, drop = restore_tables(cfg(timelag_points=2), {("x", 0): [(1, 1), (2, 2), (3, 3)]})
+    assert [p.offset for p in tables[("x", 0)].points] == [2, 3] and drop == [("x", 0, (1,), None)]
