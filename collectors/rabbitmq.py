@@ -210,7 +210,7 @@ class RabbitCollector:
         t = self._topology
         if t is not None and now_ms - t.fetched_ms < self.cfg.topology_refresh_s * 1000:
             return t
-        policies = self._get("/api/policies")
+        policies = [p for p in self._get("/api/policies") if allowed(p.get("vhost", "/"), self.cfg.vhosts, ())]
         wants_routes = any("x-dead-letter-exchange" in (q.get("arguments") or {}) for q in queues) or any(
             "dead-letter-exchange" in (p.get("definition") or {}) for p in policies)
         exchanges = self._cols("/api/exchanges", EXCHANGE_COLUMNS) if wants_routes else []
