@@ -118,6 +118,7 @@ class KafkaCollector:
         self.state = ClusterState(cluster_cfg, tables)
         self.requests: Counter[str] = Counter()  # protocol requests by type, since start
         self.last_requests = 0  # requests of the last cycle
+        self.last_timings_ms: dict[str, float] = {}  # fetch / derive / store of the last cycle
         self._admin: _Admin | None = None
         self._failures = 0
         self._skip = 0
@@ -166,13 +167,18 @@ class KafkaCollector:
     def collect_once(self, now_ms: int) -> list[Sample]:
         """Query the cluster, derive every series, store samples and time-lag edits; raises when
         the cluster cannot be read."""
+        t0 = time.monotonic()
         admin = self._client()
         before = sum(self.requests.values())
         snap = self._fetch(admin)
         snap.requests = self.last_requests = sum(self.requests.values()) - before
+        t1 = time.monotonic()
         samples, edits = self.state.update(snap, now_ms)
+        t2 = time.monotonic()
         self.writer.write(samples)
         kstore.apply_timelag_edits(self.conn, self.cfg.name, edits)
+        self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (t2 - t1) * 1000,
+                                "store": (time.monotonic() - t2) * 1000}
         return samples
 
     def _client(self) -> _Admin:
