@@ -28,7 +28,7 @@ from store.db import connect_writer, transaction
 log = logging.getLogger(__name__)
 # Columns of store.queries.latest that are not labels.
 _NOT_LABELS = {"series_id", "metric", "ts_ms", "value", "resolution"}
-# Inactive/resolved states of series gone this long are forgotten.
+# Resolved states of series gone this long are forgotten.
 FORGET_AFTER_MS = 24 * 3600 * 1000
 
 
@@ -63,18 +63,17 @@ def enabled_rules(conn: sqlite3.Connection, errors: list[str]) -> list[Rule]:
     return out
 
 
-def series_points(conn: sqlite3.Connection, rule: Rule) -> list[SeriesPoint]:
-    """Latest sample of each series of the rule's metric (exact matchers pushed down to the store)."""
-    # "" also matches series without the label, which the store's match would drop: not pushed down
-    match = {m.label: m.value for m in rule.selector if m.op == "exact" and not m.negate and m.value} or None
-    df = queries.latest(conn, rule.metric, match)
+def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
+    """Latest sample of each series of a metric. Read whole and once per evaluation (rules share
+    metrics); selectors are applied in memory, where ``label=""`` also matches a missing label."""
+    df = queries.latest(conn, metric)
     if df is None or df.empty:
         return []
     label_cols = [c for c in df.columns if c not in _NOT_LABELS]
     points = []
-    for rec in df.to_dict("records"):
-        labels = {c: str(rec[c]) for c in label_cols if not pd.isna(rec[c])}
-        points.append(SeriesPoint(labels, int(rec["ts_ms"]), float(rec["value"])))
+    for ts, value, *vals in zip(df["ts_ms"].tolist(), df["value"].tolist(), *(df[c].tolist() for c in label_cols)):
+        labels = {c: str(v) for c, v in zip(label_cols, vals) if not pd.isna(v)}
+        points.append(SeriesPoint(labels, int(ts), float(value)))
     return points
 
 
@@ -85,22 +84,25 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
                       row["resolved_at_ms"], row["nodata_since_ms"], row["value"])
 
 
-def evaluate_rule(conn: sqlite3.Connection, rule: Rule, silences: list[sil.Silence], now_ms: int,
-                  opts: Options, result: Result) -> None:
-    groups = group_values(rule, series_points(conn, rule), now_ms)
+def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint], silences: list[sil.Silence],
+                  now_ms: int, opts: Options, result: Result) -> None:
+    groups = group_values(rule, points, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = rule.notify or list(opts.targets.get(rule.severity, []))
     with transaction(conn):
         for key in sorted(groups.keys() | previous.keys()):
             labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
-            prev = _as_state(previous.get(key))
             breach = None if value is None else breaches(rule, value)
+            result.groups += 1
+            if breach is False and key not in previous and rule.no_data != "alerting":
+                continue  # quiet and was quiet: nothing to keep (see _forget)
+            prev = _as_state(previous.get(key))
             new, events = step(prev, breach, value, for_ms=int(rule.for_s * 1000), repeat_ms=repeat_ms,
                                no_data=rule.no_data, now_ms=now_ms)
-            if (value is None and new.state in ("inactive", "resolved") and new.nodata_since_ms is not None
-                    and now_ms - new.nodata_since_ms > FORGET_AFTER_MS):
-                store_alerts.delete_state(conn, rule.name, key)
+            if _forget(rule, new, now_ms):
+                if key in previous:
+                    store_alerts.delete_state(conn, rule.name, key)
                 continue
             muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
                                     now_ms)
@@ -111,7 +113,6 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, silences: list[sil.Silen
                 "nodata_since_ms": new.nodata_since_ms, "value": new.value,
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
                 "updated_ms": now_ms})
-            result.groups += 1
             for ev in events:
                 tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
                                                   ev.to_state, new.value, muted)
@@ -129,6 +130,16 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, silences: list[sil.Silen
                     result.queued += 1
 
 
+def _forget(rule: Rule, new: AlertState, now_ms: int) -> bool:
+    """No row is kept for a quiet group (inactive; only ``no_data: alerting`` must remember its
+    series exist), nor for a resolved one gone for ``FORGET_AFTER_MS``."""
+    if new.state == "inactive":
+        return rule.no_data != "alerting" or (new.nodata_since_ms is not None
+                                              and now_ms - new.nodata_since_ms > FORGET_AFTER_MS)
+    return new.state == "resolved" and new.nodata_since_ms is not None and \
+        now_ms - new.nodata_since_ms > FORGET_AFTER_MS
+
+
 def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None) -> Result:
     """Evaluate every enabled rule once at ``now_ms`` on a writer connection; returns what happened.
     A rule that fails (e.g. a store error on its metric) is reported in ``errors``, the others go on."""
@@ -136,9 +147,12 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
     result = Result()
     rules = enabled_rules(conn, result.errors)
     silences = [sil.Silence.from_row(r) for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
+    points: dict[str, list[SeriesPoint]] = {}
     for rule in rules:
         try:
-            evaluate_rule(conn, rule, silences, now_ms, opts, result)
+            if rule.metric not in points:
+                points[rule.metric] = series_points(conn, rule.metric)
+            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
             result.rules += 1
         except (sqlite3.Error, ValueError, KeyError) as exc:
             result.errors.append(f"rule {rule.name}: {exc}")

@@ -13,6 +13,7 @@ import operator
 import re
 import string
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -246,6 +247,11 @@ class SeriesPoint:
     ts_ms: int
     value: float
 
+    @cached_property
+    def key(self) -> str:
+        """``group_key`` of the full label set, computed once however many rules read the point."""
+        return group_key(self.labels)
+
 
 def group_key(labels: Mapping[str, str]) -> str:
     """Canonical, stable key of a label set (JSON with sorted keys)."""
@@ -274,16 +280,23 @@ def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict
     A series whose latest sample is older than ``stale_after_s`` is left out: it has no data.
     """
     fresh_after = now_ms - rule.stale_after_s * 1000.0
-    groups: dict[str, tuple[dict[str, str], list[float]]] = {}
+    per_series = rule.aggregation == "series"
+    groups: dict[Any, tuple[Mapping[str, str], list[float]]] = {}
     for p in points:
         if p.ts_ms < fresh_after or not math.isfinite(p.value) or not selects(rule, p.labels):
             continue
-        labels = dict(p.labels) if rule.aggregation == "series" else {b: p.labels.get(b, "") for b in rule.by}
-        groups.setdefault(group_key(labels), (labels, []))[1].append(p.value)
+        if per_series:
+            groups[p.key] = (p.labels, [p.value])
+        else:
+            values = tuple(p.labels.get(b, "") for b in rule.by)
+            groups.setdefault(values, ({}, []))[1].append(p.value)
     out: dict[str, tuple[dict[str, str], float]] = {}
     for key, (labels, values) in groups.items():
-        # "series" groups hold exactly one series (its full label set is the key).
-        out[key] = (labels, _aggregate("max" if rule.aggregation == "series" else rule.aggregation, values))
+        if per_series:
+            out[key] = (dict(labels), values[0])
+        else:
+            by_labels = dict(zip(rule.by, key))
+            out[group_key(by_labels)] = (by_labels, _aggregate(rule.aggregation, values))
     return out
 
 

@@ -105,9 +105,23 @@ def test_aggregation_groups_have_their_own_state(conn):
         write(conn, "kafka_group_lag_messages", {**LAG, "topic": topic}, T0, lag)
     write(conn, "kafka_group_lag_messages", {**LAG, "group": "billing", "topic": "a"}, T0, 30)
     save(conn, for_s=0, aggregation="sum", by=["cluster", "group"], selector={"topic": {"regex": "[a-c]"}})
-    evaluate(conn, T0, OPTS)
+    assert evaluate(conn, T0, OPTS).groups == 2
     got = {r["labels"]["group"]: (r["state"], r["value"]) for r in store_alerts.read_states(conn, "orders-lag")}
-    assert got == {"orders": ("firing", 175.0), "billing": ("inactive", 30.0)}
+    assert got == {"orders": ("firing", 175.0)}   # billing (30) is inactive: no row kept
+
+
+def test_no_data_alerting_fires_when_a_series_stops_reporting(conn):
+    up = {"target": "telemetry:orders:c1"}
+    write(conn, "collector_up", up, T0, 1.0)
+    api.save_rule(conn, {"name": "silent-target", "metric": "collector_up", "comparison": "<", "threshold": 1,
+                         "for_s": 60, "stale_after_s": 30, "no_data": "alerting"}, "ann", T0)
+    evaluate(conn, T0, OPTS)
+    assert state(conn, "silent-target")["state"] == "inactive"   # remembered: no_data alerting
+    for offset_s in (20, 40, 100):   # no more samples: stale after 30 s, then 60 s of no data
+        evaluate(conn, T0 + offset_s * S, OPTS)
+    st = state(conn, "silent-target")
+    assert st["state"] == "firing" and st["labels"] == up and st["nodata_since_ms"] == T0 + 40 * S
+    assert [e[0] for e in events(conn)] == ["pending", "firing"]
 
 
 def test_silence_suppresses_sending_not_recording(conn):
