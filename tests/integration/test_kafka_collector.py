@@ -223,3 +223,26 @@ def test_group_state_and_members_or_unknown(kafka, tmp_store):
     else:
         assert state == 1 and members == {"": 1}  # Stable with our one consumer
     assert by(samples, "kafka_group_total_lag_messages", group=group) == {"": 3}
+
+
+def test_time_lag_table_survives_a_restart(kafka, tmp_store):
+    topic, group = uid("restart"), uid("g")
+    create_topics(kafka.bootstrap, topic, partitions=1)
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap, client_id="eventdeck-test")
+    try:  # commit offset 0 without a consumer: an empty group, never moving
+        admin.alter_group_offsets(group, {TopicPartition(topic, 0): OffsetAndMetadata(0, "", -1)})
+    finally:
+        admin.close()
+    cfg = dict(name=uid("c"), bootstrap_servers=[kafka.bootstrap], topics_allow=[topic], groups_allow=[group])
+    first = KafkaCollector(KafkaClusterConfig(**cfg), connect_writer(tmp_store))
+    t0 = int(time.time() * 1000)
+    for i in range(3):  # end offsets 0, 5, 10 seen at t0, t0+1 s, t0+2 s
+        first.collect_once(t0 + i * 1_000)
+        produce(kafka.bootstrap, topic, {0: 5})
+    first.close()
+    # a new collector (a restarted service) dates offset 0 at once from the stored table: t0
+    second = KafkaCollector(KafkaClusterConfig(**cfg), connect_writer(tmp_store))
+    samples = second.collect_once(t0 + 10_000)
+    second.close()
+    assert by(samples, "kafka_group_lag_seconds", group=group) == {"0": 10.0}
+    assert by(samples, "kafka_group_lag_messages", group=group) == {"0": 15}
