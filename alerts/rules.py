@@ -29,8 +29,6 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 Aggregation = Literal["series", "max", "min", "sum", "avg", "count"]
 Severity = Literal["info", "warning", "critical"]
 NoData = Literal["keep", "ok", "alerting"]
-# Names a summary template may use besides the labels of the alert.
-TEMPLATE_FIELDS = {"rule", "metric", "value", "threshold", "comparison", "severity", "labels"}
 
 
 class RuleError(ValueError):
@@ -191,9 +189,18 @@ class Rule(BaseModel):
             names = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
         except ValueError as exc:
             raise ValueError(f"bad template: {exc}") from None
-        for name in names:
-            if not name or not LABEL_NAME.match(name.split(".")[0].split("[")[0]):
+        for name in names:  # plain names only: no attribute or index access through the template
+            if not LABEL_NAME.match(name):
                 raise ValueError(f"bad placeholder {{{name}}}: use {{value}}, {{threshold}} or a label name")
+        return v
+
+    @field_validator("notify")
+    @classmethod
+    def _secret_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not LABEL_NAME.match(name):
+                raise ValueError("give the name of an environment variable or secret holding the apprise URL, "
+                                 "not the URL (it carries tokens and would be stored and shown)")
         return v
 
     @model_validator(mode="after")

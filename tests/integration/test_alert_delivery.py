@@ -94,6 +94,8 @@ def test_500_twice_then_200_delivers_exactly_once(conn):
     assert row["status"] == "sent" and row["attempts"] == 3 and row["sent_ms"] == T0 + 30 * S
     attempts = store_alerts.read_attempts(conn, row["id"])
     assert [a["ok"] for a in attempts] == [0, 0, 1]
+    shown = api.notifications(conn).iloc[0]   # what the dashboard lists
+    assert (shown["status"], shown["attempts"], shown["target"]) == ("sent", 3, TARGET)
     assert "error=500" in attempts[0]["error"] and rx.url not in attempts[0]["error"]
 
 

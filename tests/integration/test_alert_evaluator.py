@@ -56,7 +56,8 @@ def test_fires_after_for_not_before_then_resolves_once(conn):
     res = evaluate(conn, T0 + 75 * S, OPTS)
     st = state(conn)
     assert st["state"] == "firing" and st["value"] == 170 and st["active_since_ms"] == T0 + 15 * S
-    assert st["labels"] == LAG and res.queued == 1
+    assert st["labels"] == LAG and res.queued == 1 and res.rules == 1 and res.errors == []
+    assert res.events == [{"rule": "orders-lag", "group_key": st["group_key"], "event": "firing", "silenced": False}]
     outbox = store_alerts.read_outbox(conn)
     assert len(outbox) == 1 and outbox[0]["status"] == "pending" and outbox[0]["target"] == "ALERT_TEST_URL"
     assert "[FIRING] orders-lag" in outbox[0]["title"] and "+70 over the threshold" in outbox[0]["body"]

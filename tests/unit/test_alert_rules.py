@@ -22,6 +22,8 @@ BASE = {"name": "lag", "metric": "kafka_group_lag_messages", "threshold": 100}
     ({"aggregation": "median"}, "aggregation", "unsupported aggregation"),
     ({"by": ["cluster"]}, "rule", "by needs an aggregation other than per-series (model-level check)"),
     ({"summary": "lag {value"}, "summary", "an unbalanced template brace"),
+    ({"summary": "{value.__class__}"}, "summary", "no attribute access through a template"),
+    ({"notify": ["json://user:token@host/x"]}, "notify", "a URL (with its token) is never stored in a rule"),
     ({"no_data": "zero"}, "no_data", "no data policy is keep, ok or alerting"),
     ({"repeat_interval_s": 0}, "repeat_interval_s", "a zero repeat interval would spam"),
     ({"colour": "red"}, "colour", "unknown keys are refused, not ignored"),
