@@ -41,12 +41,13 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import kafka.errors as kerr
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 
+from collectors.kafka_lag import committed_or_none
 from collectors.kafka_state import TP, ClusterState, GroupInfo, Snapshot, restore_tables
 from collectors.scheduler import JobSpec, now_ms as wall_now_ms
 from config import ConfigError, Settings, secret
@@ -235,7 +236,8 @@ class KafkaCollector:
                     answer.update(admin.list_group_offsets({g: None}))
                 except kerr.BrokerResponseError as gexc:
                     log.warning("%s: offsets of group %s unreadable: %s", self.target, g, gexc)
-        return {g: {(tp.topic, tp.partition): om.offset for tp, om in offs.items() if om.offset >= 0}
+        return {g: {(tp.topic, tp.partition): om.offset for tp, om in offs.items()
+                    if committed_or_none(om.offset) is not None}
                 for g, offs in answer.items()}
 
     def _describe(self, admin: _Admin, groups: list[str]) -> dict[str, GroupInfo]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from collectors import burrow
 from collectors.kafka_lag import (dlq_source, error_ratio, lag_messages, offset_rate, state_code)
@@ -18,6 +19,8 @@ from config.kafka import KafkaClusterConfig
 from store.types import Sample
 
 TP = tuple[str, int]  # (topic, partition)
+# A time-lag table change for the store: (topic, partition, ts_ms rows removed, (ts_ms, offset) added)
+TableEdit = tuple[str, int, tuple[int, ...], "tuple[int, int] | None"]
 
 
 @dataclass
@@ -65,7 +68,7 @@ class ClusterState:
     def group_allowed(self, group: str) -> bool:
         return allowed(group, self.cfg.groups_allow, self.cfg.groups_deny)
 
-    def dlqs(self, topics) -> dict[str, str | None]:
+    def dlqs(self, topics: Iterable[str]) -> dict[str, str | None]:
         """DLQ topic → its source topic (None when neither the map nor the name tells)."""
         out: dict[str, str | None] = {}
         for t in topics:
@@ -77,7 +80,7 @@ class ClusterState:
 
     # -- one cycle -------------------------------------------------------------------------
 
-    def update(self, snap: Snapshot, now_ms: int) -> tuple[list[Sample], list[tuple]]:
+    def update(self, snap: Snapshot, now_ms: int) -> tuple[list[Sample], list[TableEdit]]:
         """Samples of this cycle and the time-lag edits ``(topic, partition, removed, added)``."""
         c = self.cfg.name
         out: list[Sample] = []
@@ -175,8 +178,8 @@ class ClusterState:
         self.prev = _Prev(now_ms, cur_end, cur_committed)
         return out, edits
 
-    def _update_tables(self, snap: Snapshot, now_ms: int) -> list[tuple]:
-        edits: list[tuple] = []
+    def _update_tables(self, snap: Snapshot, now_ms: int) -> list[TableEdit]:
+        edits: list[TableEdit] = []
         for (t, p), end in snap.end.items():
             if end is None:
                 continue
@@ -191,7 +194,8 @@ class ClusterState:
             edits.append((tp[0], tp[1], tuple(pt.ts_ms for pt in self.tables.pop(tp).points), None))
         return edits
 
-    def _dlq_samples(self, snap: Snapshot, put, produce: dict[str, float | None],
+    def _dlq_samples(self, snap: Snapshot, put: Callable[[str, dict[str, str], float], None],
+                     produce: dict[str, float | None],
                      consume: dict[tuple[str, str], float | None]) -> None:
         inflow_by_source: dict[str, float | None] = {}
         groups_by_source: dict[str, set[str]] = defaultdict(set)
@@ -212,10 +216,12 @@ class ClusterState:
             mapped = self.cfg.dlq_map.get(dlq)
             if mapped and mapped.group:
                 groups_by_source[source].add(mapped.group)
+        # consumed = the mapped group's rate on the source, else the busiest group reading it (each
+        # group reads every record, so rates are not added); no known consumer: ratio unknown.
         for source, inflow in inflow_by_source.items():
             groups = groups_by_source[source] or {g for g, t in consume if t == source}
-            rates = [consume.get((g, source)) for g in groups if (g, source) in consume]
-            consumed = (max(rates) if None not in rates else None) if rates else 0.0
+            rates = [consume[(g, source)] for g in groups if (g, source) in consume]
+            consumed = max(rates) if rates and None not in rates else None
             ratio = error_ratio(inflow, consumed)
             if ratio is not None:
                 put("kafka_topic_error_rate_ratio", {"topic": source}, ratio)
@@ -229,10 +235,10 @@ def _by_topic(offsets: dict[TP, int]) -> dict[str, dict[TP, int]]:
 
 
 def restore_tables(cfg: KafkaClusterConfig, stored: dict[TP, list[tuple[int, int]]]
-                   ) -> tuple[dict[TP, TimeTable], list[tuple]]:
+                   ) -> tuple[dict[TP, TimeTable], list[TableEdit]]:
     """Time-lag tables from the store, plus edits deleting rows the rebuilt tables dropped."""
     tables: dict[TP, TimeTable] = {}
-    edits: list[tuple] = []
+    edits: list[TableEdit] = []
     for (t, p), rows in stored.items():
         table, edit = TimeTable.restore(cfg.timelag_points, [Point(ts, off) for ts, off in rows])
         tables[(t, p)] = table

@@ -131,3 +131,12 @@ def test_timelag_edits_mirror_tables_and_restore():
     assert ("t", 0, (2_000, 3_000), None) in e4
     tables, drop = restore_tables(cfg(timelag_points=2), {("x", 0): [(1, 1), (2, 2), (3, 3)]})
     assert [p.offset for p in tables[("x", 0)].points] == [2, 3] and drop == [("x", 0, (1,), None)]
+
+
+def test_error_rate_unknown_without_a_known_consumer():
+    # the DLQ fills but no (allowed) group reads the source topic: the ratio cannot be told
+    st = ClusterState(cfg())
+    st.update(snap({}, {("orders", 0): 10, ("orders.dlq", 0): 0}, {("orders.dlq", 0): 0}), 0)
+    samples, _ = st.update(snap({}, {("orders", 0): 20, ("orders.dlq", 0): 4}, {("orders.dlq", 0): 0}), 1_000)
+    assert one(samples, "dlq_inflow_rate_per_s", broker="kafka", dlq="orders.dlq") == 4.0
+    assert one(samples, "kafka_topic_error_rate_ratio", topic="orders") is None
