@@ -81,9 +81,9 @@ def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]]
         consumer.seek(tp, start)
     open_ = set(wanted)
     last_seen = time.monotonic()
+    out: list[Any] = []
     while open_:
-        got = consumer.poll(timeout_ms=500, max_records=batch)
-        out = []
+        got = consumer.poll(timeout_ms=100 if out else 500, max_records=batch - len(out))
         for tp, recs in got.items():
             end = wanted[tp][1]
             out.extend(r for r in recs if r.offset < end)
@@ -91,13 +91,17 @@ def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]]
             if consumer.position(tp) >= wanted[tp][1]:
                 open_.discard(tp)
                 consumer.pause(tp)
-        if out:
+        if got:
             last_seen = time.monotonic()
+        if out and (len(out) >= batch or not got or not open_):
             yield out
-        elif time.monotonic() - last_seen > IDLE_READ_S:
+            out = []
+        elif not got and time.monotonic() - last_seen > IDLE_READ_S:
             missing = ", ".join(f"{tp.partition}@{consumer.position(tp)}<{wanted[tp][1]}" for tp in sorted(open_))
             raise ReplayError(f"reading {topic}: no records arrived for {IDLE_READ_S:.0f} s "
                               f"before the end offsets ({missing})")
+    if out:
+        yield out
 
 
 def message_view(msg: plan.Message, err: hdr.HeaderError | None, target: str, preview: int) -> dict[str, Any]:
@@ -246,39 +250,49 @@ def _marks_for(consumer: KafkaConsumer, marks: dict[str, int], sends: list[plan.
     return marks
 
 
+def scan_for_ids(consumer: KafkaConsumer, starts: dict[TopicPartition, int], want: set[str],
+                 idle_s: float = 1.0) -> dict[str, Any]:
+    """Records carrying one of the ``want`` replay ids, read from ``starts`` on; reading goes past the
+    reported end offsets until a poll stays empty for ``idle_s`` (some brokers under-report them)."""
+    found: dict[str, Any] = {}
+    if not starts or not want:
+        return found
+    consumer.assign(list(starts))
+    for tp, off in starts.items():
+        consumer.seek(tp, off)
+    ends = consumer.end_offsets(list(starts))
+    quiet_since = None
+    while len(found) < len(want):
+        got = consumer.poll(timeout_ms=200, max_records=MAX_BATCH)
+        for recs in got.values():
+            for rec in recs:
+                rid = next((v for k, v in (rec.headers or []) if k == hdr.REPLAY_ID), None)
+                if rid is not None and rid.decode() in want:
+                    found[rid.decode()] = rec
+        if got:
+            quiet_since = None
+        elif all(consumer.position(tp) >= ends[tp] for tp in starts):
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= idle_s:
+                break
+    return found
+
+
 def reconcile(ctx: JobContext, consumer: KafkaConsumer) -> int:
     """Settle in-flight rows of a crashed run: found on a target → recorded, else sent again."""
     pending = {r["replay_id"]: r for r in store_dlq.inflight(ctx.conn, ctx.job["id"])}
     if not pending:
         return 0
-    targets_ = ctx.job["marks"].get("targets", {})
-    ranges: dict[str, dict[int, tuple[int, int]]] = {}
-    for key, start in targets_.items():
+    starts = {}
+    for key, off in ctx.job["marks"].get("targets", {}).items():
         topic, _, p = key.rpartition(":")
-        ranges.setdefault(topic, {})[int(p)] = (start, 0)
-    found = []
-    for topic, parts in ranges.items():
-        ends = consumer.end_offsets([TopicPartition(topic, p) for p in parts])
-        # Read to the partition end; a broker that under-reports end offsets only shortens the read.
-        rng = {p: (s, max(ends[TopicPartition(topic, p)], s)) for p, (s, _) in parts.items()}
-        if not any(e > s for s, e in rng.values()):
-            continue
-        for batch in read(consumer, topic, rng):
-            for rec in batch:
-                rid = next((v for k, v in (rec.headers or []) if k == hdr.REPLAY_ID), None)
-                row = pending.get(rid.decode() if rid else "")
-                if row is not None:
-                    found.append({"replay_id": row["replay_id"], "coord": row["coord"], "outcome": row["action"],
-                                  "target": row["target"], "detail": "acknowledged before a crash (reconciled)",
-                                  "target_coord": f"{rec.topic}:{rec.partition}:{rec.offset}"})
-                    del pending[row["replay_id"]]
-            if not pending:
-                break
-        if not pending:
-            break
-    ctx.record(found)
+        starts[TopicPartition(topic, int(p))] = off
+    recs = scan_for_ids(consumer, starts, set(pending))
+    ctx.record([{"replay_id": rid, "coord": pending[rid]["coord"], "outcome": pending[rid]["action"],
+                 "target": pending[rid]["target"], "detail": "acknowledged before a crash (reconciled)",
+                 "target_coord": f"{rec.topic}:{rec.partition}:{rec.offset}"} for rid, rec in recs.items()])
     store_dlq.clear_inflight(ctx.conn, ctx.job["id"])
-    return len(found)
+    return len(recs)
 
 
 def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:

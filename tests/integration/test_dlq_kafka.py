@@ -1,0 +1,252 @@
+"""DLQ browse and replay against the real Kafka-protocol brokers (noida and Tansu).
+
+Test data is produced with ``batch_size=1`` (Tansu's ListOffsets LATEST counts batches).
+"""
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from config import Settings
+from dlq import api
+from dlq.jobs import run_pending
+from store import dlq as store_dlq
+from store.db import connect_writer
+
+SPRING_EXC = b"org.springframework.kafka.listener.ListenerExecutionFailedException"
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def make_topics(bootstrap: str, topics: dict[str, int]) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
+    try:
+        admin.create_topics({t: {"num_partitions": n, "replication_factor": 1} for t, n in topics.items()})
+    finally:
+        admin.close()
+    c = KafkaConsumer(bootstrap_servers=bootstrap)
+    deadline = time.monotonic() + 30
+    try:
+        while not all(len(c.partitions_for_topic(t) or ()) == n for t, n in topics.items()):
+            assert time.monotonic() < deadline, f"topics {list(topics)} never appeared"
+            time.sleep(0.2)
+    finally:
+        c.close()
+
+
+def spring(topic: str, partition: int, offset: int, exc: bytes = SPRING_EXC, msg: bytes = b"boom") -> list:
+    return [("kafka_dlt-original-topic", topic.encode()),
+            ("kafka_dlt-original-partition", struct.pack(">i", partition)),
+            ("kafka_dlt-original-offset", struct.pack(">q", offset)),
+            ("kafka_dlt-exception-fqcn", exc), ("kafka_dlt-exception-message", msg),
+            ("kafka_dlt-exception-stacktrace", b"at com.acme.Listener.on(Listener.java:42)")]
+
+
+def connect(topic: str, partition: int, offset: int) -> list:
+    return [("__connect.errors.topic", topic.encode()), ("__connect.errors.partition", str(partition).encode()),
+            ("__connect.errors.offset", str(offset).encode()),
+            ("__connect.errors.exception.class.name", b"org.apache.kafka.connect.errors.DataException"),
+            ("__connect.errors.exception.message", b"Converting byte[] to Kafka Connect data failed")]
+
+
+def seed(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, list]]) -> None:
+    """One record per batch (Tansu counts batches as offsets), all into partition 0, in order."""
+    p = KafkaProducer(bootstrap_servers=bootstrap, batch_size=1, linger_ms=0, acks="all")
+    try:
+        for key, value, headers in records:
+            p.send(topic, key=key, value=value, headers=headers, partition=0).get(timeout=30)
+    finally:
+        p.close()
+
+
+def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 30.0, quiet_s: float = 0.7) -> list[Any]:
+    """Every record of ``topic``: polls until ``expect`` arrived and nothing more came for ``quiet_s``."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        parts = c.partitions_for_topic(topic) or set()
+        c.assign([TopicPartition(topic, p) for p in parts])
+        c.seek_to_beginning()
+        out: list[Any] = []
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            got = c.poll(timeout_ms=200)
+            for recs in got.values():
+                out.extend(recs)
+            if got:
+                last = time.monotonic()
+            elif len(out) >= expect and time.monotonic() - last > quiet_s:
+                break
+        return out
+    finally:
+        c.close()
+
+
+def header(rec: Any, name: str) -> str | None:
+    return next((v.decode() for k, v in rec.headers if k == name), None)
+
+
+def settings_for(bootstrap: str, store: Any, **kafka: Any) -> Settings:
+    return Settings.model_validate({"store": {"path": str(store)},
+                                    "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [bootstrap], **kafka}]}})
+
+
+def replay(settings: Settings, dlq: str, actor: str = "tester", **req: Any) -> dict[str, Any]:
+    conn = connect_writer(settings.store.path)
+    try:
+        jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": None, **req},
+                                 actor, int(time.time() * 1000))
+        assert run_pending(settings, settings.store.path, jid) == jid
+        return api.job(conn, jid)
+    finally:
+        conn.close()
+
+
+def test_spring_connect_map_and_convention_targets(kafka, tmp_store):
+    u = uid()
+    orders, payments, billing = f"orders-{u}", f"payments-{u}", f"billing-{u}"
+    dlq, odd = f"orders-{u}.DLT", f"strange-{u}"
+    make_topics(kafka.bootstrap, {orders: 3, payments: 2, billing: 1, dlq: 1, odd: 1})
+    seed(kafka.bootstrap, dlq,
+         [(f"s{i}".encode(), f'{{"spring": {i}}}'.encode(), spring(orders, i % 3, 100 + i)) for i in range(6)]
+         + [(f"c{i}".encode(), f'{{"connect": {i}}}'.encode(), connect(payments, i % 2, 7 + i)) for i in range(4)]
+         + [(b"n0", b"no headers", [])])  # by the name convention: orders-<u>.DLT -> orders-<u>
+    seed(kafka.bootstrap, odd, [(b"m0", b"mapped", [])])  # no headers, name matches no pattern: dlq_map
+    st = settings_for(kafka.bootstrap, tmp_store, dlq_map={odd: {"source_topic": billing}})
+
+    job = replay(st, dlq)
+    assert (job["state"], job["replayed"], job["failed"]) == ("done", 11, 0), job
+    got = read_all(kafka.bootstrap, orders, 7)
+    by_key = {r.key: r for r in got}
+    for i in range(6):  # Spring records back in their original partition
+        assert by_key[f"s{i}".encode()].partition == i % 3
+    assert by_key[b"n0"].value == b"no headers"
+    pays = read_all(kafka.bootstrap, payments, 4)
+    assert sorted((r.key, r.partition) for r in pays) == [(f"c{i}".encode(), i % 2) for i in range(4)]
+    for r in got + pays:
+        assert header(r, "eventdeck-replay-count") == "1"
+        assert len(header(r, "eventdeck-replay-id") or "") == 32
+    assert len({header(r, "eventdeck-replay-id") for r in got + pays}) == 11
+
+    assert replay(st, odd)["replayed"] == 1
+    assert [r.value for r in read_all(kafka.bootstrap, billing, 1)] == [b"mapped"]
+
+    # a second replay is refused by the ledger, then allowed with force (same replay ids)
+    again = replay(st, dlq)
+    assert (again["replayed"], again["skipped"]) == (0, 11)
+    forced = replay(st, dlq, force=True)
+    assert forced["replayed"] == 11
+    twice = read_all(kafka.bootstrap, orders, 14)
+    assert len(twice) == 14
+    ids = [header(r, "eventdeck-replay-id") for r in twice]
+    assert all(ids.count(i) == 2 for i in ids)  # each forced copy carries the first copy's id
+    conn = connect_writer(tmp_store)
+    assert {r["times"] for r in store_dlq.ledger_rows(conn, "kafka", "k", dlq)} == {2}
+    # the DLQ itself is untouched: replay never deletes records
+    assert len(read_all(kafka.bootstrap, dlq, 11)) == 11
+    conn.close()
+
+
+def test_browse_and_dry_run(kafka, tmp_store):
+    u = uid()
+    src, dlq = f"shop-{u}", f"shop-{u}-dlt"
+    make_topics(kafka.bootstrap, {src: 2, dlq: 1})
+    seed(kafka.bootstrap, dlq, [(b"k0", b'{"id": 0}', spring(src, 1, 5, b"com.acme.PriceException", b"price < 0")),
+                                (b"k1", bytes(range(256)) * 40, spring(src, 0, 6)),
+                                (b"k2", b"plain", [])])
+    st = settings_for(kafka.bootstrap, tmp_store)
+    rows = api.browse(st, "kafka", "k", dlq, page=0, page_size=2)
+    assert [r["key"] for r in rows] == ["k2", "k1"]  # newest first
+    assert rows[1]["payload_kind"] == "hex" and rows[1]["truncated"] and rows[1]["size"] == 10240
+    assert rows[0]["target"] == f"topic {src} (from convention)"
+    older = api.browse(st, "kafka", "k", dlq, page=1, page_size=2)
+    assert [r["key"] for r in older] == ["k0"]
+    r0 = older[0]
+    assert r0["payload_kind"] == "json" and r0["exception_class"] == "com.acme.PriceException"
+    assert r0["headers"]["kafka_dlt-original-partition"] == "1" and r0["stacktrace"].startswith("at com.acme")
+    assert r0["target"] == f"topic {src} partition 1 (from spring)"
+    only = api.browse(st, "kafka", "k", dlq, exception_class="PriceException")
+    assert [r["key"] for r in only] == ["k0"]
+
+    plan = api.dry_run(st, {"broker": "kafka", "cluster": "k", "dlq": dlq,
+                            "selection": {"mode": "filter", "reason": "price"}})
+    assert [(p["key"], p["action"]) for p in plan] == [("k0", "replay")]
+    assert "partition 1" in plan[0]["target"]
+    assert read_all(kafka.bootstrap, src, 0, timeout=2, quiet_s=0.3) == []  # a dry run sends nothing
+
+
+def test_bad_target_leaves_the_record(kafka, tmp_store):
+    u = uid()
+    dlq, missing, real = f"lost-{u}.dlq", f"gone-{u}", f"real-{u}"
+    make_topics(kafka.bootstrap, {dlq: 1, real: 1})
+    seed(kafka.bootstrap, dlq, [(b"x", b"payload", spring(missing, 0, 1))])
+    st = settings_for(kafka.bootstrap, tmp_store)
+    job = replay(st, dlq)
+    assert (job["state"], job["replayed"], job["failed"]) == ("done", 0, 1)
+    [m] = api.job_messages(connect_writer(tmp_store), job["id"])
+    assert missing in m["detail"] and "does not exist" in m["detail"] and "0:0" in m["detail"]
+    assert len(read_all(kafka.bootstrap, dlq, 1)) == 1
+    # not in the ledger: the operator can pick another target
+    fixed = replay(st, dlq, target={"topic": real})
+    assert fixed["replayed"] == 1
+    assert [r.value for r in read_all(kafka.bootstrap, real, 1)] == [b"payload"]
+
+
+def test_loop_guard_parks(kafka, tmp_store):
+    u = uid()
+    src, dlq = f"loop-{u}", f"loop-{u}.DLT"
+    make_topics(kafka.bootstrap, {src: 1, dlq: 1})
+    seed(kafka.bootstrap, dlq, [(b"tired", b"v", spring(src, 0, 1) + [("eventdeck-replay-count", b"3")]),
+                                (b"fresh", b"w", spring(src, 0, 2) + [("eventdeck-replay-count", b"2")])])
+    st = settings_for(kafka.bootstrap, tmp_store)  # dlq.max_replay_count defaults to 3
+    job = replay(st, dlq)
+    assert (job["replayed"], job["parked"]) == (1, 1)
+    [parked] = read_all(kafka.bootstrap, f"{dlq}.parking", 1)
+    assert parked.key == b"tired" and header(parked, "eventdeck-replay-count") == "3"
+    [back] = read_all(kafka.bootstrap, src, 1)
+    assert back.key == b"fresh" and header(back, "eventdeck-replay-count") == "3"
+
+
+def test_rate_limit_is_never_exceeded(kafka, tmp_store):
+    u = uid()
+    src, dlq = f"paced-{u}", f"paced-{u}.dlq"
+    make_topics(kafka.bootstrap, {src: 1, dlq: 1})
+    seed(kafka.bootstrap, dlq, [(None, str(i).encode(), []) for i in range(300)])
+    st = settings_for(kafka.bootstrap, tmp_store)
+    t0 = time.monotonic()
+    job = replay(st, dlq, rate_per_s=100)
+    elapsed = time.monotonic() - t0
+    assert job["replayed"] == 300
+    assert elapsed >= 2.9, f"300 messages at 100/s took only {elapsed:.2f} s"
+
+
+def test_cancel_stops_a_running_job(kafka, tmp_store):
+    u = uid()
+    src, dlq = f"stop-{u}", f"stop-{u}.dlq"
+    make_topics(kafka.bootstrap, {src: 1, dlq: 1})
+    seed(kafka.bootstrap, dlq, [(None, str(i).encode(), []) for i in range(200)])
+    st = settings_for(kafka.bootstrap, tmp_store)
+    conn = connect_writer(tmp_store)
+    jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": 50}, "ann", 1)
+    runner = threading.Thread(target=run_pending, args=(st, tmp_store, jid))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while api.job(conn, jid)["replayed"] < 20:
+        assert time.monotonic() < deadline, "the job made no progress"
+        time.sleep(0.05)
+    assert api.cancel(conn, jid, "bob", 2)
+    runner.join(timeout=30)
+    job = api.job(conn, jid)
+    assert job["state"] == "cancelled" and 20 <= job["replayed"] < 200
+    actions = [(a["action"], a["actor"]) for a in api.audit(conn)]
+    assert ("dlq.replay.cancel", "bob") in actions and ("dlq.replay.requested", "ann") in actions
+    assert ("dlq.replay.finished", "ann") in actions
+    conn.close()
