@@ -15,8 +15,7 @@ from store.writes import LABEL_RE
 
 Match = Mapping[str, "str | Sequence[str]"] | None
 
-# Value of one output point per aggregation, from one rollup row / from several grouped rollup rows.
-ROW_AGG = {"avg": "sum_v / cnt", "min": "min_v", "max": "max_v", "sum": "sum_v", "count": "cnt", "last": "last_v"}
+# Value of one output point from the rollup rows of its bucket, per aggregation.
 GROUP_AGG = {"avg": "sum(sum_v) / sum(cnt)", "min": "min(min_v)", "max": "max(max_v)", "sum": "sum(sum_v)",
              "count": "sum(cnt)", "last": "last_v"}  # 'last' is the bare column picked by max(last_ts_ms)
 _BASE = ["series_id", "ts_ms", "value"]
@@ -113,9 +112,17 @@ def _cutoffs(conn: sqlite3.Connection) -> dict[str, int]:
     return {k: meta.get(f"{k}_cutoff_ms", 0) for k in ("raw", "m1", "h1")}
 
 
+# Staged samples (samples_recent) not yet moved into samples; a staged duplicate of a stored
+# sample is ignored, as the next flush will drop it.
+_STAGED = ("SELECT series_id, ts_ms, value FROM samples_recent r WHERE {ids} AND ts_ms BETWEEN ? AND ? "
+           "AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.series_id = r.series_id AND s.ts_ms = r.ts_ms)")
+_IN_IDS = "series_id IN (SELECT value FROM json_each(?))"
+
+
 def _raw_fits(conn: sqlite3.Connection, ids: list[int], start_ms: int, end_ms: int, max_points: int) -> bool:
-    """True if no series has more than max_points raw samples in range (counts stop at max_points+1)."""
-    sql = ("SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? LIMIT ?)")
+    """True if no series has more than max_points raw samples in range (counting stops early)."""
+    sql = ("SELECT (SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 "
+           "LIMIT ?4)) + (SELECT count(*) FROM samples_recent WHERE series_id = ?1 AND ts_ms BETWEEN ?2 AND ?3)")
     return all(conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0] <= max_points
                for sid in ids)
 
@@ -124,12 +131,12 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
                 max_points: int = 2000, agg: str = "avg") -> pd.DataFrame:
     """Matching series over [start_ms, end_ms]: series_id, ts_ms, value, labels..., resolution.
 
-    Raw samples when every series has ≤ max_points of them in range and raw retention covers the
-    start; else 1-minute rollups, else 1-hour rollups (grouped further if needed). ``agg`` (avg, min,
-    max, sum, count, last) combines the samples of a bucket; ts_ms is then the bucket start.
+    Raw samples when every series has <= max_points of them in range and raw retention covers the
+    start; else 1-minute rollups, else 1-hour rollups (grouped into k-hour buckets if needed).
+    ``agg`` (avg, min, max, sum, count, last) combines a bucket's samples; ts_ms is the bucket start.
     """
-    if agg not in ROW_AGG:
-        raise ValueError(f"range_query: agg {agg!r} is not one of {sorted(ROW_AGG)}")
+    if agg not in GROUP_AGG:
+        raise ValueError(f"range_query: agg {agg!r} is not one of {sorted(GROUP_AGG)}")
     if not isinstance(max_points, int) or max_points < 1:
         raise ValueError(f"range_query: max_points must be a positive int, got {max_points!r}")
     if end_ms < start_ms:
@@ -137,22 +144,23 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
     series = _series(conn, metric, match)
     ids = json.dumps([sid for sid, _ in series])
     cut = _cutoffs(conn)
-    in_ids = "series_id IN (SELECT value FROM json_each(?))"
+    staged = _STAGED.format(ids=_IN_IDS)
     if series and start_ms >= cut["raw"] and _raw_fits(conn, [s for s, _ in series], start_ms, end_ms, max_points):
         resolution = "raw"
-        rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {in_ids} "
-                            "AND ts_ms BETWEEN ? AND ? ORDER BY series_id, ts_ms", (ids, start_ms, end_ms)).fetchall()
+        sql = (f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} AND ts_ms BETWEEN ? AND ? "
+               f"UNION ALL {staged} ORDER BY 1, 2")
+        params: tuple = (ids, start_ms, end_ms, ids, start_ms, end_ms)
     else:
         table, width, resolution = plan_rollup(start_ms, end_ms, max_points, start_ms >= cut["m1"])
         lo, hi = start_ms // width * width, end_ms
-        if width in (MINUTE_MS, HOUR_MS):
-            sql = (f"SELECT series_id, bucket_ms, {ROW_AGG[agg]} FROM {table} WHERE {in_ids} "
-                   "AND bucket_ms BETWEEN ? AND ? ORDER BY series_id, bucket_ms")
-        else:
-            last = ", max(last_ts_ms)" if agg == "last" else ""
-            sql = (f"SELECT series_id, bucket_ms / {width} * {width} AS b, {GROUP_AGG[agg]}{last} FROM {table} "
-                   f"WHERE {in_ids} AND bucket_ms BETWEEN ? AND ? GROUP BY series_id, b ORDER BY series_id, b")
-        rows = [r[:3] for r in conn.execute(sql, (ids, lo, hi))]
-    df = _frame(rows)
+        last = ", max(last_ts_ms)" if agg == "last" else ""
+        # Rollup rows plus staged samples (each a one-sample bucket), grouped into buckets of `width`.
+        sql = (f"SELECT series_id, bucket_ms / {width} * {width} AS b, {GROUP_AGG[agg]}{last} FROM ("
+               f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
+               f"WHERE {_IN_IDS} AND bucket_ms BETWEEN ? AND ? UNION ALL "
+               f"SELECT series_id, ts_ms, value, value, value, 1, ts_ms, value FROM ({staged})) "
+               "GROUP BY series_id, b ORDER BY series_id, b")
+        params = (ids, lo, hi, ids, lo, hi)
+    df = _frame([r[:3] for r in conn.execute(sql, params)])
     df["resolution"] = resolution
     return _with_labels(df, series, extra=["resolution"])

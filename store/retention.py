@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlite3
 
 from store.db import transaction
-from store.writes import GC_KEY
+from store.writes import GC_KEY, flush
 
 # Series handled per transaction, so a large first prune never holds the write lock for long.
 CHUNK_SERIES = 250
@@ -14,6 +14,7 @@ TABLES = (("samples", "ts_ms", "raw"), ("rollup_1m", "bucket_ms", "m1"), ("rollu
 def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: int, h1_ms: int) -> dict[str, int]:
     """Delete data older than ``now_ms - <tier>_ms`` per tier; returns rows deleted per table.
 
+    Staged samples are flushed first, so their rollups are counted before raw rows go.
     Cut-offs are recorded in ``store_meta`` (never moving backwards): queries use them to pick a tier
     that covers a range, writers drop samples older than the raw cut-off. A ``latest`` value older
     than the raw cut-off is removed, and a series left with no data at all is removed from the registry.
@@ -21,6 +22,7 @@ def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: i
     for name, value in (("raw_ms", raw_ms), ("m1_ms", m1_ms), ("h1_ms", h1_ms)):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"apply_retention: {name} must be a positive int of milliseconds, got {value!r}")
+    flush(conn)
     with transaction(conn):
         for _, _, tier in TABLES:
             keep = {"raw": raw_ms, "m1": m1_ms, "h1": h1_ms}[tier]
@@ -42,6 +44,7 @@ def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: i
         deleted["series"] = conn.execute(
             "DELETE FROM series WHERE id NOT IN (SELECT series_id FROM latest) "
             "AND NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id) "
+            "AND NOT EXISTS (SELECT 1 FROM samples_recent WHERE series_id = series.id) "
             "AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = series.id) "
             "AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = series.id)").rowcount
         if deleted["series"]:

@@ -1,4 +1,11 @@
-"""Batched sample writes: series registry, raw samples, the latest table and 1m/1h rollups in one transaction."""
+"""Batched sample writes: series registry, raw samples, the latest table and 1m/1h rollups.
+
+Each :meth:`SampleWriter.write` is one transaction. New samples land in the small
+``samples_recent`` table and ``latest`` is updated; every :data:`FLUSH_MS` of sample time (or
+:data:`FLUSH_ROWS` staged rows) the same transaction moves the staged rows into ``samples`` and
+UPSERTs their 1m/1h rollup deltas (see migration 0004 for why). Queries read both tables, so the
+split is invisible to readers.
+"""
 from __future__ import annotations
 
 import json
@@ -16,10 +23,18 @@ LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Label names that would collide with the columns of query results.
 RESERVED_LABELS = frozenset({"series_id", "ts_ms", "value", "resolution", "metric"})
 ENTITY_LABELS = ("group", "queue", "dlq", "consumer", "topic", "target")
+
+# store_meta keys
 GC_KEY = "series_gc_generation"
 RAW_CUTOFF_KEY = "raw_cutoff_ms"
+STAGED_ROWS_KEY = "staged_rows"
+STAGED_SINCE_KEY = "staged_since_ms"
+
+FLUSH_MS = 5 * 60_000
+FLUSH_ROWS = 200_000
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+Row = tuple[int, int, float]
 
 
 def series_key(metric: str, labels: Mapping[str, str]) -> SeriesKey:
@@ -43,98 +58,115 @@ def series_columns(key: SeriesKey) -> tuple[str, str, str, str, str]:
             labels.get("cluster", ""), entity)
 
 
-def _value(sample: Sample) -> float:
-    v = sample.value
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"metric {sample.metric} {dict(sample.labels)}: value {v!r} is not a finite number "
+def _checked(sample: Sample) -> tuple[int, float]:
+    """(ts_ms, value) of a sample; errors name the metric and labels."""
+    v, ts = sample.value, sample.ts_ms
+    if type(ts) is not int:
+        raise TypeError(f"metric {sample.metric} {dict(sample.labels)}: ts_ms must be int epoch milliseconds, "
+                        f"got {ts!r}")
+    if type(v) is not float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"metric {sample.metric} {dict(sample.labels)}: value must be a number, got {v!r}")
+        v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"metric {sample.metric} {dict(sample.labels)}: value {v!r} is not finite "
                          "(unknown values must not be written)")
-    if not isinstance(sample.ts_ms, int) or isinstance(sample.ts_ms, bool):
-        raise TypeError(f"metric {sample.metric}: ts_ms must be int epoch milliseconds, got {sample.ts_ms!r}")
-    return float(v)
+    return ts, v
+
+
+def flush(conn: sqlite3.Connection) -> int:
+    """Move staged samples into ``samples`` and UPSERT their rollups; returns rows moved.
+
+    A staged (series, ts) already in ``samples`` is dropped first (first write wins), so rollups
+    never count a sample twice.
+    """
+    with transaction(conn):
+        conn.execute("DELETE FROM samples_recent WHERE EXISTS (SELECT 1 FROM samples s "
+                     "WHERE s.series_id = samples_recent.series_id AND s.ts_ms = samples_recent.ts_ms)")
+        rows = conn.execute("SELECT series_id, ts_ms, value FROM samples_recent").fetchall()
+        for table, width in rollups.TIERS.values():
+            conn.executemany(rollups.upsert_sql(table), rollups.deltas(rows, width))
+        conn.execute("INSERT INTO samples (series_id, ts_ms, value) SELECT series_id, ts_ms, value FROM samples_recent")
+        conn.execute("DELETE FROM samples_recent")
+        conn.execute("DELETE FROM store_meta WHERE key IN (?, ?)", (STAGED_ROWS_KEY, STAGED_SINCE_KEY))
+    return len(rows)
 
 
 class SampleWriter:
     """Writes batches of samples on a writer connection; caches series ids between batches.
 
-    A (series, ts_ms) that is already stored is ignored (first write wins), so a retried batch never
-    double-counts in the rollups; so is a sample older than the last raw retention cut-off.
+    A (series, ts_ms) already written is ignored (first write wins), so a retried batch never
+    double-counts; so is a sample older than the last raw retention cut-off.
     """
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self._ids: dict[SeriesKey, int] = {}
+        self._ids: dict[tuple, int] = {}  # (metric, label items as given or sorted) -> series id
         self._gc_generation: int | None = None
-        self._raw_cutoff_ms = 0
 
     def write(self, samples: Iterable[Sample]) -> int:
-        """Store a batch in one transaction; returns the number of new samples stored."""
-        batch = [(series_key(s.metric, s.labels), s.ts_ms, _value(s)) for s in samples]
+        """Store a batch in one transaction; returns the number of samples accepted."""
+        batch: list[tuple[tuple, int, float]] = []
+        lo, hi = math.inf, -math.inf
+        for s in samples:
+            ts, v = s.ts_ms, s.value
+            if type(ts) is not int or type(v) is not float or v - v != 0.0:
+                ts, v = _checked(s)
+            if ts < lo:
+                lo = ts
+            if ts > hi:
+                hi = ts
+            batch.append(((s.metric, tuple(s.labels.items())), ts, v))
         if not batch:
             return 0
         joined = self.conn.in_transaction
         with transaction(self.conn):
-            self._read_meta()
-            ids, new_ids = self._resolve({k for k, _, _ in batch})
-            rows = self._new_rows([(ids[k], ts, v) for k, ts, v in batch])
-            self._store(rows)
+            meta = dict(self.conn.execute("SELECT key, value FROM store_meta"))
+            if meta.get(GC_KEY, 0) != self._gc_generation:
+                self._ids.clear()
+                self._gc_generation = meta.get(GC_KEY, 0)
+            ids = self._ids
+            fresh = self._resolve({k for k, _, _ in batch if k not in ids})
+            if fresh:
+                ids = ids | fresh
+            cutoff = meta.get(RAW_CUTOFF_KEY, 0)
+            rows = [(ids[k], ts, v) for k, ts, v in batch if lo >= cutoff or ts >= cutoff]
+            accepted = self._stage(rows)
+            staged = meta.get(STAGED_ROWS_KEY, 0) + accepted
+            since = meta.get(STAGED_SINCE_KEY, lo)
+            if staged >= FLUSH_ROWS or hi - since >= FLUSH_MS:
+                flush(self.conn)
+            elif accepted:
+                self.conn.executemany("INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)",
+                                      [(STAGED_ROWS_KEY, staged), (STAGED_SINCE_KEY, since)])
         if not joined:
-            self._ids.update(new_ids)
-        return len(rows)
+            self._ids.update(fresh)
+        return accepted
 
-    def _read_meta(self) -> None:
-        """Pick up retention's cut-off and forget cached ids if retention removed series since."""
-        meta = dict(self.conn.execute("SELECT key, value FROM store_meta WHERE key IN (?, ?)",
-                                      (GC_KEY, RAW_CUTOFF_KEY)))
-        self._raw_cutoff_ms = meta.get(RAW_CUTOFF_KEY, 0)
-        generation = meta.get(GC_KEY, 0)
-        if generation != self._gc_generation:
-            self._ids.clear()
-            self._gc_generation = generation
-
-    def _resolve(self, keys: set[SeriesKey]) -> tuple[dict[SeriesKey, int], dict[SeriesKey, int]]:
-        """Series ids for keys (registering new series); returns (all ids, ids not cached before)."""
-        ids = {k: self._ids[k] for k in keys if k in self._ids}
-        fresh: dict[SeriesKey, int] = {}
-        for key in keys - ids.keys():
-            cols = series_columns(key)
+    def _resolve(self, keys: set[tuple]) -> dict[tuple, int]:
+        """Series ids of uncached keys, registering new series (validated here, once per series)."""
+        found: dict[tuple, int] = {}
+        for key in keys:
+            canonical = series_key(key[0], dict(key[1]))
+            if canonical in self._ids:
+                found[key] = self._ids[canonical]
+                continue
+            cols = series_columns(canonical)
             row = self.conn.execute("SELECT id FROM series WHERE metric = ? AND labels = ?", cols[:2]).fetchone()
             if row is None:
                 row = self.conn.execute("INSERT INTO series (metric, labels, source, cluster, entity) "
                                         "VALUES (?, ?, ?, ?, ?) RETURNING id", cols).fetchone()
-            fresh[key] = row[0]
-        ids.update(fresh)
-        return ids, fresh
+            found[key] = found[canonical] = row[0]
+        return found
 
-    def _new_rows(self, rows: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
-        """Drop rows already stored, repeated in the batch (first one wins) or older than the raw cut-off."""
-        unique: dict[tuple[int, int], float] = {}
-        for sid, ts, v in rows:
-            if ts >= self._raw_cutoff_ms:
-                unique.setdefault((sid, ts), v)
-        sids = list({sid for sid, _ in unique})
-        newest = dict(self.conn.execute(
-            "SELECT series_id, ts_ms FROM latest WHERE series_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sids),)))
-        out = []
-        for (sid, ts), v in unique.items():
-            last = newest.get(sid)
-            if last is not None and ts <= last and self.conn.execute(
-                    "SELECT 1 FROM samples WHERE series_id = ? AND ts_ms = ?", (sid, ts)).fetchone():
-                continue
-            out.append((sid, ts, v))
-        return out
-
-    def _store(self, rows: list[tuple[int, int, float]]) -> None:
+    def _stage(self, rows: list[Row]) -> int:
+        """Insert rows into ``samples_recent`` and advance ``latest``; returns rows inserted."""
         c = self.conn
-        c.executemany("INSERT INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
-        for table, width in rollups.TIERS.values():
-            c.executemany(rollups.upsert_sql(table), rollups.deltas(rows, width))
-        newest: dict[int, tuple[int, float]] = {}
-        for sid, ts, v in rows:
-            cur = newest.get(sid)
-            if cur is None or ts >= cur[0]:
-                newest[sid] = (ts, v)
+        before = c.total_changes
+        c.executemany("INSERT OR IGNORE INTO samples_recent (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
+        accepted = c.total_changes - before
+        # Rows of one series apply in order; the strict '>' keeps the first of equal timestamps.
         c.executemany(
             "INSERT INTO latest (series_id, ts_ms, value) VALUES (?, ?, ?) ON CONFLICT (series_id) DO UPDATE "
-            "SET ts_ms = excluded.ts_ms, value = excluded.value WHERE excluded.ts_ms >= latest.ts_ms",
-            [(sid, ts, v) for sid, (ts, v) in newest.items()])
+            "SET ts_ms = excluded.ts_ms, value = excluded.value WHERE excluded.ts_ms > latest.ts_ms", rows)
+        return accepted

@@ -1,0 +1,154 @@
+"""Store benchmark: ingest rate vs the raw executemany ceiling, bytes per sample, query latencies.
+
+    python -m bench.store_bench [--series 2000] [--hours 48] [--interval-s 15] [--batch 2000] [--dir DIR]
+
+Samples arrive time-major, as collectors write them: every interval, one value per series,
+in batches of --batch samples. Prints figures only; asserts nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from store import queries
+from store.db import checkpoint, connect_reader, connect_writer
+from store.types import Sample
+from store.writes import SampleWriter
+
+METRIC = "kafka_group_lag_messages"
+MIN_MS = 60_000
+HOUR_MS = 3_600_000
+T0_MS = 1_780_000_000_000 // HOUR_MS * HOUR_MS
+
+
+def labels_of(i: int) -> dict[str, str]:
+    return {"cluster": f"c{i % 3}", "group": f"g{i}", "topic": f"t{i % 97}", "partition": str(i % 12)}
+
+
+def value_of(i: int, k: int) -> float:
+    return float((i * 7 + k * 13) % 1000) + math.sin(k / 50.0)
+
+
+def batches(series: int, steps: int, interval_ms: int, batch: int) -> Iterator[list[Sample]]:
+    """Time-major stream of Sample batches (label dicts are built fresh, as a collector would)."""
+    buf: list[Sample] = []
+    for k in range(steps):
+        ts = T0_MS + k * interval_ms
+        for i in range(series):
+            buf.append(Sample(METRIC, labels_of(i), ts, value_of(i, k)))
+            if len(buf) == batch:
+                yield buf
+                buf = []
+    if buf:
+        yield buf
+
+
+def ingest(path: Path, series: int, steps: int, interval_ms: int, batch: int) -> tuple[int, float]:
+    conn = connect_writer(path)
+    writer = SampleWriter(conn)
+    total, spent = 0, 0.0
+    for b in batches(series, steps, interval_ms, batch):
+        t = time.perf_counter()
+        total += writer.write(b)
+        spent += time.perf_counter() - t
+    checkpoint(conn)
+    conn.close()
+    return total, spent
+
+
+def raw_ceiling(path: Path, series: int, steps: int, interval_ms: int, batch: int) -> tuple[int, float]:
+    """Plain executemany of the same (series_id, ts_ms, value) rows into a bare table without index."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE raw (series_id INTEGER, ts_ms INTEGER, value REAL)")
+    total, spent, rows = 0, 0.0, []
+
+    def flush() -> float:
+        t = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO raw VALUES (?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        return time.perf_counter() - t
+
+    for k in range(steps):
+        ts = T0_MS + k * interval_ms
+        for i in range(series):
+            rows.append((i + 1, ts, value_of(i, k)))
+            if len(rows) == batch:
+                spent += flush()
+                total += len(rows)
+                rows = []
+    if rows:
+        spent += flush()
+        total += len(rows)
+    conn.close()
+    return total, spent
+
+
+def latency_ms(fn: Callable[[], object], runs: int = 15) -> tuple[float, int]:
+    """Median wall time of ``fn`` over ``runs`` calls (after one warm-up) and the rows it returned."""
+    rows = len(fn())
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--series", type=int, default=2000)
+    ap.add_argument("--hours", type=float, default=48.0)
+    ap.add_argument("--interval-s", type=float, default=15.0)
+    ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--dir", type=Path, default=None, help="where to put the bench databases (default: a temp dir)")
+    a = ap.parse_args(argv)
+    interval_ms = int(a.interval_s * 1000)
+    steps = int(a.hours * HOUR_MS // interval_ms)
+    with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
+        store_path, raw_path = Path(tmp) / "store.db", Path(tmp) / "raw.db"
+        print(f"store bench: {a.series} series x {a.hours:g} h at {a.interval_s:g} s = {a.series * steps:,} samples, "
+              f"batches of {a.batch}, time-major")
+        n, secs = ingest(store_path, a.series, steps, interval_ms, a.batch)
+        rate = n / secs
+        print(f"ingest (SampleWriter.write: registry, samples, latest, 1m+1h rollups): {rate:,.0f} samples/s "
+              f"({n:,} in {secs:.1f} s)")
+        rn, rsecs = raw_ceiling(raw_path, a.series, steps, interval_ms, a.batch)
+        ceiling = rn / rsecs
+        print(f"raw ceiling (executemany into a bare table, no index): {ceiling:,.0f} samples/s  "
+              f"ratio store/ceiling = {rate / ceiling:.2f}")
+        size = store_path.stat().st_size
+        print(f"on disk: {size / n:.1f} bytes/sample in total ({size / 2**20:,.0f} MiB incl. rollups, latest, registry)")
+
+        r = connect_reader(store_path)
+        end = T0_MS + (steps - 1) * interval_ms
+        groups = [f"g{i}" for i in range(0, a.series, max(1, a.series // 50))][:50]
+        cases = [
+            ("latest snapshot of all series", lambda: queries.latest(r, METRIC)),
+            ("one series over 24 h (max_points=2000)",
+             lambda: queries.range_query(r, METRIC, {"group": "g7"}, end - 24 * HOUR_MS, end)),
+            ("one series over 24 h, raw (max_points=10000)",
+             lambda: queries.range_query(r, METRIC, {"group": "g7"}, end - 24 * HOUR_MS, end, max_points=10_000)),
+            (f"{len(groups)} series over 6 h at 1-minute buckets",
+             lambda: queries.range_query(r, METRIC, {"group": groups}, end - 6 * HOUR_MS, end, max_points=360)),
+            (f"{len(groups)} series over 48 h (max_points=2000)",
+             lambda: queries.range_query(r, METRIC, {"group": groups}, end - 48 * HOUR_MS, end)),
+            ("top 10 by latest value", lambda: queries.top_n(r, METRIC, 10)),
+        ]
+        for name, fn in cases:
+            ms, rows = latency_ms(fn)
+            print(f"query {name}: {ms:.1f} ms median ({rows:,} rows)")
+        r.close()
+    print("targets: ingest >= 100,000 samples/s; each query <= 50 ms")
+
+
+if __name__ == "__main__":
+    main()
