@@ -31,8 +31,15 @@ per DLQ topic (labels ``broker="kafka", cluster, dlq``)
   dlq_inflow_rate_per_s               Δ end offsets / Δt
 per cluster (label ``cluster``)
   kafka_collect_requests              Kafka protocol requests sent by the last cycle
+  kafka_collect_duration_seconds      wall time of the last attempt (also when it failed)
 plus ``store.status.set_status("kafka:<cluster>", ...)`` with the cycle duration, which writes
 ``collector_up{target="kafka:<cluster>"}``.
+
+Requests per cycle, B brokers: ListGroups ×B, OffsetFetch and DescribeGroups once per group
+coordinator (≤ B each; all groups of a coordinator in one request, OffsetFetch v8+), Metadata ×2
+(×3 with DLQs), ListOffsets once per partition leader (≤ B; twice with DLQs, EARLIEST for them),
+FindCoordinator only when new groups appear: ≤ 4B + 2, or 5B + 3 with DLQs, whatever the number
+of groups and partitions. Brokers older than Kafka 3.0 (OffsetFetch < v8) add one per group.
 """
 from __future__ import annotations
 
@@ -141,11 +148,16 @@ class KafkaCollector:
             self.close()
             reason = self._reason(exc)
             log.warning("%s down (%s); next attempt in %d interval(s)", self.target, reason, self._skip + 1)
-            set_status(self.conn, self.target, False, reason, now, _ms_since(t0))
+            self._record(False, reason, now, _ms_since(t0))
             return False
         self._failures = 0
-        set_status(self.conn, self.target, True, None, now, _ms_since(t0))
+        self._record(True, None, now, _ms_since(t0))
         return True
+
+    def _record(self, up: bool, reason: str | None, now: int, duration_ms: int) -> None:
+        set_status(self.conn, self.target, up, reason, now, duration_ms)
+        self.writer.write([Sample("kafka_collect_duration_seconds", {"cluster": self.cfg.name}, now,
+                                  duration_ms / 1000.0)])
 
     def _reason(self, exc: Exception) -> str:
         text = f"{type(exc).__name__}: {exc}"[:300]

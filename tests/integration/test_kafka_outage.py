@@ -9,6 +9,7 @@ from collectors.kafka import KafkaCollector, jobs
 from config import Settings
 from config.kafka import KafkaClusterConfig, KafkaConfig
 from demo.brokers import free_port
+from store import queries
 from store.db import connect_reader, connect_writer
 from store.status import read_status
 
@@ -55,6 +56,12 @@ def test_broker_killed_and_restarted(kafka, kafka_factory, tmp_store):
             if status(tmp_store)[v][0]:
                 break
         assert status(tmp_store)[v][0] is True
+        reader = connect_reader(tmp_store)
+        try:  # every attempt, failed or not, left its duration
+            df = queries.latest(reader, "kafka_collect_duration_seconds", {"cluster": f"victim-{tag}"})
+            assert len(df) == 1 and df["value"].iloc[0] >= 0
+        finally:
+            reader.close()
     finally:
         for s in specs.values():
             s.func.__self__.close()
