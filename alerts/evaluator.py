@@ -94,6 +94,8 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
         for key in sorted(groups.keys() | previous.keys()):
             labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
             breach = None if value is None else breaches(rule, value)
+            if breach is None and previous.get(key, {}).get("identity") not in (None, rule.identity):
+                breach = False  # the edited rule no longer selects this group: resolved, not no data
             result.groups += 1
             if breach is False and key not in previous and rule.no_data != "alerting":
                 continue  # quiet and was quiet: nothing to keep (see _forget)
@@ -112,7 +114,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
                 "nodata_since_ms": new.nodata_since_ms, "value": new.value,
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
-                "updated_ms": now_ms})
+                "updated_ms": now_ms, "identity": rule.identity})
             for ev in events:
                 tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
                                                   ev.to_state, new.value, muted)

@@ -209,6 +209,12 @@ class Rule(BaseModel):
             raise ValueError("by: only with an aggregation (max, min, sum, avg, count), not 'series'")
         return self
 
+    @property
+    def identity(self) -> str:
+        """What the rule's groups are computed from; changes when an edit changes the series it selects."""
+        d = self.to_dict()
+        return json.dumps([d["metric"], d["selector"], d["aggregation"], d["by"]], sort_keys=True)
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML/JSON form (selector in shorthand), round-trips through ``rule_from_dict``."""
         d = self.model_dump()

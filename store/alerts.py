@@ -69,7 +69,7 @@ def delete_rule(conn: sqlite3.Connection, name: str) -> bool:
 
 _STATE_COLS = ("rule", "group_key", "labels", "severity", "state", "active_since_ms", "fired_at_ms",
                "last_notified_ms", "resolved_at_ms", "nodata_since_ms", "value", "summary", "silenced_by",
-               "updated_ms")
+               "updated_ms", "identity")
 
 
 def read_states(conn: sqlite3.Connection, rule: str | None = None,

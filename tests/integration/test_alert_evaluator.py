@@ -203,3 +203,22 @@ def test_empty_exact_matcher_selects_series_without_the_label(conn):
     save(conn, for_s=0, selector={"env": ""})
     evaluate(conn, T0, OPTS)
     assert [r["labels"]["group"] for r in store_alerts.read_states(conn, "orders-lag")] == ["orders"]
+
+
+def test_edited_rule_resolves_groups_it_no_longer_selects(conn):
+    write(conn, "kafka_group_lag_messages", LAG, T0, 500)
+    save(conn, for_s=0)
+    evaluate(conn, T0, OPTS)
+    assert state(conn)["state"] == "firing"
+    save(conn, for_s=0, selector={"group": "billing"})   # the operator narrows the rule
+    write(conn, "kafka_group_lag_messages", LAG, T0 + 15 * S, 500)
+    evaluate(conn, T0 + 15 * S, OPTS)
+    assert state(conn)["state"] == "resolved"             # not held as "no data"
+    assert [e[0] for e in events(conn)] == ["firing", "resolved"]
+    # an unchanged rule whose series vanishes still holds its alert (no data), as before
+    save(conn, for_s=0, selector={"group": "billing"}, stale_after_s=10)
+    write(conn, "kafka_group_lag_messages", {**LAG, "group": "billing"}, T0 + 20 * S, 900)
+    evaluate(conn, T0 + 20 * S, OPTS)
+    evaluate(conn, T0 + 60 * S, OPTS)
+    billing = [r for r in store_alerts.read_states(conn, "orders-lag") if r["labels"]["group"] == "billing"]
+    assert billing[0]["state"] == "firing" and billing[0]["nodata_since_ms"] == T0 + 60 * S
