@@ -22,14 +22,14 @@ c2.metric("Pending", len(pending))
 c3.metric("Rules", len(rules))
 c4.metric("Active silences", int(silences["active"].sum()) if not silences.empty else 0)
 
-SHOWN = ["rule", "severity", "state", "summary", "value", "active_since_ms", "silenced_by"]
+SHOWN = ["rule", "severity", "state", "summary", "value", "since", "silenced_by"]
 tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"])
 with tab_now:
     now_df = pd.concat([firing, pending], ignore_index=True)
     if now_df.empty:
         st.success("Nothing firing or pending.")
     else:
-        st.dataframe(now_df[SHOWN].assign(since=now_df["active_since_ms"].map(common.fmt_ts)), hide_index=True,
+        st.dataframe(now_df.assign(since=now_df["active_since_ms"].map(common.fmt_ts))[SHOWN], hide_index=True,
                      key="alerts_now")
 
 with tab_rules:

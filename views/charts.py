@@ -47,10 +47,10 @@ def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Se
             x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
             fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=series_name(part.iloc[0], label_cols),
                                        hovertemplate=_hover(unit)))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.2), hovermode="x unified" if len(fig.data) < 8 else "closest",
+    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), hovermode="x unified" if len(fig.data) < 8 else "closest",
                       uirevision=title)
-    fig.update_xaxes(type="date", title_text="time (UTC)")
+    fig.update_xaxes(type="date")
     fig.update_yaxes(title_text=unit, rangemode="tozero")
     return fig
 

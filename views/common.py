@@ -193,16 +193,16 @@ def no_store(ctx: PageContext) -> bool:
 
 
 def no_data(what: str) -> None:
-    st.info(f"No data yet: {what}.", icon="⏳")
+    st.info(f"No data yet: {what}.", icon=":material/hourglass_empty:")
 
 
 def broker_down(what: str, reason: str | None) -> None:
-    st.error(f"Broker down: {what}" + (f" — {reason}" if reason else ""), icon="🔌")
+    st.error(f"Broker down: {what}" + (f" — {reason}" if reason else ""), icon=":material/power_off:")
 
 
 def not_configured(what: str) -> None:
     st.warning(f"Not configured: {what}. Add it to the configuration file (see config/eventdeck.example.yaml).",
-               icon="⚙️")
+               icon=":material/settings:")
 
 
 def fmt_ts(ts_ms: float | int | None) -> str:

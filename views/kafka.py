@@ -41,7 +41,7 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Groups", len(groups))
 c2.metric("Total lag (messages)", f"{int(groups.get('lag (messages)', pd.Series(dtype=float)).sum()):,}")
 c3.metric("Groups not OK", int((groups.get("status", pd.Series(dtype=str)) != "OK").sum()))
-st.dataframe(groups, hide_index=True, key="kafka_groups")
+st.dataframe(groups, hide_index=True, key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
 
 group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group")
 match = {"cluster": cluster, "group": group}
@@ -52,7 +52,8 @@ if parts.empty:
 else:
     parts = frames.decode(parts, "status", frames.BURROW_STATUS)
     parts["partition"] = parts["partition"].astype(int)
-    st.dataframe(parts.sort_values(["topic", "partition"]), hide_index=True, key="kafka_partitions")
+    st.dataframe(parts.sort_values(["topic", "partition"]), hide_index=True, key="kafka_partitions",
+                 column_order=["topic", "partition", *PARTITION_METRICS.values()])
 
 left, right = st.columns(2)
 with left:

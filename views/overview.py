@@ -43,12 +43,13 @@ def live_tiles() -> None:
                 elif r.state == frames.NO_DATA:
                     common.no_data(f"{broker} {r.cluster} has not been polled yet")
                 else:
-                    st.success(f"{broker} {r.cluster}: up (checked {common.fmt_ts(r.checked_ms)})", icon="✅")
+                    st.success(f"{broker} {r.cluster}: up (checked {common.fmt_ts(r.checked_ms)})", icon=":material/check_circle:")
         st.subheader("Firing alerts")
         if firing.empty:
             st.success("Nothing firing.")
         else:
-            st.dataframe(firing[["rule", "severity", "summary", "value", "active_since_ms"]], hide_index=True)
+            st.dataframe(firing.assign(since=firing["active_since_ms"].map(common.fmt_ts))[
+                ["rule", "severity", "summary", "since"]], hide_index=True)
     with right:
         st.subheader("Worst lagging groups")
         common.table(frames.sum_by(lag, ["cluster", "group"]).head(5), "no consumer group lag collected",

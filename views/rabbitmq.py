@@ -49,7 +49,7 @@ if queues.empty:
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
 name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
-st.dataframe(shown, hide_index=True, key="rabbit_queues",
+st.dataframe(shown, hide_index=True, key="rabbit_queues", column_order=["vhost", "queue", *QUEUE_METRICS.values()],
              column_config={"utilisation": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
                             "error ratio": st.column_config.NumberColumn(format="%.3f")})
 
@@ -65,7 +65,8 @@ if picked:
             if df.empty:
                 common.no_data(f"no {title.lower()} history in this time range")
             else:
-                st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=["vhost", "queue"]),
+                named = df.assign(name=df["queue"].where(df["vhost"] == "/", df["vhost"] + " " + df["queue"]))
+                st.plotly_chart(charts.timeseries_figure(named, title=title, unit=unit, label_cols=["name"]),
                                 key=f"rabbit_{metric}")
 
 st.subheader("Nodes")
