@@ -1,0 +1,219 @@
+"""DLQ browse and replay against the real RabbitMQ node."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pika
+import pytest
+
+from config import Settings
+from dlq import api
+from dlq.jobs import run_pending
+from store.db import connect_writer
+
+PW_ENV = "EVENTDECK_TEST_DLQ_RABBIT_PW"
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+class Topology:
+    """Declares uniquely named queues/exchanges and deletes them afterwards."""
+
+    def __init__(self, url: str) -> None:
+        self.conn = pika.BlockingConnection(pika.URLParameters(url))
+        self.ch = self.conn.channel()
+        self.queues: list[str] = []
+        self.exchanges: list[str] = []
+
+    def exchange(self, name: str, kind: str) -> str:
+        self.ch.exchange_declare(name, kind)
+        self.exchanges.append(name)
+        return name
+
+    def queue(self, name: str, dlx: str | None = None, bind: tuple[str, str] | None = None) -> str:
+        self.ch.queue_declare(name, arguments={"x-dead-letter-exchange": dlx} if dlx else None)
+        self.queues.append(name)
+        if bind:
+            self.ch.queue_bind(name, bind[0], routing_key=bind[1])
+        return name
+
+    def depth(self, q: str) -> int:
+        return self.ch.queue_declare(q, passive=True).method.message_count
+
+    def wait_depth(self, q: str, n: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.depth(q) != n:
+            assert time.monotonic() < deadline, f"queue {q} has {self.depth(q)} messages, expected {n}"
+            time.sleep(0.05)
+
+    def reject_all(self, q: str) -> int:
+        """Dead-letter every message of ``q`` (basic.reject without requeue)."""
+        n = 0
+        while True:
+            m, _, _ = self.ch.basic_get(q)
+            if m is None:
+                return n
+            self.ch.basic_reject(m.delivery_tag, requeue=False)
+            n += 1
+
+    def drain(self, q: str) -> list[tuple[Any, bytes]]:
+        out = []
+        while True:
+            m, p, b = self.ch.basic_get(q, auto_ack=True)
+            if m is None:
+                return out
+            out.append((p, b))
+
+    def close(self) -> None:
+        for q in self.queues:
+            self.ch.queue_delete(q)
+        for e in self.exchanges:
+            self.ch.exchange_delete(e)
+        self.conn.close()
+
+
+@pytest.fixture
+def topo(rabbitmq):
+    t = Topology(rabbitmq.amqp_url)
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def settings(rabbitmq, tmp_store, monkeypatch):
+    monkeypatch.setenv(PW_ENV, rabbitmq.password)
+
+    def make(**dlq: Any) -> Settings:
+        return Settings.model_validate({
+            "store": {"path": str(tmp_store)}, "dlq": dlq,
+            "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
+                                       "management_url": rabbitmq.mgmt_url, "username": rabbitmq.user,
+                                       "password_env": PW_ENV}]}})
+    return make
+
+
+def replay(st: Settings, dlq: str, **req: Any) -> dict[str, Any]:
+    conn = connect_writer(st.store.path)
+    try:
+        jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None, **req},
+                                 "tester", int(time.time() * 1000))
+        assert run_pending(st, st.store.path, jid) == jid
+        return api.job(conn, jid)
+    finally:
+        conn.close()
+
+
+def dead_lettered_pair(topo: Topology, u: str, n: int) -> tuple[str, str, str, str]:
+    """A fan-out exchange feeding queues a and b, both dead-lettering into one DLQ with n messages each."""
+    dlx = topo.exchange(f"dlx-{u}", "fanout")
+    dlq = topo.queue(f"orders-{u}.dlq", bind=(dlx, ""))
+    ex = topo.exchange(f"orders-{u}", "fanout")
+    qa = topo.queue(f"billing-{u}", dlx=dlx, bind=(ex, ""))
+    qb = topo.queue(f"shipping-{u}", dlx=dlx, bind=(ex, ""))
+    for i in range(n):
+        topo.ch.basic_publish(ex, "order.created", f"order-{i}".encode(),
+                              pika.BasicProperties(message_id=f"m{i}", content_type="text/plain"))
+    topo.wait_depth(qa, n)
+    topo.wait_depth(qb, n)
+    topo.reject_all(qa)
+    topo.reject_all(qb)
+    topo.wait_depth(dlq, 2 * n)
+    return ex, dlq, qa, qb
+
+
+def test_each_message_returns_to_its_own_queue_not_both(topo, settings):
+    u = uid()
+    _, dlq, qa, qb = dead_lettered_pair(topo, u, 5)
+    st = settings()
+    job = replay(st, dlq)
+    assert (job["state"], job["replayed"], job["failed"]) == ("done", 10, 0), job
+    assert topo.depth(dlq) == 0
+    for q in (qa, qb):
+        msgs = topo.drain(q)
+        assert sorted(b for _, b in msgs) == [f"order-{i}".encode() for i in range(5)]  # 5, not 10
+        for props, _ in msgs:
+            assert props.headers["eventdeck-replay-count"] == "1"
+            assert len(props.headers["eventdeck-replay-id"]) == 32
+            assert props.message_id.startswith("m") and props.content_type == "text/plain"
+
+
+def test_x_death_repeat_counts_and_loop_guard(topo, settings):
+    u = uid()
+    _, dlq, qa, qb = dead_lettered_pair(topo, u, 1)
+    st = settings(max_replay_count=1)
+    assert replay(st, dlq)["replayed"] == 2
+    topo.wait_depth(qa, 1)
+    topo.reject_all(qa)  # it fails again: x-death count 2 for billing
+    topo.reject_all(qb)
+    topo.wait_depth(dlq, 2)
+    rows = api.browse(st, "rabbitmq", "r", dlq)
+    billing = next(r for r in rows if r["deaths"][0]["queue"] == qa)
+    assert billing["deaths"][0]["count"] == 2 and billing["deaths"][0]["reason"] == "rejected"
+    assert billing["replay_count"] == 1 and billing["reason"].startswith("rejected")
+    assert billing["target"] == f"queue {qa} (from eventdeck)"  # our header names where it went last
+    assert topo.depth(dlq) == 2  # browsing is a non-destructive peek
+
+    job = replay(st, dlq)  # replayed once already, limit 1: parked, not looped
+    assert (job["replayed"], job["parked"]) == (0, 2)
+    parking = f"{dlq}.parking"
+    topo.queues.append(parking)
+    parked = topo.drain(parking)
+    assert len(parked) == 2 and topo.depth(dlq) == 0 and topo.depth(qa) == 0
+
+
+def test_exchange_mode_uses_the_original_routing(topo, settings):
+    u = uid()
+    dlx = topo.exchange(f"dlx-{u}", "fanout")
+    dlq = topo.queue(f"direct-{u}.dlq", bind=(dlx, ""))
+    ex = topo.exchange(f"direct-{u}", "direct")
+    qa = topo.queue(f"a-{u}", dlx=dlx, bind=(ex, "to-a"))
+    audit_q = topo.queue(f"audit-{u}", bind=(ex, "to-a"))  # a second subscriber of the same key
+    topo.ch.basic_publish(ex, "to-a", b"hello")
+    topo.wait_depth(qa, 1)
+    topo.drain(audit_q)
+    topo.reject_all(qa)
+    topo.wait_depth(dlq, 1)
+    st = settings()
+    plan = api.dry_run(st, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rabbit_mode": "exchange"})
+    assert plan[0]["target"] == f"exchange '{ex}' routing key 'to-a' (from x-death)"
+    assert replay(st, dlq, rabbit_mode="exchange")["replayed"] == 1
+    assert [b for _, b in topo.drain(qa)] == [b"hello"]
+    assert [b for _, b in topo.drain(audit_q)] == [b"hello"]  # the exchange routes to every bound queue
+
+
+def test_bad_target_leaves_the_message(topo, settings):
+    u = uid()
+    dlq = topo.queue(f"bad-{u}.dlq")
+    topo.ch.basic_publish("", dlq, b"stay")
+    topo.wait_depth(dlq, 1)
+    st = settings()
+    missing = f"nowhere-{u}"
+    job = replay(st, dlq, target={"queue": missing})
+    assert (job["replayed"], job["failed"]) == (0, 1)
+    [m] = api.job_messages(connect_writer(st.store.path), job["id"])
+    assert missing in m["detail"] and "does not exist" in m["detail"] and "unroutable" in m["detail"]
+    job = replay(st, dlq, target={"exchange": f"no-exchange-{u}", "routing_key": "k"})
+    [m] = api.job_messages(connect_writer(st.store.path), job["id"])
+    assert "404" in m["detail"] and f"no-exchange-{u}" in m["detail"]
+    assert topo.depth(dlq) == 1
+    assert [b for _, b in topo.drain(dlq)] == [b"stay"]
+
+
+def test_rate_limit_is_never_exceeded(topo, settings):
+    u = uid()
+    dlq = topo.queue(f"paced-{u}.dlq")
+    dest = topo.queue(f"paced-{u}")
+    for i in range(300):
+        topo.ch.basic_publish("", dlq, str(i).encode())
+    topo.wait_depth(dlq, 300)
+    st = settings()
+    t0 = time.monotonic()
+    job = replay(st, dlq, rate_per_s=100)  # by convention to paced-<u>
+    elapsed = time.monotonic() - t0
+    assert job["replayed"] == 300
+    assert elapsed >= 2.9, f"300 messages at 100/s took only {elapsed:.2f} s"
+    assert topo.depth(dest) == 300
