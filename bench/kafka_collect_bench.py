@@ -4,7 +4,8 @@
 
 Each group commits offsets on every partition of one topic (topics × partitions-per-topic =
 ``--partitions`` per group), so there are G × P group-partitions. Offsets are committed with
-``alter_group_offsets`` (no consumer has to join), records produced first so lag is non-zero.
+``alter_group_offsets`` (no consumer has to join); records are produced first so lag is non-zero,
+and one more per partition between cycles so time lags are known (a live cluster).
 Prints the cycle time (split into fetch / derive / store), Kafka requests per cycle by type, and
 samples written per second. Set-up takes a while for big G (one commit request per group).
 """
@@ -25,19 +26,26 @@ from demo.brokers import start_kafka
 from store.db import connect_writer
 
 
-def setup(bootstrap: str, groups: int, topics: int, partitions: int, records: int, batch_size: int) -> None:
-    names = [f"bench-{i:03d}" for i in range(topics)]
+def topic_names(topics: int) -> list[str]:
+    return [f"bench-{i:03d}" for i in range(topics)]
+
+
+def produce(producer: KafkaProducer, names: list[str], partitions: int, records: int) -> None:
+    for n in names:
+        for p in range(partitions):
+            for _ in range(records):
+                producer.send(n, value=b"x", partition=p)
+    producer.flush(timeout=120)
+
+
+def setup(bootstrap: str, groups: int, topics: int, partitions: int, records: int,
+          producer: KafkaProducer) -> None:
+    names = topic_names(topics)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench", request_timeout_ms=60_000)
     try:
         admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1} for n in names})
         admin.wait_for_topics(names, timeout_ms=60_000)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, batch_size=batch_size, linger_ms=5)
-        for n in names:
-            for p in range(partitions):
-                for r in range(records):
-                    producer.send(n, value=b"x", partition=p)
-        producer.flush(timeout=120)
-        producer.close()
+        produce(producer, names, partitions, records)
         for g in range(groups):
             topic = names[g % topics]
             offsets = {TopicPartition(topic, p): OffsetAndMetadata((g + p) % (records + 1), "", -1)
@@ -59,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="eventdeck-bench-"))
     broker = start_kafka(args.kind, data_dir=work / args.kind)
+    producer = None
     try:
         t = time.monotonic()
-        setup(broker.bootstrap, args.groups, args.topics, args.partitions, args.records,
-              batch_size=1 if args.kind == "tansu" else 16_384)  # Tansu's LATEST counts batches
+        producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5,
+                                 batch_size=1 if args.kind == "tansu" else 16_384)  # Tansu's LATEST counts batches
+        setup(broker.bootstrap, args.groups, args.topics, args.partitions, args.records, producer)
         print(f"set-up: {args.groups} groups × {args.partitions} partitions "
               f"({args.groups * args.partitions} group-partitions) over {args.topics} topics "
               f"on {args.kind} in {time.monotonic() - t:.1f} s")
@@ -76,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.monotonic() - t
             by_type = {k: v - before.get(k, 0) for k, v in col.requests.items() if v - before.get(k, 0)}
             cycles.append((wall, len(samples), col.last_requests, by_type, dict(col.last_timings_ms)))
-            time.sleep(0.2)
+            produce(producer, topic_names(args.topics), args.partitions, 1)  # live topics: time lag known
         col.close()
         first, rest = cycles[0], cycles[1:]
         med = statistics.median(c[0] for c in rest)
@@ -88,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"requests per cycle: {rest[-1][2]} {rest[-1][3]}  (groups: {args.groups}, brokers: 1)")
         print(f"samples per cycle: {n_samples}; samples/s over the cycle: {n_samples / med:,.0f}")
     finally:
+        if producer is not None:
+            producer.close()
         broker.stop()
     return 0
 
