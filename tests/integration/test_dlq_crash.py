@@ -1,0 +1,216 @@
+"""Crash safety: a replay of 500 messages run by `python -m dlq`, SIGKILLed at random points and
+resumed, several times per broker. Nothing is lost; at most one duplicate per kill, and a duplicate
+carries the same replay id as its first copy."""
+from __future__ import annotations
+
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pika
+import yaml
+
+from dlq import api, plan
+from store.db import connect_reader, connect_writer
+from tests.integration.test_dlq_kafka import header, make_topics, read_all, seed, spring, uid
+from tests.integration.test_dlq_rabbit import Topology
+
+ROOT = Path(__file__).resolve().parents[2]
+TOTAL = 500
+KILLS = 3
+RATE = 200  # slow enough that random kill points land inside the run
+
+
+def _progress(store: Path, job_id: int) -> dict[str, Any]:
+    conn = connect_reader(store)
+    try:
+        return api.job(conn, job_id) or {}
+    finally:
+        conn.close()
+
+
+def _resume(cfg: Path, job_id: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dlq", "--config", str(cfg), "replay", "--resume", str(job_id)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def kill_and_resume(cfg: Path, store: Path, job_id: int, seed_: int) -> int:
+    """Run the job in subprocesses, SIGKILL each of the first KILLS at a random point of progress,
+    then let the last one finish. Returns the number of kills."""
+    rng = random.Random(seed_)
+    kills = 0
+    while True:
+        proc = _resume(cfg, job_id)
+        if kills < KILLS:
+            done = _progress(store, job_id).get("replayed", 0)
+            room = TOTAL - done
+            threshold = done + rng.randint(max(1, room // 8), max(2, room // 3))
+            deadline = time.monotonic() + 60
+            while _progress(store, job_id).get("replayed", 0) < threshold and proc.poll() is None:
+                assert time.monotonic() < deadline, "the replay made no progress"
+                time.sleep(rng.uniform(0.005, 0.05))
+            assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            proc.stdout.close()
+            kills += 1
+            continue
+        out, _ = proc.communicate(timeout=90)
+        assert proc.returncode == 0, out.decode()[-2000:]
+        return kills
+
+
+def _job(store: Path, request: dict[str, Any]) -> int:
+    conn = connect_writer(store)
+    try:
+        return api.enqueue_replay(conn, {"rate_per_s": RATE, **request}, "crash-test", int(time.time() * 1000))
+    finally:
+        conn.close()
+
+
+def test_kafka_replay_survives_sigkill(kafka, tmp_store, tmp_path):
+    u = uid()
+    src, dlq = f"crash-{u}", f"crash-{u}.DLT"
+    make_topics(kafka.bootstrap, {src: 3, dlq: 1})
+    seed(kafka.bootstrap, dlq, [(str(i).encode(), f"v{i}".encode(), spring(src, i % 3, i)) for i in range(TOTAL)])
+    cfg = tmp_path / "eventdeck.yaml"
+    cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)},
+                                   "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [kafka.bootstrap]}]}}))
+    job_id = _job(tmp_store, {"broker": "kafka", "cluster": "k", "dlq": dlq})
+    kills = kill_and_resume(cfg, tmp_store, job_id, seed_=zlib.crc32(kafka.kind.encode()))
+
+    job = _progress(tmp_store, job_id)
+    assert (job["state"], job["replayed"], job["failed"]) == ("done", TOTAL, 0), job
+    got = read_all(kafka.bootstrap, src, TOTAL, timeout=60)
+    ids = collections.Counter(header(r, "eventdeck-replay-id") for r in got)
+    expected = {plan.replay_id("kafka", "k", dlq, plan.kafka_coord(0, i)) for i in range(TOTAL)}
+    assert set(ids) == expected  # nothing lost, nothing foreign
+    assert len(got) - TOTAL <= kills, f"{len(got) - TOTAL} duplicates after {kills} kills"
+    for r in got:  # every copy went to its original partition with the id of its DLQ offset
+        assert r.partition == int(r.key) % 3
+        assert header(r, "eventdeck-replay-id") == plan.replay_id("kafka", "k", dlq, f"0:{int(r.key)}")
+
+
+def test_rabbit_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
+    u = uid()
+    topo = Topology(rabbitmq.amqp_url)
+    try:
+        dlq = topo.queue(f"crash-{u}.dlq")
+        dest = topo.queue(f"crash-{u}")
+        for i in range(TOTAL):
+            topo.ch.basic_publish("", dlq, f"m{i}".encode(), pika.BasicProperties(message_id=str(i)))
+        topo.wait_depth(dlq, TOTAL)
+        cfg = tmp_path / "eventdeck.yaml"
+        cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+            {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
+             "username": rabbitmq.user}]}}))
+        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq})
+        kills = kill_and_resume(cfg, tmp_store, job_id, seed_=7)
+
+        job = _progress(tmp_store, job_id)
+        assert (job["state"], job["replayed"], job["failed"]) == ("done", TOTAL, 0), job
+        assert topo.depth(dlq) == 0
+        got = topo.drain(dest)
+        bodies = collections.Counter(b for _, b in got)
+        assert set(bodies) == {f"m{i}".encode() for i in range(TOTAL)}  # nothing lost
+        assert len(got) - TOTAL <= kills, f"{len(got) - TOTAL} duplicates after {kills} kills"
+        ids: dict[bytes, set[str]] = collections.defaultdict(set)
+        for props, body in got:
+            ids[body].add(props.headers["eventdeck-replay-id"])
+        assert all(len(v) == 1 for v in ids.values())  # a duplicate carries the same replay id
+    finally:
+        topo.close()
+
+
+class Crash(BaseException):
+    """Stands for a SIGKILL at an exact point: nothing after it runs, nothing catches it."""
+
+
+def _crash_on_record(monkeypatch, when) -> None:
+    """Make JobContext.record die the first time ``when(outcomes)`` holds (before or after writing)."""
+    from dlq.context import JobContext
+
+    real = JobContext.record
+    state = {"armed": True}
+
+    def record(self, outcomes):
+        if state["armed"] and when(outcomes):
+            state["armed"] = False
+            if when.after_write:
+                real(self, outcomes)
+            raise Crash()
+        return real(self, outcomes)
+
+    monkeypatch.setattr(JobContext, "record", record)
+
+
+def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store, monkeypatch):
+    """The worst Kafka window: the broker acked a batch, the ledger write never happened."""
+    from dlq.jobs import run_pending
+    from tests.integration.test_dlq_kafka import settings_for
+
+    u = uid()
+    src, dlq = f"recon-{u}", f"recon-{u}.DLT"
+    make_topics(kafka.bootstrap, {src: 2, dlq: 1})
+    seed(kafka.bootstrap, dlq, [(str(i).encode(), b"v", spring(src, i % 2, i)) for i in range(60)])
+    st = settings_for(kafka.bootstrap, tmp_store)
+    job_id = _job(tmp_store, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": 200})  # batches of 20
+
+    def second_batch(outcomes):
+        return any(o["coord"] == "0:20" for o in outcomes)
+    second_batch.after_write = False
+    _crash_on_record(monkeypatch, second_batch)
+    try:
+        run_pending(st, tmp_store, job_id)
+    except Crash:
+        pass
+    assert _progress(tmp_store, job_id)["replayed"] == 20
+    assert run_pending(st, tmp_store, job_id) == job_id  # same owner: resumes at once
+    job = _progress(tmp_store, job_id)
+    assert (job["state"], job["replayed"]) == ("done", 60)
+    msgs = api.job_messages(connect_writer(tmp_store), job_id)
+    assert sum("reconciled" in (m["detail"] or "") for m in msgs) == 20
+    got = read_all(kafka.bootstrap, src, 60)
+    assert len(got) == 60 and len({header(r, "eventdeck-replay-id") for r in got}) == 60  # no duplicate
+
+
+def test_rabbit_recorded_but_unacked_copy_is_acked_not_republished(rabbitmq, tmp_store, tmp_path, monkeypatch):
+    """The RabbitMQ window after the ledger write: the redelivered DLQ copy is only acked."""
+    from config import Settings
+    from dlq.jobs import run_pending
+
+    u = uid()
+    topo = Topology(rabbitmq.amqp_url)
+    try:
+        dlq = topo.queue(f"acked-{u}.dlq")
+        dest = topo.queue(f"acked-{u}")
+        for i in range(10):
+            topo.ch.basic_publish("", dlq, f"m{i}".encode())
+        topo.wait_depth(dlq, 10)
+        st = Settings.model_validate({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+            {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F", "username": rabbitmq.user}]}})
+        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None})
+
+        def fourth(outcomes):
+            return _progress(tmp_store, job_id)["replayed"] == 3
+        fourth.after_write = True
+        _crash_on_record(monkeypatch, fourth)
+        try:
+            run_pending(st, tmp_store, job_id)
+        except Crash:
+            pass
+        topo.wait_depth(dlq, 7)  # 3 moved; the 4th was recorded but never acked: back in the DLQ
+        assert run_pending(st, tmp_store, job_id) == job_id
+        assert _progress(tmp_store, job_id)["replayed"] == 10
+        assert topo.depth(dlq) == 0
+        assert sorted(b for _, b in topo.drain(dest)) == sorted(f"m{i}".encode() for i in range(10))
+    finally:
+        topo.close()
