@@ -7,9 +7,12 @@ are the values the pages must show.
 """
 from __future__ import annotations
 
+import datetime
 import math
+import uuid
 from pathlib import Path
 
+import pika
 import yaml
 
 from alerts import api as alerts_api
@@ -144,3 +147,49 @@ def seed_config(directory: str | Path, store_path: str | Path, auth: str = "none
     path = Path(directory) / "eventdeck.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
+
+
+SCRIPT_PAYLOAD = b'{"order": 7, "note": "<script>alert(\'xss\')</script>"}'
+SCRIPT_HEADER = "<script>alert(1)</script>"
+
+
+def real_rabbit_dlq(amqp_url: str, store_path: str | Path, now_ms: int, messages: int = 3) -> tuple[str, str]:
+    """Declare a uniquely named source queue and its ``.dlq`` on a real RabbitMQ, dead-letter ``messages``
+    messages into it (``x-death`` naming the source; the first carries a ``<script>`` payload and header) and
+    record its size in the store as the collector would. Returns (source queue, dlq); delete both after use."""
+    source = f"eventdeck-ui-{uuid.uuid4().hex[:10]}"
+    dlq = f"{source}.dlq"
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        ch.queue_declare(source)
+        ch.queue_declare(dlq)
+        ch.confirm_delivery()
+        died = datetime.datetime.fromtimestamp(now_ms // 1000, tz=datetime.timezone.utc)
+        for i in range(messages):
+            death = {"queue": source, "reason": "rejected", "count": 1, "exchange": "", "routing-keys": [source],
+                     "time": died}
+            headers = {"x-death": [death], "x-first-death-queue": source, "x-first-death-reason": "rejected",
+                       "x-first-death-exchange": "", **({"note": SCRIPT_HEADER} if i == 0 else {})}
+            body = SCRIPT_PAYLOAD if i == 0 else f'{{"order": {i}}}'.encode()
+            ch.basic_publish("", dlq, body, pika.BasicProperties(headers=headers, message_id=f"m{i}",
+                                                                 content_type="application/json"))
+    finally:
+        conn.close()
+    store = connect_writer(store_path)
+    try:
+        SampleWriter(store).write([Sample("dlq_messages", {"broker": "rabbitmq", "cluster": RABBIT, "vhost": "/",
+                                                           "dlq": dlq}, now_ms, float(messages))])
+    finally:
+        store.close()
+    return source, dlq
+
+
+def delete_queues(amqp_url: str, *queues: str) -> None:
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        for q in queues:
+            ch.queue_delete(q)
+    finally:
+        conn.close()

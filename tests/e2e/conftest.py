@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import requests
@@ -28,9 +29,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Dashboard(NamedTuple):
+    url: str
+    store: Path
+
+
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    """Base URL of a dashboard serving the seeded store; the server is stopped after the module."""
+    """A dashboard serving the seeded store (its URL and store path); stopped after the module."""
     tmp = tmp_path_factory.mktemp("dashboard")
     store = tmp / "eventdeck.db"
     seed_store(store, int(time.time() * 1000))
@@ -55,7 +61,7 @@ def dashboard(tmp_path_factory):
             proc.kill()
             pytest.fail(f"streamlit did not start on {url}: {(tmp / 'streamlit.log').read_text()[-2000:]}")
         time.sleep(0.3)
-    yield url
+    yield Dashboard(url, store)
     proc.terminate()
     try:
         proc.wait(timeout=20)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.seed import seed_config, seed_store
+from tests.seed import delete_queues, real_rabbit_dlq, seed_config, seed_store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 RUN_TIMEOUT_S = 60
@@ -42,3 +42,26 @@ def metrics(at: AppTest) -> dict[str, str]:
 def table_with(at: AppTest, column: str):
     """The first table on the page that has ``column`` (st.dataframe keys are not exposed to AppTest)."""
     return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+@pytest.fixture
+def rabbit_dlq(rabbitmq, seeded):
+    """A real DLQ on the local RabbitMQ with three dead-lettered messages, known to the seeded store."""
+    source, dlq = real_rabbit_dlq(rabbitmq.amqp_url, seeded.store, int(time.time() * 1000))
+    yield dlq
+    delete_queues(rabbitmq.amqp_url, source, dlq)
+
+
+def open_dlq(at: AppTest, dlq: str) -> AppTest:
+    """Switch to the DLQ page and pick ``dlq``."""
+    at.switch_page("views/dlq.py").run()
+    box = at.selectbox(key="dlq_pick")
+    box.select_index(next(i for i, o in enumerate(box.options) if o.endswith(dlq)))
+    return at.run()
+
+
+def replay_all(at: AppTest) -> AppTest:
+    """Open the confirmation (dry run) for all messages, then confirm."""
+    at.button(key="replay_open").click().run()
+    at.button(key="replay_confirm").click()
+    return at.run()

@@ -1,0 +1,188 @@
+"""DLQ: browse a dead-letter queue, pick messages, replay them after a dry-run confirmation, follow jobs, audit."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from dlq import api
+from store import status
+from store.db import transaction
+from views import common, frames
+
+PAGE_SIZE = 50
+_REQUEST_KEY = "replay_request"   # set by the Replay button; the confirmation dialog is open while it is set
+_DONE_KEY = "replay_done"
+ACTIVE = ("queued", "running")
+
+ctx = common.page("DLQ")
+if not ctx.settings.has_brokers:
+    common.not_configured("no broker cluster (kafka.clusters, rabbitmq.clusters)")
+    st.stop()
+if common.no_store(ctx):
+    st.stop()
+limit = ctx.settings.dlq.payload_preview_bytes
+
+
+@st.cache_data(ttl=15, show_spinner="Reading the DLQ from the broker…")
+def browse(_settings, store: str, broker: str, cluster: str, dlq: str, vhost: str, page: int,
+           filters: tuple[tuple[str, str], ...]) -> list[dict]:
+    extra = {"vhost": vhost} if broker == "rabbitmq" else {}
+    return api.browse(_settings, broker, cluster, dlq, page, PAGE_SIZE, **extra, **dict(filters))
+
+
+@st.cache_data(ttl=15, show_spinner="Dry run…")
+def dry_run(_settings, store: str, request_json: str) -> list[dict]:
+    return api.dry_run(_settings, json.loads(request_json))
+
+
+@st.dialog("Confirm replay", width="large")
+def confirm(request: dict) -> None:
+    """The dry run of ``request``; Confirm queues the job (operator only, audited)."""
+    st.write(f"Replay from **{request['broker']} {request['cluster']} {request['dlq']}** "
+             f"({request['selection']['mode']} messages).")
+    try:
+        plan = pd.DataFrame(dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True)))
+    except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
+        st.error(f"Dry run failed: {exc}")
+        plan = None
+    if plan is not None:
+        counts = plan["action"].value_counts() if not plan.empty else pd.Series(dtype=int)
+        cols = st.columns(4)
+        for col, action in zip(cols, ("replay", "park", "skip", "error")):
+            col.metric(action, int(counts.get(action, 0)))
+        common.table(plan, "the selection matches no message", key="dry_run_plan")
+    ok, cancel = st.columns(2)
+    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty, key="replay_confirm"):
+        def enqueue(conn):
+            with transaction(conn):  # the job and its audit entry land together
+                return api.enqueue_replay(conn, request, ctx.user.name, common.now_ms(),
+                                          ctx.settings.dlq.default_rate_per_s)
+        job_id = common.operator_action(ctx, "dlq.replay.requested",
+                                        f"{request['broker']}:{request['cluster']}:{request['dlq']}", enqueue)
+        if job_id:
+            st.session_state.pop(_REQUEST_KEY, None)
+            st.session_state[_DONE_KEY] = job_id
+            st.rerun()
+    if cancel.button("Cancel", key="replay_cancel"):
+        st.session_state.pop(_REQUEST_KEY, None)
+        st.rerun()
+
+
+dlqs = api.list_dlqs(ctx.conn)
+st.subheader("Dead-letter queues")
+if not dlqs:
+    common.no_data("no dead-letter queue found by the collectors")
+    st.stop()
+table = pd.DataFrame(dlqs)
+st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
+st.dataframe(table.drop(columns=["ts_ms"]), hide_index=True, key="dlq_list")
+
+
+def label(d: dict) -> str:
+    return " · ".join(str(d[k]) for k in ("broker", "cluster", "vhost", "dlq") if d.get(k) and d.get(k) == d.get(k))
+
+
+chosen = st.selectbox("DLQ", dlqs, format_func=label, key="dlq_pick")
+broker, cluster, name = chosen["broker"], chosen["cluster"], chosen["dlq"]
+vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
+
+st.subheader(f"Messages in {name}")
+f1, f2, f3, f4 = st.columns(4)
+filters = {"key": f1.text_input("Key contains", key="f_key"), "reason": f2.text_input("Reason contains", key="f_reason"),
+           "exception_class": f3.text_input("Exception class", key="f_exc")}
+page = int(f4.number_input("Page", min_value=0, value=0, step=1, key="f_page"))
+health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
+msgs: list[dict] | None = None  # None: could not be read
+if health.state == frames.DOWN:
+    common.broker_down(f"{broker} {cluster}", health.reason)
+else:
+    try:
+        msgs = browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
+                      tuple((k, v) for k, v in filters.items() if v))
+    except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
+        st.warning(f"Cannot read {name} from {broker} {cluster}: {exc}")
+if st.button("Refresh", key="dlq_refresh"):
+    browse.clear()
+    st.rerun()
+
+if msgs:
+    shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]) if m["timestamp_ms"] else "—",
+                           "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
+                           "exception": m["exception_class"], "replays": m["replay_count"], "target": m["target"],
+                           "size (B)": m["size"]} for m in msgs])
+    st.dataframe(shown, hide_index=True, key="dlq_messages")
+    by_coord = {m["coord"]: m for m in msgs}
+    detail = st.selectbox("Message detail", list(by_coord), key="dlq_detail")
+    m = by_coord[detail]
+    h, p = st.columns(2)
+    with h:
+        st.caption("Headers")
+        common.table(pd.DataFrame([{"header": k, "value": frames.escape_text(v, limit)}
+                                   for k, v in m["headers"].items()]), "no headers", key="dlq_headers")
+        if m.get("header_error"):
+            st.warning(f"Malformed header: {m['header_error']}")
+    with p:
+        st.caption(f"Payload ({m['payload_kind']}, {m['size']} bytes{', truncated' if m['truncated'] else ''})")
+        st.code(m["payload"] or "(empty)", language="json" if m["payload_kind"] == "json" else None)
+elif msgs is not None:
+    common.no_data(f"{name} is empty (or nothing matches the filters)")
+
+st.subheader("Replay")
+mode = st.radio("Messages", ["all", "picked", "filter"], horizontal=True, key="replay_mode",
+                captions=["every message in the DLQ", "the messages picked below", "the filters above"])
+picked = st.multiselect("Picked messages", [m["coord"] for m in msgs or []], key="replay_picked") if mode == "picked" else []
+t1, t2, t3 = st.columns(3)
+target_name = t1.text_input("Target override (topic or queue; empty: from headers)", key="replay_target")
+rate = t2.number_input("Rate (messages/s)", min_value=0.1, value=float(ctx.settings.dlq.default_rate_per_s),
+                       key="replay_rate")
+force = t3.checkbox("Force (replay messages already replayed)", key="replay_force")
+if st.button("Replay…", type="primary", key="replay_open"):
+    selection = {"mode": mode}
+    if mode == "picked":
+        selection["coords"] = picked
+    elif mode == "filter":
+        selection.update({k: v for k, v in filters.items() if v})
+    target = None
+    if target_name:
+        target = {"topic": target_name} if broker == "kafka" else {"queue": target_name}
+    st.session_state[_REQUEST_KEY] = {"broker": broker, "cluster": cluster, "dlq": name, "vhost": vhost,
+                                      "selection": selection, "rate_per_s": rate, "target": target, "force": force}
+    st.session_state.pop(_DONE_KEY, None)
+if st.session_state.get(_DONE_KEY):
+    st.success(f"Replay job {st.session_state[_DONE_KEY]} queued; the collector service runs it.")
+if st.session_state.get(_REQUEST_KEY):
+    confirm(st.session_state[_REQUEST_KEY])
+
+
+@st.fragment(run_every=ctx.settings.dlq.job_poll_interval_s * 2)
+def jobs() -> None:
+    st.subheader("Replay jobs")
+    rows = api.list_jobs(ctx.conn)
+    if not rows:
+        st.info("No replay job yet.")
+        return
+    df = pd.DataFrame(rows)
+    done = df[["replayed", "parked", "skipped", "failed"]].sum(axis=1)
+    df["progress"] = (done / df["total"].where(df["total"] > 0)).fillna(0).clip(0, 1)
+    st.dataframe(df[["id", "state", "broker", "cluster", "dlq", "actor", "progress", "total", "replayed", "parked",
+                     "skipped", "failed", "error"]].assign(created=df["created_ms"].map(common.fmt_ts)),
+                 hide_index=True, key="dlq_jobs",
+                 column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1)})
+    active = df[df["state"].isin(ACTIVE)]["id"].tolist()
+    if active:
+        c1, c2 = st.columns(2)
+        job_id = c1.selectbox("Active job", active, key="job_cancel_pick")
+        if c2.button("Cancel job", key="job_cancel"):
+            common.operator_action(ctx, "dlq.replay.cancel", f"job {job_id}",
+                                   lambda conn: api.cancel(conn, int(job_id), ctx.user.name, common.now_ms()))
+    pick = st.selectbox("Job messages", df["id"].tolist(), key="job_pick")
+    common.table(pd.DataFrame(api.job_messages(ctx.conn, int(pick))), "no message handled yet", key="job_messages")
+
+
+jobs()
+st.subheader("Audit")
+audit = pd.DataFrame(api.audit(ctx.conn))
+common.table(audit.assign(time=audit["ts_ms"].map(common.fmt_ts)) if not audit.empty else audit,
+             "no DLQ action audited yet", key="dlq_audit")
