@@ -101,10 +101,9 @@ def _statements(script: str) -> Iterator[str]:
     for line in script.splitlines(keepends=True):
         buf += line
         if sqlite3.complete_statement(buf):
-            if buf.strip():
-                yield buf
+            yield buf
             buf = ""
-    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
+    if any(ln.strip() and not ln.strip().startswith("--") for ln in buf.splitlines()):
         raise MigrationError(f"incomplete SQL statement at the end of the script: {buf.strip()[:80]!r}")
 
 
@@ -116,10 +115,13 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
     """
     conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                  "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)")
+    done = set(applied_migrations(conn))
     applied: list[int] = []
     for version, name, file in migration_files():
         if upto is not None and version > upto:
             break
+        if version in done:
+            continue
         with transaction(conn):
             if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
                 continue

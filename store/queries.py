@@ -27,14 +27,14 @@ def _match_sql(match: Match) -> tuple[str, list]:
     for name, wanted in (match or {}).items():
         if not isinstance(name, str) or not LABEL_RE.match(name):
             raise ValueError(f"match: label name {name!r} is invalid")
-        values = [wanted] if isinstance(wanted, str) else list(wanted)
-        if not all(isinstance(v, str) for v in values):
+        values = [wanted] if isinstance(wanted, str) else wanted
+        if not isinstance(values, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in values):
             raise TypeError(f"match: values of label {name!r} must be str, got {wanted!r}")
         if not values:
             sql.append("0")
             continue
         sql.append(f"json_extract(s.labels, ?) IN ({', '.join('?' * len(values))})")
-        params += [f"$.{name}", *values]
+        params += [f"$.{name}", *sorted(values)]
     return "".join(f" AND {c}" for c in sql), params
 
 
@@ -44,11 +44,14 @@ def _series(conn: sqlite3.Connection, metric: str, match: Match) -> list[tuple[i
                         [metric, *params]).fetchall()
 
 
-def _with_labels(df: pd.DataFrame, series: list[tuple[int, str]], extra: Sequence[str] = ()) -> pd.DataFrame:
-    """Append one column per label (sorted; None where a series lacks it) after the base columns."""
+def _with_labels(df: pd.DataFrame, series: list[tuple[int, str]], match: Match,
+                 extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Append one column per label (sorted; None where a series lacks it) after the base columns.
+
+    The labels of ``match`` always get a column, so an empty result still has them."""
     labels = pd.DataFrame.from_records([json.loads(lab) for _, lab in series])
-    names = sorted(labels.columns)
-    labels = labels[names]
+    names = sorted(set(labels.columns) | set(match or ()))
+    labels = labels.reindex(columns=names)
     labels.insert(0, "series_id", [sid for sid, _ in series])
     out = df.merge(labels, on="series_id", how="left", sort=False) if len(df) else \
         pd.DataFrame(columns=[*df.columns, *names])
@@ -78,7 +81,7 @@ def _latest(conn: sqlite3.Connection, metric: str, match: Match, tail: str, tail
         f"SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s ON s.id = l.series_id "
         f"WHERE s.metric = ?{where} {tail}", [metric, *params, *tail_params]).fetchall()
     df = _frame([r[:3] for r in rows])
-    return _with_labels(df, [(r[0], r[3]) for r in rows]).reset_index(drop=True)
+    return _with_labels(df, [(r[0], r[3]) for r in rows], match).reset_index(drop=True)
 
 
 def metrics(conn: sqlite3.Connection) -> pd.DataFrame:
@@ -163,4 +166,4 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
         params = (ids, lo, hi, ids, lo, hi)
     df = _frame([r[:3] for r in conn.execute(sql, params)])
     df["resolution"] = resolution
-    return _with_labels(df, series, extra=["resolution"])
+    return _with_labels(df, series, match, extra=["resolution"])

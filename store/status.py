@@ -33,8 +33,8 @@ def set_status(conn: sqlite3.Connection, target: str, up: bool, reason: str | No
 
 
 def read_status(conn: sqlite3.Connection) -> pd.DataFrame:
-    """One row per target, ordered by target; ``up`` is a bool."""
+    """One row per target, ordered by target; ``up`` is a bool, unknown ms values are ``<NA>``."""
     rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM collector_status ORDER BY target").fetchall()
     df = pd.DataFrame.from_records(rows, columns=COLUMNS)
-    df["up"] = df["up"].astype(bool)
-    return df
+    return df.astype({"up": bool, "since_ms": "int64", "last_ms": "int64", "last_ok_ms": "Int64",
+                      "duration_ms": "Int64"})

@@ -126,7 +126,7 @@ class SampleWriter:
                 self._ids.clear()
                 self._gc_generation = meta.get(GC_KEY, 0)
             ids = self._ids
-            fresh = self._resolve({k for k, _, _ in batch if k not in ids})
+            fresh = self._resolve(dict.fromkeys(k for k, _, _ in batch if k not in ids))
             if fresh:
                 ids = ids | fresh
             cutoff = meta.get(RAW_CUTOFF_KEY, 0)
@@ -143,8 +143,8 @@ class SampleWriter:
             self._ids.update(fresh)
         return accepted
 
-    def _resolve(self, keys: set[tuple]) -> dict[tuple, int]:
-        """Series ids of uncached keys, registering new series (validated here, once per series)."""
+    def _resolve(self, keys: Iterable[tuple]) -> dict[tuple, int]:
+        """Series ids of uncached keys, registering new ones in order (validated here, once per series)."""
         found: dict[tuple, int] = {}
         for key in keys:
             canonical = series_key(key[0], dict(key[1]))
