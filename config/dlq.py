@@ -1,6 +1,8 @@
 """Settings of DLQ browse and replay."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from config.base import Section
@@ -12,3 +14,6 @@ class DlqConfig(Section):
     parking_suffix: str = Field(".parking", min_length=1)
     payload_preview_bytes: int = Field(4096, gt=0)
     job_poll_interval_s: float = Field(1.0, gt=0)
+    default_rabbit_mode: Literal["queue", "exchange"] = Field(
+        "queue", description="RabbitMQ replay target: the original queue, or original exchange + routing key")
+    stale_job_s: float = Field(30.0, gt=0, description="a running job silent this long is taken over")

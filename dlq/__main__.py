@@ -35,9 +35,13 @@ def _request(a: argparse.Namespace) -> dict[str, Any]:
         target = {"queue": a.target_queue}
     elif a.target_exchange is not None:
         target = {"exchange": a.target_exchange, "routing_key": a.routing_key or ""}
-    return {"broker": a.broker, "cluster": a.cluster, "dlq": a.dlq, "vhost": a.vhost, "selection": sel,
-            "target": target, "rate_per_s": None if a.unthrottled else a.rate, "force": a.force,
-            "rabbit_mode": a.rabbit_mode}
+    req = {"broker": a.broker, "cluster": a.cluster, "dlq": a.dlq, "vhost": a.vhost, "selection": sel,
+           "target": target, "force": a.force}
+    if a.unthrottled or a.rate is not None:
+        req["rate_per_s"] = None if a.unthrottled else a.rate
+    if a.rabbit_mode:
+        req["rabbit_mode"] = a.rabbit_mode
+    return req
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--key")
         p.add_argument("--reason")
         p.add_argument("--exception-class")
-        p.add_argument("--rabbit-mode", choices=["queue", "exchange"], default="queue")
+        p.add_argument("--rabbit-mode", choices=["queue", "exchange"],
+                       help="RabbitMQ target: original queue (default) or original exchange + routing key")
         p.add_argument("--json", action="store_true", help="print JSON lines")
     show = sub.choices["show"]
     show.add_argument("--page", type=int, default=0)
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "show":
             rows = api.browse(settings, a.broker, a.cluster, a.dlq, a.page, a.page_size, vhost=a.vhost,
                               from_ms=a.from_ms, to_ms=a.to_ms, key=a.key, reason=a.reason,
-                              exception_class=a.exception_class)
+                              exception_class=a.exception_class,
+                              rabbit_mode=a.rabbit_mode or settings.dlq.default_rabbit_mode)
             _print(rows, a.json, ("coord", "key", "timestamp_ms", "size", "reason", "target", "payload"))
             return 0
         req = _request(a)
@@ -123,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         from store.db import connect_writer
 
         conn = connect_writer(settings.store.path)
-        job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", int(time.time() * 1000),
-                                    settings.dlq.default_rate_per_s)
+        job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", int(time.time() * 1000))
         conn.close()
         print(f"job {job_id} queued", flush=True)
         return _run(settings, job_id)

@@ -81,7 +81,7 @@ def dry_run(settings: Settings, request: dict[str, Any]) -> list[dict[str, Any]]
 
     Each row: coord, replay_id, action (replay | park | skip | error), target, reason.
     """
-    req = plan.validate_request(request, settings.dlq.default_rate_per_s)
+    req = plan.validate_request(request, settings.dlq.default_rate_per_s, settings.dlq.default_rabbit_mode)
     max_count = settings.dlq.max_replay_count
     parking_name = req["dlq"] + settings.dlq.parking_suffix
     from dlq import targets
@@ -135,16 +135,21 @@ def dry_run(settings: Settings, request: dict[str, Any]) -> list[dict[str, Any]]
     return out
 
 
-def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str, now_ms: int,
-                   default_rate: float = 100.0) -> int:
-    """Queue a replay job for the collector service (audited); returns the job id."""
+def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str, now_ms: int) -> int:
+    """Queue a replay job for the collector service (audited); returns the job id.
+
+    Request keys: broker, cluster, dlq, vhost (RabbitMQ), selection {mode: all | picked (coords) |
+    filter (from_ms, to_ms, key, reason, exception_class)}, target, rate_per_s (null: unthrottled;
+    absent: dlq.default_rate_per_s), rabbit_mode (queue | exchange), force.
+    """
     if not actor:
         raise ValueError("actor: who asks for the replay is required")
-    req = plan.validate_request(request, default_rate)
+    req = plan.validate_request(request)
     job_id = store_dlq.create_job(conn, req["broker"], req["cluster"], req["dlq"], req, actor, now_ms)
     store_audit.record(conn, now_ms, actor, "dlq.replay.requested", f"{req['broker']}:{req['cluster']}:{req['dlq']}",
                        {"job": job_id, "selection": req["selection"], "target": req["target"],
-                        "rate_per_s": req["rate_per_s"], "force": req["force"], "rabbit_mode": req["rabbit_mode"]},
+                        "rate_per_s": req.get("rate_per_s", "default"), "force": req["force"],
+                        "rabbit_mode": req.get("rabbit_mode", "default")},
                        "queued")
     return job_id
 

@@ -39,7 +39,9 @@ class JobContext:
     _last_beat: float = field(default=-1e9)
 
     def __post_init__(self) -> None:
-        self.req: dict[str, Any] = self.job["request"]
+        cfg = self.settings.dlq
+        self.req: dict[str, Any] = {"rate_per_s": cfg.default_rate_per_s, "rabbit_mode": cfg.default_rabbit_mode,
+                                    **self.job["request"]}
         self.start = self.clock()
         self.done = store_dlq.job_message_ids(self.conn, self.job["id"])
 

@@ -21,7 +21,6 @@ from store import dlq as store_dlq
 from store.db import connect_writer
 
 log = logging.getLogger("eventdeck.dlq.jobs")
-STALE_MS = 30_000  # a running job whose heartbeat is older than this is taken over
 
 
 def owner_id() -> str:
@@ -80,7 +79,7 @@ def run_pending(settings: Settings, store_path: str | Path, job_id: int | None =
     """Claim and run one job (``job_id`` or the oldest claimable); returns its id, None if none."""
     conn = connect_writer(store_path)
     try:
-        job = store_dlq.claim(conn, owner_id(), wall_ms(), STALE_MS, owner_alive, job_id)
+        job = store_dlq.claim(conn, owner_id(), wall_ms(), int(settings.dlq.stale_job_s * 1000), owner_alive, job_id)
         if job is None:
             return None
         execute(conn, settings, job)

@@ -64,8 +64,13 @@ def replay_id(broker: str, cluster: str, dlq: str, coord: str) -> str:
     return hashlib.sha256(f"{broker}|{cluster}|{dlq}|{coord}".encode()).hexdigest()[:32]
 
 
-def validate_request(req: Mapping[str, Any], default_rate: float) -> dict[str, Any]:
-    """A normalised copy of a replay request; raises RequestError naming the bad key."""
+def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
+                     default_mode: str | None = None) -> dict[str, Any]:
+    """A normalised copy of a replay request; raises RequestError naming the bad key.
+
+    ``rate_per_s`` (null: unthrottled) and ``rabbit_mode`` left out stay out unless a default is
+    given: the job runner then applies the configured ``dlq`` defaults.
+    """
     out: dict[str, Any] = {}
     broker = req.get("broker")
     if broker not in BROKERS:
@@ -88,14 +93,16 @@ def validate_request(req: Mapping[str, Any], default_rate: float) -> dict[str, A
             raise RequestError(f"selection.{k}: must be epoch milliseconds (int), got {sel[k]!r}")
     sel["mode"] = mode
     out["selection"] = sel
-    rate = req.get("rate_per_s", default_rate)
-    if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
-        raise RequestError(f"rate_per_s: must be a positive number or null (unthrottled), got {rate!r}")
-    out["rate_per_s"] = rate
-    rmode = req.get("rabbit_mode", "queue")
-    if rmode not in ("queue", "exchange"):
-        raise RequestError(f"rabbit_mode: must be 'queue' or 'exchange', got {rmode!r}")
-    out["rabbit_mode"] = rmode
+    if "rate_per_s" in req or default_rate is not None:
+        rate = req.get("rate_per_s", default_rate)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+            raise RequestError(f"rate_per_s: must be a positive number or null (unthrottled), got {rate!r}")
+        out["rate_per_s"] = rate
+    if "rabbit_mode" in req or default_mode is not None:
+        rmode = req.get("rabbit_mode", default_mode)
+        if rmode not in ("queue", "exchange"):
+            raise RequestError(f"rabbit_mode: must be 'queue' or 'exchange', got {rmode!r}")
+        out["rabbit_mode"] = rmode
     target = req.get("target")
     if target is not None and not isinstance(target, Mapping):
         raise RequestError("target: must be a mapping (topic/partition or queue or exchange/routing_key)")

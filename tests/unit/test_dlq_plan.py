@@ -123,3 +123,6 @@ def test_validate_request_defaults():
     r = validate_request({"broker": "kafka", "cluster": "c", "dlq": "d"}, 50.0)
     assert r["selection"] == {"mode": "all"} and r["rate_per_s"] == 50.0 and r["force"] is False
     assert validate_request({"broker": "kafka", "cluster": "c", "dlq": "d", "rate_per_s": None}, 50.0)["rate_per_s"] is None
+    # without defaults, omitted keys stay omitted: the runner applies the configured dlq defaults
+    bare = validate_request({"broker": "rabbitmq", "cluster": "c", "dlq": "d"})
+    assert "rate_per_s" not in bare and "rabbit_mode" not in bare
