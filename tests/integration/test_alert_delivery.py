@@ -121,6 +121,13 @@ def test_missing_url_secret_is_a_failed_attempt_naming_it(conn):
     assert row["status"] == "failed" and TARGET in row["last_error"]
 
 
+def test_invalid_apprise_url_is_a_failed_attempt_without_the_url(conn):
+    fire(conn)
+    deliver_due(conn, T0, resolve=lambda name: "nosuchscheme://secret-token@host", retries=0)
+    (row,) = store_alerts.read_outbox(conn)
+    assert row["status"] == "failed" and "not valid" in row["last_error"] and "secret-token" not in row["last_error"]
+
+
 def test_silenced_alert_is_recorded_but_not_sent(conn):
     rx = Receiver([])
     try:
