@@ -18,7 +18,7 @@ def live_tiles() -> None:
     st_df = status.read_status(conn)
     kafka = frames.cluster_health([c.name for c in s.kafka.clusters], st_df, "kafka")
     rabbit = frames.cluster_health([c.name for c in s.rabbitmq.clusters], st_df, "rabbitmq")
-    lag = queries.latest(conn, "kafka_group_lag_messages")
+    lag = queries.latest(conn, "kafka_group_total_lag_messages")
     ready = queries.latest(conn, "rabbitmq_queue_ready_messages")
     dlq = queries.latest(conn, "dlq_messages")
     firing = alerts_api.alerts(conn, ["firing"])
@@ -65,7 +65,7 @@ def live_tiles() -> None:
 live_tiles()
 
 st.subheader("Trends")
-spark = [("kafka_group_lag_messages", "Kafka lag", "messages"),
+spark = [("kafka_group_total_lag_messages", "Kafka lag", "messages"),
          ("rabbitmq_queue_ready_messages", "RabbitMQ ready", "messages"),
          ("dlq_messages", "DLQ messages", "messages")]
 for col, (metric, label, unit) in zip(st.columns(len(spark)), spark):
