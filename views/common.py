@@ -31,6 +31,7 @@ _RANGE_KEY = "time_range"          # shared by every page (plain session_state, 
 _USER_KEY = "auth_user"
 _FAILS_KEY = "auth_failures"
 T = TypeVar("T")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def _login_form(settings: Settings) -> None:
             st.session_state.pop(_FAILS_KEY, None)
             st.rerun()
         st.session_state[_FAILS_KEY] = fails + 1
+        if fails + 1 >= cfg.login_max_failures:
+            st.rerun()  # shows the lockout instead of the form
         st.error("Unknown user or wrong password.")
     st.stop()
 
@@ -129,9 +132,14 @@ def current_user(settings: Settings) -> User:
     """The signed-in user; shows the sign-in screen and stops the page when there is none."""
     cfg = settings.dashboard
     if cfg.auth == "none":
+        bound = st.get_option("server.address")
+        if bound not in LOOPBACK:
+            st.error(f"Refusing to serve without sign-in: dashboard.auth is 'none' but the server is bound to "
+                     f"{bound or 'all interfaces'}; bind to 127.0.0.1 or configure dashboard.auth.")
+            st.stop()
         return User("local", cfg.anonymous_role)
     if cfg.auth == "oidc":
-        if not st.user.is_logged_in:
+        if not st.user.get("is_logged_in", False):
             st.title("Eventdeck — sign in")
             st.button("Sign in", on_click=st.login, args=(cfg.oidc_provider,) if cfg.oidc_provider else ())
             st.stop()

@@ -67,3 +67,26 @@ def test_operator_rule_change_is_saved_and_audited(seeded):
     assert (row["actor"], row["outcome"]) == (OPERATOR, "ok")
     at.run()
     assert metrics(at)["Rules"] == "3"
+
+
+def test_auth_none_refuses_a_non_loopback_bind(seeded):
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    try:
+        at = seeded()
+    finally:
+        config.set_option("server.address", before)
+    assert any("Refusing to serve without sign-in" in e.value for e in at.error)
+    assert not metrics(at)
+
+
+def test_oidc_roles_come_from_the_operator_list(seeded, monkeypatch):
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__OIDC_OPERATORS", '["ops@example.com"]')
+    at = seeded(auth="oidc")
+    assert at.title[0].value == "Eventdeck — sign in" and at.button[0].label == "Sign in"  # logged out
+    for email, role in (("ops@example.com", "operator"), ("dev@example.com", "viewer")):
+        at.user = {"is_logged_in": True, "email": email}
+        at.run()
+        assert any(f"**{email}** ({role})" in c.value for c in at.caption), [c.value for c in at.caption]
