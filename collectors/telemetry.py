@@ -69,6 +69,7 @@ class KafkaSource:
         return KafkaConsumer(bootstrap_servers=self.cfg.bootstrap_servers, group_id=self.tcfg.kafka_group,
                              client_id=self.cfg.client_id, enable_auto_commit=False,
                              auto_offset_reset="earliest", request_timeout_ms=self.cfg.request_timeout_ms,
+                             bootstrap_timeout_ms=self.cfg.request_timeout_ms,
                              session_timeout_ms=6000, heartbeat_interval_ms=1000,
                              **kafka_client_options(self.cfg))
 

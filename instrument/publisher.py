@@ -3,15 +3,19 @@
 Summaries go to a bounded buffer; the thread sends what it can through a transport (a Kafka topic
 or a RabbitMQ exchange, both named ``eventdeck.telemetry`` by default). While the telemetry broker
 is down the buffer fills, then the oldest summaries are dropped and counted (:attr:`dropped`, and
-the ``dropped`` field of every later summary). Transport errors never reach the consumer.
+the ``dropped`` field of every later summary). After a failed send the thread waits before the
+next attempt (1, 2, 4 … intervals, at most ``max_backoff_s``) so a dead broker costs the consumer
+almost nothing. Transport errors never reach the consumer.
 """
 from __future__ import annotations
 
 import collections
 import logging
 import threading
-from typing import Any, Protocol, Sequence
+import time
+from typing import Any, Callable, Protocol, Sequence
 
+from instrument.retry import RetryPolicy, backoff_delay
 from instrument.summary import encode_summary
 from instrument.timing import Recorder
 
@@ -40,7 +44,8 @@ class KafkaTransport:
         from kafka import KafkaAdminClient, KafkaProducer
         from kafka.errors import TopicAlreadyExistsError
         ms = int(self.timeout_s * 1000)
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=ms, **self.options)
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=ms, bootstrap_timeout_ms=ms,
+                                 **self.options)
         try:
             if self.topic not in admin.list_topics():
                 try:
@@ -51,13 +56,15 @@ class KafkaTransport:
         finally:
             admin.close()
         return KafkaProducer(bootstrap_servers=self.bootstrap, acks=1, linger_ms=0, max_block_ms=ms,
-                             request_timeout_ms=ms, retries=0, **self.options)
+                             enable_idempotence=False, bootstrap_timeout_ms=ms,
+                             # a record the broker never took expires, so close() can finish
+                             request_timeout_ms=ms, delivery_timeout_ms=ms, retries=0, **self.options)
 
     def send(self, payload: bytes, key: str) -> None:
         if self._producer is None:
             self._producer = self._connect()
         try:
-            self._producer.send(self.topic, value=payload, key=key.encode()).get(timeout=self.timeout_s)
+            self._producer.send(self.topic, value=payload, key=key.encode()).get(timeout=2 * self.timeout_s)
         except Exception:
             self.close()
             raise
@@ -114,13 +121,18 @@ class TelemetryPublisher:
     """Every ``interval_s`` swaps each recorder's window into a summary and sends the buffer."""
 
     def __init__(self, transport: Transport, recorders: Sequence[Recorder], interval_s: float = 10.0,
-                 buffer_size: int = 100) -> None:
+                 buffer_size: int = 100, max_backoff_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if interval_s <= 0:
             raise ValueError("TelemetryPublisher: interval_s must be > 0")
         if buffer_size < 1:
             raise ValueError("TelemetryPublisher: buffer_size must be >= 1")
         self.transport, self.recorders, self.interval_s = transport, list(recorders), interval_s
         self.buffer_size = buffer_size
+        self._backoff = RetryPolicy(base_s=interval_s, max_delay_s=max(interval_s, max_backoff_s), jitter="none")
+        self._clock = clock
+        self._failures = 0
+        self._next_send = 0.0
         self._buffer: collections.deque[tuple[str, bytes]] = collections.deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -146,7 +158,7 @@ class TelemetryPublisher:
             self._thread.join(timeout_s)
             self._thread = None
         if flush:
-            self.tick()
+            self.tick(force=True)
         self.transport.close()
 
     def __enter__(self) -> "TelemetryPublisher":
@@ -159,8 +171,9 @@ class TelemetryPublisher:
         while not self._stop.wait(self.interval_s):
             self.tick()
 
-    def tick(self) -> None:
-        """Take one summary per recorder, then send the buffer until it is empty or a send fails."""
+    def tick(self, force: bool = False) -> None:
+        """Take one summary per recorder, then send the buffer until it is empty or a send fails
+        (unless backing off after a failure; ``force`` tries anyway)."""
         with self._lock:
             for rec in self.recorders:
                 if len(self._buffer) >= self.buffer_size:
@@ -168,14 +181,19 @@ class TelemetryPublisher:
                     self.dropped += 1
                 summary = rec.swap(dropped=self.dropped)
                 self._buffer.append((rec.consumer, encode_summary(summary)))
+            if not force and self._clock() < self._next_send:
+                return
             while self._buffer:
                 key, payload = self._buffer[0]
                 try:
                     self.transport.send(payload, key)
-                except Exception as exc:  # broker down: keep the buffer, try next interval
+                except Exception as exc:  # broker down: keep the buffer, back off
                     self.send_errors += 1
+                    self._failures += 1
+                    self._next_send = self._clock() + backoff_delay(self._backoff, self._failures)
                     log.warning("telemetry send failed (%d buffered, %d dropped): %s",
                                 len(self._buffer), self.dropped, exc)
                     return
                 self._buffer.popleft()
                 self.sent += 1
+                self._failures = 0
