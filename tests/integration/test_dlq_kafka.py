@@ -187,17 +187,19 @@ def test_bad_target_leaves_the_record(kafka, tmp_store):
     u = uid()
     dlq, missing, real = f"lost-{u}.dlq", f"gone-{u}", f"real-{u}"
     make_topics(kafka.bootstrap, {dlq: 1, real: 1})
-    seed(kafka.bootstrap, dlq, [(b"x", b"payload", spring(missing, 0, 1))])
+    bad_header = [("kafka_dlt-original-topic", real.encode()), ("kafka_dlt-original-partition", b"\x00\x01\x02")]
+    seed(kafka.bootstrap, dlq, [(b"x", b"payload", spring(missing, 0, 1)), (b"y", b"garbled", bad_header)])
     st = settings_for(kafka.bootstrap, tmp_store)
     job = replay(st, dlq)
-    assert (job["state"], job["replayed"], job["failed"]) == ("done", 0, 1)
-    [m] = api.job_messages(connect_writer(tmp_store), job["id"])
-    assert missing in m["detail"] and "does not exist" in m["detail"] and "0:0" in m["detail"]
-    assert len(read_all(kafka.bootstrap, dlq, 1)) == 1
+    assert (job["state"], job["replayed"], job["failed"]) == ("done", 0, 2)
+    first, second = sorted(api.job_messages(connect_writer(tmp_store), job["id"]), key=lambda m: m["coord"])
+    assert missing in first["detail"] and "does not exist" in first["detail"] and "0:0" in first["detail"]
+    assert "kafka_dlt-original-partition" in second["detail"] and "0:1" in second["detail"]
+    assert len(read_all(kafka.bootstrap, dlq, 2)) == 2
     # not in the ledger: the operator can pick another target
     fixed = replay(st, dlq, target={"topic": real})
-    assert fixed["replayed"] == 1
-    assert [r.value for r in read_all(kafka.bootstrap, real, 1)] == [b"payload"]
+    assert fixed["replayed"] == 2
+    assert sorted(r.value for r in read_all(kafka.bootstrap, real, 2)) == [b"garbled", b"payload"]
 
 
 def test_loop_guard_parks(kafka, tmp_store):

@@ -1,19 +1,24 @@
 """DLQ browse and replay against the real RabbitMQ node."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pika
 import pytest
+import yaml
 
 from config import Settings
 from dlq import api
-from dlq.jobs import run_pending
+from dlq.jobs import jobs, run_pending
 from store.db import connect_writer
 
-PW_ENV = "EVENTDECK_TEST_DLQ_RABBIT_PW"
+PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"  # not EVENTDECK_*: that prefix is for settings overrides
 
 
 def uid() -> str:
@@ -217,3 +222,40 @@ def test_rate_limit_is_never_exceeded(topo, settings):
     assert job["replayed"] == 300
     assert elapsed >= 2.9, f"300 messages at 100/s took only {elapsed:.2f} s"
     assert topo.depth(dest) == 300
+
+
+def test_cli_and_collector_poller(topo, settings, tmp_path):
+    u = uid()
+    dlq = topo.queue(f"cli-{u}.dlq")
+    dest = topo.queue(f"cli-{u}")
+    for i in range(3):
+        topo.ch.basic_publish("", dlq, f'{{"n": {i}}}'.encode())
+    topo.wait_depth(dlq, 3)
+    st = settings()
+    cfg = tmp_path / "eventdeck.yaml"
+    cfg.write_text(yaml.safe_dump(st.model_dump(mode="json")))
+
+    def cli(*args: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "dlq", "--config", str(cfg), *args], capture_output=True,
+                           text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    plan = cli("replay", "--dry-run", "rabbitmq", "r", dlq).splitlines()
+    assert len(plan) == 3 and all("action=replay" in ln and f"queue cli-{u} (from convention)" in ln for ln in plan)
+    shown = [json.loads(ln) for ln in cli("show", "rabbitmq", "r", dlq, "--json").splitlines()]
+    assert [m["payload_kind"] for m in shown] == ["json"] * 3 and shown[0]["payload"].startswith("{")
+    assert topo.depth(dlq) == 3  # dry run and show change nothing
+    err = subprocess.run([sys.executable, "-m", "dlq", "--config", str(cfg), "show", "rabbitmq", "r", f"none-{u}"],
+                         capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert err.returncode == 1 and f"none-{u}" in err.stderr and "not found" in err.stderr
+
+    [spec] = jobs(st, st.store.path)  # what the collector service schedules
+    assert spec.after_tick is False and spec.interval_s == st.dlq.job_poll_interval_s
+    conn = connect_writer(st.store.path)
+    jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq}, "ann", 1)
+    spec.func()
+    job = api.job(conn, jid)
+    assert (job["state"], job["replayed"]) == ("done", 3)
+    assert topo.depth(dest) == 3 and topo.depth(dlq) == 0
+    conn.close()

@@ -66,3 +66,38 @@ def test_replay_id_is_unique_in_the_ledger(conn):
     s.record(conn, job, [_out("same", "replayed", "0:1")], 20)
     with pytest.raises(Exception, match="UNIQUE"):
         s.record(conn, job, [_out("same", "replayed", "0:2")], 21)
+
+
+def test_list_dlqs_from_latest_sizes(conn):
+    from dlq import api
+    from store.types import Sample
+    from store.writes import SampleWriter
+
+    SampleWriter(conn).write([
+        Sample("dlq_messages", {"broker": "kafka", "cluster": "c", "dlq": "orders.DLT"}, 1_000, 5),
+        Sample("dlq_messages", {"broker": "kafka", "cluster": "c", "dlq": "orders.DLT"}, 2_000, 7),  # latest wins
+        Sample("dlq_messages", {"broker": "rabbitmq", "cluster": "r", "dlq": "pay.dlq"}, 2_000, 40),
+    ])
+    rows = api.list_dlqs(conn)
+    assert [(r["broker"], r["dlq"], r["messages"]) for r in rows] == [("rabbitmq", "pay.dlq", 40),
+                                                                      ("kafka", "orders.DLT", 7)]
+
+
+def test_list_dlqs_empty_store(conn):
+    from dlq import api
+
+    assert api.list_dlqs(conn) == []
+
+
+def test_enqueue_is_validated_and_audited(conn):
+    from dlq import api
+    from dlq.plan import RequestError
+
+    with pytest.raises(RequestError, match="selection.mode"):
+        api.enqueue_replay(conn, {**REQ, "selection": {"mode": "most"}}, "ann", 5)
+    jid = api.enqueue_replay(conn, REQ, "ann", 5)
+    assert api.job(conn, jid)["state"] == "queued"
+    [entry] = api.audit(conn)
+    assert (entry["actor"], entry["action"], entry["target"], entry["outcome"]) == (
+        "ann", "dlq.replay.requested", "kafka:c:orders.DLT", "queued")
+    assert entry["detail"]["job"] == jid and entry["detail"]["rate_per_s"] == "default"
