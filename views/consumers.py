@@ -18,8 +18,8 @@ quant = queries.latest(ctx.conn, "consumer_processing_seconds")
 if quant.empty:
     common.no_data("no consumer has published telemetry — instrument a consumer with the `instrument` library")
     st.stop()
-table = frames.wide(quant.assign(value=quant["value"] * 1000, quantile="p" + (quant["quantile"].astype(float) * 100)
-                                 .round().astype(int).astype(str) + " (ms)"), KEY, "quantile")
+qlabel = quant["quantile"].map(lambda q: "max (ms)" if q == "max" else f"p{round(float(q) * 100)} (ms)")
+table = frames.wide(quant.assign(value=quant["value"] * 1000, quantile=qlabel), KEY, "quantile")
 others = common.latest_wide(ctx.conn, {"consumer_processed_rate_per_s": "processed/s",
                                        "consumer_error_rate_ratio": "error ratio",
                                        "consumer_instances_count": "instances"}, None, KEY)
