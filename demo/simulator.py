@@ -8,7 +8,9 @@ call fails for good (declined card, out of stock, bad address) and the message g
 (Kafka ``<prefix>.orders.dlq`` with Spring headers; RabbitMQ reject → ``<prefix>.dlx`` →
 ``<prefix>.<service>.dlq``); with the same probability a call times out and is retried with
 backoff. Handlers are idempotent (SQLite dedup), so a replayed order is not charged twice.
-Notification is the slow service (3× the latency), so its lag builds first when the rate rises.
+Notification is the slow service (3× the latency), so its lag builds first when the rate rises;
+for the first third of every ``slow_every_s`` seconds its downstream is 10× slower still, so lag
+builds and drains and the percentiles move even at the default rate.
 
     python -m demo.simulator --kafka 127.0.0.1:PORT --rabbitmq amqp://guest:guest@127.0.0.1:5672/%2F \\
         [--rate 5] [--failure 0.05] [--latency-ms 20] [--duration S]
@@ -76,6 +78,7 @@ class SimOptions:
     telemetry_topic: str = DEFAULT_NAME
     telemetry_exchange: str = DEFAULT_NAME
     partitions: int = 3
+    slow_every_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -84,6 +87,8 @@ class SimOptions:
             raise ValueError(f"failure must be a probability in [0, 1], got {self.failure}")
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms}")
+        if self.slow_every_s < 0:
+            raise ValueError(f"slow_every_s must be >= 0 (0 = never slow), got {self.slow_every_s}")
 
 
 @dataclass
@@ -101,6 +106,16 @@ class SimStats:
             d[key] = d.get(key, 0) + n
 
 
+SLOW_SERVICE, SLOW_FACTOR = "notification", 10.0
+
+
+def slow_factor(service: str, t_s: float, every_s: float) -> float:
+    """Latency factor at time ``t_s``: the slow service is 10× slower in the first third of each period."""
+    if service != SLOW_SERVICE or every_s <= 0:
+        return 1.0
+    return SLOW_FACTOR if t_s % every_s < every_s / 3 else 1.0
+
+
 def make_handler(service: str, opts: SimOptions, recorder: Recorder, rng: random.Random) -> Callable[[dict], None]:
     """The service's business logic: sleeps a lognormal latency, fails now and then (timed)."""
     mult, failure = SERVICES[service]
@@ -109,7 +124,8 @@ def make_handler(service: str, opts: SimOptions, recorder: Recorder, rng: random
     @recorder.timed
     def handle(order: dict) -> None:
         if mean_s > 0:
-            time.sleep(min(mean_s * rng.lognormvariate(0, 0.5), 20 * mean_s))
+            m = mean_s * slow_factor(service, time.time(), opts.slow_every_s)
+            time.sleep(min(m * rng.lognormvariate(0, 0.5), 20 * m))
         roll = rng.random()
         if roll < opts.failure:
             raise FAILURES[failure](f"{service}: order {order['order_id']} failed ({failure})")
@@ -350,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prefix", default="shop", help="prefix of topics, queues and groups (default shop)")
     ap.add_argument("--telemetry-name", default=DEFAULT_NAME,
                     help=f"telemetry Kafka topic and RabbitMQ exchange (default {DEFAULT_NAME})")
+    ap.add_argument("--slow-every", type=float, default=60.0,
+                    help="every this many seconds notification slows down 10x for a third of it (0 = never)")
     ap.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     args = ap.parse_args(argv)
     if not args.kafka and not args.rabbitmq:
@@ -365,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stats = run_simulator(args.kafka, args.rabbitmq, stop, rate=args.rate, failure=args.failure,
                               latency_ms=args.latency_ms, telemetry_interval_s=args.telemetry_interval,
-                              prefix=args.prefix, telemetry_topic=args.telemetry_name,
+                              prefix=args.prefix, slow_every_s=args.slow_every, telemetry_topic=args.telemetry_name,
                               telemetry_exchange=args.telemetry_name)
     except ValueError as exc:
         ap.error(str(exc))

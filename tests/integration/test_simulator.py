@@ -69,7 +69,7 @@ def _stored(path, metric: str, broker: str) -> set[str]:
 
 def test_simulator_feeds_percentiles_error_rates_and_dlqs(kafka, rabbitmq, tmp_store):
     sfx = uuid.uuid4().hex[:8]
-    opts = SimOptions(rate=20, failure=0.2, latency_ms=5, telemetry_interval_s=1, prefix=f"sim{sfx}",
+    opts = SimOptions(rate=20, failure=0.2, latency_ms=5, telemetry_interval_s=1, prefix=f"sim{sfx}", slow_every_s=0,
                       telemetry_topic=f"telemetry-{sfx}", telemetry_exchange=f"telemetry.{sfx}")
     tcfg = TelemetryConfig(kafka_topic=opts.telemetry_topic, kafka_group=f"collector-{sfx}",
                            rabbitmq_exchange=opts.telemetry_exchange, rabbitmq_queue=f"collector.{sfx}",
@@ -83,7 +83,7 @@ def test_simulator_feeds_percentiles_error_rates_and_dlqs(kafka, rabbitmq, tmp_s
     result = {}
     sim = threading.Thread(target=lambda: result.update(stats=run_simulator(
         kafka.bootstrap, rabbitmq.amqp_url, stop, **{k: getattr(opts, k) for k in (
-            "rate", "failure", "latency_ms", "telemetry_interval_s", "prefix", "telemetry_topic",
+            "rate", "failure", "latency_ms", "telemetry_interval_s", "prefix", "slow_every_s", "telemetry_topic",
             "telemetry_exchange")})))
     kafka_consumers = {f"{opts.prefix}-{s}" for s in SERVICES}
     rabbit_consumers = {rabbit_names(opts)[s] for s in SERVICES}
