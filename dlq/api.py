@@ -76,10 +76,14 @@ def _ledger_states(settings: Settings, req: dict[str, Any], coords: list[str]) -
         conn.close()
 
 
-def dry_run(settings: Settings, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """What a replay would do, message by message, without changing anything.
+DRY_RUN_SCAN = 50_000  # messages read (Kafka) or peeked (RabbitMQ) at most for a preview
 
-    Each row: coord, replay_id, action (replay | park | skip | error), target, reason.
+
+def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) -> list[dict[str, Any]]:
+    """What a replay would do, message by message, without changing anything (first ``limit`` rows
+    of at most DRY_RUN_SCAN messages read).
+
+    Each row: coord, replay_id, action (replay | park | skip | error), target, reason, key, timestamp_ms.
     """
     req = plan.validate_request(request, settings.dlq.default_rate_per_s, settings.dlq.default_rabbit_mode)
     max_count = settings.dlq.max_replay_count
@@ -93,8 +97,11 @@ def dry_run(settings: Settings, request: dict[str, Any]) -> list[dict[str, Any]]
         consumer = kafka_io.open_consumer(cfg)
         try:
             known = set(consumer.topics())
-            msgs = [kafka_io.to_message(r) for b in kafka_io.read(consumer, req["dlq"],
-                                                                  kafka_io.scope(consumer, req["dlq"])) for r in b]
+            msgs = []
+            for batch in kafka_io.read(consumer, req["dlq"], kafka_io.scope(consumer, req["dlq"])):
+                msgs += [kafka_io.to_message(r) for r in batch]
+                if len(msgs) >= DRY_RUN_SCAN:
+                    break
         finally:
             consumer.close()
         parking = targets.Target("kafka", "parking", topic=parking_name)
@@ -113,12 +120,12 @@ def dry_run(settings: Settings, request: dict[str, Any]) -> list[dict[str, Any]]
             n = rabbit_io.depth(conn, req["dlq"])
         finally:
             conn.close()
-        msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], n)
+        msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], min(n, DRY_RUN_SCAN))
         parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
 
         def resolve(m, e):
             return rabbit_io.resolve(m, e, rcfg, req["dlq"], req["target"], req["rabbit_mode"])
-    chosen = [(m, e) for m, e in msgs if plan.selected(req["selection"], m)]
+    chosen = [(m, e) for m, e in msgs if plan.selected(req["selection"], m)][:limit]
     ledger = _ledger_states(settings, req, [m.coord for m, _ in chosen])
     out = []
     for m, e in chosen:

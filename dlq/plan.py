@@ -50,11 +50,15 @@ def kafka_coord(partition: int, offset: int) -> str:
     return f"{partition}:{offset}"
 
 
+# Headers the broker changes on every redelivery (quorum queues count deliveries).
+_VOLATILE_HEADERS = frozenset({"x-delivery-count"})
+
+
 def rabbit_coord(body: bytes | None, properties: Mapping[str, Any], headers: Mapping[str, Any]) -> str:
     """Stable across redeliveries; two byte-identical messages dead-lettered in the same second share it."""
     doc = {"body": hashlib.sha256(body or b"").hexdigest(),
            "props": {k: v for k, v in sorted(properties.items()) if k != "headers"},
-           "headers": headers}
+           "headers": {k: v for k, v in headers.items() if k not in _VOLATILE_HEADERS}}
     blob = json.dumps(doc, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 

@@ -152,9 +152,15 @@ class _Publisher:
         return ch
 
     def ensure_queue(self, name: str) -> None:
-        if name not in self.declared:
+        """The parking queue: used as it is if it exists, else declared durable."""
+        if name in self.declared:
+            return
+        try:
+            self.ch.queue_declare(name, passive=True)
+        except ChannelClosedByBroker:
+            self.ch = self._open()
             self.ch.queue_declare(name, durable=True)
-            self.declared.add(name)
+        self.declared.add(name)
 
     def publish(self, t: targets.Target, body: bytes, props: pika.BasicProperties) -> str | None:
         """None when confirmed, else the reason it was not delivered."""

@@ -74,6 +74,8 @@ def test_replay_ids_are_deterministic_and_distinct():
     # died once more: a new DLQ arrival, new coordinates
     (b"m", {}, {"x-death": [{"count": 1}]}, b"m", {}, {"x-death": [{"count": 2}]}, False),
     (b"m", {"message_id": "1"}, {}, b"m", {"message_id": "2"}, {}, False),
+    # a quorum queue counts redeliveries in x-delivery-count: not part of the coordinates
+    (b"m", {}, {"x-delivery-count": 1}, b"m", {}, {"x-delivery-count": 4}, True),
 ])
 def test_rabbit_coord(b1, p1, h1, b2, p2, h2, same):
     assert (rabbit_coord(b1, p1, h1) == rabbit_coord(b2, p2, h2)) is same
