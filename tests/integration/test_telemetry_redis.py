@@ -1,18 +1,53 @@
-"""Idempotent handling with the Redis dedup store (the Redis on 127.0.0.1:6379)."""
+"""Idempotent handling with the Redis dedup store: the Redis on 127.0.0.1:6379, or, when none
+answers there, a private ``redis-server`` started for these tests."""
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 import uuid
 
 import pytest
 import redis
 
+from demo.brokers import free_port
 from instrument.idempotency import RedisDedupStore, idempotent
 
 
+def _answers(port: int) -> bool:
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory):
+    if _answers(6379):
+        yield 6379
+        return
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("Redis is needed: none answers on 127.0.0.1:6379 and redis-server is not installed "
+                    "(run `make system-deps` or `apt-get install -y redis-server`)", pytrace=False)
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path_factory.mktemp("redis"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 30
+        while not _answers(port):
+            assert proc.poll() is None and time.monotonic() < end, "private redis-server did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
-def client():
-    c = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5)
+def client(redis_port):
+    c = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=5)
     prefix = f"test:dedup:{uuid.uuid4().hex[:8]}:"
     yield c, prefix
     for key in c.scan_iter(match=prefix + "*"):
