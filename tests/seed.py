@@ -142,7 +142,8 @@ def seed_config(directory: str | Path, store_path: str | Path, auth: str = "none
         "kafka": {"clusters": [{"name": KAFKA, "bootstrap_servers": ["127.0.0.1:9"]}]},
         "rabbitmq": {"clusters": [{"name": RABBIT}, {"name": RABBIT_DOWN, "management_url": "http://127.0.0.1:5999"}]},
         "dashboard": {"auth": auth, "refresh_s": 60,
-                      "users": [{"name": n, "role": r, "password_hash": hash_password(p)} for n, (r, p) in USERS.items()]},
+                      "users": [{"name": n, "role": r, "password_hash": hash_password(p)}
+                                for n, (r, p) in USERS.items()]},
     }
     path = Path(directory) / "eventdeck.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")

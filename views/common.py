@@ -166,9 +166,10 @@ def time_range(now: int) -> tuple[int, int]:
     if picked != CUSTOM:
         return now - RANGES[picked], now
     end_default = datetime.fromtimestamp(now / 1000, tz=timezone.utc).replace(tzinfo=None)
-    start = st.sidebar.datetime_input("From (UTC)", value=st.session_state.get("range_from", end_default - timedelta(hours=6)),
-                                      key="range_from_pick")
-    end = st.sidebar.datetime_input("To (UTC)", value=st.session_state.get("range_to", end_default), key="range_to_pick")
+    start = st.sidebar.datetime_input(
+        "From (UTC)", value=st.session_state.get("range_from", end_default - timedelta(hours=6)), key="range_from_pick")
+    end = st.sidebar.datetime_input("To (UTC)", value=st.session_state.get("range_to", end_default),
+                                    key="range_to_pick")
     st.session_state["range_from"], st.session_state["range_to"] = start, end
     start_ms = int(start.replace(tzinfo=timezone.utc).timestamp() * 1000)
     end_ms = int(end.replace(tzinfo=timezone.utc).timestamp() * 1000)

@@ -57,8 +57,7 @@ def confirm(request: dict) -> None:
     if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty, key="replay_confirm"):
         def enqueue(conn):
             with transaction(conn):  # the job and its audit entry land together
-                return api.enqueue_replay(conn, request, ctx.user.name, common.now_ms(),
-                                          ctx.settings.dlq.default_rate_per_s)
+                return api.enqueue_replay(conn, request, ctx.user.name, common.now_ms())
         job_id = common.operator_action(ctx, "dlq.replay.requested",
                                         f"{request['broker']}:{request['cluster']}:{request['dlq']}", enqueue)
         if job_id:
@@ -90,7 +89,8 @@ vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
 
 st.subheader(f"Messages in {name}")
 f1, f2, f3, f4 = st.columns(4)
-filters = {"key": f1.text_input("Key contains", key="f_key"), "reason": f2.text_input("Reason contains", key="f_reason"),
+filters = {"key": f1.text_input("Key contains", key="f_key"),
+           "reason": f2.text_input("Reason contains", key="f_reason"),
            "exception_class": f3.text_input("Exception class", key="f_exc")}
 page = int(f4.number_input("Page", min_value=0, value=0, step=1, key="f_page"))
 health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
@@ -132,7 +132,8 @@ elif msgs is not None:
 st.subheader("Replay")
 mode = st.radio("Messages", ["all", "picked", "filter"], horizontal=True, key="replay_mode",
                 captions=["every message in the DLQ", "the messages picked below", "the filters above"])
-picked = st.multiselect("Picked messages", [m["coord"] for m in msgs or []], key="replay_picked") if mode == "picked" else []
+picked = st.multiselect("Picked messages", [m["coord"] for m in msgs or []], key="replay_picked") \
+    if mode == "picked" else []
 t1, t2, t3 = st.columns(3)
 target_name = t1.text_input("Target override (topic or queue; empty: from headers)", key="replay_target")
 rate = t2.number_input("Rate (messages/s)", min_value=0.1, value=float(ctx.settings.dlq.default_rate_per_s),

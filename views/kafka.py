@@ -7,6 +7,7 @@ import streamlit as st
 from store import queries, status
 from views import charts, common, frames
 
+TOP_TOPICS = 10
 GROUP_METRICS = {"kafka_group_total_lag_messages": "lag (messages)", "kafka_group_max_lag_seconds": "lag (s)",
                  "kafka_group_status": "status", "kafka_group_state": "state", "kafka_group_members": "members",
                  "kafka_group_consume_rate_per_s": "consume (msg/s)"}
@@ -72,9 +73,12 @@ with right:
                                                  label_cols=["group"]), key="kafka_seconds_chart")
 
 st.subheader("Topic rates")
-rates = queries.range_query(ctx.conn, "kafka_topic_produce_rate_per_s", {"cluster": cluster}, ctx.start_ms, ctx.end_ms)
+busiest = queries.top_n(ctx.conn, "kafka_topic_produce_rate_per_s", TOP_TOPICS, {"cluster": cluster})
+rates = busiest if busiest.empty else queries.range_query(
+    ctx.conn, "kafka_topic_produce_rate_per_s", {"cluster": cluster, "topic": busiest["topic"].tolist()},
+    ctx.start_ms, ctx.end_ms)
 if rates.empty:
     common.no_data("no produce rates yet (they need two polls)")
 else:
-    st.plotly_chart(charts.timeseries_figure(rates, title="Produce rate per topic", unit="msg/s",
-                                             label_cols=["topic"]), key="kafka_rate_chart")
+    st.plotly_chart(charts.timeseries_figure(rates, title=f"Produce rate of the {TOP_TOPICS} busiest topics",
+                                             unit="msg/s", label_cols=["topic"]), key="kafka_rate_chart")

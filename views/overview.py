@@ -43,7 +43,8 @@ def live_tiles() -> None:
                 elif r.state == frames.NO_DATA:
                     common.no_data(f"{broker} {r.cluster} has not been polled yet")
                 else:
-                    st.success(f"{broker} {r.cluster}: up (checked {common.fmt_ts(r.checked_ms)})", icon=":material/check_circle:")
+                    st.success(f"{broker} {r.cluster}: up (checked {common.fmt_ts(r.checked_ms)})",
+                               icon=":material/check_circle:")
         st.subheader("Firing alerts")
         if firing.empty:
             st.success("Nothing firing.")

@@ -1,7 +1,6 @@
 """RabbitMQ: queues with depth, unacked, rates, consumers, head age; node health and alarms."""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from store import queries, status

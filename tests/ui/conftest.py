@@ -1,6 +1,7 @@
 """Fixtures for AppTest runs of the dashboard against a seeded store."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -13,11 +14,21 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 RUN_TIMEOUT_S = 60
 
 
+@pytest.fixture(scope="session")
+def seed_template(tmp_path_factory) -> Path:
+    """The seeded store, written once per session (ending at session start); tests get a copy."""
+    path = tmp_path_factory.mktemp("seed") / "eventdeck.db"
+    seed_store(path, int(time.time() * 1000))
+    return path
+
+
 @pytest.fixture
-def seeded(tmp_path, monkeypatch):
-    """Seed a store ending now, point the settings at it, and return ``make(auth) -> AppTest`` (already run)."""
+def seeded(tmp_path, monkeypatch, seed_template):
+    """A private copy of the seeded store, the settings pointed at it, and ``make(auth) -> AppTest`` (already run)."""
     store = tmp_path / "eventdeck.db"
-    seed_store(store, int(time.time() * 1000))
+    for suffix in ("", "-wal"):  # the WAL only exists if a checkpoint was left undone
+        if Path(f"{seed_template}{suffix}").exists():
+            shutil.copyfile(f"{seed_template}{suffix}", f"{store}{suffix}")
 
     def make(auth: str = "none") -> AppTest:
         monkeypatch.setenv("EVENTDECK_CONFIG", str(seed_config(tmp_path, store, auth=auth)))
