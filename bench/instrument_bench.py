@@ -33,7 +33,7 @@ def _ns_per_call(fn, n: int, repeat: int = 5) -> float:
     return best
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=200_000)
     n = ap.parse_args(argv).messages
@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
           f"decode+merge {1 / per:,.0f} summaries/s")
     print(json.dumps({"bare_ns": round(bare), "timed_ns": round(deco), "added_ns": round(deco - bare),
                       "ratio": round(deco / bare, 2)}))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -5,7 +5,8 @@ One job per cluster: ``telemetry:kafka:<cluster>`` reads the topic ``telemetry.k
 group ``telemetry.kafka_group`` (offsets committed only after the samples are stored);
 ``telemetry:rabbitmq:<cluster>`` reads a durable queue bound to the fanout exchange
 ``telemetry.rabbitmq_exchange`` (acked only after the samples are stored). Summaries older than
-``max_age_s`` (a backlog) are skipped, undecodable ones are logged and skipped. A broker error
+``max_age_s`` (a backlog) are skipped; undecodable ones, and those whose sketch accuracy is not
+``relative_accuracy`` (they cannot be merged), are logged and skipped. A broker error
 marks the target down and backs off (1, 2, 4, then 5 intervals).
 """
 from __future__ import annotations
@@ -78,11 +79,12 @@ class KafkaSource:
         if self._consumer is None:
             self._consumer = self._open()
         c = self._consumer
-        if not c.assignment():
-            parts = c.partitions_for_topic(self.tcfg.kafka_topic)
-            if not parts:
-                return []  # nobody has published telemetry here yet
-            c.assign([TopicPartition(self.tcfg.kafka_topic, p) for p in sorted(parts)])
+        parts = c.partitions_for_topic(self.tcfg.kafka_topic)
+        if not parts:
+            return []  # nobody has published telemetry here yet
+        wanted = {TopicPartition(self.tcfg.kafka_topic, p) for p in parts}
+        if c.assignment() != wanted:  # first fetch, or partitions were added
+            c.assign(sorted(wanted))
         out: list[bytes] = []
         while len(out) < self.tcfg.max_per_tick:
             batch = c.poll(timeout_ms=1000, max_records=self.tcfg.max_per_tick - len(out))
@@ -201,7 +203,13 @@ class TelemetryJob:
                 self.bad_summaries += 1
                 log.warning("%s: skipping a telemetry summary: %s", self.target, exc)
                 continue
-            if s.end_ms >= oldest:
+            ra = s.sketch._relative_accuracy
+            if abs(ra - self.tcfg.relative_accuracy) > 1e-12:
+                self.bad_summaries += 1
+                log.warning("%s: skipping the summary of %s instance %s: its sketch accuracy %s is not "
+                            "telemetry.relative_accuracy (%s)", self.target, s.consumer, s.instance, ra,
+                            self.tcfg.relative_accuracy)
+            elif s.end_ms >= oldest:
                 out.append(s)
         return out
 
@@ -219,15 +227,22 @@ class TelemetryJob:
             log.warning("%s down: %s", self.target, _reason(exc))
             self._status(False, _reason(exc), now)
             return
-        if self._counters is None:
-            self._counters = self._load_counters()
-        samples = tick_samples(self._decode(payloads, now), self.cluster, now, self._counters)
-        conn = db.connect_writer(self.store_path)
         try:
-            SampleWriter(conn).write(samples)
-            status.set_status(conn, self.target, True, None, now, duration_ms=self.clock_ms() - now)
-        finally:
-            conn.close()
+            if self._counters is None:
+                self._counters = self._load_counters()
+            samples = tick_samples(self._decode(payloads, now), self.cluster, now, self._counters)
+            conn = db.connect_writer(self.store_path)
+            try:
+                SampleWriter(conn).write(samples)
+                status.set_status(conn, self.target, True, None, now, duration_ms=self.clock_ms() - now)
+            finally:
+                conn.close()
+        except Exception:
+            # Nothing acknowledged: the summaries are read again next time, and the counters are
+            # reloaded from what was really stored.
+            self.source.close()
+            self._counters = None
+            raise
         try:
             self.source.commit()
         except Exception as exc:  # stored but not acknowledged: re-read after reconnect

@@ -42,8 +42,8 @@ class FakeSource:
         self.closes += 1
 
 
-def _payload(consumer="payment", end=NOW, errors=None, n=10) -> bytes:
-    sk = new_sketch(0.01)
+def _payload(consumer="payment", end=NOW, errors=None, n=10, ra=0.01) -> bytes:
+    sk = new_sketch(ra)
     for i in range(n):
         sk.add(0.01 * (i + 1))
     return encode_summary(Summary(consumer, "i1", "kafka", "", end - 10_000, end, sk, dict(errors or {})))
@@ -129,3 +129,23 @@ def test_jobs_one_per_cluster_and_none_when_disabled(tmp_path):
     assert [(s.id, s.interval_s) for s in specs] == [("telemetry:kafka:k1", 7), ("telemetry:rabbitmq:r1", 7)]
     off = load_settings(cfg, environ={"EVENTDECK_TELEMETRY__ENABLED": "false"})
     assert jobs(off, tmp_path / "s.db") == []
+
+
+def test_summary_with_another_sketch_accuracy_is_skipped_not_fatal(tmp_store):
+    src, clock = FakeSource(), Clock()
+    src.batches = [[_payload(), _payload(ra=0.02)]]
+    job = _job(tmp_store, src, clock)
+    job.tick()
+    assert job.bad_summaries == 1 and src.commits == 1
+    assert _latest(tmp_store, "consumer_instances_count")["value"].tolist() == [1.0]
+
+
+def test_store_failure_leaves_summaries_unacknowledged(tmp_path):
+    src, clock = FakeSource(), Clock()
+    src.batches = [[_payload()]]
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store's directory should be")
+    job = TelemetryJob("kafka", "local", src, blocker / "s.db", TelemetryConfig(), clock_ms=clock)
+    with pytest.raises(Exception):
+        job.tick()
+    assert src.commits == 0 and src.closes == 1  # re-read from the last acknowledged position
