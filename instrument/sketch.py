@@ -77,8 +77,12 @@ def decode_sketch(d: Any) -> BaseDDSketch:
     for i, c in enumerate(bins):
         if isinstance(c, bool) or not isinstance(c, (int, float)) or c < 0 or not math.isfinite(c):
             raise SketchError(f"sketch field 'b[{i}]' must be a non-negative count, got {c!r}")
-        if c:
-            sk._store.add(first + i, float(c))
+    # Widen the store to the whole key range once (highest, then lowest key), then fill it:
+    # adding keys in order would grow the dense store a chunk at a time.
+    order = [len(bins) - 1, 0, *range(1, len(bins) - 1)] if len(bins) > 1 else list(range(len(bins)))
+    for i in order:
+        if bins[i]:
+            sk._store.add(first + i, float(bins[i]))
     if zero < 0:
         raise SketchError(f"sketch field 'z' must be non-negative, got {zero!r}")
     sk._zero_count = float(zero)
