@@ -33,7 +33,11 @@ else:
         c2.metric("Targets down", int((~targets["up"].astype(bool)).sum()))
         for r in targets[~targets["up"].astype(bool)].itertuples():
             common.broker_down(r.target, r.reason)
-        st.dataframe(targets.assign(checked=targets["last_ms"].map(common.fmt_ts)), hide_index=True, key="sys_targets")
+        shown = targets.assign(
+            since=targets["since_ms"].map(common.fmt_ts), checked=targets["last_ms"].map(common.fmt_ts),
+            last_ok=targets["last_ok_ms"].map(lambda v: common.fmt_ts(v) if pd.notna(v) else "never"))
+        st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "duration_ms"]], hide_index=True,
+                     key="sys_targets", column_config={"duration_ms": st.column_config.NumberColumn("poll (ms)")})
 
 st.subheader("Store")
 path = Path(ctx.settings.store.path)
