@@ -5,6 +5,7 @@ from store import audit
 from store.db import connect_reader
 from tests import seed
 from tests.ui.conftest import metrics, sign_in
+from views.registry import PAGES
 
 VIEWER, OPERATOR = "vera", "otto"
 
@@ -90,3 +91,24 @@ def test_oidc_roles_come_from_the_operator_list(seeded, monkeypatch):
         at.user = {"is_logged_in": True, "email": email}
         at.run()
         assert any(f"**{email}** ({role})" in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def _rendered(at) -> str:
+    """Every text the page shows: headings, markdown, captions, alerts, metrics, code and table cells."""
+    parts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "code", "text", "info",
+                                  "warning", "error", "success") for e in getattr(at, kind)]
+    parts += [f"{m.label} {m.value}" for m in at.metric]
+    parts += [d.value.to_string() for d in at.dataframe]
+    return "\n".join(parts)
+
+
+def test_no_secret_or_password_hash_on_any_page(seeded, monkeypatch):
+    secret_value = "s3cr3t-rabbit-pw"
+    monkeypatch.setenv("EVENTDECK_RABBITMQ_PASSWORD", secret_value)
+    at = sign_in(seeded(auth="password"), OPERATOR, _password(OPERATOR))
+    for page in PAGES:
+        at.switch_page(page.path).run()
+        shown = _rendered(at)
+        assert not at.exception, page.title
+        assert secret_value not in shown, page.title
+        assert "scrypt$" not in shown and _password(OPERATOR) not in shown, page.title
