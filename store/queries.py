@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from store.rollups import HOUR_MS, MINUTE_MS
+from store.rollups import plan_rollup
 from store.writes import LABEL_RE
 
 Match = Mapping[str, "str | Sequence[str]"] | None
@@ -90,25 +90,6 @@ def metrics(conn: sqlite3.Connection) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=["metric", "source", "series"])
 
 
-def buckets(start_ms: int, end_ms: int, width_ms: int) -> int:
-    """Number of aligned buckets of ``width_ms`` that [start_ms, end_ms] touches."""
-    return end_ms // width_ms - start_ms // width_ms + 1
-
-
-def plan_rollup(start_ms: int, end_ms: int, max_points: int, minute_tier: bool) -> tuple[str, int, str]:
-    """(table, bucket width, resolution name) of the finest rollup giving ≤ max_points per series.
-
-    The 1-minute tier is used when allowed and fits; otherwise 1-hour rows, grouped into k-hour
-    buckets when even one point per hour would exceed max_points.
-    """
-    if minute_tier and buckets(start_ms, end_ms, MINUTE_MS) <= max_points:
-        return "rollup_1m", MINUTE_MS, "1m"
-    k = max(1, (end_ms - start_ms) // (HOUR_MS * max_points))
-    while buckets(start_ms, end_ms, k * HOUR_MS) > max_points:
-        k += 1
-    return "rollup_1h", k * HOUR_MS, f"{k}h"
-
-
 def _cutoffs(conn: sqlite3.Connection) -> dict[str, int]:
     """Oldest timestamp each tier still fully holds (set by retention; 0 before the first run)."""
     meta = dict(conn.execute("SELECT key, value FROM store_meta WHERE key LIKE '%_cutoff_ms'"))
@@ -124,10 +105,11 @@ _IN_IDS = "series_id IN (SELECT value FROM json_each(?))"
 
 def _raw_fits(conn: sqlite3.Connection, ids: list[int], start_ms: int, end_ms: int, max_points: int) -> bool:
     """True if no series has more than max_points raw samples in range (counting stops early)."""
-    sql = ("SELECT (SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ?1 AND ts_ms BETWEEN ?2 AND ?3 "
-           "LIMIT ?4)) + (SELECT count(*) FROM samples_recent WHERE series_id = ?1 AND ts_ms BETWEEN ?2 AND ?3)")
-    return all(conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0] <= max_points
-               for sid in ids)
+    staged = dict(conn.execute(f"SELECT series_id, count(*) FROM samples_recent WHERE {_IN_IDS} "
+                               "AND ts_ms BETWEEN ? AND ? GROUP BY series_id", (json.dumps(ids), start_ms, end_ms)))
+    sql = "SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? LIMIT ?)"
+    return all(conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0] + staged.get(sid, 0)
+               <= max_points for sid in ids)
 
 
 def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, end_ms: int,

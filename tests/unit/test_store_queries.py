@@ -166,17 +166,23 @@ def test_bad_sample_rejects_the_whole_batch(store):
     assert not w.in_transaction
 
 
-def test_staged_samples_flush_after_five_minutes_of_sample_time(store):
-    w, _ = store
+def test_staged_samples_flush_after_flush_ms_of_sample_time(store):
+    w, r = store
     sw = SampleWriter(w)
-    for k in range(20):  # 0 .. 4:45 of sample time stays staged
+    ticks = writes.FLUSH_MS // 15_000
+    for k in range(ticks):  # up to FLUSH_MS - 15 s of sample time stays staged
         sw.write([lag("g", T0 + k * 15_000, float(k))])
-    assert w.execute("SELECT count(*) FROM samples_recent").fetchone()[0] == 20
+    assert w.execute("SELECT count(*) FROM samples_recent").fetchone()[0] == ticks
     assert w.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
-    sw.write([lag("g", T0 + writes.FLUSH_MS, 20.0)])
+    staged_view = queries.range_query(r, LAG, None, T0, T0 + writes.FLUSH_MS, max_points=30, agg="count")
+    sw.write([lag("g", T0 + writes.FLUSH_MS, float(ticks))])
     assert w.execute("SELECT count(*) FROM samples_recent").fetchone()[0] == 0
-    assert w.execute("SELECT count(*) FROM samples").fetchone()[0] == 21
-    assert w.execute("SELECT sum(cnt) FROM rollup_1m").fetchone()[0] == 21
+    assert w.execute("SELECT count(*) FROM samples").fetchone()[0] == ticks + 1
+    assert w.execute("SELECT sum(cnt) FROM rollup_1m").fetchone()[0] == ticks + 1
+    # readers see the same buckets before and after the move (plus the new sample)
+    flushed_view = queries.range_query(r, LAG, None, T0, T0 + writes.FLUSH_MS, max_points=30, agg="count")
+    assert staged_view["value"].sum() == ticks and flushed_view["value"].sum() == ticks + 1
+    assert flushed_view["value"].tolist()[:-1] == staged_view["value"].tolist()
 
 
 sample_sets = st.lists(
