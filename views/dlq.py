@@ -25,6 +25,7 @@ if common.no_store(ctx):
 limit = ctx.settings.dlq.payload_preview_bytes
 
 
+# ``store`` only keys the caches (one per store); ``_settings`` is not hashed.
 @st.cache_data(ttl=15, show_spinner="Reading the DLQ from the broker…")
 def browse(_settings, store: str, broker: str, cluster: str, dlq: str, vhost: str, page: int,
            filters: tuple[tuple[str, str], ...]) -> list[dict]:
@@ -37,7 +38,11 @@ def dry_run(_settings, store: str, request_json: str) -> list[dict]:
     return api.dry_run(_settings, json.loads(request_json))
 
 
-@st.dialog("Confirm replay", width="large")
+def _close_dialog() -> None:
+    st.session_state.pop(_REQUEST_KEY, None)
+
+
+@st.dialog("Confirm replay", width="large", on_dismiss=_close_dialog)
 def confirm(request: dict) -> None:
     """The dry run of ``request``; Confirm queues the job (operator only, audited)."""
     st.write(f"Replay from **{request['broker']} {request['cluster']} {request['dlq']}** "
@@ -61,11 +66,11 @@ def confirm(request: dict) -> None:
         job_id = common.operator_action(ctx, "dlq.replay.requested",
                                         f"{request['broker']}:{request['cluster']}:{request['dlq']}", enqueue)
         if job_id:
-            st.session_state.pop(_REQUEST_KEY, None)
+            _close_dialog()
             st.session_state[_DONE_KEY] = job_id
             st.rerun()
     if cancel.button("Cancel", key="replay_cancel"):
-        st.session_state.pop(_REQUEST_KEY, None)
+        _close_dialog()
         st.rerun()
 
 

@@ -53,3 +53,14 @@ def test_operator_replay_is_queued_and_audited(seeded, rabbit_dlq):
     log = _read(seeded.store, audit.read)
     row = log[log["action"] == "dlq.replay.requested"].iloc[0]
     assert (row["actor"], row["outcome"], row["detail"]["job"]) == ("otto", "queued", jobs[0]["id"])
+
+
+def test_cancel_closes_the_confirmation_and_queues_nothing(seeded, rabbit_dlq):
+    at = open_dlq(seeded(), rabbit_dlq)
+    at.button(key="replay_open").click().run()
+    assert any(b.key == "replay_confirm" for b in at.button)
+    at.button(key="replay_cancel").click().run()
+    assert not any(b.key == "replay_confirm" for b in at.button)
+    at.run()  # stays closed on the next rerun
+    assert not any(b.key == "replay_confirm" for b in at.button)
+    assert _read(seeded.store, api.list_jobs) == []
