@@ -8,8 +8,10 @@ resumed job first reconciles in-flight rows by reading the targets from those of
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -23,6 +25,7 @@ from dlq.payload import render
 from store import dlq as store_dlq
 
 MAX_BATCH = 500
+ACK_TIMEOUT_S = 120.0  # waiting for a batch's acks beyond this fails its records (they stay in the DLQ)
 IDLE_READ_S = 20.0  # no record at all for this long while records are expected: give up reading
 
 
@@ -296,12 +299,17 @@ def reconcile(ctx: JobContext, consumer: KafkaConsumer) -> int:
 
 
 def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
-    """Execute (or resume) a Kafka replay job; returns the final state ('done' or 'cancelled')."""
+    """Execute (or resume) a Kafka replay job; returns the final state ('done' or 'cancelled').
+
+    Batches are double-buffered: batch n+1 is planned and sent while batch n's acks arrive; both are
+    in flight in the store, so a crash at any point is reconciled on resume.
+    """
     dlq = ctx.job["dlq"]
     kwargs = client_kwargs(cfg)
     consumer = open_consumer(cfg)
     producer = KafkaProducer(**kwargs, acks="all", linger_ms=5, retries=5, batch_size=256 * 1024,
                              max_in_flight_requests_per_connection=1)
+    previous: _Batch | None = None
     try:
         marks = ctx.job["marks"]
         if "scope" not in marks:
@@ -316,54 +324,79 @@ def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
         topics = _Topics(consumer, kwargs)
         rate = ctx.req.get("rate_per_s")
         size = MAX_BATCH if not rate else max(1, min(MAX_BATCH, int(rate / 10)))
+        state = "done"
         for records in read(consumer, dlq, ranges, batch=size):
             for i in range(0, len(records), size):
-                if _replay_batch(ctx, consumer, producer, topics, cfg, records[i:i + size]):
-                    return "cancelled"
-        return "done"
+                done, previous = previous, _send(ctx, consumer, producer, topics, cfg, records[i:i + size])
+                if done is not None:
+                    _settle(ctx, done)
+                if ctx.beat():
+                    state = "cancelled"
+                    break
+            if state == "cancelled":
+                break
+        last, previous = previous, None
+        if last is not None:
+            _settle(ctx, last)
+        return state
+    except Exception:
+        if previous is not None:  # best effort; what stays in flight is reconciled when the job resumes
+            with contextlib.suppress(Exception):
+                _settle(ctx, previous)
+        raise
     finally:
         producer.close(timeout=10)
         consumer.close()
 
 
-def _replay_batch(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, topics: _Topics,
-                  cfg: KafkaClusterConfig, records: list[Any]) -> bool:
-    """Plan, send and record one batch; True when the job was cancelled."""
+@dataclass
+class _Batch:
+    settled: list[dict[str, Any]]  # outcomes known without the broker (skipped, failed)
+    sends: list[tuple[plan.PlanItem, Any]]  # (item, future)
+
+
+def _send(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, topics: _Topics,
+          cfg: KafkaClusterConfig, records: list[Any]) -> _Batch:
+    """Plan one batch, write its in-flight rows and scan marks, then hand it to the producer."""
     topics.missing.clear()
     items = plan_items(ctx, cfg, records, topics)
-    settled = [outcome(it, "skipped" if it.action == "skip" else "failed") for it, _ in items
-               if it.action in ("skip", "error")]
+    batch = _Batch([outcome(it, "skipped" if it.action == "skip" else "failed") for it, _ in items
+                    if it.action in ("skip", "error")], [])
     sends = [(it, m) for it, m in items if it.action in ("replay", "park")]
+    if not sends:
+        return batch
     if any(it.action == "park" for it, _ in sends):
         topics.ensure_parking(ctx.parking().topic or "", max(1, len(ctx.job["marks"]["scope"])))
-    if sends:
-        marks = ctx.job["marks"]
-        marks["targets"] = _marks_for(consumer, marks.setdefault("targets", {}), [it for it, _ in sends], topics)
-        store_dlq.add_inflight(ctx.conn, ctx.job["id"],
-                               [(it.replay_id, it.coord, "replayed" if it.action == "replay" else "parked",
-                                 it.target.describe() if it.target else "") for it, _ in sends], marks)
-        ctx.pace(len(sends))
-        futures = []
-        for it, m in sends:
-            t = it.target
-            assert t is not None
-            count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
-            futures.append(producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
-                                         headers=plan.replay_headers(m.headers, it.replay_id, count, t)))
-        producer.flush()
-        for (it, _), fut in zip(sends, futures):
-            try:
-                md = fut.get(timeout=0)
-            except KafkaError as exc:
-                settled.append(outcome(it, "failed", f"record {it.coord}: produce to {it.target.describe()} "
-                                                     f"failed: {exc}; the record stays in the DLQ"))
-                continue
-            key = f"{md.topic}:{md.partition}"
-            marks["targets"][key] = max(marks["targets"].get(key, 0), md.offset + 1)
-            settled.append(outcome(it, "replayed" if it.action == "replay" else "parked",
-                                   target_coord=f"{md.topic}:{md.partition}:{md.offset}"))
-        ctx.record(settled)
+    marks = ctx.job["marks"]
+    marks["targets"] = _marks_for(consumer, marks.setdefault("targets", {}), [it for it, _ in sends], topics)
+    store_dlq.add_inflight(ctx.conn, ctx.job["id"],
+                           [(it.replay_id, it.coord, "replayed" if it.action == "replay" else "parked",
+                             it.target.describe() if it.target else "") for it, _ in sends], marks)
+    ctx.pace(len(sends))
+    for it, m in sends:
+        t = it.target
+        assert t is not None
+        count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
+        batch.sends.append((it, producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
+                                              headers=plan.replay_headers(m.headers, it.replay_id, count, t))))
+    return batch
+
+
+def _settle(ctx: JobContext, batch: _Batch) -> None:
+    """Wait for the batch's acks (acks=all), then record outcomes and ledger rows; advance the marks."""
+    marks = ctx.job["marks"]
+    settled = list(batch.settled)
+    for it, fut in batch.sends:
+        try:
+            md = fut.get(timeout=ACK_TIMEOUT_S)
+        except KafkaError as exc:
+            settled.append(outcome(it, "failed", f"record {it.coord}: produce to {it.target.describe()} "
+                                                 f"failed: {exc}; the record stays in the DLQ"))
+            continue
+        key = f"{md.topic}:{md.partition}"
+        marks["targets"][key] = max(marks["targets"].get(key, 0), md.offset + 1)
+        settled.append(outcome(it, "replayed" if it.action == "replay" else "parked",
+                               target_coord=f"{md.topic}:{md.partition}:{md.offset}"))
+    ctx.record(settled)
+    if batch.sends:
         store_dlq.set_marks(ctx.conn, ctx.job["id"], marks)
-    else:
-        ctx.record(settled)
-    return ctx.beat()

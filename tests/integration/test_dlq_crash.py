@@ -44,7 +44,7 @@ def _resume(cfg: Path, job_id: int) -> subprocess.Popen:
 
 def kill_and_resume(cfg: Path, store: Path, job_id: int, seed_: int) -> int:
     """Run the job in subprocesses, SIGKILL each of the first KILLS at a random point of progress,
-    then let the last one finish. Returns the number of kills."""
+    then let the last one finish. Returns the number of kills that hit a running replay."""
     rng = random.Random(seed_)
     kills = 0
     while True:
@@ -57,14 +57,17 @@ def kill_and_resume(cfg: Path, store: Path, job_id: int, seed_: int) -> int:
             while _progress(store, job_id).get("replayed", 0) < threshold and proc.poll() is None:
                 assert time.monotonic() < deadline, "the replay made no progress"
                 time.sleep(rng.uniform(0.005, 0.05))
-            assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            proc.stdout.close()
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+            out = proc.communicate(timeout=30)[0].decode()
+            if _progress(store, job_id).get("state") == "done":  # on a loaded machine it may finish first
+                assert kills >= 1, "no kill landed inside the replay"
+                return kills
+            assert proc.returncode == -signal.SIGKILL, out[-2000:]
             kills += 1
             continue
-        out, _ = proc.communicate(timeout=90)
-        assert proc.returncode == 0, out.decode()[-2000:]
+        out = proc.communicate(timeout=90)[0].decode()
+        assert proc.returncode == 0, out[-2000:]
         return kills
 
 
@@ -177,7 +180,8 @@ def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store,
     job = _progress(tmp_store, job_id)
     assert (job["state"], job["replayed"]) == ("done", 60)
     msgs = api.job_messages(connect_writer(tmp_store), job_id)
-    assert sum("reconciled" in (m["detail"] or "") for m in msgs) == 20
+    reconciled = sum("reconciled" in (m["detail"] or "") for m in msgs)
+    assert reconciled in (20, 40)  # batch 2, and batch 3 if it was already sent (double-buffered)
     got = read_all(kafka.bootstrap, src, 60)
     assert len(got) == 60 and len({header(r, "eventdeck-replay-id") for r in got}) == 60  # no duplicate
 
