@@ -177,6 +177,12 @@ def _eventdeck_origin(raw: Any) -> Origin | None:
                   queue=t.get("queue"), exchange=t.get("exchange"), routing_keys=(rk,) if rk else ())
 
 
+def display(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> dict[str, str]:
+    """Every header as readable text (binary Spring ints as numbers); never raises."""
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    return {k: _display_value(k, v) for k, v in pairs}
+
+
 def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Decoded:
     """Decode one message's headers (Kafka list of pairs or RabbitMQ dict). Raises HeaderError."""
     if headers is None:
@@ -188,7 +194,6 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
     h: dict[str, Any] = {}
     for k, v in pairs:  # the last value of a repeated Kafka header wins, as Spring reads it
         h[k] = v
-    display = {k: _display_value(k, v) for k, v in pairs}
     origins: list[Origin] = []
     own = _eventdeck_origin(h.get(REPLAY_TARGET))
     if own:
@@ -227,7 +232,7 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
     return Decoded(origins=tuple(origins), reason=reason,
                    exception_class=_text(exc_class) or None, exception_message=_text(exc_msg) or None,
                    stacktrace=_text(stack) or None, deaths=deaths,
-                   replay_id=_text(rid) or None, replay_count=count, display=display)
+                   replay_id=_text(rid) or None, replay_count=count, display=display(pairs))
 
 
 def plain_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:

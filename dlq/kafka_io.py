@@ -56,7 +56,7 @@ def to_message(rec: Any) -> tuple[plan.Message, hdr.HeaderError | None]:
         decoded = hdr.decode(pairs)
     except hdr.HeaderError as exc:
         err = exc
-        decoded = hdr.Decoded(display={k: hdr._display_value(k, v) for k, v in pairs})
+        decoded = hdr.Decoded(display=hdr.display(pairs))
     return plan.Message(coord=plan.kafka_coord(rec.partition, rec.offset), key=rec.key, value=rec.value,
                         ts_ms=rec.timestamp, headers=pairs, decoded=decoded, partition=rec.partition,
                         offset=rec.offset), err

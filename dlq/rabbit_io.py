@@ -77,7 +77,7 @@ def to_message(body: bytes, props: pika.BasicProperties, tag: int) -> tuple[plan
         decoded = hdr.decode(headers)
     except hdr.HeaderError as exc:
         err = exc
-        decoded = hdr.Decoded(display={k: hdr._display_value(k, v) for k, v in headers.items()})
+        decoded = hdr.Decoded(display=hdr.display(headers))
     ts = props.timestamp * 1000 if isinstance(props.timestamp, int) else None
     if ts is None and decoded.deaths and decoded.deaths[0].time_ms is not None:
         ts = decoded.deaths[0].time_ms

@@ -10,7 +10,6 @@ import time
 import uuid
 from typing import Any
 
-import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from config import Settings
