@@ -8,10 +8,11 @@ import json
 import sqlite3
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from store.rollups import plan_rollup
-from store.writes import LABEL_RE
+from store.writes import FLUSHED_MAX_KEY, LABEL_RE, M1_CUTOFF_KEY, RAW_CUTOFF_KEY, STAGED_ROWS_KEY
 
 Match = Mapping[str, "str | Sequence[str]"] | None
 
@@ -19,6 +20,7 @@ Match = Mapping[str, "str | Sequence[str]"] | None
 GROUP_AGG = {"avg": "sum(sum_v) / sum(cnt)", "min": "min(min_v)", "max": "max(max_v)", "sum": "sum(sum_v)",
              "count": "sum(cnt)", "last": "last_v"}  # 'last' is the bare column picked by max(last_ts_ms)
 _BASE = ["series_id", "ts_ms", "value"]
+_DTYPE = np.dtype([("series_id", "i8"), ("ts_ms", "i8"), ("value", "f8")])
 
 
 def _match_sql(match: Match) -> tuple[str, list]:
@@ -58,9 +60,10 @@ def _with_labels(df: pd.DataFrame, series: list[tuple[int, str]], match: Match,
     return out[[*_BASE, *names, *extra]]
 
 
-def _frame(rows: list[tuple], columns: Sequence[str] = _BASE) -> pd.DataFrame:
-    df = pd.DataFrame.from_records(rows, columns=list(columns))
-    return df.astype({"series_id": "int64", "ts_ms": "int64", "value": "float64"})
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    """(series_id, ts_ms, value) rows as int64/int64/float64 columns (via numpy: ~2x faster)."""
+    arr = np.array(rows, dtype=_DTYPE) if rows else np.empty(0, dtype=_DTYPE)
+    return pd.DataFrame({name: arr[name] for name in _BASE})
 
 
 def latest(conn: sqlite3.Connection, metric: str, match: Match = None) -> pd.DataFrame:
@@ -90,23 +93,39 @@ def metrics(conn: sqlite3.Connection) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=["metric", "source", "series"])
 
 
-def _cutoffs(conn: sqlite3.Connection) -> dict[str, int]:
-    """Oldest timestamp each tier still fully holds (set by retention; 0 before the first run)."""
-    meta = dict(conn.execute("SELECT key, value FROM store_meta WHERE key LIKE '%_cutoff_ms'"))
-    return {k: meta.get(f"{k}_cutoff_ms", 0) for k in ("raw", "m1", "h1")}
+def _meta(conn: sqlite3.Connection) -> dict[str, int]:
+    """Bookkeeping written by the writer and retention (see store.writes for the keys)."""
+    return dict(conn.execute("SELECT key, value FROM store_meta"))
 
 
-# Staged samples (samples_recent) not yet moved into samples; a staged duplicate of a stored
-# sample is ignored, as the next flush will drop it.
-_STAGED = ("SELECT series_id, ts_ms, value FROM samples_recent r WHERE {ids} AND ts_ms BETWEEN ? AND ? "
-           "AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.series_id = r.series_id AND s.ts_ms = r.ts_ms)")
 _IN_IDS = "series_id IN (SELECT value FROM json_each(?))"
 
 
-def _raw_fits(conn: sqlite3.Connection, ids: list[int], start_ms: int, end_ms: int, max_points: int) -> bool:
+def _staged(meta: dict[str, int], ticks: int, n_series: int) -> str:
+    """SELECT of staged samples (rows not yet flushed) for params (lo, hi, ids json, flushed max).
+
+    With few staged timestamps, each (timestamp, series) is looked up; with many (ticks x series
+    beyond the staged row count) the staged rows are scanned. A staged duplicate of a stored sample
+    (possible only at or below the flushed maximum) is left out: the next flush drops it.
+    """
+    if ticks * n_series < meta.get(STAGED_ROWS_KEY, 0):
+        source = ("staged_ts t CROSS JOIN samples_recent r ON r.ts_ms = t.ts_ms "
+                  "WHERE t.ts_ms BETWEEN ?1 AND ?2 AND r.")
+    else:
+        source = "samples_recent r WHERE r.ts_ms BETWEEN ?1 AND ?2 AND r."
+    return (f"SELECT r.series_id, r.ts_ms, r.value FROM {source}{_IN_IDS.replace('?', '?3')} "
+            "AND (r.ts_ms > ?4 OR NOT EXISTS (SELECT 1 FROM samples s "
+            "WHERE s.series_id = r.series_id AND s.ts_ms = r.ts_ms))")
+
+
+def _ticks(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
+    """Distinct staged timestamps in [start_ms, end_ms]."""
+    return conn.execute("SELECT count(*) FROM staged_ts WHERE ts_ms BETWEEN ? AND ?", (start_ms, end_ms)).fetchone()[0]
+
+
+def _raw_fits(conn: sqlite3.Connection, ids: list[int], staged: dict[int, int], start_ms: int, end_ms: int,
+              max_points: int) -> bool:
     """True if no series has more than max_points raw samples in range (counting stops early)."""
-    staged = dict(conn.execute(f"SELECT series_id, count(*) FROM samples_recent WHERE {_IN_IDS} "
-                               "AND ts_ms BETWEEN ? AND ? GROUP BY series_id", (json.dumps(ids), start_ms, end_ms)))
     sql = "SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? LIMIT ?)"
     return all(conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0] + staged.get(sid, 0)
                <= max_points for sid in ids)
@@ -127,25 +146,37 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
     if end_ms < start_ms:
         raise ValueError(f"range_query: end_ms {end_ms} is before start_ms {start_ms}")
     series = _series(conn, metric, match)
-    ids = json.dumps([sid for sid, _ in series])
-    cut = _cutoffs(conn)
-    staged = _STAGED.format(ids=_IN_IDS)
-    if series and start_ms >= cut["raw"] and _raw_fits(conn, [s for s, _ in series], start_ms, end_ms, max_points):
-        resolution = "raw"
-        sql = (f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} AND ts_ms BETWEEN ? AND ? "
-               f"UNION ALL {staged} ORDER BY 1, 2")
-        params: tuple = (ids, start_ms, end_ms, ids, start_ms, end_ms)
-    else:
-        table, width, resolution = plan_rollup(start_ms, end_ms, max_points, start_ms >= cut["m1"])
-        lo, hi = start_ms // width * width, end_ms
-        last = ", max(last_ts_ms)" if agg == "last" else ""
-        # Rollup rows plus staged samples (each a one-sample bucket), grouped into buckets of `width`.
-        sql = (f"SELECT series_id, bucket_ms / {width} * {width} AS b, {GROUP_AGG[agg]}{last} FROM ("
-               f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
-               f"WHERE {_IN_IDS} AND bucket_ms BETWEEN ? AND ? UNION ALL "
-               f"SELECT series_id, ts_ms, value, value, value, 1, ts_ms, value FROM ({staged})) "
-               "GROUP BY series_id, b ORDER BY series_id, b")
-        params = (ids, lo, hi, ids, lo, hi)
-    df = _frame([r[:3] for r in conn.execute(sql, params)])
+    ids = [sid for sid, _ in series]
+    meta = _meta(conn)
+    staged_args = (json.dumps(ids), meta.get(FLUSHED_MAX_KEY, -1))
+    if ids and start_ms >= meta.get(RAW_CUTOFF_KEY, 0):
+        ticks = _ticks(conn, start_ms, end_ms)
+        staged_rows = conn.execute(_staged(meta, ticks, len(ids)),
+                                   (start_ms, end_ms, *staged_args)).fetchall() if ticks else []
+        staged_n: dict[int, int] = {}
+        for sid, _, _ in staged_rows:
+            staged_n[sid] = staged_n.get(sid, 0) + 1
+        if _raw_fits(conn, ids, staged_n, start_ms, end_ms, max_points):
+            rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} "
+                                "AND ts_ms BETWEEN ? AND ?", (staged_args[0], start_ms, end_ms)).fetchall()
+            rows = sorted(rows + staged_rows) if staged_rows else rows
+            return _result(rows, "raw", series, match)
+    table, width, resolution = plan_rollup(start_ms, end_ms, max_points, start_ms >= meta.get(M1_CUTOFF_KEY, 0))
+    lo = start_ms // width * width
+    ticks = _ticks(conn, lo, end_ms)
+    last = ", max(last_ts_ms)" if agg == "last" else ""
+    staged_part = (" UNION ALL SELECT series_id, ts_ms, value, value, value, 1, ts_ms, value "
+                   f"FROM ({_staged(meta, ticks, len(ids))})" if ticks else "")
+    # Rollup rows plus staged samples (each a one-sample bucket), grouped into buckets of `width`.
+    sql = (f"SELECT series_id, bucket_ms / {width} * {width} AS b, {GROUP_AGG[agg]}{last} FROM ("
+           f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
+           f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2{staged_part}) "
+           "GROUP BY series_id, b ORDER BY series_id, b")
+    rows = [r[:3] for r in conn.execute(sql, (lo, end_ms, *staged_args) if ticks else (lo, end_ms, staged_args[0]))]
+    return _result(rows, resolution, series, match)
+
+
+def _result(rows: list[tuple], resolution: str, series: list[tuple[int, str]], match: Match) -> pd.DataFrame:
+    df = _frame(rows)
     df["resolution"] = resolution
     return _with_labels(df, series, match, extra=["resolution"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 import sqlite3
 
 from store.db import transaction
-from store.writes import GC_KEY, flush
+from store.writes import GC_KEY, H1_CUTOFF_KEY, M1_CUTOFF_KEY, RAW_CUTOFF_KEY, flush
 
 # Series handled per transaction, so a large first prune never holds the write lock for long.
 CHUNK_SERIES = 250
-TABLES = (("samples", "ts_ms", "raw"), ("rollup_1m", "bucket_ms", "m1"), ("rollup_1h", "bucket_ms", "h1"))
+# (table, time column, store_meta key of its cut-off)
+TABLES = (("samples", "ts_ms", RAW_CUTOFF_KEY), ("rollup_1m", "bucket_ms", M1_CUTOFF_KEY),
+          ("rollup_1h", "bucket_ms", H1_CUTOFF_KEY))
 
 
 def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: int, h1_ms: int) -> dict[str, int]:
@@ -19,28 +21,28 @@ def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: i
     that covers a range, writers drop samples older than the raw cut-off. A ``latest`` value older
     than the raw cut-off is removed, and a series left with no data at all is removed from the registry.
     """
-    for name, value in (("raw_ms", raw_ms), ("m1_ms", m1_ms), ("h1_ms", h1_ms)):
-        if not isinstance(value, int) or value <= 0:
+    windows = {"raw_ms": raw_ms, "m1_ms": m1_ms, "h1_ms": h1_ms}
+    for name, value in windows.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"apply_retention: {name} must be a positive int of milliseconds, got {value!r}")
     flush(conn)
     with transaction(conn):
-        for _, _, tier in TABLES:
-            keep = {"raw": raw_ms, "m1": m1_ms, "h1": h1_ms}[tier]
-            conn.execute("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                         "SET value = max(value, excluded.value)", (f"{tier}_cutoff_ms", now_ms - keep))
-        cut = dict(conn.execute("SELECT key, value FROM store_meta WHERE key LIKE '%_cutoff_ms'"))
+        conn.executemany("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                         "SET value = max(value, excluded.value)",
+                         [(key, now_ms - keep) for (_, _, key), keep in zip(TABLES, windows.values())])
+        cut = dict(conn.execute("SELECT key, value FROM store_meta"))
     ids = [sid for (sid,) in conn.execute("SELECT id FROM series ORDER BY id")]
     deleted = {table: 0 for table, _, _ in TABLES}
     for i in range(0, len(ids), CHUNK_SERIES):
         chunk = ids[i:i + CHUNK_SERIES]
         with transaction(conn):
-            for table, column, tier in TABLES:
+            for table, column, key in TABLES:
                 before = conn.total_changes
                 conn.executemany(f"DELETE FROM {table} WHERE series_id = ? AND {column} < ?",
-                                 [(sid, cut[f"{tier}_cutoff_ms"]) for sid in chunk])
+                                 [(sid, cut[key]) for sid in chunk])
                 deleted[table] += conn.total_changes - before
     with transaction(conn):
-        deleted["latest"] = conn.execute("DELETE FROM latest WHERE ts_ms < ?", (cut["raw_cutoff_ms"],)).rowcount
+        deleted["latest"] = conn.execute("DELETE FROM latest WHERE ts_ms < ?", (cut[RAW_CUTOFF_KEY],)).rowcount
         deleted["series"] = conn.execute(
             "DELETE FROM series WHERE id NOT IN (SELECT series_id FROM latest) "
             "AND NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id) "

@@ -3,8 +3,8 @@
 Each :meth:`SampleWriter.write` is one transaction. New samples land in the small
 ``samples_recent`` table and ``latest`` is updated; every :data:`FLUSH_MS` of sample time (or
 :data:`FLUSH_ROWS` staged rows) the same transaction moves the staged rows into ``samples`` and
-UPSERTs their 1m/1h rollup deltas (see migration 0004 for why). Queries read both tables, so the
-split is invisible to readers.
+UPSERTs their 1m/1h rollup deltas, in SQL (see migrations 0004/0005 for why). Queries read both
+tables, so the split is invisible to readers.
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ ENTITY_LABELS = ("group", "queue", "dlq", "consumer", "topic", "target")
 
 # store_meta keys
 GC_KEY = "series_gc_generation"
-RAW_CUTOFF_KEY = "raw_cutoff_ms"
+RAW_CUTOFF_KEY = "raw_cutoff_ms"  # retention: oldest ts each tier still fully holds
+M1_CUTOFF_KEY = "m1_cutoff_ms"
+H1_CUTOFF_KEY = "h1_cutoff_ms"
 STAGED_ROWS_KEY = "staged_rows"
 STAGED_SINCE_KEY = "staged_since_ms"
 FLUSHED_MAX_KEY = "flushed_max_ts_ms"
@@ -87,7 +89,7 @@ def flush(conn: sqlite3.Connection) -> int:
     """
     with transaction(conn):
         flushed = conn.execute("SELECT value FROM store_meta WHERE key = ?", (FLUSHED_MAX_KEY,)).fetchone()
-        if flushed:
+        if flushed:  # no key: nothing was ever flushed (migration 0006 seeds it for older stores)
             conn.execute("DELETE FROM samples_recent WHERE ts_ms <= ? AND EXISTS (SELECT 1 FROM samples s "
                          "WHERE s.series_id = samples_recent.series_id AND s.ts_ms = samples_recent.ts_ms)",
                          flushed)
@@ -99,6 +101,7 @@ def flush(conn: sqlite3.Connection) -> int:
             conn.execute("INSERT INTO store_meta (key, value) SELECT ?, max(ts_ms) FROM samples_recent WHERE true "
                          "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)", (FLUSHED_MAX_KEY,))
             conn.execute("DELETE FROM samples_recent")
+        conn.execute("DELETE FROM staged_ts")
         conn.execute("DELETE FROM store_meta WHERE key IN (?, ?)", (STAGED_ROWS_KEY, STAGED_SINCE_KEY))
     return moved
 
@@ -187,11 +190,13 @@ class SampleWriter:
         return found
 
     def _stage(self, rows: list[tuple]) -> int:
-        """Insert rows into ``samples_recent`` and advance ``latest``; returns rows inserted."""
+        """Insert rows into ``samples_recent`` (and their timestamps into ``staged_ts``), advance ``latest``;
+        returns rows inserted."""
         c = self.conn
         before = c.total_changes
         c.executemany("INSERT OR IGNORE INTO samples_recent (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
         accepted = c.total_changes - before
+        c.executemany("INSERT OR IGNORE INTO staged_ts (ts_ms) VALUES (?)", [(ts,) for ts in {r[1] for r in rows}])
         # Rows of one series apply in order; the strict '>' keeps the first of equal timestamps.
         c.executemany(
             "INSERT INTO latest (series_id, ts_ms, value) VALUES (?, ?, ?) ON CONFLICT (series_id) DO UPDATE "

@@ -11,10 +11,10 @@ from store.db import (MigrationError, applied_migrations, checkpoint, connect_re
                       migration_files, transaction)
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
-from store.writes import SampleWriter
+from store.writes import SampleWriter, flush
 
 T0 = 1_780_000_000_000 // HOUR_MS * HOUR_MS
-CORE = [1, 2, 3, 4]
+CORE = [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_migrate_from_empty_applies_every_file_once(tmp_path):
@@ -51,8 +51,14 @@ def test_upgrade_from_a_version_1_database_keeps_data_and_backfills_rollups(tmp_
     assert r1m == [(T0, 0.0, 3.0, 6.0, 4, T0 + 45_000, 3.0), (T0 + MINUTE_MS, 4.0, 7.0, 22.0, 4, T0 + 105_000, 7.0)]
     assert conn.execute("SELECT min_v, max_v, sum_v, cnt, last_v FROM rollup_1h WHERE series_id = 7").fetchall() \
         == [(0.0, 7.0, 28.0, 8, 7.0)]
-    # the upgraded store keeps working: new samples join the old series and its rollups
-    SampleWriter(conn).write([Sample("kafka_group_lag_messages", {"cluster": "a", "group": "g"}, T0 + 120_000, 9.0)])
+    # the upgraded store keeps working: new samples join the old series and its rollups, and a
+    # re-sent old sample is still recognised as a duplicate once staged rows are flushed
+    labels = {"cluster": "a", "group": "g"}
+    SampleWriter(conn).write([Sample("kafka_group_lag_messages", labels, T0, 100.0),
+                              Sample("kafka_group_lag_messages", labels, T0 + 120_000, 9.0)])
+    flush(conn)
+    assert conn.execute("SELECT cnt, sum_v FROM rollup_1m WHERE series_id = 7 ORDER BY bucket_ms").fetchall() \
+        == [(4, 6.0), (4, 22.0), (1, 9.0)]
     r = connect_reader(path)
     df = queries.range_query(r, "kafka_group_lag_messages", {"group": "g"}, T0, T0 + 120_000)
     assert df["series_id"].unique().tolist() == [7]

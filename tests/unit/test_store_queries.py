@@ -185,6 +185,28 @@ def test_staged_samples_flush_after_flush_ms_of_sample_time(store):
     assert flushed_view["value"].tolist()[:-1] == staged_view["value"].tolist()
 
 
+@pytest.mark.parametrize("match", [
+    {"group": "g3"},                        # 10 ticks x 1 series < 400 staged rows: looked up per tick
+    {"group": [f"g{i}" for i in range(5)]},  # 10 x 5 < 400: looked up
+    None,                                   # 10 x 40 = 400 staged rows: scanned
+])
+@pytest.mark.parametrize("max_points, agg", [(10_000, "avg"), (3, "max"), (3, "last")])  # raw, then 1m buckets
+def test_staged_rows_read_the_same_as_flushed_ones(store, match, max_points, agg):
+    w, r = store
+    sw = SampleWriter(w)
+    for k in range(10):
+        sw.write([lag(f"g{i}", T0 + k * 15_000, float(i * 100 + k)) for i in range(40)])
+    sw.write([lag("g3", T0 + 15_000, -1.0)])  # a duplicate, still staged: first write wins
+    end = T0 + 9 * 15_000
+    staged = queries.range_query(r, LAG, match, T0, end, max_points=max_points, agg=agg)
+    assert w.execute("SELECT count(*) FROM samples").fetchone()[0] == 0
+    flush(w)
+    flushed = queries.range_query(r, LAG, match, T0, end, max_points=max_points, agg=agg)
+    assert w.execute("SELECT count(*) FROM samples_recent").fetchone()[0] == 0
+    pd.testing.assert_frame_equal(staged, flushed)
+    assert len(staged) == (10 if max_points > 10 else 3) * staged["series_id"].nunique()
+
+
 sample_sets = st.lists(
     st.tuples(st.integers(0, 2), st.integers(0, 3 * HOUR_MS // 1000),
               st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32)),
