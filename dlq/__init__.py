@@ -1,0 +1,7 @@
+"""DLQ browse and replay for Kafka and RabbitMQ.
+
+Pure: ``headers`` (Spring / Connect / x-death / Eventdeck header decoding), ``payload`` (display),
+``targets`` (where a message goes back to), ``plan`` (selection, replay ids, loop guard, pacing).
+I/O: ``kafka_io``, ``rabbit_io`` (browse + replay execution), ``jobs`` (the runner the collector
+service schedules), ``api`` (what the dashboard calls), ``python -m dlq`` (the same from a shell).
+"""
