@@ -123,12 +123,16 @@ def _ticks(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
     return conn.execute("SELECT count(*) FROM staged_ts WHERE ts_ms BETWEEN ? AND ?", (start_ms, end_ms)).fetchone()[0]
 
 
-def _raw_fits(conn: sqlite3.Connection, ids: list[int], staged: dict[int, int], start_ms: int, end_ms: int,
-              max_points: int) -> bool:
-    """True if no series has more than max_points raw samples in range (counting stops early)."""
+def _raw_counts(conn: sqlite3.Connection, ids: list[int], start_ms: int, end_ms: int,
+                max_points: int) -> dict[int, int] | None:
+    """Flushed raw samples per series in range, or None as soon as one series has more than max_points."""
     sql = "SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? LIMIT ?)"
-    return all(conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0] + staged.get(sid, 0)
-               <= max_points for sid in ids)
+    counts = {}
+    for sid in ids:
+        counts[sid] = conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0]
+        if counts[sid] > max_points:
+            return None
+    return counts
 
 
 def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, end_ms: int,
@@ -148,19 +152,11 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
     series = _series(conn, metric, match)
     ids = [sid for sid, _ in series]
     meta = _meta(conn)
-    staged_args = (json.dumps(ids), meta.get(FLUSHED_MAX_KEY, -1))
-    if ids and start_ms >= meta.get(RAW_CUTOFF_KEY, 0):
-        ticks = _ticks(conn, start_ms, end_ms)
-        staged_rows = conn.execute(_staged(meta, ticks, len(ids)),
-                                   (start_ms, end_ms, *staged_args)).fetchall() if ticks else []
-        staged_n: dict[int, int] = {}
-        for sid, _, _ in staged_rows:
-            staged_n[sid] = staged_n.get(sid, 0) + 1
-        if _raw_fits(conn, ids, staged_n, start_ms, end_ms, max_points):
-            rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} "
-                                "AND ts_ms BETWEEN ? AND ?", (staged_args[0], start_ms, end_ms)).fetchall()
-            rows = sorted(rows + staged_rows) if staged_rows else rows
-            return _result(rows, "raw", series, match)
+    args = (json.dumps(ids), meta.get(FLUSHED_MAX_KEY, -1))  # ?3 and ?4 of the staged-rows SELECT
+    raw = _raw_rows(conn, meta, ids, args, start_ms, end_ms, max_points) \
+        if ids and start_ms >= meta.get(RAW_CUTOFF_KEY, 0) else None
+    if raw is not None:
+        return _result(raw, "raw", series, match)
     table, width, resolution = plan_rollup(start_ms, end_ms, max_points, start_ms >= meta.get(M1_CUTOFF_KEY, 0))
     lo = start_ms // width * width
     ticks = _ticks(conn, lo, end_ms)
@@ -172,8 +168,25 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
            f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
            f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2{staged_part}) "
            "GROUP BY series_id, b ORDER BY series_id, b")
-    rows = [r[:3] for r in conn.execute(sql, (lo, end_ms, *staged_args) if ticks else (lo, end_ms, staged_args[0]))]
+    rows = [r[:3] for r in conn.execute(sql, (lo, end_ms, *args) if ticks else (lo, end_ms, args[0]))]
     return _result(rows, resolution, series, match)
+
+
+def _raw_rows(conn: sqlite3.Connection, meta: dict[str, int], ids: list[int], args: tuple, start_ms: int,
+              end_ms: int, max_points: int) -> list[tuple] | None:
+    """Raw (flushed + staged) rows of the series in range, or None if one has more than max_points."""
+    counts = _raw_counts(conn, ids, start_ms, end_ms, max_points)
+    if counts is None:
+        return None
+    ticks = _ticks(conn, start_ms, end_ms)
+    staged = conn.execute(_staged(meta, ticks, len(ids)), (start_ms, end_ms, *args)).fetchall() if ticks else []
+    for sid, _, _ in staged:
+        counts[sid] += 1
+    if max(counts.values()) > max_points:
+        return None
+    rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} AND ts_ms BETWEEN ? AND ?",
+                        (args[0], start_ms, end_ms)).fetchall()
+    return sorted(rows + staged) if staged else rows
 
 
 def _result(rows: list[tuple], resolution: str, series: list[tuple[int, str]], match: Match) -> pd.DataFrame:
