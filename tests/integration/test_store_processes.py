@@ -43,18 +43,20 @@ def run_writer(path: str, series: int, steps: int, first: int, last: int) -> Non
         print(f"done {k} {time.perf_counter() - t:.3f}", flush=True)
 
 
-def run_reader(path: str, stop_file: str, deadline_s: str) -> None:
-    """Query in a loop until the stop file appears; prints the latest-row counts it saw."""
+def run_reader(path: str, ready_file: str, stop_file: str, deadline_s: str) -> None:
+    """Query in a loop until the stop file appears; prints how many raw points of g1+g2 it saw each time."""
     from store import audit, queries, status
 
     conn = connect_reader(path)
-    seen, end = [], time.monotonic() + float(deadline_s)
-    while not os.path.exists(stop_file) and time.monotonic() < end:
-        seen.append(len(queries.latest(conn, LAG)))
-        queries.range_query(conn, LAG, {"group": ["g1", "g2"]}, T0, T0 + 10**9)
+    seen, end, stopping = [], time.monotonic() + float(deadline_s), False
+    while not stopping and time.monotonic() < end:
+        stopping = os.path.exists(stop_file)  # one last round after the writers are done
+        queries.latest(conn, LAG)
+        seen.append(len(queries.range_query(conn, LAG, {"group": ["g1", "g2"]}, T0, T0 + 10**9, max_points=10**6)))
         queries.top_n(conn, LAG, 5)
         status.read_status(conn)
         audit.read(conn)
+        Path(ready_file).touch()
     print(" ".join(map(str, seen)), flush=True)
 
 
@@ -70,9 +72,14 @@ def run_status(path: str, times: str) -> None:
 def test_reader_process_queries_while_writer_processes_insert(tmp_path):
     path = str(tmp_path / "s.db")
     connect_writer(path).close()
-    stop = tmp_path / "stop"
+    ready, stop = tmp_path / "ready", tmp_path / "stop"
     series, steps, batches = 200, 10, 60
-    reader = worker("reader", path, str(stop), "100")
+    reader = worker("reader", path, str(ready), str(stop), "100")
+    deadline = time.monotonic() + 60
+    while not ready.exists():  # the reader has run its first round of queries
+        assert reader.poll() is None, reader.communicate()[1]
+        assert time.monotonic() < deadline, "reader did not start"
+        time.sleep(0.05)
     writer = worker("writer", path, str(series), str(steps), "0", str(batches))
     second = worker("status", path, "300")
     try:
@@ -86,8 +93,9 @@ def test_reader_process_queries_while_writer_processes_insert(tmp_path):
         assert proc.returncode == 0, f"{name} failed: {err}"
     assert w_out.count("done") == batches
     seen = [int(x) for x in r_out.split()]
-    assert len(seen) >= 3, "the reader should have queried throughout the writes"
-    assert seen == sorted(seen), "a reader never sees committed rows disappear"
+    assert len(set(seen)) >= 3, "the reader should have seen the data grow while the writer wrote"
+    assert seen == sorted(seen), "a reader never sees committed rows disappear, staged or flushed"
+    assert seen[-1] == 2 * steps * batches
     conn = connect_reader(path)
     stored = conn.execute("SELECT (SELECT count(*) FROM samples WHERE ts_ms >= ?1) + "
                           "(SELECT count(*) FROM samples_recent WHERE ts_ms >= ?1)", (T0,)).fetchone()
