@@ -75,6 +75,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction (``BEGIN`` … ``COMMIT``): every statement inside sees the same committed state.
+
+    Inside an already open transaction it joins it.
+    """
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
 def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
     """``PRAGMA wal_checkpoint(TRUNCATE)``: returns (busy, wal pages, pages checkpointed)."""
     busy, log, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

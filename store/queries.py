@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from store.db import snapshot
 from store.rollups import plan_rollup
 from store.writes import FLUSHED_MAX_KEY, LABEL_RE, M1_CUTOFF_KEY, RAW_CUTOFF_KEY, STAGED_ROWS_KEY
 
@@ -149,6 +150,12 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
         raise ValueError(f"range_query: max_points must be a positive int, got {max_points!r}")
     if end_ms < start_ms:
         raise ValueError(f"range_query: end_ms {end_ms} is before start_ms {start_ms}")
+    with snapshot(conn):  # staged rows may be flushed meanwhile: read both tables at one instant
+        return _range(conn, metric, match, start_ms, end_ms, max_points, agg)
+
+
+def _range(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, end_ms: int, max_points: int,
+           agg: str) -> pd.DataFrame:
     series = _series(conn, metric, match)
     ids = [sid for sid, _ in series]
     meta = _meta(conn)
