@@ -8,7 +8,7 @@ import pytest
 
 from store import queries
 from store.db import (MigrationError, applied_migrations, checkpoint, connect_reader, connect_writer, migrate,
-                      migration_files, transaction)
+                      migration_files, snapshot, transaction)
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
 from store.writes import SampleWriter, flush
@@ -121,6 +121,19 @@ def test_reader_is_read_only_and_sees_committed_writes(tmp_path):
         r.execute("INSERT INTO store_meta VALUES ('x', 1)")
     busy, _, _ = checkpoint(w)
     assert busy == 0
+
+
+def test_snapshot_reads_one_instant_while_the_writer_commits(tmp_path):
+    path = tmp_path / "s.db"
+    w, r = connect_writer(path), connect_reader(path)
+    sw = SampleWriter(w)
+    sw.write([Sample("kafka_group_lag_messages", {"cluster": "a", "group": "g1"}, T0, 1.0)])
+    with snapshot(r):
+        before = r.execute("SELECT count(*) FROM latest").fetchone()[0]
+        sw.write([Sample("kafka_group_lag_messages", {"cluster": "a", "group": "g2"}, T0, 2.0)])
+        assert r.execute("SELECT count(*) FROM latest").fetchone()[0] == before == 1
+    assert not r.in_transaction
+    assert r.execute("SELECT count(*) FROM latest").fetchone()[0] == 2
 
 
 def test_reader_on_missing_store_names_the_path(tmp_path):
