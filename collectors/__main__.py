@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # kafka-python logs every refused connection at ERROR; our status rows already say it.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

@@ -26,7 +26,7 @@ class KafkaClusterConfig(Section):
     topics_allow: list[str] = ["*"]
     topics_deny: list[str] = ["__*", "_schemas", "eventdeck.telemetry"]
     groups_allow: list[str] = ["*"]
-    groups_deny: list[str] = []
+    groups_deny: list[str] = ["eventdeck-*"]  # Eventdeck's own telemetry consumer
     dlq_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_DLQ_PATTERNS))
     dlq_exclude: list[str] = []
     dlq_map: dict[str, DlqTarget] = {}

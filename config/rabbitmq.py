@@ -24,7 +24,7 @@ class RabbitClusterConfig(Section):
     timeout_s: float = Field(10.0, gt=0)
     vhosts: list[str] = ["*"]
     queues_allow: list[str] = ["*"]
-    queues_deny: list[str] = ["amq.*"]
+    queues_deny: list[str] = ["amq.*", "eventdeck.*"]  # server-named queues, Eventdeck's own
     dlq_patterns: list[str] = ["*.dlq", "*-dlq", "*_dlq", "dlq.*", "*.dlx"]
     dlq_exclude: list[str] = []
     dlq_map: dict[str, RabbitDlqTarget] = {}

@@ -44,7 +44,9 @@ def demo_settings(state: dict, interval_s: float = 5.0) -> dict:
 def _spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # Own session: a Ctrl-C in the terminal reaches only us, and we stop the children in order.
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
 
 
 def _stop_all(procs: list[tuple[str, subprocess.Popen]]) -> None:
@@ -101,14 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nEventdeck dashboard: http://{settings.dashboard.address}:{port}\n"
               f"logs in {logs}/ — Ctrl-C stops everything this command started.")
         stop = {"now": False}
-        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.update(now=True))
         while not stop["now"]:
             for name, p in procs:
                 if p.poll() is not None:
                     print(f"error: {name} exited with code {p.returncode}; see {logs}/{name}.log", file=sys.stderr)
                     return 1
             time.sleep(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C while the brokers were still starting
         pass
     except brokers.BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)

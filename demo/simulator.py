@@ -393,4 +393,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module, not this __main__ copy, so the shop's exception classes are named
+    # demo.simulator.PaymentDeclined (as operators see them in DLQ headers), not __main__.PaymentDeclined.
+    from demo.simulator import main as _main
+
+    raise SystemExit(_main())
