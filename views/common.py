@@ -15,9 +15,9 @@ import streamlit as st
 
 from config import ConfigError, Settings, load_settings
 from config.dashboard import verify_password
-from store import audit, queries
+from store import audit, queries, status
 from store.db import connect_reader, connect_writer, transaction
-from views import frames
+from views import charts, frames
 
 RANGES: dict[str, int] = {
     "last 15 min": 15 * 60_000,
@@ -234,6 +234,28 @@ def latest_wide(conn: sqlite3.Connection, metrics: dict[str, str], match: dict |
     parts = [queries.latest(conn, m, match).assign(metric=label) for m, label in metrics.items()]
     parts = [p for p in parts if not p.empty]
     return frames.wide(pd.concat(parts, ignore_index=True), index, "metric") if parts else pd.DataFrame()
+
+
+def cluster_header(ctx: PageContext, broker: str, label: str, clusters: list[str], key: str) -> str:
+    """The cluster picker of a broker page and its health line (down with the reason, or not polled yet)."""
+    cluster = st.selectbox("Cluster", clusters, key=key)
+    health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
+    if health.state == frames.DOWN:
+        broker_down(f"{label} {cluster}", health.reason)
+    elif health.state == frames.NO_DATA:
+        no_data(f"{label} {cluster} has not been polled yet")
+    return cluster
+
+
+def history_chart(ctx: PageContext, metric: str, match: dict | None, *, title: str, unit: str,
+                  label_cols: list[str], empty: str, key: str, frame: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> None:
+    """A history chart of ``metric`` over the page's time range, or the 'no data yet' state naming ``empty``."""
+    df = queries.range_query(ctx.conn, metric, match, ctx.start_ms, ctx.end_ms)
+    if df.empty:
+        no_data(empty)
+        return
+    st.plotly_chart(charts.timeseries_figure(frame(df) if frame else df, title=title, unit=unit,
+                                             label_cols=label_cols), key=key)
 
 
 def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[sqlite3.Connection], T]) -> T | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from store import queries
-from views import charts, common, frames
+from views import common, frames
 
 ctx = common.page("Consumers")
 if not ctx.settings.telemetry.enabled:
@@ -37,19 +37,13 @@ picked = st.selectbox("Consumer", names, key="consumer_pick")
 match = dict(zip(KEY, picked.split(" / ")))
 left, right = st.columns(2)
 with left:
-    df = queries.range_query(ctx.conn, "consumer_processing_seconds", match, ctx.start_ms, ctx.end_ms)
-    if df.empty:
-        common.no_data("no processing-time history in this time range")
-    else:
-        st.plotly_chart(charts.timeseries_figure(df, title=f"Processing time of {match['consumer']}", unit="s",
-                                                 label_cols=["quantile"]), key="consumer_latency_chart")
+    common.history_chart(ctx, "consumer_processing_seconds", match, title=f"Processing time of {match['consumer']}",
+                         unit="s", label_cols=["quantile"], empty="no processing-time history in this time range",
+                         key="consumer_latency_chart")
 with right:
-    df = queries.range_query(ctx.conn, "consumer_error_rate_ratio", match, ctx.start_ms, ctx.end_ms)
-    if df.empty:
-        common.no_data("no error-rate history in this time range")
-    else:
-        st.plotly_chart(charts.timeseries_figure(df, title=f"Error ratio of {match['consumer']}", unit="ratio",
-                                                 label_cols=["consumer"]), key="consumer_error_chart")
+    common.history_chart(ctx, "consumer_error_rate_ratio", match, title=f"Error ratio of {match['consumer']}",
+                         unit="ratio", label_cols=["consumer"], empty="no error-rate history in this time range",
+                         key="consumer_error_chart")
 errors = queries.latest(ctx.conn, "consumer_errors_total", match)
 st.subheader("Errors by exception")
 common.table(frames.sum_by(errors, ["exception"]), "no handler error recorded", {"value": "errors (total)"},

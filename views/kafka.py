@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from store import queries, status
+from store import queries
 from views import charts, common, frames
 
 TOP_TOPICS = 10
@@ -24,12 +24,8 @@ if not ctx.settings.kafka.clusters:
 if common.no_store(ctx):
     st.stop()
 
-cluster = st.selectbox("Cluster", [c.name for c in ctx.settings.kafka.clusters], key="kafka_cluster")
-health = frames.cluster_health([cluster], status.read_status(ctx.conn), "kafka").iloc[0]
-if health.state == frames.DOWN:
-    common.broker_down(f"Kafka {cluster}", health.reason)
-elif health.state == frames.NO_DATA:
-    common.no_data(f"Kafka {cluster} has not been polled yet")
+cluster = common.cluster_header(ctx, "kafka", "Kafka", [c.name for c in ctx.settings.kafka.clusters],
+                                 key="kafka_cluster")
 
 groups = common.latest_wide(ctx.conn, GROUP_METRICS, {"cluster": cluster}, ["group"])
 st.subheader("Consumer groups")
@@ -58,19 +54,13 @@ else:
 
 left, right = st.columns(2)
 with left:
-    df = queries.range_query(ctx.conn, "kafka_group_topic_lag_messages", match, ctx.start_ms, ctx.end_ms)
-    if df.empty:
-        common.no_data("no lag history in this time range")
-    else:
-        st.plotly_chart(charts.timeseries_figure(df, title=f"Lag of {group} per topic", unit="messages",
-                                                 label_cols=["topic"]), key="kafka_lag_chart")
+    common.history_chart(ctx, "kafka_group_topic_lag_messages", match, title=f"Lag of {group} per topic",
+                         unit="messages", label_cols=["topic"], empty="no lag history in this time range",
+                         key="kafka_lag_chart")
 with right:
-    df = queries.range_query(ctx.conn, "kafka_group_max_lag_seconds", match, ctx.start_ms, ctx.end_ms)
-    if df.empty:
-        common.no_data("no time-lag history in this time range (too few offset points is 'unknown')")
-    else:
-        st.plotly_chart(charts.timeseries_figure(df, title=f"Worst time lag of {group}", unit="s",
-                                                 label_cols=["group"]), key="kafka_seconds_chart")
+    common.history_chart(ctx, "kafka_group_max_lag_seconds", match, title=f"Worst time lag of {group}", unit="s",
+                         label_cols=["group"], key="kafka_seconds_chart",
+                         empty="no time-lag history in this time range (too few offset points is 'unknown')")
 
 st.subheader("Topic rates")
 busiest = queries.top_n(ctx.conn, "kafka_topic_produce_rate_per_s", TOP_TOPICS, {"cluster": cluster})

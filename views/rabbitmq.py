@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from store import queries, status
-from views import charts, common, frames
+from views import common
 
 QUEUE_METRICS = {
     "rabbitmq_queue_ready_messages": "ready", "rabbitmq_queue_unacked_messages": "unacked",
@@ -25,12 +24,8 @@ if not ctx.settings.rabbitmq.clusters:
 if common.no_store(ctx):
     st.stop()
 
-cluster = st.selectbox("Cluster", [c.name for c in ctx.settings.rabbitmq.clusters], key="rabbit_cluster")
-health = frames.cluster_health([cluster], status.read_status(ctx.conn), "rabbitmq").iloc[0]
-if health.state == frames.DOWN:
-    common.broker_down(f"RabbitMQ {cluster}", health.reason)
-elif health.state == frames.NO_DATA:
-    common.no_data(f"RabbitMQ {cluster} has not been polled yet")
+cluster = common.cluster_header(ctx, "rabbitmq", "RabbitMQ", [c.name for c in ctx.settings.rabbitmq.clusters],
+                                 key="rabbit_cluster")
 
 nodes = common.latest_wide(ctx.conn, NODE_METRICS, {"cluster": cluster}, ["node"])
 queues = common.latest_wide(ctx.conn, QUEUE_METRICS, {"cluster": cluster}, ["vhost", "queue"])
@@ -59,14 +54,11 @@ if picked:
     left, right = st.columns(2)
     for col, metric, title, unit in ((left, "rabbitmq_queue_ready_messages", "Ready messages", "messages"),
                                      (right, "rabbitmq_queue_publish_rate_per_s", "Publish rate", "msg/s")):
-        df = queries.range_query(ctx.conn, metric, match, ctx.start_ms, ctx.end_ms)
         with col:
-            if df.empty:
-                common.no_data(f"no {title.lower()} history in this time range")
-            else:
-                named = df.assign(name=df["queue"].where(df["vhost"] == "/", df["vhost"] + " " + df["queue"]))
-                st.plotly_chart(charts.timeseries_figure(named, title=title, unit=unit, label_cols=["name"]),
-                                key=f"rabbit_{metric}")
+            common.history_chart(ctx, metric, match, title=title, unit=unit, label_cols=["name"],
+                                 empty=f"no {title.lower()} history in this time range", key=f"rabbit_{metric}",
+                                 frame=lambda df: df.assign(name=df["queue"].where(df["vhost"] == "/",
+                                                                                  df["vhost"] + " " + df["queue"])))
 
 st.subheader("Nodes")
 common.table(nodes, f"no node health collected from RabbitMQ {cluster}")
