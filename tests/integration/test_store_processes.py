@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from store.db import connect_reader, connect_writer
+from store.writes import FLUSH_MS, flush
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_780_000_000_000
@@ -113,7 +114,8 @@ def present(conn, k: int, steps: int) -> int:
 def test_writer_killed_mid_batch_leaves_the_batch_all_in_or_all_out(tmp_path):
     path = str(tmp_path / "s.db")
     connect_writer(path).close()
-    series, steps = 1000, 30  # 30,000 samples spanning 7.5 min: every batch also flushes staged rows
+    # ~30,000 samples spanning FLUSH_MS of sample time: every batch also moves staged rows and rollups
+    series, steps = 500, FLUSH_MS // STEP_MS + 1
     size = series * steps
     first, killed_mid_batch = 0, None
     for _attempt in range(6):
@@ -144,6 +146,7 @@ def test_writer_killed_mid_batch_leaves_the_batch_all_in_or_all_out(tmp_path):
     assert present(conn, killed_mid_batch - 1, steps) == size
     assert present(conn, killed_mid_batch, steps) in (0, size), "a killed batch must be all in or all out"
     assert present(conn, killed_mid_batch + 1, steps) == 0
+    assert conn.execute("SELECT count(*) FROM samples").fetchone()[0] >= size  # earlier batches were flushed
     # latest agrees with the raw data that survived
     mismatched = conn.execute(
         "SELECT count(*) FROM latest l WHERE l.ts_ms != (SELECT max(ts_ms) FROM (SELECT ts_ms FROM samples "
@@ -151,8 +154,6 @@ def test_writer_killed_mid_batch_leaves_the_batch_all_in_or_all_out(tmp_path):
     ).fetchone()[0]
     assert mismatched == 0
     # a new writer carries on: after its flush, rollups count exactly the raw samples
-    from store.writes import flush
-
     w = connect_writer(path)
     flush(w)
     raw = w.execute("SELECT count(*) FROM samples").fetchone()[0]
