@@ -4,6 +4,7 @@ One channel in transaction mode (``tx.select``) consumes the DLQ with a prefetch
 of messages is published to its targets with ``mandatory`` and the DLQ copies are acked on the
 same channel, then ``tx.commit``. Before the commit the batch's replay ids are written to the
 store as in flight; after commit-ok the outcomes go to the ledger and the in-flight rows go away.
+The client's work on one batch overlaps the broker's commit of the previous one.
 
 Why this is as safe as a publisher confirm per message:
 
@@ -276,9 +277,9 @@ def _done(item: plan.PlanItem, detail: str | None = None) -> dict[str, Any]:
 def _move(ctx: JobContext, cfg: RabbitClusterConfig, mover: _Mover, msgs: list[tuple[plan.Message, Any]]) -> bool:
     """Plan and move one batch; True when the job was cancelled.
 
-    Overlapped: this batch is decoded, planned and written as in flight while the broker commits the
-    previous one; then that commit-ok is awaited and recorded, and this batch is published, acked and
-    its commit sent.
+    Overlapped with the broker: this batch is decoded, planned and written as in flight while the
+    previous one commits; once that commit-ok is in, this batch is published, acked and its commit
+    sent, and the previous batch's outcomes are recorded meanwhile.
     """
     batch = _plan(ctx, cfg, mover, msgs)
     mover.hold(batch.held)
@@ -289,12 +290,13 @@ def _move(ctx: JobContext, cfg: RabbitClusterConfig, mover: _Mover, msgs: list[t
             (it.replay_id, it.coord, "replayed" if it.action == "replay" else "parked", it.target.describe())
             for it, _ in batch.queue_sends if it.target], ctx.job["marks"])
         out = [_outgoing(item, msg) for item, msg in batch.queue_sends]
-        settle(ctx, mover)  # RabbitMQ takes no publish on a channel while it commits
+        previous = _await(ctx, mover)  # RabbitMQ takes no publish on a channel while it commits
         for args in out:
             mover.ch._impl.basic_publish(*args, mandatory=True)  # buffered: the commit flushes the batch
         mover.ack([msg.handle for _, msg in batch.queue_sends] + batch.acks)
         mover.start_commit()
         mover.pending = batch.queue_sends
+        ctx.record(previous)  # while the broker commits this batch
     if batch.exchange_sends:
         settle(ctx, mover)
         for item, msg in batch.exchange_sends:
@@ -302,12 +304,17 @@ def _move(ctx: JobContext, cfg: RabbitClusterConfig, mover: _Mover, msgs: list[t
     return ctx.beat()
 
 
+def _await(ctx: JobContext, mover: _Mover) -> list[dict[str, Any]]:
+    """Wait for the pending batch's commit-ok; its outcomes, to be recorded."""
+    if mover.pending is None:
+        return []
+    sends, mover.pending = mover.pending, None
+    return _settle_returns(ctx, mover, sends, _commit(mover.finish_commit, ctx.job["dlq"]))
+
+
 def settle(ctx: JobContext, mover: _Mover) -> None:
     """Wait for the pending batch's commit-ok and record its outcomes (ledger, in-flight rows cleared)."""
-    if mover.pending is None:
-        return
-    sends, mover.pending = mover.pending, None
-    ctx.record(_settle_returns(ctx, mover, sends, _commit(mover.finish_commit, ctx.job["dlq"])))
+    ctx.record(_await(ctx, mover))
 
 
 def _commit(commit: Callable[[], dict[str, str]], dlq: str) -> dict[str, str]:

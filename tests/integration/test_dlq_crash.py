@@ -246,13 +246,16 @@ def test_rabbit_batch_killed_before_commit_is_rolled_back_and_replayed(rabbitmq,
             return real(self)
         monkeypatch.setattr(_Mover, "start_commit", start_commit)
         _run_crashing(st, tmp_store, job_id)
-        assert _progress(tmp_store, job_id)["replayed"] == 20
-        assert len(store_dlq.inflight(connect_writer(tmp_store), job_id)) == 20
-        topo.wait_depth(dlq, 40)  # batch 2 rolled back: back in the DLQ
+        # batch 1 committed (recorded only while batch 2 commits), batch 2 rolled back: back in the DLQ
+        assert _progress(tmp_store, job_id)["replayed"] == 0
+        assert len(store_dlq.inflight(connect_writer(tmp_store), job_id)) == 40
+        topo.wait_depth(dlq, 40)
         assert topo.depth(dest) == 20
         assert run_pending(st, tmp_store, job_id) == job_id
         job = _progress(tmp_store, job_id)
         assert (job["state"], job["replayed"]) == ("done", 60), job
+        msgs = api.job_messages(connect_writer(tmp_store), job_id)
+        assert sum("reconciled" in (m["detail"] or "") for m in msgs) == 20  # batch 1; batch 2 was sent again
         assert topo.depth(dlq) == 0
         assert sorted(b for _, b in topo.drain(dest)) == sorted(f"m{i}".encode() for i in range(60))  # no duplicate
         assert store_dlq.inflight(connect_writer(tmp_store), job_id) == []
