@@ -2,7 +2,6 @@
 
 Pure: ``headers`` (Spring / Connect / x-death / Eventdeck header decoding), ``payload`` (display),
 ``targets`` (where a message goes back to), ``plan`` (selection, replay ids, loop guard, pacing).
-I/O: ``kafka_io`` (browse + replay), ``rabbit_io`` (browse), ``rabbit_replay`` (replay in AMQP
-transactions), ``jobs`` (the runner the collector service schedules), ``api`` (what the dashboard
-calls), ``python -m dlq`` (the same from a shell).
+I/O: ``kafka_io``, ``rabbit_io`` (browse + replay execution), ``jobs`` (the runner the collector
+service schedules), ``api`` (what the dashboard calls), ``python -m dlq`` (the same from a shell).
 """

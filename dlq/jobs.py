@@ -46,7 +46,7 @@ def owner_alive(owner: str) -> bool:
 
 def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -> str:
     """Run one claimed job; records its end state and audits it. Never raises for broker errors."""
-    from dlq import kafka_io, rabbit_replay  # broker clients load only when a job runs
+    from dlq import kafka_io, rabbit_io  # broker clients load only when a job runs
 
     ctx = JobContext(conn=conn, job=job, settings=settings)
     error = None
@@ -60,7 +60,7 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
             rcfg = next((c for c in settings.rabbitmq.clusters if c.name == job["cluster"]), None)
             if rcfg is None:
                 raise ReplayError(f"rabbitmq cluster {job['cluster']!r} is not in the configuration")
-            state = rabbit_replay.run_replay(ctx, rcfg)
+            state = rabbit_io.run_replay(ctx, rcfg)
     except (ReplayError, KafkaError, AMQPError, OSError) as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
         log.warning("replay job %s failed: %s", job["id"], error)

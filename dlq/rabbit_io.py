@@ -1,5 +1,11 @@
-"""RabbitMQ DLQ access (pika): connection, depth, message decoding, target resolution and browse by
-non-destructive peek (get, then requeue). Replay execution lives in ``dlq.rabbit_replay``."""
+"""RabbitMQ DLQ browse (non-destructive peek: get, then requeue) and replay execution (pika).
+
+Replay publishes each message with publisher confirms and ``mandatory``; the DLQ copy is acked
+only after the confirm and after the outcome is in the ledger. A nack, an unroutable return or a
+channel error leaves the copy in the DLQ (it is requeued when the job ends). A crash between the
+confirm and the ledger write is the one window that can duplicate a message (same replay id); a
+crash after the ledger write only causes the redelivered copy to be acked without a second publish.
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -7,13 +13,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pika
-from pika.exceptions import ChannelClosedByBroker
+from pika.exceptions import AMQPChannelError, ChannelClosedByBroker, NackError, UnroutableError
 
 from config import secret
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
-from dlq.context import ReplayError
+from dlq.context import JobContext, ReplayError, outcome
 from dlq.kafka_io import message_view
 
 _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
@@ -126,3 +132,107 @@ def browse(cfg: RabbitClusterConfig, dlq: str, page: int, page_size: int, previe
         view["deaths"] = [d.__dict__ | {"routing_keys": list(d.routing_keys)} for d in msg.decoded.deaths]
         out.append(view)
     return out
+
+
+def _properties(msg: plan.Message, headers: dict[str, Any]) -> pika.BasicProperties:
+    return pika.BasicProperties(headers=headers, **msg.properties)
+
+
+class _Publisher:
+    """A confirm-mode channel, reopened after the broker closes it (missing exchange, access refused)."""
+
+    def __init__(self, conn: pika.BlockingConnection) -> None:
+        self.conn = conn
+        self.ch = self._open()
+        self.declared: set[str] = set()
+
+    def _open(self) -> Any:
+        ch = self.conn.channel()
+        ch.confirm_delivery()
+        return ch
+
+    def ensure_queue(self, name: str) -> None:
+        """The parking queue: used as it is if it exists, else declared durable."""
+        if name in self.declared:
+            return
+        try:
+            self.ch.queue_declare(name, passive=True)
+        except ChannelClosedByBroker:
+            self.ch = self._open()
+            self.ch.queue_declare(name, durable=True)
+        self.declared.add(name)
+
+    def publish(self, t: targets.Target, body: bytes, props: pika.BasicProperties) -> str | None:
+        """None when confirmed, else the reason it was not delivered."""
+        where = t.describe()
+        try:
+            self.ch.basic_publish(t.exchange or "", t.routing_key or "", body, props, mandatory=True)
+            return None
+        except UnroutableError:
+            what = f"queue {t.routing_key!r} does not exist" if t.exchange == "" else "no queue is bound for it"
+            return f"unroutable to {where}: {what} (returned by the broker)"
+        except NackError:
+            return f"the broker nacked the publish to {where}"
+        except ChannelClosedByBroker as exc:
+            self.ch = self._open()
+            return f"publish to {where} refused: {exc.reply_code} {exc.reply_text}"
+        except AMQPChannelError as exc:
+            self.ch = self._open()
+            return f"publish to {where} failed: {type(exc).__name__} {exc}"
+
+
+def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
+    """Execute (or resume) a RabbitMQ replay job; returns 'done' or 'cancelled'."""
+    dlq, vhost = ctx.job["dlq"], ctx.req["vhost"]
+    conn = connect(cfg, vhost)
+    try:
+        n = depth(conn, dlq)
+        sel = ctx.req["selection"]
+        ctx.beat(total=len(sel["coords"]) if sel["mode"] == "picked" else n)
+        src = conn.channel()
+        pub = _Publisher(conn)
+        state = "done"
+        for _ in range(n):  # bounded by the depth at start: new arrivals wait for the next job
+            method, props, body = src.basic_get(dlq, auto_ack=False)
+            if method is None:
+                break
+            if _replay_one(ctx, cfg, src, pub, *to_message(body, props, method.delivery_tag)):
+                state = "cancelled"
+                break
+        src.close()  # requeues every copy left unacked, in its original place
+        return state
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+def _replay_one(ctx: JobContext, cfg: RabbitClusterConfig, src: Any, pub: _Publisher, msg: plan.Message,
+                err: hdr.HeaderError | None) -> bool:
+    """Handle one fetched message; True when the job was cancelled. Unhandled copies stay unacked."""
+    if not plan.selected(ctx.req["selection"], msg):
+        return ctx.beat()
+    rid = ctx.rid(msg.coord)
+    state = ctx.ledger([msg.coord]).get(msg.coord)
+    if rid in ctx.done:
+        if state is not None and state[1] == ctx.job["id"]:
+            src.basic_ack(msg.handle)  # confirmed and recorded before a crash: finish the move
+        return ctx.beat()
+    t = resolve(msg, err, cfg, ctx.job["dlq"], ctx.req["target"], ctx.req["rabbit_mode"])
+    item = ctx.decide(msg, rid, t, state[0] if state else None)
+    if item.action in ("skip", "error"):
+        ctx.record([outcome(item, "skipped" if item.action == "skip" else "failed")])
+        return ctx.beat()
+    target = item.target
+    assert target is not None
+    if item.action == "park":
+        pub.ensure_queue(target.routing_key or "")
+    count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
+    props = _properties(msg, plan.replay_headers(msg.headers, rid, count, target))
+    ctx.pace(1)
+    problem = pub.publish(target, msg.value or b"", props)
+    if problem:
+        ctx.record([outcome(item, "failed", f"message {msg.coord}: {problem}; it stays in {ctx.job['dlq']}")])
+    else:
+        ctx.record([outcome(item, "replayed" if item.action == "replay" else "parked")])
+        src.basic_ack(msg.handle)
+    return ctx.beat()

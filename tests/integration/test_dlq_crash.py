@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pika
-import pytest
 import yaml
 
 from dlq import api, plan
-from store import dlq as store_dlq
 from store.db import connect_reader, connect_writer
 from tests.integration.test_dlq_kafka import header, make_topics, read_all, seed, spring, uid
 from tests.integration.test_dlq_rabbit import Topology
@@ -104,21 +102,12 @@ def test_kafka_replay_survives_sigkill(kafka, tmp_store, tmp_path):
         assert header(r, "eventdeck-replay-id") == plan.replay_id("kafka", "k", dlq, f"0:{int(r.key)}")
 
 
-@pytest.mark.parametrize("via", [
-    "queue",     # batches in AMQP transactions: a kill rolls the open batch back, so not even a duplicate
-    "exchange",  # one at a time (routability unknowable before commit): at most one duplicate per kill
-])
-def test_rabbit_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path, via):
+def test_rabbit_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
     u = uid()
     topo = Topology(rabbitmq.amqp_url)
     try:
         dlq = topo.queue(f"crash-{u}.dlq")
         dest = topo.queue(f"crash-{u}")
-        target = None
-        if via == "exchange":
-            ex = topo.exchange(f"crash-{u}", "direct")
-            topo.ch.queue_bind(dest, ex, routing_key="k")
-            target = {"exchange": ex, "routing_key": "k"}
         for i in range(TOTAL):
             topo.ch.basic_publish("", dlq, f"m{i}".encode(), pika.BasicProperties(message_id=str(i)))
         topo.wait_depth(dlq, TOTAL)
@@ -126,7 +115,7 @@ def test_rabbit_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path, via):
         cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
             {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
              "username": rabbitmq.user}]}}))
-        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "target": target})
+        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq})
         kills = kill_and_resume(cfg, tmp_store, job_id, seed_=7)
 
         job = _progress(tmp_store, job_id)
@@ -135,8 +124,7 @@ def test_rabbit_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path, via):
         got = topo.drain(dest)
         bodies = collections.Counter(b for _, b in got)
         assert set(bodies) == {f"m{i}".encode() for i in range(TOTAL)}  # nothing lost
-        allowed = 0 if via == "queue" else kills
-        assert len(got) - TOTAL <= allowed, f"{len(got) - TOTAL} duplicates after {kills} kills via {via}"
+        assert len(got) - TOTAL <= kills, f"{len(got) - TOTAL} duplicates after {kills} kills"
         ids: dict[bytes, set[str]] = collections.defaultdict(set)
         for props, body in got:
             ids[body].add(props.headers["eventdeck-replay-id"])
@@ -198,127 +186,31 @@ def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store,
     assert len(got) == 60 and len({header(r, "eventdeck-replay-id") for r in got}) == 60  # no duplicate
 
 
-def _rabbit_setup(rabbitmq, tmp_store, u: str, n: int, exchange: bool = False):
-    """A DLQ of ``n`` messages m0.. for queue ``<dlq minus .dlq>`` (or an exchange bound to it), settings, topology."""
+def test_rabbit_recorded_but_unacked_copy_is_acked_not_republished(rabbitmq, tmp_store, tmp_path, monkeypatch):
+    """The RabbitMQ window after the ledger write: the redelivered DLQ copy is only acked."""
     from config import Settings
+    from dlq.jobs import run_pending
 
+    u = uid()
     topo = Topology(rabbitmq.amqp_url)
-    dlq = topo.queue(f"tx-{u}.dlq")
-    dest = topo.queue(f"tx-{u}")
-    target = None
-    if exchange:
-        ex = topo.exchange(f"tx-{u}", "direct")
-        topo.ch.queue_bind(dest, ex, routing_key="k")
-        target = {"exchange": ex, "routing_key": "k"}
-    for i in range(n):
-        topo.ch.basic_publish("", dlq, f"m{i}".encode())
-    topo.wait_depth(dlq, n)
-    st = Settings.model_validate({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
-        {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F", "username": rabbitmq.user}]}})
-    return topo, dlq, dest, st, target
-
-
-def _run_crashing(st, tmp_store, job_id: int) -> None:
-    from dlq.jobs import run_pending
-
     try:
-        run_pending(st, tmp_store, job_id)
-    except Crash:
-        pass
-
-
-def test_rabbit_batch_killed_before_commit_is_rolled_back_and_replayed(rabbitmq, tmp_store, monkeypatch):
-    """In flight but never committed: the broker undoes publishes and acks, the copies come back and
-    the resumed job replays them - once."""
-    from dlq.jobs import run_pending
-    from dlq.rabbit_replay import _Mover
-
-    u = uid()
-    topo, dlq, dest, st, _ = _rabbit_setup(rabbitmq, tmp_store, u, 60)
-    try:
-        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq})  # 200/s: batches of 20
-        real, calls = _Mover.start_commit, []
-
-        def start_commit(self):
-            calls.append(1)
-            if len(calls) == 2:  # batch 2 published and acked in the open transaction
-                raise Crash()
-            return real(self)
-        monkeypatch.setattr(_Mover, "start_commit", start_commit)
-        _run_crashing(st, tmp_store, job_id)
-        # batch 1 committed (recorded only while batch 2 commits), batch 2 rolled back: back in the DLQ
-        assert _progress(tmp_store, job_id)["replayed"] == 0
-        assert len(store_dlq.inflight(connect_writer(tmp_store), job_id)) == 40
-        topo.wait_depth(dlq, 40)
-        assert topo.depth(dest) == 20
-        assert run_pending(st, tmp_store, job_id) == job_id
-        job = _progress(tmp_store, job_id)
-        assert (job["state"], job["replayed"]) == ("done", 60), job
-        msgs = api.job_messages(connect_writer(tmp_store), job_id)
-        assert sum("reconciled" in (m["detail"] or "") for m in msgs) == 20  # batch 1; batch 2 was sent again
-        assert topo.depth(dlq) == 0
-        assert sorted(b for _, b in topo.drain(dest)) == sorted(f"m{i}".encode() for i in range(60))  # no duplicate
-        assert store_dlq.inflight(connect_writer(tmp_store), job_id) == []
-    finally:
-        topo.close()
-
-
-def test_rabbit_committed_but_unrecorded_batch_is_reconciled(rabbitmq, tmp_store, monkeypatch):
-    """Committed, then killed before the ledger write: the copies are gone from the DLQ, so a full
-    scan of it settles the in-flight rows as replayed - nothing is published twice."""
-    from dlq.jobs import run_pending
-    from dlq.rabbit_replay import _Mover
-
-    u = uid()
-    topo, dlq, dest, st, _ = _rabbit_setup(rabbitmq, tmp_store, u, 60)
-    try:
-        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq})
-        real, calls = _Mover.finish_commit, []
-
-        def finish_commit(self):
-            out = real(self)
-            calls.append(1)
-            if len(calls) == 2:  # batch 2 committed, batch 3 written as in flight but not published
-                raise Crash()
-            return out
-        monkeypatch.setattr(_Mover, "finish_commit", finish_commit)
-        _run_crashing(st, tmp_store, job_id)
-        assert _progress(tmp_store, job_id)["replayed"] == 20
-        topo.wait_depth(dlq, 20)
-        assert run_pending(st, tmp_store, job_id) == job_id
-        job = _progress(tmp_store, job_id)
-        assert (job["state"], job["replayed"]) == ("done", 60), job
-        msgs = api.job_messages(connect_writer(tmp_store), job_id)
-        assert sum("reconciled" in (m["detail"] or "") for m in msgs) == 20  # batch 2 only
-        assert sorted(b for _, b in topo.drain(dest)) == sorted(f"m{i}".encode() for i in range(60))  # no duplicate
-        ledger = store_dlq.ledger_rows(connect_writer(tmp_store), "rabbitmq", "r", dlq)
-        assert len(ledger) == 60 and {r["state"] for r in ledger} == {"replayed"}
-        again = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq})
-        for i in range(3):  # the same messages dead-lettered again: the ledger refuses them
+        dlq = topo.queue(f"acked-{u}.dlq")
+        dest = topo.queue(f"acked-{u}")
+        for i in range(10):
             topo.ch.basic_publish("", dlq, f"m{i}".encode())
-        topo.wait_depth(dlq, 3)
-        assert run_pending(st, tmp_store, again) == again
-        assert (_progress(tmp_store, again)["skipped"], topo.depth(dlq)) == (3, 3)
-    finally:
-        topo.close()
-
-
-def test_rabbit_exchange_target_recorded_but_unacked_copy_is_acked_not_republished(rabbitmq, tmp_store,
-                                                                                    monkeypatch):
-    """Exchange targets move one at a time; after the ledger write the redelivered copy is only acked."""
-    from dlq.jobs import run_pending
-
-    u = uid()
-    topo, dlq, dest, st, target = _rabbit_setup(rabbitmq, tmp_store, u, 10, exchange=True)
-    try:
-        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None,
-                                  "target": target})
+        topo.wait_depth(dlq, 10)
+        st = Settings.model_validate({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+            {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F", "username": rabbitmq.user}]}})
+        job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None})
 
         def fourth(outcomes):
             return _progress(tmp_store, job_id)["replayed"] == 3
         fourth.after_write = True
         _crash_on_record(monkeypatch, fourth)
-        _run_crashing(st, tmp_store, job_id)
+        try:
+            run_pending(st, tmp_store, job_id)
+        except Crash:
+            pass
         topo.wait_depth(dlq, 7)  # 3 moved; the 4th was recorded but never acked: back in the DLQ
         assert run_pending(st, tmp_store, job_id) == job_id
         assert _progress(tmp_store, job_id)["replayed"] == 10

@@ -261,65 +261,21 @@ def test_cli_and_collector_poller(topo, settings, tmp_path):
     conn.close()
 
 
-def _dead(topo: Topology, dlq: str, body: bytes, origin: str) -> None:
-    """A DLQ message whose x-first-death-queue header names ``origin``."""
-    topo.ch.basic_publish("", dlq, body, pika.BasicProperties(
-        message_id=body.decode(), headers={"x-first-death-queue": origin, "x-first-death-reason": "rejected"}))
-
-
-def test_unroutable_message_inside_a_batch_stays_the_others_move(topo, settings):
-    """Batches are transactions: a return would arrive with the copy's ack already committed, so the
-    missing target queue must be caught before the commit and only its message left behind."""
+def test_target_rejecting_publishes_keeps_the_messages(topo, settings):
+    """A full queue with x-overflow=reject-publish nacks: those messages must stay in the DLQ. (An AMQP
+    transaction would ack their DLQ copies anyway and fail with 'partial tx completion': lost.)"""
     u = uid()
-    dlq = topo.queue(f"mixed-{u}.dlq")
-    dest = topo.queue(f"mixed-{u}")
-    missing = f"gone-{u}"
-    for i in range(9):
-        _dead(topo, dlq, f"m{i}".encode(), missing if i == 4 else dest)
-    topo.wait_depth(dlq, 9)
-    st = settings()
-    job = replay(st, dlq)  # unthrottled: all nine in one batch
-    assert (job["state"], job["replayed"], job["failed"]) == ("done", 8, 1), job
-    [failed] = [m for m in api.job_messages(connect_writer(st.store.path), job["id"]) if m["outcome"] == "failed"]
-    assert missing in failed["detail"] and "does not exist" in failed["detail"] and dlq in failed["detail"]
-    assert sorted(b for _, b in topo.drain(dest)) == [f"m{i}".encode() for i in range(9) if i != 4]
-    assert [b for _, b in topo.drain(dlq)] == [b"m4"]
-
-
-def test_queue_vanishing_before_the_commit_puts_the_message_back(topo, settings, monkeypatch):
-    """The race the existence check cannot close: the broker returns the message while committing
-    (its DLQ ack commits too), so it is published back into the DLQ with the same coordinates."""
-    from dlq.rabbit_replay import _Mover
-
-    u = uid()
-    dlq = topo.queue(f"race-{u}.dlq")
-    dest = topo.queue(f"race-{u}")
-    missing = f"vanished-{u}"
+    dlq = topo.queue(f"full-{u}.dlq")
+    dest = f"full-{u}"
+    topo.ch.queue_declare(dest, arguments={"x-max-length": 2, "x-overflow": "reject-publish"})
+    topo.queues.append(dest)
     for i in range(5):
-        _dead(topo, dlq, f"m{i}".encode(), missing if i == 2 else dest)
+        topo.ch.basic_publish("", dlq, f"m{i}".encode())
     topo.wait_depth(dlq, 5)
     st = settings()
-    before = {r["payload"]: r["coord"] for r in api.browse(st, "rabbitmq", "r", dlq)}
-    monkeypatch.setattr(_Mover, "check", lambda self, t, parking: None)  # "it existed when checked"
     job = replay(st, dlq)
-    assert (job["replayed"], job["failed"]) == (4, 1), job
-    [failed] = [m for m in api.job_messages(connect_writer(st.store.path), job["id"]) if m["outcome"] == "failed"]
-    assert missing in failed["detail"] and "vanished" in failed["detail"] and "312" in failed["detail"]
-    assert len(topo.drain(dest)) == 4
-    back = api.browse(st, "rabbitmq", "r", dlq)
-    assert [(r["payload"], r["coord"]) for r in back] == [("m2", before["m2"])]  # same coordinates, same replay id
-    assert connect_writer(st.store.path).execute("SELECT count(*) FROM dlq_inflight").fetchone()[0] == 0
-
-
-def test_exchange_target_without_binding_is_unroutable(topo, settings):
-    u = uid()
-    dlq = topo.queue(f"nobind-{u}.dlq")
-    ex = topo.exchange(f"nobind-{u}", "direct")
-    topo.ch.basic_publish("", dlq, b"stay")
-    topo.wait_depth(dlq, 1)
-    st = settings()
-    job = replay(st, dlq, target={"exchange": ex, "routing_key": "nobody"})
-    assert (job["replayed"], job["failed"]) == (0, 1), job
-    [m] = api.job_messages(connect_writer(st.store.path), job["id"])
-    assert "unroutable" in m["detail"] and "no queue is bound" in m["detail"] and ex in m["detail"]
-    assert [b for _, b in topo.drain(dlq)] == [b"stay"]
+    assert (job["replayed"], job["failed"]) == (2, 3), job
+    failed = [m for m in api.job_messages(connect_writer(st.store.path), job["id"]) if m["outcome"] == "failed"]
+    assert all("nacked" in m["detail"] and dest in m["detail"] for m in failed), failed
+    assert sorted(b for _, b in topo.drain(dest)) == [b"m0", b"m1"]
+    assert sorted(b for _, b in topo.drain(dlq)) == [b"m2", b"m3", b"m4"]
