@@ -238,3 +238,12 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
 def plain_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
     """A JSON-able copy of RabbitMQ headers (for digests and display)."""
     return {str(k): _plain(v) for k, v in (headers or {}).items()}
+
+
+def decode_lenient(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> tuple[Decoded, HeaderError | None]:
+    """Like :func:`decode`, but a malformed header set still yields its display and the error apart,
+    so browsing shows the message and replay can refuse it naming the header."""
+    try:
+        return decode(headers), None
+    except HeaderError as exc:
+        return Decoded(display=display(headers)), exc

@@ -51,12 +51,7 @@ def open_consumer(cfg: KafkaClusterConfig) -> KafkaConsumer:
 def to_message(rec: Any) -> tuple[plan.Message, hdr.HeaderError | None]:
     """A consumer record as a plan.Message, with the header error (if any) kept apart."""
     pairs = list(rec.headers or [])
-    err = None
-    try:
-        decoded = hdr.decode(pairs)
-    except hdr.HeaderError as exc:
-        err = exc
-        decoded = hdr.Decoded(display=hdr.display(pairs))
+    decoded, err = hdr.decode_lenient(pairs)
     return plan.Message(coord=plan.kafka_coord(rec.partition, rec.offset), key=rec.key, value=rec.value,
                         ts_ms=rec.timestamp, headers=pairs, decoded=decoded, partition=rec.partition,
                         offset=rec.offset), err

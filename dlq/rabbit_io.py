@@ -72,12 +72,7 @@ def to_message(body: bytes, props: pika.BasicProperties, tag: int) -> tuple[plan
     headers = dict(props.headers or {})
     plain = hdr.plain_headers(headers)
     properties = {k: getattr(props, k) for k in _PROPS if getattr(props, k) is not None}
-    err = None
-    try:
-        decoded = hdr.decode(headers)
-    except hdr.HeaderError as exc:
-        err = exc
-        decoded = hdr.Decoded(display=hdr.display(headers))
+    decoded, err = hdr.decode_lenient(headers)
     ts = props.timestamp * 1000 if isinstance(props.timestamp, int) else None
     if ts is None and decoded.deaths and decoded.deaths[0].time_ms is not None:
         ts = decoded.deaths[0].time_ms

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dlq.headers import HeaderError, decode
+from dlq.headers import HeaderError, decode, decode_lenient
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 SPRING = [("kafka_dlt-original-topic", b"orders"),
@@ -109,6 +109,15 @@ def test_eventdeck_headers(headers, rid, count):
 def test_malformed_headers_name_the_header(headers, named):
     with pytest.raises(HeaderError, match=named):
         decode(headers)
+    # browsing still shows the message: every header displayed, the error kept apart
+    decoded, err = decode_lenient(headers)
+    assert named in str(err)
+    assert named in decoded.display and decoded.origins == ()
+
+
+def test_lenient_decode_of_good_headers_has_no_error():
+    decoded, err = decode_lenient([("kafka_dlt-original-topic", b"orders")])
+    assert err is None and decoded == decode([("kafka_dlt-original-topic", b"orders")])
 
 
 def test_no_headers():
