@@ -56,7 +56,7 @@ from kafka.admin import OffsetSpec
 
 from collectors.kafka_lag import committed_or_none
 from collectors.kafka_state import TP, ClusterState, GroupInfo, Snapshot, restore_tables
-from collectors.scheduler import JobSpec, now_ms as wall_now_ms
+from collectors.scheduler import Backoff, JobSpec, now_ms as wall_now_ms
 from config import ConfigError, Settings, secret
 from config.kafka import KafkaClusterConfig
 from store import kafka as kstore
@@ -67,7 +67,6 @@ from store.writes import SampleWriter
 
 log = logging.getLogger("eventdeck.kafka")
 
-MAX_BACKOFF_INTERVALS = 5
 # Group protocol types whose members consume with committed offsets (Connect workers' "connect"
 # groups and the like hold no offsets).
 CONSUMER_PROTOCOLS = {"consumer", ""}
@@ -128,29 +127,27 @@ class KafkaCollector:
         self.last_requests = 0  # requests of the last cycle
         self.last_timings_ms: dict[str, float] = {}  # fetch / derive / store of the last cycle
         self._admin: _Admin | None = None
-        self._failures = 0
-        self._skip = 0
+        self.backoff = Backoff()
 
     # -- job ---------------------------------------------------------------------------------
 
     def run(self, now_ms: int | None = None) -> bool | None:
         """One scheduled tick: True collected, False failed (recorded as down), None backed off."""
-        if self._skip > 0:
-            self._skip -= 1
+        if not self.backoff.should_attempt():
             return None
         now = self.now_ms() if now_ms is None else now_ms
         t0 = time.monotonic()
         try:
             self.collect_once(now)
         except Exception as exc:  # a down or refusing broker must never stop the service
-            self._failures += 1
-            self._skip = min(2 ** (self._failures - 1), MAX_BACKOFF_INTERVALS) - 1
+            self.backoff.failed()
             self.close()
             reason = self._reason(exc)
-            log.warning("%s down (%s); next attempt in %d interval(s)", self.target, reason, self._skip + 1)
+            log.warning("%s down (%s); next attempt in %d interval(s)", self.target, reason,
+                        self.backoff.skip_left + 1)
             self._record(False, reason, now, _ms_since(t0))
             return False
-        self._failures = 0
+        self.backoff.succeeded()
         self._record(True, None, now, _ms_since(t0))
         return True
 

@@ -48,7 +48,7 @@ import requests
 from collectors.patterns import allowed
 from collectors.rabbit_rates import QueueCounters, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
-from collectors.scheduler import JobSpec
+from collectors.scheduler import Backoff, JobSpec
 from config import Settings, secret
 from config.rabbitmq import RabbitClusterConfig
 from store.db import connect_writer
@@ -294,29 +294,6 @@ class RabbitCollector:
         if used is not None and total:
             out.append(Sample("rabbitmq_node_fd_used_ratio", labels, now_ms, used / total))
         return out
-
-
-class Backoff:
-    """Skips ticks after consecutive failures: the n-th failure waits min(2**(n-1), 5) intervals."""
-
-    CAP = 5
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.skip_left = 0
-
-    def should_attempt(self) -> bool:
-        if self.skip_left > 0:
-            self.skip_left -= 1
-            return False
-        return True
-
-    def failed(self) -> None:
-        self.failures += 1
-        self.skip_left = min(2 ** (self.failures - 1), self.CAP) - 1
-
-    def succeeded(self) -> None:
-        self.failures = self.skip_left = 0
 
 
 class ClusterJob:

@@ -40,6 +40,29 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class Backoff:
+    """Skips ticks after consecutive failures: the n-th failure waits min(2**(n-1), 5) intervals."""
+
+    CAP = 5
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.skip_left = 0
+
+    def should_attempt(self) -> bool:
+        if self.skip_left > 0:
+            self.skip_left -= 1
+            return False
+        return True
+
+    def failed(self) -> None:
+        self.failures += 1
+        self.skip_left = min(2 ** (self.failures - 1), self.CAP) - 1
+
+    def succeeded(self) -> None:
+        self.failures = self.skip_left = 0
+
+
 @dataclass
 class Service:
     """The running collector service: its scheduler and what it was built from."""
