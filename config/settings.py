@@ -25,8 +25,6 @@ from config.telemetry import TelemetryConfig
 
 ENV_PREFIX = "EVENTDECK_"
 CONFIG_ENV = "EVENTDECK_CONFIG"
-# Variables with the prefix that are not overrides of settings keys.
-_NOT_OVERRIDES = {CONFIG_ENV, "EVENTDECK_RABBITMQ_PASSWORD", "EVENTDECK_SECRETS_FILE"}
 
 
 class Settings(Section):
@@ -72,12 +70,18 @@ def _describe(err: ValidationError, origin: str) -> str:
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """Nested dict built from ``EVENTDECK_A__B=value`` variables (keys lower-cased)."""
+    """Nested dict built from ``EVENTDECK_A__B=value`` variables (keys lower-cased).
+
+    A variable is an override when its name has ``__`` or is a whole section (``EVENTDECK_STORE``);
+    other ``EVENTDECK_*`` variables (``EVENTDECK_CONFIG``, secrets such as ``EVENTDECK_SLACK_URL``
+    named by ``*_env`` keys) are not settings and are left alone.
+    """
     tree: dict[str, Any] = {}
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name in _NOT_OVERRIDES:
+        rest = name[len(ENV_PREFIX):]
+        if not name.startswith(ENV_PREFIX) or ("__" not in rest and rest.lower() not in Settings.model_fields):
             continue
-        path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        path = [p.lower() for p in rest.split("__")]
         if not all(path):
             raise ConfigError(f"{name}: empty key part in environment override")
         try:

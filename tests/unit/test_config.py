@@ -81,6 +81,25 @@ def test_environment_override_errors_name_the_variable_key():
         env_overrides({"EVENTDECK_X____Y": "1"})
 
 
+@pytest.mark.parametrize("name", [
+    "EVENTDECK_CONFIG",             # the file name itself, not a key
+    "EVENTDECK_SECRETS_FILE",       # where secrets live
+    "EVENTDECK_RABBITMQ_PASSWORD",  # the default rabbitmq password_env
+    "EVENTDECK_SLACK_URL",          # an apprise URL named by alerts.notify_env, as the example suggests
+])
+def test_non_setting_variables_are_not_overrides(name):
+    assert env_overrides({name: "json://x"}) == {}
+
+
+def test_a_secret_variable_does_not_stop_start_up():
+    assert load_settings(environ={"EVENTDECK_SLACK_URL": "json://x"}) == Settings()
+
+
+def test_whole_section_override():
+    # why: a variable naming a section (no __) sets the section from a YAML mapping
+    assert load_settings(environ={"EVENTDECK_STORE": "{path: c.db}"}).store.path == "c.db"
+
+
 def test_secret_from_environment_or_secrets_file(tmp_path):
     f = tmp_path / "secrets.env"
     f.write_text("KAFKA_PASSWORD=s3cret\n")
