@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from config import Settings, secret
+from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
@@ -44,20 +44,6 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def kafka_client_options(cfg: KafkaClusterConfig) -> dict[str, Any]:
-    """``client_options`` with ``"env:NAME"`` values resolved; a missing secret names its key."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.client_options.items():
-        if isinstance(v, str) and v.startswith("env:"):
-            resolved = secret(v[4:])
-            if resolved is None:
-                raise RuntimeError(f"kafka cluster {cfg.name!r}: client_options.{k} needs "
-                                   f"the environment variable {v[4:]}")
-            v = resolved
-        out[k] = v
-    return out
-
-
 class KafkaSource:
     """Reads the telemetry topic from the committed offsets of the collector's group."""
 
@@ -67,12 +53,10 @@ class KafkaSource:
 
     def _open(self) -> Any:
         from kafka import KafkaConsumer
-        return KafkaConsumer(bootstrap_servers=self.cfg.bootstrap_servers, group_id=self.tcfg.kafka_group,
-                             client_id=self.cfg.client_id, enable_auto_commit=False,
-                             auto_offset_reset="earliest", request_timeout_ms=self.cfg.request_timeout_ms,
-                             bootstrap_timeout_ms=self.cfg.request_timeout_ms,
-                             session_timeout_ms=6000, heartbeat_interval_ms=1000,
-                             **kafka_client_options(self.cfg))
+        from collectors.kafka import client_config
+        return KafkaConsumer(group_id=self.tcfg.kafka_group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
+                             **client_config(self.cfg))
 
     def fetch(self) -> list[bytes]:
         from kafka import TopicPartition
