@@ -9,8 +9,6 @@ from alerts import api
 from views import common
 
 ctx = common.page("Alerts")
-if common.no_store(ctx):
-    st.stop()
 
 firing = api.alerts(ctx.conn, ["firing"])
 pending = api.alerts(ctx.conn, ["pending"])

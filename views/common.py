@@ -52,7 +52,7 @@ class NotAllowed(PermissionError):
 class PageContext:
     settings: Settings
     user: User
-    conn: sqlite3.Connection | None  # None while the store file does not exist yet
+    conn: sqlite3.Connection
     now_ms: int
     start_ms: int
     end_ms: int
@@ -179,8 +179,12 @@ def time_range(now: int) -> tuple[int, int]:
     return start_ms, end_ms
 
 
-def page(title: str) -> PageContext:
-    """Start a page: settings, sign-in, sidebar (user, time range) and the store connection."""
+def page(title: str, needs: Callable[[Settings], object] | None = None, missing: str = "") -> PageContext:
+    """Start a page: settings, sign-in, sidebar (user, time range) and the store connection.
+
+    The page stops with the 'not configured' state naming ``missing`` when ``needs(settings)`` is
+    falsy, and with the 'no data yet' state while the collector service has not created the store.
+    """
     settings = load()
     user = current_user(settings)
     st.title(title)
@@ -190,15 +194,14 @@ def page(title: str) -> PageContext:
             st.button("Sign out", on_click=_sign_out, args=(settings,), key="sign_out")
     now = now_ms()
     start, end = time_range(now)
-    return PageContext(settings, user, reader(settings), now, start, end)
-
-
-def no_store(ctx: PageContext) -> bool:
-    """Show the 'no data yet' state when the store does not exist; True if the page should stop."""
-    if ctx.conn is None:
+    if needs is not None and not needs(settings):
+        not_configured(missing)
+        st.stop()
+    conn = reader(settings)
+    if conn is None:
         no_data("the store has not been created yet — start the collector service: `python -m collectors`")
-        return True
-    return False
+        st.stop()
+    return PageContext(settings, user, conn, now, start, end)
 
 
 def no_data(what: str) -> None:

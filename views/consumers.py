@@ -6,12 +6,8 @@ import streamlit as st
 from store import queries
 from views import common, frames
 
-ctx = common.page("Consumers")
-if not ctx.settings.telemetry.enabled:
-    common.not_configured("consumer telemetry (telemetry.enabled is false)")
-    st.stop()
-if common.no_store(ctx):
-    st.stop()
+ctx = common.page("Consumers", needs=lambda s: s.telemetry.enabled,
+                  missing="consumer telemetry (telemetry.enabled is false)")
 
 KEY = ["cluster", "broker", "consumer"]
 quant = queries.latest(ctx.conn, "consumer_processing_seconds")

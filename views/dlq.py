@@ -16,12 +16,8 @@ _REQUEST_KEY = "replay_request"   # set by the Replay button; the confirmation d
 _DONE_KEY = "replay_done"
 ACTIVE = ("queued", "running")
 
-ctx = common.page("DLQ")
-if not ctx.settings.has_brokers:
-    common.not_configured("no broker cluster (kafka.clusters, rabbitmq.clusters)")
-    st.stop()
-if common.no_store(ctx):
-    st.stop()
+ctx = common.page("DLQ", needs=lambda s: s.has_brokers,
+                  missing="no broker cluster (kafka.clusters, rabbitmq.clusters)")
 limit = ctx.settings.dlq.payload_preview_bytes
 
 

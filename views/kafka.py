@@ -15,14 +15,7 @@ PARTITION_METRICS = {"kafka_group_lag_messages": "lag (messages)", "kafka_group_
                      "kafka_group_partition_status": "status", "kafka_group_committed_offset": "committed offset",
                      "kafka_group_partition_no_offset": "no offset"}
 
-
-
-ctx = common.page("Kafka")
-if not ctx.settings.kafka.clusters:
-    common.not_configured("no Kafka cluster (kafka.clusters)")
-    st.stop()
-if common.no_store(ctx):
-    st.stop()
+ctx = common.page("Kafka", needs=lambda s: s.kafka.clusters, missing="no Kafka cluster (kafka.clusters)")
 
 cluster = common.cluster_header(ctx, "kafka", "Kafka", [c.name for c in ctx.settings.kafka.clusters],
                                  key="kafka_cluster")

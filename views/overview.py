@@ -8,8 +8,6 @@ from alerts import api as alerts_api
 from views import charts, common, frames
 
 ctx = common.page("Overview")
-if common.no_store(ctx):
-    st.stop()
 
 
 @st.fragment(run_every=ctx.settings.dashboard.refresh_s)

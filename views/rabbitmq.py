@@ -15,14 +15,7 @@ QUEUE_METRICS = {
 NODE_METRICS = {"rabbitmq_node_up": "running", "rabbitmq_node_mem_alarm": "memory alarm",
                 "rabbitmq_node_disk_alarm": "disk alarm", "rabbitmq_node_fd_used_ratio": "fd used"}
 
-
-
-ctx = common.page("RabbitMQ")
-if not ctx.settings.rabbitmq.clusters:
-    common.not_configured("no RabbitMQ cluster (rabbitmq.clusters)")
-    st.stop()
-if common.no_store(ctx):
-    st.stop()
+ctx = common.page("RabbitMQ", needs=lambda s: s.rabbitmq.clusters, missing="no RabbitMQ cluster (rabbitmq.clusters)")
 
 cluster = common.cluster_header(ctx, "rabbitmq", "RabbitMQ", [c.name for c in ctx.settings.rabbitmq.clusters],
                                  key="rabbit_cluster")

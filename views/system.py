@@ -15,8 +15,6 @@ from views import common
 
 ctx = common.page("System")
 st.subheader("Collector status")
-if common.no_store(ctx):
-    st.stop()
 targets = status.read_status(ctx.conn)
 configured = ([f"kafka:{c.name}" for c in ctx.settings.kafka.clusters]
               + [f"rabbitmq:{c.name}" for c in ctx.settings.rabbitmq.clusters])
