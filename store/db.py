@@ -41,9 +41,6 @@ def connect_writer(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-open_store = connect_writer
-
-
 def connect_reader(path: str | Path) -> sqlite3.Connection:
     """Open a read-only connection (``mode=ro``); the store must already exist."""
     path = Path(path)
