@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from config.base import Section
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -76,7 +77,7 @@ class DashboardConfig(Section):
 
     @model_validator(mode="after")
     def _none_only_on_loopback(self) -> "DashboardConfig":
-        if self.auth == "none" and self.address not in ("127.0.0.1", "localhost", "::1"):
+        if self.auth == "none" and self.address not in LOOPBACK:
             raise ValueError("auth 'none' is only allowed when address is a loopback address")
         if self.auth == "password" and not self.users:
             raise ValueError("auth 'password' needs at least one entry in users")

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from config import ConfigError, Settings, load_settings
-from config.dashboard import verify_password
+from config.dashboard import LOOPBACK, verify_password
 from store import audit, queries, status
 from store.db import connect_reader, connect_writer, transaction
 from views import charts, frames
@@ -31,7 +31,6 @@ _RANGE_KEY = "time_range"          # shared by every page (plain session_state, 
 _USER_KEY = "auth_user"
 _FAILS_KEY = "auth_failures"
 T = TypeVar("T")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
