@@ -223,9 +223,9 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
     reason = None
     if exc_class or exc_msg:
         reason = ": ".join(x for x in (_text(exc_class), _text(exc_msg)) if x)
-    elif deaths or "x-first-death-reason" in h:
+    elif deaths or _text(h.get("x-first-death-reason")):
         first = _text(h.get("x-first-death-reason")) or deaths[-1].reason
-        reason = first + (f" (from {origins[-1].queue})" if rabbit and rabbit.queue else "")
+        reason = first + (f" (from {rabbit.queue})" if rabbit and rabbit.queue else "")
     count_raw = h.get(REPLAY_COUNT)
     count = 0 if count_raw is None else _int_text(REPLAY_COUNT, count_raw)
     rid = h.get(REPLAY_ID)

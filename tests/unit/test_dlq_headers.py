@@ -120,6 +120,15 @@ def test_lenient_decode_of_good_headers_has_no_error():
     assert err is None and decoded == decode([("kafka_dlt-original-topic", b"orders")])
 
 
+@pytest.mark.parametrize("headers", [
+    {"x-first-death-reason": ""},  # an empty reason header and no x-death array: no reason, no crash
+    {"x-first-death-reason": None},  # a void AMQP field value reads the same
+])
+def test_empty_first_death_reason_without_x_death(headers):
+    decoded, err = decode_lenient(headers)
+    assert err is None and decoded.reason is None and decoded.origins == ()
+
+
 def test_no_headers():
     d = decode(None)
     assert d.origins == () and d.reason is None and d.replay_count == 0
