@@ -20,7 +20,18 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 def url_path(spec) -> str:
+    """The URL path Streamlit serves a registered page at (the default page is the root)."""
     return "" if spec.default else spec.path.removeprefix("views/").removesuffix(".py")
+
+
+def settle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the script run finished and every lazily loaded element (tables, metrics) is drawn."""
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
+    for _ in range(2):  # twice: a late element (fragment, rerun) may start loading after the first wait
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
+        page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
+                               timeout=timeout_ms)
+        page.wait_for_timeout(500)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         page = browser.new_context(viewport={"width": 1440, "height": 2000}).new_page()
         for spec in PAGES:
             page.goto(f"{args.url.rstrip('/')}/{url_path(spec)}")
-            page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
-            for _ in range(2):  # a fragment may start a second run after the first settles
-                page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
-                page.wait_for_timeout(1000)
+            settle(page)
             errors = page.locator('[data-testid="stException"]').count()
             broken += bool(errors)
             path = args.out / f"{spec.title.lower()}.png"

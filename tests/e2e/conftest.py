@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,20 +12,13 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from demo.brokers import free_port
+from demo.screenshots import ARGS, CHROMIUM
 from tests.seed import seed_config, seed_store
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 START_DEADLINE_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Dashboard(NamedTuple):
@@ -40,7 +32,7 @@ def dashboard(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dashboard")
     store = tmp / "eventdeck.db"
     seed_store(store, int(time.time() * 1000))
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
     env["EVENTDECK_CONFIG"] = str(seed_config(tmp, store))
     log = open(tmp / "streamlit.log", "wb")
@@ -76,7 +68,7 @@ def browser():
         pytest.fail(f"{CHROMIUM} is missing: install it with `make system-deps` (apt-get install chromium)",
                     pytrace=False)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
 
@@ -87,16 +79,6 @@ def page(browser):
     p = ctx.new_page()
     yield p
     ctx.close()
-
-
-def settle(p, timeout_ms: int = 60_000) -> None:
-    """Wait until the script run finished and every lazily loaded element (tables, metrics) is drawn."""
-    p.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
-    for _ in range(2):  # twice: a late element (fragment, rerun) may start loading after the first wait
-        p.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout_ms)
-        p.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
-                            timeout=timeout_ms)
-        p.wait_for_timeout(500)
 
 
 def shoot(p, name: str) -> Path:

@@ -5,18 +5,18 @@ import time
 
 import pytest
 
+from demo.screenshots import settle, url_path
 from tests import seed
-from tests.e2e.conftest import settle, shoot
+from tests.e2e.conftest import shoot
 from views.registry import PAGES
 
 # Pages whose seeded data draws plotly charts (the others show tables and tiles only).
 CHARTED = {"Overview", "Kafka", "RabbitMQ", "Consumers"}
-URL_PATH = {p.title: "" if p.default else p.path.removeprefix("views/").removesuffix(".py") for p in PAGES}
 
 
 @pytest.mark.parametrize("spec", PAGES, ids=[p.title for p in PAGES])
 def test_page_in_browser(dashboard, page, spec):
-    page.goto(f"{dashboard.url}/{URL_PATH[spec.title]}")
+    page.goto(f"{dashboard.url}/{url_path(spec)}")
     page.wait_for_selector(f'h1:has-text("{spec.title}")', timeout=60_000)
     if spec.title in CHARTED:
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
