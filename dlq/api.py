@@ -115,12 +115,7 @@ def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) ->
         from dlq import rabbit_io
 
         rcfg = _rabbit_cfg(settings, req["cluster"])
-        conn = rabbit_io.connect(rcfg, req["vhost"])
-        try:
-            n = rabbit_io.depth(conn, req["dlq"])
-        finally:
-            conn.close()
-        msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], min(n, DRY_RUN_SCAN))
+        msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], DRY_RUN_SCAN)  # peek stops at the depth
         parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
 
         def resolve(m, e):
