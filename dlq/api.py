@@ -10,7 +10,7 @@ from typing import Any
 
 from config import Settings
 from dlq import plan
-from dlq.context import ReplayError
+from dlq.context import kafka_cluster, rabbit_cluster
 from store import audit as store_audit
 from store import dlq as store_dlq
 from store.db import connect_reader
@@ -29,20 +29,6 @@ def list_dlqs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (-r["messages"], r["broker"], r["cluster"], r["dlq"]))
 
 
-def _kafka_cfg(settings: Settings, cluster: str):
-    for c in settings.kafka.clusters:
-        if c.name == cluster:
-            return c
-    raise ReplayError(f"kafka cluster {cluster!r} is not in the configuration (kafka.clusters)")
-
-
-def _rabbit_cfg(settings: Settings, cluster: str):
-    for c in settings.rabbitmq.clusters:
-        if c.name == cluster:
-            return c
-    raise ReplayError(f"rabbitmq cluster {cluster!r} is not in the configuration (rabbitmq.clusters)")
-
-
 def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 0, page_size: int = 50,
            **filters: Any) -> list[dict[str, Any]]:
     """One page of a DLQ with decoded headers, rendered payload and replay target per message.
@@ -57,11 +43,11 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
     if broker == "kafka":
         from dlq import kafka_io
 
-        return kafka_io.browse(_kafka_cfg(settings, cluster), dlq, page, page_size, preview, **filters)
+        return kafka_io.browse(kafka_cluster(settings, cluster), dlq, page, page_size, preview, **filters)
     if broker == "rabbitmq":
         from dlq import rabbit_io
 
-        return rabbit_io.browse(_rabbit_cfg(settings, cluster), dlq, page, page_size, preview, **filters)
+        return rabbit_io.browse(rabbit_cluster(settings, cluster), dlq, page, page_size, preview, **filters)
     raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
 
 
@@ -93,7 +79,7 @@ def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) ->
     if req["broker"] == "kafka":
         from dlq import kafka_io
 
-        cfg = _kafka_cfg(settings, req["cluster"])
+        cfg = kafka_cluster(settings, req["cluster"])
         consumer = kafka_io.open_consumer(cfg)
         try:
             known = set(consumer.topics())
@@ -114,7 +100,7 @@ def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) ->
     else:
         from dlq import rabbit_io
 
-        rcfg = _rabbit_cfg(settings, req["cluster"])
+        rcfg = rabbit_cluster(settings, req["cluster"])
         msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], DRY_RUN_SCAN)  # peek stops at the depth
         parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from config import Settings
+from config.kafka import KafkaClusterConfig
+from config.rabbitmq import RabbitClusterConfig
 from dlq import plan
 from dlq.headers import HeaderError
 from dlq.targets import NoTarget, Target
@@ -23,6 +25,22 @@ class ReplayError(RuntimeError):
 
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+def kafka_cluster(settings: Settings, name: str) -> KafkaClusterConfig:
+    """The configured Kafka cluster ``name``; ReplayError naming it and the key when absent."""
+    for c in settings.kafka.clusters:
+        if c.name == name:
+            return c
+    raise ReplayError(f"kafka cluster {name!r} is not in the configuration (kafka.clusters)")
+
+
+def rabbit_cluster(settings: Settings, name: str) -> RabbitClusterConfig:
+    """The configured RabbitMQ cluster ``name``; ReplayError naming it and the key when absent."""
+    for c in settings.rabbitmq.clusters:
+        if c.name == name:
+            return c
+    raise ReplayError(f"rabbitmq cluster {name!r} is not in the configuration (rabbitmq.clusters)")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pika.exceptions import AMQPError
 
 from collectors.scheduler import JobSpec
 from config import Settings
-from dlq.context import JobContext, ReplayError, wall_ms
+from dlq.context import JobContext, ReplayError, kafka_cluster, rabbit_cluster, wall_ms
 from store import audit
 from store import dlq as store_dlq
 from store.db import connect_writer
@@ -52,15 +52,9 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
     error = None
     try:
         if job["broker"] == "kafka":
-            cfg = next((c for c in settings.kafka.clusters if c.name == job["cluster"]), None)
-            if cfg is None:
-                raise ReplayError(f"kafka cluster {job['cluster']!r} is not in the configuration")
-            state = kafka_io.run_replay(ctx, cfg)
+            state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
         else:
-            rcfg = next((c for c in settings.rabbitmq.clusters if c.name == job["cluster"]), None)
-            if rcfg is None:
-                raise ReplayError(f"rabbitmq cluster {job['cluster']!r} is not in the configuration")
-            state = rabbit_io.run_replay(ctx, rcfg)
+            state = rabbit_io.run_replay(ctx, rabbit_cluster(settings, job["cluster"]))
     except (ReplayError, KafkaError, AMQPError, OSError) as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
         log.warning("replay job %s failed: %s", job["id"], error)
