@@ -21,7 +21,7 @@ from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
 from dlq.context import JobContext, ReplayError, outcome
-from dlq.payload import render
+from dlq.payload import message_view
 from store import dlq as store_dlq
 
 MAX_BATCH = 500
@@ -100,19 +100,6 @@ def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]]
                               f"before the end offsets ({missing})")
     if out:
         yield out
-
-
-def message_view(msg: plan.Message, err: hdr.HeaderError | None, target: str, preview: int) -> dict[str, Any]:
-    """What the dashboard and the CLI show of one DLQ message."""
-    r = render(msg.value, preview)
-    d = msg.decoded
-    return {"coord": msg.coord, "partition": msg.partition, "offset": msg.offset,
-            "key": None if msg.key is None else msg.key.decode("utf-8", errors="replace"),
-            "timestamp_ms": msg.ts_ms, "payload": r.text, "payload_kind": r.kind, "size": r.size,
-            "truncated": r.truncated, "headers": dict(d.display), "reason": d.reason,
-            "exception_class": d.exception_class, "exception_message": d.exception_message,
-            "stacktrace": d.stacktrace, "replay_count": d.replay_count, "target": target,
-            "header_error": str(err) if err else None}
 
 
 def resolve(msg: plan.Message, err: hdr.HeaderError | None, cfg: KafkaClusterConfig, dlq: str,

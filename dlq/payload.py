@@ -1,4 +1,5 @@
-"""Pure rendering of a message payload for display: text, pretty JSON or hex, truncated with its size.
+"""Pure rendering for display: a payload as text, pretty JSON or hex (truncated, with its size), and the
+broker-neutral view of one DLQ message that browse returns.
 
 Escaping for HTML/markdown is the view's job; this returns plain strings.
 """
@@ -6,6 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
+
+from dlq.headers import HeaderError
+from dlq.plan import Message
 
 
 @dataclass(frozen=True)
@@ -68,3 +73,16 @@ def size_label(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KiB"
     return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def message_view(msg: Message, err: HeaderError | None, target: str, preview: int) -> dict[str, Any]:
+    """What the dashboard and the CLI show of one DLQ message."""
+    r = render(msg.value, preview)
+    d = msg.decoded
+    return {"coord": msg.coord, "partition": msg.partition, "offset": msg.offset,
+            "key": None if msg.key is None else msg.key.decode("utf-8", errors="replace"),
+            "timestamp_ms": msg.ts_ms, "payload": r.text, "payload_kind": r.kind, "size": r.size,
+            "truncated": r.truncated, "headers": dict(d.display), "reason": d.reason,
+            "exception_class": d.exception_class, "exception_message": d.exception_message,
+            "stacktrace": d.stacktrace, "replay_count": d.replay_count, "target": target,
+            "header_error": str(err) if err else None}

@@ -20,7 +20,7 @@ from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
 from dlq.context import JobContext, ReplayError, outcome
-from dlq.kafka_io import message_view
+from dlq.payload import message_view
 
 _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
           "expiration", "message_id", "timestamp", "type", "user_id", "app_id")
