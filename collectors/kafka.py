@@ -172,6 +172,11 @@ class KafkaCollector:
                 log.debug("closing the admin client of %s failed", self.target, exc_info=True)
             self._admin = None
 
+    def shutdown(self) -> None:
+        """Release the admin client and the writer connection (the service is stopping)."""
+        self.close()
+        self.conn.close()
+
     # -- one cycle ---------------------------------------------------------------------------
 
     def collect_once(self, now_ms: int) -> list[Sample]:
@@ -306,5 +311,5 @@ def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
     specs = []
     for cluster in settings.kafka.clusters:
         collector = KafkaCollector(cluster, connect_writer(store_path))
-        specs.append(JobSpec(f"kafka:{cluster.name}", collector.run, cluster.interval_s))
+        specs.append(JobSpec(f"kafka:{cluster.name}", collector.run, cluster.interval_s, close=collector.shutdown))
     return specs

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -311,6 +312,8 @@ class ClusterJob:
         self.collector = RabbitCollector(cfg, "", now_ms)
         self.backoff = Backoff()
         self.last_reason: str | None = None
+        self._conn: sqlite3.Connection | None = None  # opened on the first tick, kept with its series cache
+        self._writer: SampleWriter | None = None
 
     def __call__(self) -> None:
         if not self.backoff.should_attempt():
@@ -325,13 +328,12 @@ class ClusterJob:
         except RabbitError as exc:
             reason = str(exc)
         duration_ms = int((time.monotonic() - started) * 1000)
-        conn = connect_writer(self.store_path)
-        try:
-            if samples:
-                SampleWriter(conn).write(samples)
-            set_status(conn, self.target, reason is None, reason, now, duration_ms)
-        finally:
-            conn.close()
+        if self._conn is None:
+            self._conn = connect_writer(self.store_path)
+            self._writer = SampleWriter(self._conn)
+        if samples:
+            self._writer.write(samples)
+        set_status(self._conn, self.target, reason is None, reason, now, duration_ms)
         if reason is None:
             if self.last_reason is not None:
                 log.info("%s is back up", self.target)
@@ -342,11 +344,21 @@ class ClusterJob:
             self.backoff.failed()
         self.last_reason = reason
 
+    def close(self) -> None:
+        """Close the HTTP session and the writer connection (the service is stopping)."""
+        self.collector.session.close()
+        conn, self._conn, self._writer = self._conn, None, None
+        if conn is not None:
+            conn.close()
+
 
 def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
     """One collection job per configured RabbitMQ cluster."""
-    return [JobSpec(target_name(c.name), ClusterJob(c, store_path), c.interval_s)
-            for c in settings.rabbitmq.clusters]
+    specs = []
+    for c in settings.rabbitmq.clusters:
+        job = ClusterJob(c, store_path)
+        specs.append(JobSpec(job.target, job, c.interval_s, close=job.close))
+    return specs
 
 
 def _short(exc: BaseException) -> str:

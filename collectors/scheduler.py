@@ -34,6 +34,7 @@ class JobSpec:
     func: Callable[[], None]
     interval_s: float
     after_tick: bool = True
+    close: Callable[[], None] | None = None  # releases the job's connections when the service stops
 
 
 def now_ms() -> int:
@@ -106,9 +107,16 @@ class Service:
         return self
 
     def stop(self) -> None:
+        """Stop the scheduler (waiting for running jobs), then close every job's connections."""
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        for spec in self.specs:
+            if spec.close is not None:
+                try:
+                    spec.close()
+                except Exception:
+                    log.exception("closing job %s failed", spec.id)
 
 
 def _now_dt():

@@ -12,6 +12,7 @@ marks the target down and backs off (1, 2, 4, then 5 intervals).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -157,6 +158,8 @@ class TelemetryJob:
         self.next_attempt_ms = 0
         self.bad_summaries = 0
         self._counters: Counters | None = None
+        self._conn: sqlite3.Connection | None = None  # opened on first use, kept with its series cache
+        self._writer: SampleWriter | None = None
         self._backoff = RetryPolicy(base_s=tcfg.interval_s, multiplier=2.0, max_delay_s=5 * tcfg.interval_s,
                                     jitter="none")
 
@@ -215,12 +218,9 @@ class TelemetryJob:
             if self._counters is None:
                 self._counters = self._load_counters()
             samples = tick_samples(self._decode(payloads, now), self.cluster, now, self._counters)
-            conn = db.connect_writer(self.store_path)
-            try:
-                SampleWriter(conn).write(samples)
-                status.set_status(conn, self.target, True, None, now, duration_ms=self.clock_ms() - now)
-            finally:
-                conn.close()
+            self._store_conn()
+            self._writer.write(samples)
+            status.set_status(self._conn, self.target, True, None, now, duration_ms=self.clock_ms() - now)
         except Exception:
             # Nothing acknowledged: the summaries are read again next time, and the counters are
             # reloaded from what was really stored.
@@ -235,10 +235,19 @@ class TelemetryJob:
         self.failures, self.next_attempt_ms = 0, 0
 
     def _status(self, up: bool, reason: str | None, now: int) -> None:
-        conn = db.connect_writer(self.store_path)
-        try:
-            status.set_status(conn, self.target, up, reason, now, duration_ms=self.clock_ms() - now)
-        finally:
+        status.set_status(self._store_conn(), self.target, up, reason, now, duration_ms=self.clock_ms() - now)
+
+    def _store_conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = db.connect_writer(self.store_path)
+            self._writer = SampleWriter(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        """Close the broker source and the writer connection (the service is stopping)."""
+        self.source.close()
+        conn, self._conn, self._writer = self._conn, None, None
+        if conn is not None:
             conn.close()
 
 
@@ -250,8 +259,8 @@ def jobs(settings: Settings, store_path: Path) -> list[JobSpec]:
     out: list[JobSpec] = []
     for k in settings.kafka.clusters:
         job = TelemetryJob("kafka", k.name, KafkaSource(k, t), store_path, t)
-        out.append(JobSpec(job.target, job.tick, t.interval_s))
+        out.append(JobSpec(job.target, job.tick, t.interval_s, close=job.close))
     for r in settings.rabbitmq.clusters:
         job = TelemetryJob("rabbitmq", r.name, RabbitSource(r, t), store_path, t)
-        out.append(JobSpec(job.target, job.tick, t.interval_s))
+        out.append(JobSpec(job.target, job.tick, t.interval_s, close=job.close))
     return out

@@ -55,3 +55,25 @@ def test_demo_settings_are_valid():
     assert [c.name for c in s.kafka.clusters] == ["demo-noida"]
     assert s.rabbitmq.clusters[0].management_url == "http://127.0.0.1:15672"
     assert s.has_brokers
+
+
+def test_stop_closes_every_job_once_after_its_last_run(tmp_path):
+    events: list[str] = []
+    ran = threading.Event()
+
+    def tick():
+        events.append("tick")
+        ran.set()
+
+    def broken_close():
+        raise OSError("socket already gone")
+
+    specs = [JobSpec("a", tick, 0.2, close=lambda: events.append("close a")),
+             JobSpec("b", lambda: None, 0.2, close=broken_close),  # a failing close does not stop the others
+             JobSpec("c", lambda: None, 0.2, close=lambda: events.append("close c"))]
+    svc = Service(settings=Settings(), store_path=tmp_path / "x.db", specs=specs)
+    svc.start()
+    assert ran.wait(20)
+    svc.stop()
+    assert events[-2:] == ["close a", "close c"]
+    assert events.count("close a") == 1 and "close a" not in events[:-2]
