@@ -13,7 +13,7 @@ from dlq import plan
 from dlq.context import kafka_cluster, rabbit_cluster
 from store import audit as store_audit
 from store import dlq as store_dlq
-from store.db import connect_reader
+from store.db import connect_reader, transaction
 
 
 def list_dlqs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -133,12 +133,14 @@ def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str
     if not actor:
         raise ValueError("actor: who asks for the replay is required")
     req = plan.validate_request(request)
-    job_id = store_dlq.create_job(conn, req["broker"], req["cluster"], req["dlq"], req, actor, now_ms)
-    store_audit.record(conn, now_ms, actor, "dlq.replay.requested", f"{req['broker']}:{req['cluster']}:{req['dlq']}",
-                       {"job": job_id, "selection": req["selection"], "target": req["target"],
-                        "rate_per_s": req.get("rate_per_s", "default"), "force": req["force"],
-                        "rabbit_mode": req.get("rabbit_mode", "default")},
-                       "queued")
+    with transaction(conn):  # no queued job without its audit entry
+        job_id = store_dlq.create_job(conn, req["broker"], req["cluster"], req["dlq"], req, actor, now_ms)
+        store_audit.record(conn, now_ms, actor, "dlq.replay.requested",
+                           f"{req['broker']}:{req['cluster']}:{req['dlq']}",
+                           {"job": job_id, "selection": req["selection"], "target": req["target"],
+                            "rate_per_s": req.get("rate_per_s", "default"), "force": req["force"],
+                            "rabbit_mode": req.get("rabbit_mode", "default")},
+                           "queued")
     return job_id
 
 
@@ -156,11 +158,12 @@ def job_messages(conn: sqlite3.Connection, job_id: int) -> list[dict[str, Any]]:
 
 def cancel(conn: sqlite3.Connection, job_id: int, actor: str, now_ms: int) -> bool:
     """Ask a queued/running job to stop (audited); False when it had already ended."""
-    ok = store_dlq.request_cancel(conn, job_id)
-    found = store_dlq.get_job(conn, job_id)
-    where = f"{found['broker']}:{found['cluster']}:{found['dlq']}" if found else f"job {job_id}"
-    store_audit.record(conn, now_ms, actor, "dlq.replay.cancel", where, {"job": job_id},
-                       "requested" if ok else "not active")
+    with transaction(conn):
+        ok = store_dlq.request_cancel(conn, job_id)
+        found = store_dlq.get_job(conn, job_id)
+        where = f"{found['broker']}:{found['cluster']}:{found['dlq']}" if found else f"job {job_id}"
+        store_audit.record(conn, now_ms, actor, "dlq.replay.cancel", where, {"job": job_id},
+                           "requested" if ok else "not active")
     return ok
 
 

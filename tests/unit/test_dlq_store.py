@@ -101,3 +101,12 @@ def test_enqueue_is_validated_and_audited(conn):
     assert (entry["actor"], entry["action"], entry["target"], entry["outcome"]) == (
         "ann", "dlq.replay.requested", "kafka:c:orders.DLT", "queued")
     assert entry["detail"]["job"] == jid and entry["detail"]["rate_per_s"] == "default"
+
+
+def test_enqueue_leaves_no_job_when_its_audit_entry_is_refused(conn):
+    from dlq import api
+
+    # the audit log refuses a non-text actor: the job goes with it (a replay is never unaudited)
+    with pytest.raises(ValueError, match="actor"):
+        api.enqueue_replay(conn, REQ, 42, 5)
+    assert api.list_jobs(conn) == [] and api.audit(conn) == []
