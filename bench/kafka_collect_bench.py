@@ -12,6 +12,7 @@ samples written per second. Set-up takes a while for big G (one commit request p
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if producer is not None:
             producer.close()
         broker.stop()
+        shutil.rmtree(work, ignore_errors=True)  # broker data and the store
     return 0
 
 
