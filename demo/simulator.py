@@ -201,11 +201,13 @@ def _kafka_service(bootstrap: str, opts: SimOptions, service: str, recorder: Rec
 def _kafka_orders(bootstrap: str, opts: SimOptions, stats: SimStats, stop: threading.Event) -> None:
     from kafka import KafkaProducer
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id="shop-orders")
-    _pace(opts.rate, stop, lambda order: (
-        producer.send(f"{opts.prefix}.orders", key=order["customer"].encode(), value=json.dumps(order).encode()),
-        stats.add("produced", "kafka")))
-    producer.flush(timeout=10)
-    producer.close(timeout=5)
+    try:  # closed also on an error, or every restart by _guard would leave a producer's threads behind
+        _pace(opts.rate, stop, lambda order: (
+            producer.send(f"{opts.prefix}.orders", key=order["customer"].encode(), value=json.dumps(order).encode()),
+            stats.add("produced", "kafka")))
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=5)
 
 
 # ------------------------------------------------------------------ RabbitMQ
