@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Hashable, Iterable, Mapping
 
+from collectors.patterns import convention_sources
+
 # Written as kafka_group_state; 0 when the broker cannot describe the group.
 GROUP_STATE_CODES = {
     "Stable": 1, "PreparingRebalance": 2, "CompletingRebalance": 3, "Empty": 4, "Dead": 5,
@@ -47,14 +49,7 @@ def offset_rate(prev: Mapping[Hashable, int], cur: Mapping[Hashable, int], dt_ms
 def dlq_source(dlq: str, patterns: Iterable[str]) -> str | None:
     """Source topic by the naming convention: the part a pattern's single ``*`` matched
     (``orders.dlq`` with ``*.dlq`` → ``orders``). None when no simple pattern explains the name."""
-    for pat in patterns:
-        if pat.count("*") != 1 or "?" in pat or "[" in pat:
-            continue
-        prefix, suffix = pat.split("*")
-        if (len(dlq) > len(prefix) + len(suffix) and dlq.startswith(prefix)
-                and dlq.endswith(suffix)):
-            return dlq[len(prefix):len(dlq) - len(suffix)]
-    return None
+    return next(convention_sources(dlq, patterns), None)
 
 
 def error_ratio(dlq_inflow_per_s: float | None, consumed_per_s: float | None) -> float | None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping
 
-from collectors.patterns import is_dlq
+from collectors.patterns import convention_sources, is_dlq
 
 Json = Mapping[str, Any]
 
@@ -160,14 +160,9 @@ class Router:
 
 
 def _convention_source(dlq: QueueRef, patterns: Iterable[str], names: set[QueueRef]) -> QueueRef | None:
-    for p in patterns:
-        if p.count("*") != 1 or not fnmatchcase(dlq.name, p):
-            continue
-        head, tail = p.split("*")
-        candidate = QueueRef(dlq.vhost, dlq.name[len(head):len(dlq.name) - len(tail)])
-        if candidate in names and candidate != dlq:
-            return candidate
-    return None
+    """The first existing queue a DLQ name convention points at."""
+    return next((src for src in (QueueRef(dlq.vhost, n) for n in convention_sources(dlq.name, patterns))
+                 if src in names), None)
 
 
 def resolve_dlqs(queues: Iterable[Json], policies: Iterable[Json], exchanges: Iterable[Json],

@@ -1,7 +1,7 @@
 """Allow/deny and DLQ glob matching (collectors.patterns), shared by the Kafka and RabbitMQ collectors."""
 import pytest
 
-from collectors.patterns import allowed, is_dlq
+from collectors.patterns import allowed, convention_sources, is_dlq
 from config.kafka import DEFAULT_DLQ_PATTERNS
 
 
@@ -38,3 +38,16 @@ def test_allowed(name, allow, deny, expected):
 )
 def test_is_dlq_default_patterns(name, exclude, expected):
     assert is_dlq(name, DEFAULT_DLQ_PATTERNS, exclude) is expected
+
+
+@pytest.mark.parametrize(
+    "name, patterns, expected",
+    [
+        ("orders.dlq", ["*.dlq", "dlq.*"], ["orders"]),  # only the pattern that explains the name
+        ("dlq.x.dlq", ["*.dlq", "dlq.*"], ["dlq.x", "x.dlq"]),  # every explaining pattern, in order
+        ("orders.dlq", ["*.d?q", "[o]*.dlq"], []),  # other wildcards: not invertible, passed over
+        (".dlq", ["*.dlq"], []),  # an empty source is no source
+    ],
+)
+def test_convention_sources(name, patterns, expected):
+    assert list(convention_sources(name, patterns)) == expected
