@@ -13,12 +13,14 @@ import argparse
 import json
 import sys
 import time
+from contextlib import closing
 from typing import Any
 
 from config import ConfigError, load_settings
 from dlq import api
 from dlq.context import ReplayError
 from dlq.plan import RequestError
+from store.db import connect_reader, connect_writer
 
 
 def _request(a: argparse.Namespace) -> dict[str, Any]:
@@ -96,17 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(a.config)
         if a.cmd == "list":
-            from store.db import connect_reader
-
-            _print(api.list_dlqs(connect_reader(settings.store.path)), False,
-                   ("broker", "cluster", "dlq", "messages"))
+            with closing(connect_reader(settings.store.path)) as conn:
+                _print(api.list_dlqs(conn), False, ("broker", "cluster", "dlq", "messages"))
             return 0
         if a.cmd == "jobs":
-            from store.db import connect_reader
-
-            _print(api.list_jobs(connect_reader(settings.store.path)), False,
-                   ("id", "state", "broker", "cluster", "dlq", "total", "replayed", "parked", "skipped",
-                    "failed", "error"))
+            with closing(connect_reader(settings.store.path)) as conn:
+                _print(api.list_jobs(conn), False,
+                       ("id", "state", "broker", "cluster", "dlq", "total", "replayed", "parked", "skipped",
+                        "failed", "error"))
             return 0
         if a.cmd == "replay" and a.resume is not None:
             return _run(settings, a.resume)
@@ -126,11 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         import getpass
 
-        from store.db import connect_writer
-
-        conn = connect_writer(settings.store.path)
-        job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", int(time.time() * 1000))
-        conn.close()
+        with closing(connect_writer(settings.store.path)) as conn:
+            job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", int(time.time() * 1000))
         print(f"job {job_id} queued", flush=True)
         return _run(settings, job_id)
     except (ConfigError, ReplayError, RequestError, ValueError, FileNotFoundError) as exc:
@@ -140,12 +136,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(settings, job_id: int) -> int:
     from dlq.jobs import run_pending
-    from store.db import connect_reader
 
     if run_pending(settings, settings.store.path, job_id) is None:
         print(f"error: job {job_id} is not claimable (finished, or its runner is alive)", file=sys.stderr)
         return 1
-    job = api.job(connect_reader(settings.store.path), job_id) or {}
+    with closing(connect_reader(settings.store.path)) as conn:
+        job = api.job(conn, job_id) or {}
     print(f"job {job_id} {job.get('state')}: replayed={job.get('replayed')} parked={job.get('parked')} "
           f"skipped={job.get('skipped')} failed={job.get('failed')}" + (f" error: {job['error']}" if job.get("error") else ""))
     return 0 if job.get("state") == "done" else 1
