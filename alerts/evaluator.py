@@ -90,11 +90,12 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = rule.notify or list(opts.targets.get(rule.severity, []))
+    identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
     with transaction(conn):
         for key in sorted(groups.keys() | previous.keys()):
             labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
             breach = None if value is None else breaches(rule, value)
-            if breach is None and previous.get(key, {}).get("identity") not in (None, rule.identity):
+            if breach is None and previous.get(key, {}).get("identity") not in (None, identity):
                 breach = False  # the edited rule no longer selects this group: resolved, not no data
             result.groups += 1
             if breach is False and key not in previous and rule.no_data != "alerting":
@@ -114,7 +115,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
                 "nodata_since_ms": new.nodata_since_ms, "value": new.value,
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
-                "updated_ms": now_ms, "identity": rule.identity})
+                "updated_ms": now_ms, "identity": identity})
             for ev in events:
                 tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
                                                   ev.to_state, new.value, muted)
