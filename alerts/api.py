@@ -15,6 +15,7 @@ import yaml
 
 from alerts.builtin import BUILTIN_RULES
 from alerts.rules import Rule, RuleError, rule_from_dict
+from alerts.silences import in_force
 from alerts.silences import validate as validate_silence
 from store import alerts as store_alerts
 from store import audit, queries
@@ -84,8 +85,7 @@ def list_silences(conn: Any, now_ms: int, include_ended: bool = True) -> pd.Data
     """Silences with an ``active`` column (in force at ``now_ms``), newest first."""
     rows = store_alerts.read_silences(conn, None if include_ended else now_ms)
     for r in rows:
-        end = r["end_ms"] if r["expired_ms"] is None else min(r["end_ms"], r["expired_ms"])
-        r["active"] = r["start_ms"] <= now_ms < end
+        r["active"] = in_force(r["start_ms"], r["end_ms"], r["expired_ms"], now_ms)
     cols = ["id", "matchers", "start_ms", "end_ms", "created_by", "reason", "created_ms", "expired_ms",
             "expired_by", "active"]
     return pd.DataFrame(rows, columns=cols)

@@ -30,11 +30,16 @@ class Silence:
                    row["created_by"], row["reason"], row["expired_ms"])
 
     def active(self, now_ms: int) -> bool:
-        end = self.end_ms if self.expired_ms is None else min(self.end_ms, self.expired_ms)
-        return self.start_ms <= now_ms < end
+        return in_force(self.start_ms, self.end_ms, self.expired_ms, now_ms)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(m.matches(labels) for m in self.matchers)
+
+
+def in_force(start_ms: int, end_ms: int, expired_ms: int | None, now_ms: int) -> bool:
+    """Whether a silence with this window (ended early at ``expired_ms`` if set) is active at ``now_ms``."""
+    end = end_ms if expired_ms is None else min(end_ms, expired_ms)
+    return start_ms <= now_ms < end
 
 
 def validate(matchers: Any, start_ms: int, end_ms: int, actor: str, reason: str) -> tuple[Matcher, ...]:
