@@ -32,9 +32,7 @@ def _now() -> int:
 
 def known_metrics(conn: Any) -> set[str]:
     """Metrics in the store plus those the built-in rules use (known before any data arrives)."""
-    found = queries.metrics(conn)
-    names = found["metric"].tolist() if isinstance(found, pd.DataFrame) else list(found)
-    return set(names) | {r["metric"] for r in BUILTIN_RULES}
+    return set(queries.metrics(conn)["metric"]) | {r["metric"] for r in BUILTIN_RULES}
 
 
 def list_rules(conn: Any) -> list[dict[str, Any]]:

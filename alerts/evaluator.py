@@ -67,7 +67,7 @@ def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     """Latest sample of each series of a metric. Read whole and once per evaluation (rules share
     metrics); selectors are applied in memory, where ``label=""`` also matches a missing label."""
     df = queries.latest(conn, metric)
-    if df is None or df.empty:
+    if df.empty:
         return []
     label_cols = [c for c in df.columns if c not in _NOT_LABELS]
     points = []
