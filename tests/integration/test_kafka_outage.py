@@ -64,7 +64,7 @@ def test_broker_killed_and_restarted(kafka, kafka_factory, tmp_store):
             reader.close()
     finally:
         for s in specs.values():
-            s.func.__self__.close()
+            s.close()  # what the service does on stop: admin client and writer connection
 
 
 def test_unreachable_cluster_backs_off_without_leaking(tmp_store):
@@ -74,7 +74,10 @@ def test_unreachable_cluster_backs_off_without_leaking(tmp_store):
                              interval_s=1, request_timeout_ms=300)
     col = KafkaCollector(cfg, connect_writer(tmp_store), now_ms=lambda: 1_000)
     threads = threading.active_count()
-    results = [col.run() for _ in range(14)]
+    try:
+        results = [col.run() for _ in range(14)]
+    finally:
+        col.shutdown()
     F, S = False, None  # failed attempt, skipped tick
     assert results == [F, F, S, F, S, S, S, F, S, S, S, S, F, S]
     assert threading.active_count() <= threads
