@@ -1,7 +1,7 @@
 """Local brokers for the demo, the test fixtures and CI: one RabbitMQ node and two Kafka-protocol brokers.
 
 * RabbitMQ: the node already running on this machine is used; if it is installed but down it is
-  started (and only then may it be stopped again); if missing and we are root it is installed with
+  started (and never stopped by us); if missing and we are root it is installed with
   apt-get. The management, shovel and prometheus plugins are enabled idempotently and we wait until
   the management API answers.
 * Kafka: no Apache Kafka can be installed here, so two independent Kafka-protocol brokers that ship
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
@@ -83,7 +83,6 @@ class RabbitInfo:
     mgmt_port: int = 15672
     user: str = "guest"
     password: str = "guest"
-    started_by_us: bool = False
 
     @property
     def amqp_url(self) -> str:
@@ -128,7 +127,6 @@ def ensure_rabbitmq(timeout: float = 180.0, info: RabbitInfo | None = None) -> R
         if not _port_open(info.amqp_port):
             print("demo.brokers: RabbitMQ is down, starting it (rabbitmq-server -detached)", file=sys.stderr)
             subprocess.run(["rabbitmq-server", "-detached"], capture_output=True, timeout=60)
-            info.started_by_us = True
         _wait(lambda: _run(["rabbitmqctl", "-q", "await_startup"], timeout=30).returncode == 0,
               timeout, "RabbitMQ node",
               "Fix: start it with `rabbitmq-server -detached` and check `rabbitmq-diagnostics status`.",
@@ -201,7 +199,6 @@ class KafkaBroker:
     data_dir: str
     pid: int | None = None
     log_file: str = ""
-    defects: list[str] = field(default_factory=list)
 
     @property
     def bootstrap(self) -> str:
@@ -274,24 +271,13 @@ class KafkaBroker:
               "Another process holds it.", step=0.1)
 
 
-KNOWN_DEFECTS = {
-    "noida": ["describe_cluster and filtered list_groups fail", "groups join faster than Kafka"],
-    "tansu": ["ListOffsets LATEST counts batches, not records (seed with batch_size=1)",
-              "describe_groups raises in kafka-python 3.0.12",
-              "groups appear only after a commit, state Unknown",
-              "delete_records crashes it",
-              "default consumer settings take 23 s to join (use session_timeout 6 s, heartbeat 1 s)"],
-}
-
-
 def start_kafka(kind: str, port: int | None = None, data_dir: str | os.PathLike[str] | None = None,
                 timeout: float = 60.0) -> KafkaBroker:
     """Start a broker of ``kind`` ('noida' or 'tansu') on a free port in a fresh data dir."""
     if kind not in KAFKA_KINDS:
         raise BrokerError(f"unknown Kafka broker kind {kind!r}; use one of {KAFKA_KINDS}")
     data = str(data_dir) if data_dir else tempfile.mkdtemp(prefix=f"eventdeck-{kind}-")
-    broker = KafkaBroker(kind=kind, port=port or free_port(), data_dir=data,
-                         defects=list(KNOWN_DEFECTS[kind]))
+    broker = KafkaBroker(kind=kind, port=port or free_port(), data_dir=data)
     return broker.start(timeout=timeout)
 
 

@@ -87,11 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             config_path = str(DEMO_DIR / "demo.yaml")
             Path(config_path).write_text(yaml.safe_dump(demo_settings(state), sort_keys=False))
             settings = load_settings(config_path)
-            rabbit = state["rabbitmq"]
-            amqp = f"amqp://guest:guest@{rabbit['host']}:{rabbit['amqp_port']}/%2F"
             d = settings.demo
             sim = [py, "-m", "demo.simulator", "--kafka", state["kafka"]["noida"]["bootstrap"],
-                   "--rabbitmq", amqp, "--rate", str(d.orders_per_s), "--failure", str(d.failure_probability),
+                   "--rabbitmq", state["rabbitmq"]["amqp_url"], "--rate", str(d.orders_per_s), "--failure", str(d.failure_probability),
                    "--latency-ms", str(d.latency_ms)]
             procs.append(("simulator", _spawn(sim, env, logs / "simulator.log")))
         env["EVENTDECK_CONFIG"] = str(Path(config_path).resolve()) if config_path else ""
