@@ -65,10 +65,23 @@ def commit(c: KafkaConsumer, topic: str, offsets: dict[int, int]) -> None:
     c.commit({TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
 
 
+_collectors: list[KafkaCollector] = []
+
+
+@pytest.fixture(autouse=True)
+def _shutdown_collectors():
+    """Close every collector a test made (admin client I/O thread, writer connection)."""
+    yield
+    while _collectors:
+        _collectors.pop().shutdown()
+
+
 def collector(kafka, store_path, topics, groups, **kw) -> KafkaCollector:
     cfg = KafkaClusterConfig(name=uid("c"), bootstrap_servers=[kafka.bootstrap], request_timeout_ms=10_000,
                              topics_allow=topics, groups_allow=groups, status_window_s=10, **kw)
-    return KafkaCollector(cfg, connect_writer(store_path))
+    col = KafkaCollector(cfg, connect_writer(store_path))
+    _collectors.append(col)
+    return col
 
 
 def by(samples, metric, **labels) -> dict[str, float]:
