@@ -47,6 +47,20 @@ def _tick_until(job: ClusterJob, store_path, up: bool, timeout: float = 60.0) ->
 
 
 @pytest.fixture
+def make_job():
+    """ClusterJob factory; closes each job's HTTP session and writer connection after the test."""
+    made: list[ClusterJob] = []
+
+    def make(cfg: RabbitClusterConfig, store_path) -> ClusterJob:
+        made.append(ClusterJob(cfg, store_path))
+        return made[-1]
+
+    yield make
+    for job in made:
+        job.close()
+
+
+@pytest.fixture
 def monitoring_user(rabbitmq):
     """A throw-away management user (deleted after the test) with a known password."""
     name = f"ed-test-{uuid.uuid4().hex[:10]}"
@@ -65,14 +79,14 @@ def monitoring_user(rabbitmq):
     requests.delete(url, auth=auth, timeout=30)
 
 
-def test_wrong_password_is_down_then_recovers(rabbitmq, tmp_store, monitoring_user, monkeypatch):
+def test_wrong_password_is_down_then_recovers(rabbitmq, tmp_store, monitoring_user, monkeypatch, make_job):
     user, set_password = monitoring_user
     env = f"ED_TEST_PW_{uuid.uuid4().hex.upper()}"
     good = f"second-{uuid.uuid4().hex}"
     monkeypatch.setenv(env, good)  # the collector's secret; the broker still has the first password
     cfg = RabbitClusterConfig(name=f"auth-{uuid.uuid4().hex[:6]}", management_url=rabbitmq.mgmt_url,
                               username=user, password_env=env, timeout_s=10)
-    job = ClusterJob(cfg, tmp_store)
+    job = make_job(cfg, tmp_store)
 
     down = _tick_until(job, tmp_store, up=False)
     assert "authentication failed (401)" in down["reason"]
@@ -124,13 +138,13 @@ class _Forwarder:
             s.close()
 
 
-def test_management_unreachable_is_down_then_recovers(rabbitmq, tmp_store, monkeypatch):
+def test_management_unreachable_is_down_then_recovers(rabbitmq, tmp_store, monkeypatch, make_job):
     port = free_port()  # nothing listens there: the management plugin is "unreachable"
     env = f"ED_TEST_PW_{uuid.uuid4().hex.upper()}"
     monkeypatch.setenv(env, rabbitmq.password)
     cfg = RabbitClusterConfig(name=f"down-{uuid.uuid4().hex[:6]}", management_url=f"http://127.0.0.1:{port}",
                               username=rabbitmq.user, password_env=env, timeout_s=5, queues_allow=["ed-none-*"])
-    job = ClusterJob(cfg, tmp_store)
+    job = make_job(cfg, tmp_store)
 
     down = _tick_until(job, tmp_store, up=False)
     assert "management plugin unreachable" in down["reason"] and "connection refused" in down["reason"]
@@ -158,11 +172,11 @@ def silent_port():
     # the port accepts connections but never answers: a timeout, not a hang
     ("timeout", "timeout after 1s"),
 ])
-def test_down_reasons(rabbitmq, tmp_store, silent_port, case, expected):
+def test_down_reasons(rabbitmq, tmp_store, silent_port, case, expected, make_job):
     url = {"tls": f"https://127.0.0.1:{rabbitmq.mgmt_port}", "timeout": f"http://127.0.0.1:{silent_port}"}[case]
     cfg = RabbitClusterConfig(name=f"{case}-{uuid.uuid4().hex[:6]}", management_url=url, username=rabbitmq.user,
                               password_env=f"ED_UNSET_{uuid.uuid4().hex.upper()}", timeout_s=1)
-    job = ClusterJob(cfg, tmp_store)
+    job = make_job(cfg, tmp_store)
     down = _tick_until(job, tmp_store, up=False)
     assert expected in down["reason"], down["reason"]
     assert down["sample"] == 0.0
