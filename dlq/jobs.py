@@ -18,7 +18,7 @@ from config import Settings
 from dlq.context import JobContext, ReplayError, kafka_cluster, rabbit_cluster, wall_ms
 from store import audit
 from store import dlq as store_dlq
-from store.db import connect_writer
+from store.db import connect_writer, transaction
 
 log = logging.getLogger("eventdeck.dlq.jobs")
 
@@ -61,11 +61,12 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
     except Exception as exc:  # a bug must not leave the job 'running' for ever
         log.exception("replay job %s crashed", job["id"])
         state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-    store_dlq.finish(conn, job["id"], state, wall_ms(), error)
-    done = store_dlq.get_job(conn, job["id"]) or job
-    audit.record(conn, wall_ms(), job["actor"], "dlq.replay.finished", ctx.where,
-                 {"job": job["id"], "replayed": done["replayed"], "parked": done["parked"],
-                  "skipped": done["skipped"], "failed": done["failed"], "error": error}, state)
+    with transaction(conn):  # the end state and its audit entry together
+        store_dlq.finish(conn, job["id"], state, wall_ms(), error)
+        done = store_dlq.get_job(conn, job["id"]) or job
+        audit.record(conn, wall_ms(), job["actor"], "dlq.replay.finished", ctx.where,
+                     {"job": job["id"], "replayed": done["replayed"], "parked": done["parked"],
+                      "skipped": done["skipped"], "failed": done["failed"], "error": error}, state)
     return state
 
 
