@@ -49,7 +49,7 @@ import requests
 from collectors.patterns import allowed
 from collectors.rabbit_rates import QueueCounters, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
-from collectors.scheduler import Backoff, JobSpec
+from collectors.scheduler import Backoff, JobSpec, now_ms as wall_clock_ms
 from config import Settings, secret
 from config.rabbitmq import RabbitClusterConfig
 from store.db import connect_writer
@@ -69,10 +69,6 @@ NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "f
 EXCHANGE_COLUMNS = ("vhost", "name", "type")
 BINDING_COLUMNS = ("vhost", "source", "destination", "destination_type", "routing_key")
 DEMO_PASSWORD = "guest"
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def target_name(cluster: str) -> str:

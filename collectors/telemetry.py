@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -21,7 +20,7 @@ from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
-from collectors.scheduler import JobSpec
+from collectors.scheduler import JobSpec, now_ms as wall_clock_ms
 from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, tick_samples
 from instrument.retry import RetryPolicy, backoff_delay
 from instrument.summary import Summary, SummaryError, decode_summary
@@ -29,10 +28,6 @@ from store import db, queries, status
 from store.writes import SampleWriter
 
 log = logging.getLogger("eventdeck.collectors.telemetry")
-
-
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def target_name(broker: str, cluster: str) -> str:
