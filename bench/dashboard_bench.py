@@ -25,16 +25,13 @@ from store import status  # noqa: E402
 from store.db import connect_writer  # noqa: E402
 from store.types import Sample  # noqa: E402
 from store.writes import SampleWriter  # noqa: E402
-from tests.seed import KAFKA, RABBIT, seed_config  # noqa: E402
+from tests.seed import KAFKA, QUEUE_METRICS, RABBIT, seed_config  # noqa: E402
 
 GROUPS, PARTITIONS, QUEUES, CONSUMERS, DLQS = 30, 10, 50, 20, 20
 GROUP_METRICS = ("kafka_group_total_lag_messages", "kafka_group_max_lag_seconds", "kafka_group_status",
                  "kafka_group_state", "kafka_group_members", "kafka_group_consume_rate_per_s")
 PART_METRICS = ("kafka_group_lag_messages", "kafka_group_lag_seconds", "kafka_group_partition_status",
                 "kafka_group_committed_offset")
-QUEUE_METRICS = ("ready_messages", "unacked_messages", "consumers", "consumer_utilisation_ratio",
-                 "publish_rate_per_s", "deliver_rate_per_s", "ack_rate_per_s", "redeliver_rate_per_s",
-                 "error_rate_ratio", "head_age_seconds")
 
 
 def series() -> list[tuple[str, dict[str, str]]]:

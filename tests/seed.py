@@ -38,7 +38,10 @@ GROUPS = {
     "audit": (4, 0, 0.0, {("audit-log", 0): (900, 3600.0, 4)}),
 }
 TOPIC_RATES = {"orders": 60.0, "payments": 12.0, "audit-log": 2.0}
-# queue -> ready, unacked, consumers, utilisation, publish/s, deliver/s, ack/s, redeliver/s, error ratio, head age s
+# queue -> one value per QUEUE_METRICS name (rabbitmq_queue_<name>)
+QUEUE_METRICS = ("ready_messages", "unacked_messages", "consumers", "consumer_utilisation_ratio",
+                 "publish_rate_per_s", "deliver_rate_per_s", "ack_rate_per_s", "redeliver_rate_per_s",
+                 "error_rate_ratio", "head_age_seconds")
 QUEUES = {
     "orders.in": (42, 3, 2, 0.8, 20.0, 19.0, 18.5, 0.5, 0.01, 1.5),
     "email.send": (7, 0, 1, 1.0, 3.0, 3.0, 3.0, 0.0, 0.0, 0.2),
@@ -87,10 +90,7 @@ def _tick(ts: int, i: int) -> list[Sample]:
         add("kafka_topic_produce_rate_per_s", {"cluster": KAFKA, "topic": topic}, rate)
     for queue, vals in QUEUES.items():
         q = {"cluster": RABBIT, "vhost": "/", "queue": queue}
-        names = ["ready_messages", "unacked_messages", "consumers", "consumer_utilisation_ratio",
-                 "publish_rate_per_s", "deliver_rate_per_s", "ack_rate_per_s", "redeliver_rate_per_s",
-                 "error_rate_ratio", "head_age_seconds"]
-        for name, v in zip(names, vals):
+        for name, v in zip(QUEUE_METRICS, vals):
             add(f"rabbitmq_queue_{name}", q, v)
     node = {"cluster": RABBIT, "node": "rabbit@deck"}
     out += [Sample("rabbitmq_node_up", node, ts, 1.0), Sample("rabbitmq_node_mem_alarm", node, ts, 0.0),
