@@ -241,12 +241,17 @@ def latest_wide(conn: sqlite3.Connection, metrics: dict[str, str], match: dict |
 def cluster_header(ctx: PageContext, broker: str, label: str, clusters: list[str], key: str) -> str:
     """The cluster picker of a broker page and its health line (down with the reason, or not polled yet)."""
     cluster = st.selectbox("Cluster", clusters, key=key)
-    health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
-    if health.state == frames.DOWN:
-        broker_down(f"{label} {cluster}", health.reason)
-    elif health.state == frames.NO_DATA:
-        no_data(f"{label} {cluster} has not been polled yet")
+    health_line(label, frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0])
     return cluster
+
+
+def health_line(label: str, health) -> bool:
+    """Say that a ``frames.cluster_health`` row's cluster is down (with the reason) or not polled yet; True if up."""
+    if health.state == frames.DOWN:
+        broker_down(f"{label} {health.cluster}", health.reason)
+    elif health.state == frames.NO_DATA:
+        no_data(f"{label} {health.cluster} has not been polled yet")
+    return health.state == frames.UP
 
 
 def history_chart(ctx: PageContext, metric: str, match: dict | None, *, title: str, unit: str,

@@ -36,11 +36,7 @@ def live_tiles() -> None:
             if df.empty:
                 common.not_configured(what)
             for r in df.itertuples():
-                if r.state == frames.DOWN:
-                    common.broker_down(f"{broker} {r.cluster}", r.reason)
-                elif r.state == frames.NO_DATA:
-                    common.no_data(f"{broker} {r.cluster} has not been polled yet")
-                else:
+                if common.health_line(broker, r):
                     st.success(f"{broker} {r.cluster}: up (checked {common.fmt_ts(r.checked_ms)})",
                                icon=":material/check_circle:")
         st.subheader("Firing alerts")
