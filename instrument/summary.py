@@ -88,6 +88,8 @@ def decode_summary(payload: bytes) -> Summary:
     if count != int(sketch.count):
         raise SummaryError(f"summary field 'count' ({count}) disagrees with the sketch ({int(sketch.count)})")
     dropped = _field(doc, "dropped", int)
+    if dropped < 0:
+        raise SummaryError(f"summary field 'dropped' must be a non-negative integer, got {dropped}")
     return Summary(consumer=consumer, instance=_field(doc, "instance", str), broker=broker,
                    cluster=_field(doc, "cluster", str), start_ms=start, end_ms=end,
                    sketch=sketch, errors=dict(errors), dropped=dropped)

@@ -42,6 +42,7 @@ def test_round_trip_keeps_every_field():
     (_doc(sketch={"ra": 5}), "'sketch'"),                # broken sketch
     (_doc(instance=3), "'instance'"),                    # wrong type
     (_doc(dropped=True), "'dropped'"),                   # bool is not an int here
+    (_doc(dropped=-1), "'dropped'"),                     # a negative drop count would be stored as is
 ])
 def test_bad_summary_names_the_field(payload, expected):
     with pytest.raises(SummaryError, match=expected):
