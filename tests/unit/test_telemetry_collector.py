@@ -62,6 +62,15 @@ def _latest(path, metric):
         conn.close()
 
 
+def _status_row(path, target):
+    conn = db.connect_reader(path)
+    try:
+        st = status.read_status(conn)
+    finally:
+        conn.close()
+    return st[st["target"] == target].iloc[0]
+
+
 def test_tick_stores_percentiles_rates_and_marks_up(tmp_store):
     src, clock = FakeSource(), Clock()
     src.batches = [[_payload(errors={"Declined": 2}), b"garbage", _payload("inventory", end=NOW - 120_000)]]
@@ -74,12 +83,7 @@ def test_tick_stores_percentiles_rates_and_marks_up(tmp_store):
     assert _latest(tmp_store, "consumer_error_rate_ratio")["value"].tolist() == [pytest.approx(0.2)]
     assert _latest(tmp_store, "consumer_processed_rate_per_s")["value"].tolist() == [pytest.approx(1.0)]
     assert job.bad_summaries == 1 and src.commits == 1
-    conn = db.connect_reader(tmp_store)
-    try:
-        st = status.read_status(conn)
-    finally:
-        conn.close()
-    row = st[st["target"] == "telemetry:kafka:local"].iloc[0]
+    row = _status_row(tmp_store, "telemetry:kafka:local")
     assert bool(row["up"])
 
 
@@ -108,12 +112,7 @@ def test_down_broker_marks_down_and_backs_off_up_to_five_intervals(tmp_store):
         clock.t += 10_000
     # waits of 1, 2, 4 intervals, then capped at 5
     assert attempts[:6] == [0, 1, 3, 7, 12, 17]
-    conn = db.connect_reader(tmp_store)
-    try:
-        st = status.read_status(conn)
-    finally:
-        conn.close()
-    row = st[st["target"] == "telemetry:kafka:local"].iloc[0]
+    row = _status_row(tmp_store, "telemetry:kafka:local")
     assert not bool(row["up"]) and "connection refused" in row["reason"]
     src.error = None
     clock.t += 50_000
