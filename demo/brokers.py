@@ -228,13 +228,18 @@ class KafkaBroker:
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = proc.pid
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = Path(self.log_file).read_text(errors="replace")[-800:]
-                raise BrokerError(f"{self.kind} exited with code {proc.returncode} at start; log {self.log_file}:\n{tail}")
-            if _port_open(self.port) and _kafka_ready(self.bootstrap):
-                return self
-            time.sleep(0.3)
+        try:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    tail = Path(self.log_file).read_text(errors="replace")[-800:]
+                    raise BrokerError(f"{self.kind} exited with code {proc.returncode} at start; "
+                                      f"log {self.log_file}:\n{tail}")
+                if _port_open(self.port) and _kafka_ready(self.bootstrap):
+                    return self
+                time.sleep(0.3)
+        except KeyboardInterrupt:  # Ctrl-C while waiting: don't leave the half-started broker behind
+            self.stop()
+            raise
         self.stop()
         raise BrokerError(f"{self.kind} did not answer Kafka requests on {self.bootstrap} within {timeout:.0f} s; "
                           f"see {self.log_file}")
@@ -304,10 +309,16 @@ def up(state_path: Path = STATE_FILE, kinds: tuple[str, ...] = KAFKA_KINDS) -> d
         shutil.rmtree(data_dir, ignore_errors=True)
         b = start_kafka(kind, data_dir=data_dir)
         kafka[kind] = asdict(b) | {"bootstrap": b.bootstrap}
+        state["kafka"] = kafka
+        _save_state(state_path, state)  # at once, so `down` finds it even if a later broker fails
     state["kafka"] = kafka
+    _save_state(state_path, state)
+    return state
+
+
+def _save_state(state_path: Path, state: dict) -> None:
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, indent=2))
-    return state
 
 
 def status(state_path: Path = STATE_FILE) -> list[str]:
@@ -333,7 +344,7 @@ def down(state_path: Path = STATE_FILE) -> None:
         KafkaBroker(kind=kind, port=b["port"], data_dir=b["data_dir"], pid=b["pid"]).stop()
     state["kafka"] = {}
     if state_path.exists():
-        state_path.write_text(json.dumps(state, indent=2))
+        _save_state(state_path, state)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.demo or not settings.has_brokers:
             print("No brokers configured: starting the demo (local RabbitMQ + noida-db + simulator)...")
+            started_kafka = True  # before up(): a broker it starts is stopped even if up() fails midway
             state = brokers.up(DEMO_DIR / "brokers.json", kinds=("noida",))
-            started_kafka = True
             config_path = str(DEMO_DIR / "demo.yaml")
             Path(config_path).write_text(yaml.safe_dump(demo_settings(state), sort_keys=False))
             settings = load_settings(config_path)
