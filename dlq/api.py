@@ -169,7 +169,5 @@ def cancel(conn: sqlite3.Connection, job_id: int, actor: str, now_ms: int) -> bo
 
 def audit(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
     """DLQ entries of the audit log, newest first."""
-    df = store_audit.read(conn, limit=limit * 5)
-    rows = df[df["action"].str.startswith("dlq.")].head(limit)
-    return rows.to_dict("records")
+    return store_audit.read(conn, limit=limit, action_prefix="dlq.").to_dict("records")
 

@@ -29,10 +29,12 @@ def record(conn: sqlite3.Connection, ts_ms: int, actor: str, action: str, target
                             (ts_ms, actor, action, target, text, outcome)).fetchone()[0]
 
 
-def read(conn: sqlite3.Connection, limit: int = 200) -> pd.DataFrame:
-    """The newest ``limit`` entries, newest first; ``detail`` is parsed back into a dict."""
-    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log ORDER BY ts_ms DESC, id DESC LIMIT ?",
-                        (limit,)).fetchall()
+def read(conn: sqlite3.Connection, limit: int = 200, action_prefix: str = "") -> pd.DataFrame:
+    """The newest ``limit`` entries (whose action starts with ``action_prefix``), newest first;
+    ``detail`` is parsed back into a dict."""
+    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE substr(action, 1, ?) = ? "
+                        "ORDER BY ts_ms DESC, id DESC LIMIT ?",
+                        (len(action_prefix), action_prefix, limit)).fetchall()
     df = pd.DataFrame.from_records(rows, columns=COLUMNS)
     df["detail"] = [json.loads(d) for d in df["detail"]]
     return df
