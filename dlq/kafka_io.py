@@ -9,7 +9,6 @@ resumed job first reconciles in-flight rows by reading the targets from those of
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -17,6 +16,8 @@ from typing import Any, Iterator
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from collectors.kafka import client_config
+from config import ConfigError
 from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
@@ -30,17 +31,12 @@ IDLE_READ_S = 20.0  # no record at all for this long while records are expected:
 
 
 def client_kwargs(cfg: KafkaClusterConfig) -> dict[str, Any]:
-    """Connection settings of a cluster; ``env:NAME`` option values are read from the environment."""
-    opts: dict[str, Any] = {}
-    for k, v in cfg.client_options.items():
-        if isinstance(v, str) and v.startswith("env:"):
-            name = v[4:]
-            if name not in os.environ:
-                raise ReplayError(f"kafka cluster {cfg.name}: client_options.{k} needs environment variable {name}")
-            v = os.environ[name]
-        opts[k] = v
-    return {"bootstrap_servers": cfg.bootstrap_servers, "client_id": cfg.client_id,
-            "request_timeout_ms": cfg.request_timeout_ms, **opts}
+    """Connection settings of a cluster, built as the collector builds them (secrets from the
+    environment or the secrets file); a bad option or missing secret fails the job naming the key."""
+    try:
+        return client_config(cfg)
+    except ConfigError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def open_consumer(cfg: KafkaClusterConfig) -> KafkaConsumer:

@@ -8,14 +8,13 @@ crash after the ledger write only causes the redelivered copy to be acked withou
 """
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pika
 from pika.exceptions import AMQPChannelError, ChannelClosedByBroker, NackError, UnroutableError
 
-from config import secret
+from collectors.rabbitmq import RabbitError, resolve_password
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
@@ -27,17 +26,11 @@ _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "corr
 
 
 def _password(cfg: RabbitClusterConfig) -> str:
-    pw = secret(cfg.password_env)
-    if pw is not None:
-        return pw
-    host = urlsplit(cfg.amqp_url).hostname or ""
+    """The cluster's password, resolved as the collector resolves it (guest only on loopback)."""
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if loopback:
-        return "guest"  # RabbitMQ's own default, accepted only on loopback
-    raise ReplayError(f"rabbitmq cluster {cfg.name}: no password; set the environment variable {cfg.password_env}")
+        return resolve_password(cfg)
+    except RabbitError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def connect(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.BlockingConnection:

@@ -9,11 +9,11 @@ to the original exchange with the original routing key instead.
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from collectors.patterns import convention_sources
 from dlq.headers import Decoded
 
 
@@ -56,15 +56,9 @@ class Target:
 
 
 def convention_source(dlq: str, patterns: Sequence[str]) -> str | None:
-    """The source name a DLQ name implies (``orders.dlq`` → ``orders``) by the first matching pattern."""
-    for pat in patterns:
-        if pat.count("*") != 1 or not fnmatch.fnmatchcase(dlq, pat):
-            continue
-        prefix, suffix = pat.split("*")
-        core = dlq[len(prefix):len(dlq) - len(suffix)]
-        if core:
-            return core
-    return None
+    """The source name a DLQ name implies (``orders.dlq`` → ``orders``) by the first pattern that
+    can be inverted; the collectors link DLQs to sources by the same rule."""
+    return next(convention_sources(dlq, patterns), None)
 
 
 def explicit_target(broker: str, spec: Mapping[str, Any]) -> Target:
