@@ -7,11 +7,9 @@ import random
 import time
 import uuid
 
-import pika
 
-from collectors.telemetry import KafkaSource, RabbitSource, TelemetryJob
+from collectors.telemetry import KafkaSource, TelemetryJob
 from config.kafka import KafkaClusterConfig
-from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
 from instrument.publisher import KafkaTransport, RabbitTransport, TelemetryPublisher
 from instrument.timing import Recorder
@@ -77,23 +75,11 @@ def test_kafka_summaries_are_merged_and_stored(kafka, tmp_store):
     assert set(df["broker"]) == {"kafka"}
 
 
-def test_rabbitmq_summaries_are_merged_and_stored(rabbitmq, tmp_store):
-    sfx = uuid.uuid4().hex[:8]
-    tcfg = TelemetryConfig(rabbitmq_exchange=f"telemetry.{sfx}", rabbitmq_queue=f"telemetry.collector.{sfx}",
-                           interval_s=1)
-    source = RabbitSource(RabbitClusterConfig(name="r", management_url=rabbitmq.mgmt_url,
-                                              amqp_url=rabbitmq.amqp_url), tcfg)
-    job = TelemetryJob("rabbitmq", "r", source, tmp_store, tcfg)
-    try:
-        job.tick()  # declares and binds the collector's queue before anything is published
-        pooled = _feed_three_instances(lambda: RabbitTransport(rabbitmq.amqp_url, tcfg.rabbitmq_exchange),
-                                       f"inv-{sfx}", "rabbitmq")
-        df, ratio = _tick_until(job, tmp_store, f"inv-{sfx}")
-    finally:
-        source.close()
-        conn = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))
-        conn.channel().queue_delete(tcfg.rabbitmq_queue)
-        conn.channel().exchange_delete(tcfg.rabbitmq_exchange)
-        conn.close()
+def test_rabbitmq_summaries_are_merged_and_stored(rabbitmq, tmp_store, rabbit_telemetry):
+    sfx, tcfg, job = rabbit_telemetry
+    job.tick()  # declares and binds the collector's queue before anything is published
+    pooled = _feed_three_instances(lambda: RabbitTransport(rabbitmq.amqp_url, tcfg.rabbitmq_exchange),
+                                   f"inv-{sfx}", "rabbitmq")
+    df, ratio = _tick_until(job, tmp_store, f"inv-{sfx}")
     _check(df, ratio, pooled)
     assert set(df["broker"]) == {"rabbitmq"}
