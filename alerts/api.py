@@ -6,7 +6,6 @@ Role checks (operator) are the dashboard's job; this module records who did what
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -17,6 +16,7 @@ from alerts.builtin import BUILTIN_RULES
 from alerts.rules import Rule, RuleError, rule_from_dict
 from alerts.silences import in_force
 from alerts.silences import validate as validate_silence
+from core.clock import now_ms as _now
 from store import alerts as store_alerts
 from store import audit, queries
 from store.db import transaction
@@ -24,10 +24,6 @@ from store.db import transaction
 __all__ = ["RuleError", "add_silence", "alerts", "delete_rule", "expire_silence", "export_yaml", "history",
            "list_rules", "list_silences", "save_rule", "seed_builtin", "seed_from_yaml"]
 SYSTEM_ACTOR = "eventdeck"
-
-
-def _now() -> int:
-    return int(time.time() * 1000)
 
 
 def known_metrics(conn: Any) -> set[str]:

@@ -1,21 +1,20 @@
 """Built-in rules, seeded enabled into every store (an operator may disable or edit them).
 
-Status codes are those the Kafka collector writes for ``kafka_group_status`` (Burrow's
-evaluation, worst partition of the group): 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP, 5 ERR —
-so ``>= 3`` is STALL, STOP or ERR. Alerts do not import the collectors; the codes live here.
+``kafka_group_status`` carries ``core.codes.Status`` (Burrow's evaluation, worst partition of the
+group), so ``>= STALL`` is STALL, STOP or ERR.
 """
 from __future__ import annotations
 
 from typing import Any
 
-KAFKA_STATUS_STALL = 3
+from core.codes import Status
 
 BUILTIN_RULES: list[dict[str, Any]] = [
     {
         "name": "kafka-group-stalled",
         "metric": "kafka_group_status",
         "comparison": ">=",
-        "threshold": KAFKA_STATUS_STALL,
+        "threshold": int(Status.STALL),
         "for_s": 30,  # Burrow's status already needs a whole window of offsets
         "severity": "critical",
         "summary": "Kafka consumer group {group} on {cluster} is STALL/STOP/ERR (status code {value})",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -21,6 +20,7 @@ from alerts.notify import deliver_due
 from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
 from alerts.state import AlertState, step
 from config import Settings, secret
+from core.clock import now_ms
 from store import alerts as store_alerts
 from store import queries
 from store.db import connect_writer, transaction
@@ -177,7 +177,7 @@ def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:
     cfg = settings.alerts
     conn = connect_writer(store_path)
     try:
-        api.seed_builtin(conn, int(time.time() * 1000))
+        api.seed_builtin(conn, now_ms())
         if cfg.rules_file:
             api.seed_from_yaml(conn, cfg.rules_file)
     finally:
@@ -189,7 +189,7 @@ def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:
         if not cfg.enabled:
             return
         try:
-            now = int(time.time() * 1000)
+            now = now_ms()
             if now - last["ms"] < cfg.evaluation_interval_s * 1000:
                 return
             last["ms"] = now
@@ -198,7 +198,7 @@ def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:
                 res = evaluate(wconn, now, opts)
                 for err in res.errors:
                     log.warning("alerts: %s", err)
-                deliver_due(wconn, int(time.time() * 1000), secret, retries=cfg.send_retries,
+                deliver_due(wconn, now_ms(), secret, retries=cfg.send_retries,
                             base_ms=int(cfg.retry_base_s * 1000), cap_ms=int(cfg.retry_max_s * 1000))
             finally:
                 wconn.close()

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-METRIC_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
-LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from core.names import LABEL_RE, METRIC_RE
+
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
@@ -52,7 +52,7 @@ class Matcher(BaseModel):
     @field_validator("label")
     @classmethod
     def _label(cls, v: str) -> str:
-        if not LABEL_NAME.match(v):
+        if not LABEL_RE.match(v):
             raise ValueError(f"{v!r} is not a label name (letters, digits, underscore)")
         return v
 
@@ -156,7 +156,7 @@ class Rule(BaseModel):
     @field_validator("metric")
     @classmethod
     def _metric(cls, v: str) -> str:
-        if not METRIC_NAME.match(v):
+        if not METRIC_RE.match(v):
             raise ValueError(f"{v!r} is not a metric name like kafka_group_lag_messages")
         return v
 
@@ -178,7 +178,7 @@ class Rule(BaseModel):
     @classmethod
     def _label_names(cls, v: Any) -> Any:
         for name in v:
-            if not LABEL_NAME.match(name):
+            if not LABEL_RE.match(name):
                 raise ValueError(f"{name!r} is not a label name")
         return v
 
@@ -190,7 +190,7 @@ class Rule(BaseModel):
         except ValueError as exc:
             raise ValueError(f"bad template: {exc}") from None
         for name in names:  # plain names only: no attribute or index access through the template
-            if not LABEL_NAME.match(name):
+            if not LABEL_RE.match(name):
                 raise ValueError(f"bad placeholder {{{name}}}: use {{value}}, {{threshold}} or a label name")
         return v
 
@@ -198,7 +198,7 @@ class Rule(BaseModel):
     @classmethod
     def _secret_names(cls, v: list[str]) -> list[str]:
         for name in v:
-            if not LABEL_NAME.match(name):
+            if not LABEL_RE.match(name):
                 raise ValueError("give the name of an environment variable or secret holding the apprise URL, "
                                  "not the URL (it carries tokens and would be stored and shown)")
         return v

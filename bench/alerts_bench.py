@@ -18,7 +18,7 @@ from pathlib import Path
 
 from alerts import api
 from alerts.evaluator import Options, evaluate
-from store.db import connect_writer
+from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -43,7 +43,7 @@ def rules() -> list[dict]:
 
 def run(n_series: int, ticks: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        conn = connect_writer(Path(tmp) / "bench.db")
+        conn = open_migrated(Path(tmp) / "bench.db")
         writer = SampleWriter(conn)
         groups = max(1, n_series // 10)
         labels = [{"cluster": f"c{i % 2}", "group": f"svc-{i % groups}", "topic": f"orders.t{i % 7}",

@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from core.targets import kafka_target, rabbitmq_target  # noqa: E402
 from store import status  # noqa: E402
-from store.db import connect_writer  # noqa: E402
+from store.db import open_migrated  # noqa: E402
 from store.types import Sample  # noqa: E402
 from store.writes import SampleWriter  # noqa: E402
 from tests.seed import KAFKA, QUEUE_METRICS, RABBIT, seed_config  # noqa: E402
@@ -63,7 +64,7 @@ def build(path: Path, now_ms: int, hours: float, step_s: float) -> tuple[int, in
     ticks = int(hours * 3600 / step_s)
     rng = np.random.default_rng(7)
     level = rng.uniform(1, 1000, len(defs))
-    conn = connect_writer(path)
+    conn = open_migrated(path)
     writer = SampleWriter(conn)
     t0 = time.perf_counter()
     written = 0
@@ -75,8 +76,8 @@ def build(path: Path, now_ms: int, hours: float, step_s: float) -> tuple[int, in
             vals = level * (1 + 0.3 * np.sin(i / 40 + level))
             batch += [Sample(m, labels, ts, float(v)) for (m, labels), v in zip(defs, vals)]
         written += writer.write(batch)
-    status.set_status(conn, f"kafka:{KAFKA}", True, None, now_ms, 100)
-    status.set_status(conn, f"rabbitmq:{RABBIT}", True, None, now_ms, 100)
+    status.set_status(conn, kafka_target(KAFKA), True, None, now_ms, 100)
+    status.set_status(conn, rabbitmq_target(RABBIT), True, None, now_ms, 100)
     conn.close()
     return len(defs), written, time.perf_counter() - t0
 

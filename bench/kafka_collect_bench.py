@@ -24,7 +24,8 @@ from kafka.structs import OffsetAndMetadata
 from collectors.kafka import KafkaCollector
 from config.kafka import KafkaClusterConfig
 from demo.brokers import start_kafka
-from store.db import connect_writer
+from runner.collect import CollectJob
+from store.db import open_migrated
 
 
 def topic_names(topics: int) -> list[str]:
@@ -78,17 +79,20 @@ def main(argv: list[str] | None = None) -> int:
               f"({args.groups * args.partitions} group-partitions) over {args.topics} topics "
               f"on {args.kind} in {time.monotonic() - t:.1f} s")
         cfg = KafkaClusterConfig(name="bench", bootstrap_servers=[broker.bootstrap], request_timeout_ms=60_000)
-        col = KafkaCollector(cfg, connect_writer(work / "store.db"))
+        conn = open_migrated(work / "store.db")
+        job = CollectJob(KafkaCollector(cfg, conn), conn, cfg.interval_s)
+        col = job.collector
         cycles = []
         for i in range(args.cycles + 1):  # cycle 0 also finds the coordinators: reported apart
             before = dict(col.requests)
             t = time.monotonic()
-            samples = col.collect_once(int(time.time() * 1000))
+            assert job.run(int(time.time() * 1000)), job.last_reason  # collect and store, as the service does
+            samples = job.last_cycle.samples
             wall = time.monotonic() - t
             by_type = {k: v - before.get(k, 0) for k, v in col.requests.items() if v - before.get(k, 0)}
             cycles.append((wall, len(samples), col.last_requests, by_type, dict(col.last_timings_ms)))
             produce(producer, topic_names(args.topics), args.partitions, 1)  # live topics: time lag known
-        col.close()
+        job.close()
         first, rest = cycles[0], cycles[1:]
         med = statistics.median(c[0] for c in rest)
         n_samples = rest[-1][1]

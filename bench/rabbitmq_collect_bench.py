@@ -47,10 +47,10 @@ def main(argv: list[str]) -> int:
         print(f"created {len(names)} queues in {time.perf_counter() - t0:.1f} s")
         cfg = RabbitClusterConfig(name="bench", management_url=rmq.mgmt_url, username=rmq.user,
                                   topology_refresh_s=0)
-        collector = RabbitCollector(cfg, rmq.password)
+        collector = RabbitCollector(cfg)
         deadline = time.monotonic() + 120
         while True:  # the API lists a queue's figures only after its first stats emission
-            samples = collector.collect_once(int(time.time() * 1000))
+            samples = collector.collect(int(time.time() * 1000)).samples
             seen = {s.labels["queue"] for s in samples
                     if s.metric == "rabbitmq_queue_messages" and s.labels["queue"].startswith(prefix)}
             if len(seen) == len(names) or time.monotonic() > deadline:
@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
         cycle_s, nbytes, nreq, nsamples = [], [], [], []
         for _ in range(args.cycles):
             t = time.perf_counter()
-            samples = collector.collect_once(int(time.time() * 1000))
+            samples = collector.collect(int(time.time() * 1000)).samples
             cycle_s.append(time.perf_counter() - t)
             nbytes.append(collector.bytes_last_cycle)
             nreq.append(collector.requests_last_cycle)

@@ -24,11 +24,11 @@ from config import Settings
 from demo.brokers import ensure_rabbitmq, start_kafka
 from dlq import api
 from dlq.jobs import run_pending
-from store.db import connect_writer
+from store.db import open_migrated
 
 
 def _replay(st: Settings, request: dict) -> tuple[float, dict]:
-    conn = connect_writer(st.store.path)
+    conn = open_migrated(st.store.path)
     try:
         jid = api.enqueue_replay(conn, {**request, "rate_per_s": None}, "bench", int(time.time() * 1000))
         t0 = time.perf_counter()

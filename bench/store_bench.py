@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from store import queries
-from store.db import checkpoint, connect_reader, connect_writer
+from store.db import checkpoint, connect_reader, open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -53,7 +53,7 @@ def batches(series: int, steps: int, interval_ms: int, batch: int) -> Iterator[l
 
 def ingest(path: Path, series: int, steps: int, interval_ms: int, batch: int) -> tuple[int, float, float]:
     """(samples stored, wall seconds, CPU seconds) spent inside SampleWriter.write."""
-    conn = connect_writer(path)
+    conn = open_migrated(path)
     writer = SampleWriter(conn)
     total, spent, cpu = 0, 0.0, 0.0
     for b in batches(series, steps, interval_ms, batch):

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from config import ConfigError, load_settings
-from collectors.scheduler import build_service
+from runner.service import build_service
 
 
 def main(argv: list[str] | None = None) -> int:

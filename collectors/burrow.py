@@ -1,5 +1,6 @@
-"""Consumer status by Burrow's rules, pure. Codes are written as ``kafka_group_partition_status``
-and ``kafka_group_status``; a higher code is worse, so a group takes the max of its partitions:
+"""Consumer status by Burrow's rules, pure. Codes (``core.codes.Status``) are written as
+``kafka_group_partition_status`` and ``kafka_group_status``; a higher code is worse, so a group
+takes the max of its partitions:
 
     0 OK      lag is 0, or it is coming down / not provably growing
     1 WARN    lag > 0 and it grew over the window (never fell, never 0, ≥ ``min_points`` points)
@@ -18,18 +19,12 @@ provable. With a single observation and lag > 0 the status is unknown (None).
 """
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Iterable, NamedTuple, Sequence
 
+from core.codes import Status
+from core.lag import lag_messages
 
-class Status(IntEnum):
-    OK = 0
-    WARN = 1
-    REWIND = 2
-    STALL = 3
-    STOP = 4
-    ERR = 5
-
+__all__ = ["Observation", "Status", "group_status", "partition_status", "trim"]
 
 class Observation(NamedTuple):
     ts_ms: int
@@ -38,7 +33,7 @@ class Observation(NamedTuple):
 
     @property
     def lag(self) -> int | None:
-        return None if self.end is None else max(0, self.end - self.committed)
+        return lag_messages(self.end, self.committed)
 
 
 def trim(history: list[Observation], now_ms: int, window_ms: int) -> list[Observation]:

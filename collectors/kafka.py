@@ -8,7 +8,7 @@ per group × topic × partition (labels ``cluster, group, topic, partition``)
   kafka_group_lag_messages            max(0, log-end offset − committed offset)
   kafka_group_partition_no_offset     1 for a partition the group never committed (no lag written)
   kafka_group_lag_seconds             time lag, kafka-lag-exporter interpolation (collectors.timelag)
-  kafka_group_partition_status        Burrow status code (collectors.burrow: 0 OK, 1 WARN,
+  kafka_group_partition_status        Burrow status code (core.codes.Status: 0 OK, 1 WARN,
                                       2 REWIND, 3 STALL, 4 STOP, 5 ERR)
 per group × topic (labels ``cluster, group, topic``)
   kafka_group_topic_lag_messages      sum of the partitions' lag (no-offset partitions excluded)
@@ -16,7 +16,7 @@ per group (labels ``cluster, group``)
   kafka_group_total_lag_messages      sum over all topics of the group
   kafka_group_max_lag_seconds         worst partition time lag
   kafka_group_status                  worst partition status code (same codes)
-  kafka_group_state                   collectors.kafka_lag.GROUP_STATE_CODES: 0 unknown, 1 Stable,
+  kafka_group_state                   core.codes.GROUP_STATE_CODES: 0 unknown, 1 Stable,
                                       2 PreparingRebalance, 3 CompletingRebalance, 4 Empty, 5 Dead,
                                       6 Assigning, 7 Reconciling
   kafka_group_members                 member count (not written when the broker cannot describe)
@@ -31,9 +31,8 @@ per DLQ topic (labels ``broker="kafka", cluster, dlq``)
   dlq_inflow_rate_per_s               Δ end offsets / Δt
 per cluster (label ``cluster``)
   kafka_collect_requests              Kafka protocol requests sent by the last cycle
-  kafka_collect_duration_seconds      wall time of the last attempt (also when it failed)
-plus ``store.status.set_status("kafka:<cluster>", ...)`` with the cycle duration, which writes
-``collector_up{target="kafka:<cluster>"}``.
+The job runner (``runner.collect``) adds ``collector_up`` and ``collector_duration_seconds`` with
+``target="kafka:<cluster>"``, and marks the target down with the reason when a cycle fails.
 
 Requests per cycle, B brokers: ListGroups ×B, OffsetFetch and DescribeGroups once per group
 coordinator (≤ B each; all groups of a coordinator in one request, OffsetFetch v8+), Metadata ×2
@@ -48,22 +47,22 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import kafka.errors as kerr
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import TopicPartition
 from kafka.admin import OffsetSpec
 
+from brokers.kafka import AdminClient, client_config, secret_values
 from collectors.kafka_lag import committed_or_none
 from collectors.kafka_state import TP, ClusterState, GroupInfo, Snapshot, restore_tables
-from collectors.scheduler import Backoff, JobSpec, now_ms as wall_now_ms
-from config import ConfigError, Settings, secret
+from config import Settings
 from config.kafka import KafkaClusterConfig
+from core.targets import kafka_target
+from runner.collect import CollectJob, Cycle
+from runner.jobs import JobSpec
 from store import kafka as kstore
 from store.db import connect_writer
-from store.status import set_status
-from store.types import Sample
-from store.writes import SampleWriter
 
 log = logging.getLogger("eventdeck.kafka")
 
@@ -75,113 +74,42 @@ CONSUMER_PROTOCOLS = {"consumer", ""}
 _CONNECTION_ERRORS = (kerr.KafkaConnectionError, kerr.KafkaTimeoutError, kerr.NodeNotReadyError)
 
 
-def client_config(cfg: KafkaClusterConfig) -> dict[str, Any]:
-    """kafka-python settings of a cluster; ``"env:NAME"`` values are secrets read with ``secret``."""
-    conf: dict[str, Any] = {
-        "bootstrap_servers": list(cfg.bootstrap_servers), "client_id": cfg.client_id,
-        "request_timeout_ms": cfg.request_timeout_ms, "bootstrap_timeout_ms": cfg.request_timeout_ms,
-    }
-    for key, value in cfg.client_options.items():
-        where = f"kafka.clusters[{cfg.name}].client_options.{key}"
-        if key not in KafkaAdminClient.DEFAULT_CONFIG or key in conf:
-            raise ConfigError(f"{where}: not a kafka-python admin client setting that may be set here")
-        if isinstance(value, str) and value.startswith("env:"):
-            value = secret(value[4:])
-            if value is None:
-                raise ConfigError(f"{where}: secret {cfg.client_options[key][4:]} is not set "
-                                  "(environment or secrets file)")
-        conf[key] = value
-    return conf
-
-
-class _Admin(KafkaAdminClient):
-    """The admin client, minus a thread leak: a failed bootstrap stops the I/O thread it started."""
-
-    def __init__(self, **configs: Any) -> None:
-        try:
-            super().__init__(**configs)
-        except BaseException:
-            if getattr(self, "_client", None) is not None:
-                self._client.close()
-            if getattr(self, "_net", None) is not None:
-                self._net.stop()
-            raise
-
-
 class KafkaCollector:
-    """Collects one cluster. ``collect_once`` does one cycle and stores it; ``run`` is the job body
-    (clock, status, back-off)."""
+    """Collects one cluster: ``collect(now_ms)`` queries it and derives the cycle's samples and
+    time-lag table edits; the job runner stores them, records the status and backs off."""
 
-    def __init__(self, cluster_cfg: KafkaClusterConfig, writer_conn: sqlite3.Connection,
-                 now_ms: Callable[[], int] = wall_now_ms) -> None:
+    def __init__(self, cluster_cfg: KafkaClusterConfig, conn: sqlite3.Connection) -> None:
         self.cfg = cluster_cfg
-        self.conn = writer_conn
-        self.now_ms = now_ms
-        self.target = f"kafka:{cluster_cfg.name}"
+        self.target = kafka_target(cluster_cfg.name)
         self.client_conf = client_config(cluster_cfg)
-        self.writer = SampleWriter(writer_conn)
-        tables, edits = restore_tables(cluster_cfg, kstore.load_timelag(writer_conn, cluster_cfg.name))
-        kstore.apply_timelag_edits(writer_conn, cluster_cfg.name, edits)
+        tables, edits = restore_tables(cluster_cfg, kstore.load_timelag(conn, cluster_cfg.name))
+        kstore.apply_timelag_edits(conn, cluster_cfg.name, edits)
         self.state = ClusterState(cluster_cfg, tables)
         self.requests: Counter[str] = Counter()  # protocol requests by type, since start
         self.last_requests = 0  # requests of the last cycle
-        self.last_timings_ms: dict[str, float] = {}  # fetch / derive / store of the last cycle
-        self._admin: _Admin | None = None
-        self.backoff = Backoff()
+        self.last_timings_ms: dict[str, float] = {}  # fetch / derive of the last cycle
+        self._admin: AdminClient | None = None
 
-    # -- job ---------------------------------------------------------------------------------
-
-    def run(self, now_ms: int | None = None) -> bool | None:
-        """One scheduled tick: True collected, False failed (recorded as down), None backed off."""
-        if not self.backoff.should_attempt():
-            return None
-        now = self.now_ms() if now_ms is None else now_ms
-        t0 = time.monotonic()
-        try:
-            self.collect_once(now)
-        except Exception as exc:  # a down or refusing broker must never stop the service
-            self.backoff.failed()
-            self.close()
-            reason = self._reason(exc)
-            log.warning("%s down (%s); next attempt in %d interval(s)", self.target, reason,
-                        self.backoff.skip_left + 1)
-            self._record(False, reason, now, _ms_since(t0))
-            return False
-        self.backoff.succeeded()
-        self._record(True, None, now, _ms_since(t0))
-        return True
-
-    def _record(self, up: bool, reason: str | None, now: int, duration_ms: int) -> None:
-        set_status(self.conn, self.target, up, reason, now, duration_ms)
-        self.writer.write([Sample("kafka_collect_duration_seconds", {"cluster": self.cfg.name}, now,
-                                  duration_ms / 1000.0)])
-
-    def _reason(self, exc: Exception) -> str:
-        text = f"{type(exc).__name__}: {exc}"[:300]
-        for key, raw in self.cfg.client_options.items():
-            value = self.client_conf.get(key)
-            if isinstance(raw, str) and raw.startswith("env:") and isinstance(value, str) and value:
-                text = text.replace(value, "***")
+    def redact(self, text: str) -> str:
+        for value in secret_values(self.cfg, self.client_conf):
+            text = text.replace(value, "***")
         return text
 
-    def close(self) -> None:
+    def reset(self) -> None:
+        """Drop the admin client (the next cycle reconnects)."""
         if self._admin is not None:
             try:
                 self._admin.close()
-            except Exception:
+            except Exception:  # closing a broken client is best effort; it is dropped either way
                 log.debug("closing the admin client of %s failed", self.target, exc_info=True)
             self._admin = None
 
-    def shutdown(self) -> None:
-        """Release the admin client and the writer connection (the service is stopping)."""
-        self.close()
-        self.conn.close()
+    close = reset
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    def collect_once(self, now_ms: int) -> list[Sample]:
-        """Query the cluster, derive every series, store samples and time-lag edits; raises when
-        the cluster cannot be read."""
+    def collect(self, now_ms: int) -> Cycle:
+        """Query the cluster and derive every series; raises when the cluster cannot be read."""
         t0 = time.monotonic()
         admin = self._client()
         before = sum(self.requests.values())
@@ -189,16 +117,13 @@ class KafkaCollector:
         snap.requests = self.last_requests = sum(self.requests.values()) - before
         t1 = time.monotonic()
         samples, edits = self.state.update(snap, now_ms)
-        t2 = time.monotonic()
-        self.writer.write(samples)
-        kstore.apply_timelag_edits(self.conn, self.cfg.name, edits)
-        self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (t2 - t1) * 1000,
-                                "store": (time.monotonic() - t2) * 1000}
-        return samples
+        self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (time.monotonic() - t1) * 1000}
+        name = self.cfg.name
+        return Cycle(samples, store=lambda conn: kstore.apply_timelag_edits(conn, name, edits))
 
-    def _client(self) -> _Admin:
+    def _client(self) -> AdminClient:
         if self._admin is None:
-            admin = _Admin(**self.client_conf)
+            admin = AdminClient(**self.client_conf)
             manager = admin._manager  # count every protocol request the admin client sends
             send = manager.send
 
@@ -210,7 +135,7 @@ class KafkaCollector:
             self._admin = admin
         return self._admin
 
-    def _fetch(self, admin: _Admin) -> Snapshot:
+    def _fetch(self, admin: AdminClient) -> Snapshot:
         st = self.state
         groups = sorted({g["group_id"] for g in admin.list_groups()
                          if g.get("protocol_type", "consumer") in CONSUMER_PROTOCOLS
@@ -235,7 +160,7 @@ class KafkaCollector:
                      for g, offs in committed.items()}
         return Snapshot(infos, committed, partitions, end, dict(start))
 
-    def _committed(self, admin: _Admin, groups: list[str]) -> dict[str, dict[TP, int]]:
+    def _committed(self, admin: AdminClient, groups: list[str]) -> dict[str, dict[TP, int]]:
         """Committed offsets (≥ 0) of every group; one batched OffsetFetch per coordinator. A group
         the broker refuses is left out (logged) instead of failing the whole cycle."""
         if not groups:
@@ -254,7 +179,7 @@ class KafkaCollector:
                     if committed_or_none(om.offset) is not None}
                 for g, offs in answer.items()}
 
-    def _describe(self, admin: _Admin, groups: list[str]) -> dict[str, GroupInfo]:
+    def _describe(self, admin: AdminClient, groups: list[str]) -> dict[str, GroupInfo]:
         """State, members and assigned topics; a group the broker cannot describe is "unknown"."""
         infos = {g: GroupInfo() for g in groups}
         if not groups:
@@ -277,7 +202,7 @@ class KafkaCollector:
             infos[g] = GroupInfo(d.get("group_state"), len(d.get("members") or []), topics)
         return infos
 
-    def _offsets(self, admin: _Admin, tps: list[TP], spec: OffsetSpec) -> dict[TP, int]:
+    def _offsets(self, admin: AdminClient, tps: list[TP], spec: OffsetSpec) -> dict[TP, int]:
         """Offsets by ``spec``: one ListOffsets per partition leader. A topic whose partitions
         answer with an error is retried alone; its partitions stay unknown if it fails again."""
         if not tps:
@@ -302,14 +227,16 @@ def _offsets_of(answer: dict) -> dict[TP, int]:
     return {(tp.topic, tp.partition): o.offset for tp, o in answer.items() if o.offset >= 0}
 
 
-def _ms_since(t0: float) -> int:
-    return int((time.monotonic() - t0) * 1000)
+def collect_job(cluster: KafkaClusterConfig, store_path: str | Path) -> CollectJob:
+    """The collection job of one cluster, with its own writer connection."""
+    conn = connect_writer(store_path)
+    try:
+        return CollectJob(KafkaCollector(cluster, conn), conn, cluster.interval_s)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
-    """One collection job per configured cluster, each with its own writer connection."""
-    specs = []
-    for cluster in settings.kafka.clusters:
-        collector = KafkaCollector(cluster, connect_writer(store_path))
-        specs.append(JobSpec(f"kafka:{cluster.name}", collector.run, cluster.interval_s, close=collector.shutdown))
-    return specs
+    """One collection job per configured cluster."""
+    return [collect_job(cluster, store_path).spec() for cluster in settings.kafka.clusters]

@@ -1,36 +1,13 @@
-"""Pure arithmetic of the Kafka collector: lag, offset-delta rates, DLQ sources, error ratio, codes."""
+"""Pure arithmetic of the Kafka collector: committed offsets, offset-delta rates, error ratio.
+(The lag clamp is ``core.lag``, group-state codes ``core.codes``, DLQ sources ``brokers.naming``.)"""
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Mapping
-
-from collectors.patterns import convention_sources
-
-# Written as kafka_group_state; 0 when the broker cannot describe the group.
-GROUP_STATE_CODES = {
-    "Stable": 1, "PreparingRebalance": 2, "CompletingRebalance": 3, "Empty": 4, "Dead": 5,
-    "Assigning": 6, "Reconciling": 7,
-}
-UNKNOWN_STATE = 0
-
-
-def state_code(state: str | None) -> int:
-    """Numeric code of a group state; unknown names (Tansu's "Unknown", None) are 0."""
-    return GROUP_STATE_CODES.get(state or "", UNKNOWN_STATE)
+from typing import Hashable, Mapping
 
 
 def committed_or_none(offset: int | None) -> int | None:
     """Kafka answers -1 for a partition without a commit: that is "no offset", not offset -1."""
     return offset if offset is not None and offset >= 0 else None
-
-
-def lag_messages(end: int | None, committed: int | None) -> int | None:
-    """end − committed clamped at 0; None for a no-offset partition or an unreadable end offset.
-
-    The committed offset can exceed the end offset we read (the two requests are not atomic), so
-    the difference is clamped rather than reported negative."""
-    if end is None or committed is None:
-        return None
-    return max(0, end - committed)
 
 
 def offset_rate(prev: Mapping[Hashable, int], cur: Mapping[Hashable, int], dt_ms: int) -> float | None:
@@ -44,12 +21,6 @@ def offset_rate(prev: Mapping[Hashable, int], cur: Mapping[Hashable, int], dt_ms
     if not deltas:
         return None
     return sum(deltas) * 1000.0 / dt_ms
-
-
-def dlq_source(dlq: str, patterns: Iterable[str]) -> str | None:
-    """Source topic by the naming convention: the part a pattern's single ``*`` matched
-    (``orders.dlq`` with ``*.dlq`` → ``orders``). None when no simple pattern explains the name."""
-    return next(convention_sources(dlq, patterns), None)
 
 
 def error_ratio(dlq_inflow_per_s: float | None, consumed_per_s: float | None) -> float | None:

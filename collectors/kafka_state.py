@@ -11,16 +11,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from brokers.naming import allowed, convention_source, is_dlq
 from collectors import burrow
-from collectors.kafka_lag import (dlq_source, error_ratio, lag_messages, offset_rate, state_code)
-from collectors.patterns import allowed, is_dlq
+from collectors.kafka_lag import error_ratio, offset_rate
 from collectors.timelag import Point, TimeTable, time_lag_s
 from config.kafka import KafkaClusterConfig
+from core.codes import state_code
+from core.lag import lag_messages
+from store.kafka import TimelagEdit
 from store.types import Sample
 
 TP = tuple[str, int]  # (topic, partition)
-# A time-lag table change for the store: (topic, partition, ts_ms rows removed, (ts_ms, offset) added)
-TableEdit = tuple[str, int, tuple[int, ...], "tuple[int, int] | None"]
+PartKey = tuple[str, str, int]  # (group, topic, partition)
 
 
 @dataclass
@@ -48,7 +50,38 @@ class Snapshot:
 class _Prev:
     ts_ms: int
     end: dict[TP, int]
-    committed: dict[tuple[str, str, int], int]
+    committed: dict[PartKey, int]
+
+
+@dataclass
+class _Cycle:
+    """What one ``update`` accumulates: the samples, this cycle's commits and consume rates."""
+
+    cluster: str
+    now_ms: int
+    prev: _Prev | None
+    window_ms: int
+    out: list[Sample] = field(default_factory=list)
+    committed: dict[PartKey, int] = field(default_factory=dict)
+    consume: dict[tuple[str, str], float | None] = field(default_factory=dict)  # (group, topic) -> rate
+
+    @property
+    def dt(self) -> int:
+        return self.now_ms - self.prev.ts_ms if self.prev else 0
+
+    def put(self, metric: str, labels: dict[str, str], value: float) -> None:
+        self.out.append(Sample(metric, {"cluster": self.cluster, **labels}, self.now_ms, float(value)))
+
+
+@dataclass
+class _GroupAcc:
+    """Per-group totals gathered over its partitions."""
+
+    total_lag: int | None = None
+    max_secs: float | None = None
+    statuses: list[burrow.Status | None] = field(default_factory=list)
+    prev: dict[PartKey, int] = field(default_factory=dict)
+    cur: dict[PartKey, int] = field(default_factory=dict)
 
 
 class ClusterState:
@@ -57,7 +90,7 @@ class ClusterState:
     def __init__(self, cfg: KafkaClusterConfig, tables: dict[TP, TimeTable] | None = None) -> None:
         self.cfg = cfg
         self.tables: dict[TP, TimeTable] = tables or {}
-        self.histories: dict[tuple[str, str, int], list[burrow.Observation]] = {}
+        self.histories: dict[PartKey, list[burrow.Observation]] = {}
         self.prev: _Prev | None = None
 
     # -- classification ------------------------------------------------------------------
@@ -75,111 +108,115 @@ class ClusterState:
             if t in self.cfg.dlq_map:
                 out[t] = self.cfg.dlq_map[t].source_topic
             elif is_dlq(t, self.cfg.dlq_patterns, self.cfg.dlq_exclude):
-                out[t] = dlq_source(t, self.cfg.dlq_patterns)
+                out[t] = convention_source(t, self.cfg.dlq_patterns)
         return out
 
     # -- one cycle -------------------------------------------------------------------------
 
-    def update(self, snap: Snapshot, now_ms: int) -> tuple[list[Sample], list[TableEdit]]:
-        """Samples of this cycle and the time-lag edits ``(topic, partition, removed, added)``."""
-        c = self.cfg.name
-        out: list[Sample] = []
-
-        def put(metric: str, labels: dict[str, str], value: float) -> None:
-            out.append(Sample(metric, {"cluster": c, **labels}, now_ms, float(value)))
-
+    def update(self, snap: Snapshot, now_ms: int) -> tuple[list[Sample], list[TimelagEdit]]:
+        """Samples of this cycle and the time-lag table edits for the store, in four steps:
+        tables and end offsets, topic produce rates, one pass per group, DLQs."""
+        cycle = _Cycle(self.cfg.name, now_ms, self.prev, int(self.cfg.status_window_s * 1000))
         edits = self._update_tables(snap, now_ms)
-        for (t, p), end in snap.end.items():
-            if end is not None:
-                put("kafka_partition_end_offset", {"topic": t, "partition": str(p)}, end)
+        cur_end = self._end_offsets(snap, cycle)
+        produce = self._produce_rates(snap, cycle, cur_end)
+        live: set[PartKey] = set()
+        for g, info in snap.groups.items():
+            self._group(snap, cycle, g, info, live)
+        for key in self.histories.keys() - live:  # partitions no group reads any more
+            del self.histories[key]
+        self._dlq_samples(snap, cycle.put, produce, cycle.consume)
+        cycle.put("kafka_collect_requests", {}, snap.requests)
+        self.prev = _Prev(now_ms, cur_end, cycle.committed)
+        return cycle.out, edits
 
-        prev = self.prev
-        dt = now_ms - prev.ts_ms if prev else 0
+    def _end_offsets(self, snap: Snapshot, cycle: "_Cycle") -> dict[TP, int]:
+        """``kafka_partition_end_offset`` of every readable partition; returns those offsets."""
         cur_end = {tp: e for tp, e in snap.end.items() if e is not None}
-        cur_by_topic, prev_by_topic = _by_topic(cur_end), _by_topic(prev.end if prev else {})
+        for (t, p), end in cur_end.items():
+            cycle.put("kafka_partition_end_offset", {"topic": t, "partition": str(p)}, end)
+        return cur_end
+
+    def _produce_rates(self, snap: Snapshot, cycle: "_Cycle", cur_end: dict[TP, int]) -> dict[str, float | None]:
+        """``kafka_topic_produce_rate_per_s`` per topic from the end-offset deltas since the last cycle."""
+        cur_by_topic = _by_topic(cur_end)
+        prev_by_topic = _by_topic(cycle.prev.end if cycle.prev else {})
         produce: dict[str, float | None] = {}
         for t in snap.partitions:
-            produce[t] = offset_rate(prev_by_topic.get(t, {}), cur_by_topic.get(t, {}), dt)
+            produce[t] = offset_rate(prev_by_topic.get(t, {}), cur_by_topic.get(t, {}), cycle.dt)
             if produce[t] is not None:
-                put("kafka_topic_produce_rate_per_s", {"topic": t}, produce[t])
+                cycle.put("kafka_topic_produce_rate_per_s", {"topic": t}, produce[t])
+        return produce
 
-        window_ms = int(self.cfg.status_window_s * 1000)
-        cur_committed: dict[tuple[str, str, int], int] = {}
-        consume: dict[tuple[str, str], float | None] = {}  # (group, topic) → rate
-        live_hist: set[tuple[str, str, int]] = set()
-        for g, info in snap.groups.items():
-            put("kafka_group_state", {"group": g}, state_code(info.state))
-            if info.members is not None:
-                put("kafka_group_members", {"group": g}, info.members)
-            commits = snap.committed.get(g, {})
-            topics = {t for t, _ in commits} | info.topics
-            statuses: list[burrow.Status | None] = []
-            total_lag, max_secs, have_lag = 0, None, False
-            group_prev: dict[tuple[str, str, int], int] = {}
-            group_cur: dict[tuple[str, str, int], int] = {}
-            for t in sorted(topics):
-                if t not in snap.partitions:
-                    continue
-                topic_lag, topic_known = 0, False
-                t_prev: dict[tuple[str, str, int], int] = {}
-                t_cur: dict[tuple[str, str, int], int] = {}
-                for p in snap.partitions[t]:
-                    lab = {"group": g, "topic": t, "partition": str(p)}
-                    key = (g, t, p)
-                    committed = commits.get((t, p))
-                    if committed is None:
-                        put("kafka_group_partition_no_offset", lab, 1)
-                        continue
-                    end = snap.end.get((t, p))
-                    cur_committed[key] = t_cur[key] = committed
-                    if prev and key in prev.committed:
-                        t_prev[key] = prev.committed[key]
-                    put("kafka_group_committed_offset", lab, committed)
-                    lag = lag_messages(end, committed)
-                    if lag is not None:
-                        put("kafka_group_lag_messages", lab, lag)
-                        topic_lag += lag
-                        topic_known = True
-                    table = self.tables.get((t, p))
-                    secs = time_lag_s(table.points, committed, now_ms) if table and end is not None else None
-                    if secs is not None:
-                        put("kafka_group_lag_seconds", lab, secs)
-                        max_secs = secs if max_secs is None else max(max_secs, secs)
-                    hist = self.histories.setdefault(key, [])
-                    hist.append(burrow.Observation(now_ms, committed, end))
-                    hist[:] = burrow.trim(hist, now_ms, window_ms)
-                    live_hist.add(key)
-                    st = burrow.partition_status(hist, now_ms, window_ms, info.members)
-                    if st is not None:
-                        put("kafka_group_partition_status", lab, int(st))
-                    statuses.append(st)
-                if topic_known:
-                    put("kafka_group_topic_lag_messages", {"group": g, "topic": t}, topic_lag)
-                    total_lag += topic_lag
-                    have_lag = True
-                consume[(g, t)] = offset_rate(t_prev, t_cur, dt)
-                group_prev.update(t_prev)
-                group_cur.update(t_cur)
-            if have_lag:
-                put("kafka_group_total_lag_messages", {"group": g}, total_lag)
-            if max_secs is not None:
-                put("kafka_group_max_lag_seconds", {"group": g}, max_secs)
-            gs = burrow.group_status(statuses)
-            if gs is not None:
-                put("kafka_group_status", {"group": g}, int(gs))
-            rate = offset_rate(group_prev, group_cur, dt)
-            if rate is not None:
-                put("kafka_group_consume_rate_per_s", {"group": g}, rate)
-        for key in self.histories.keys() - live_hist:
-            del self.histories[key]
+    def _group(self, snap: Snapshot, cycle: "_Cycle", g: str, info: GroupInfo, live: set[PartKey]) -> None:
+        """Every series of one group: state, members, per-topic and total lag, worst time lag,
+        Burrow status and consume rate."""
+        cycle.put("kafka_group_state", {"group": g}, state_code(info.state))
+        if info.members is not None:
+            cycle.put("kafka_group_members", {"group": g}, info.members)
+        commits = snap.committed.get(g, {})
+        acc = _GroupAcc()
+        for t in sorted({t for t, _ in commits} | info.topics):
+            if t not in snap.partitions:
+                continue
+            topic_lag: int | None = None
+            t_prev: dict[PartKey, int] = {}
+            t_cur: dict[PartKey, int] = {}
+            for p in snap.partitions[t]:
+                lag = self._partition(snap, cycle, g, t, p, commits.get((t, p)), info, acc, t_prev, t_cur, live)
+                if lag is not None:
+                    topic_lag = (topic_lag or 0) + lag
+            if topic_lag is not None:
+                cycle.put("kafka_group_topic_lag_messages", {"group": g, "topic": t}, topic_lag)
+                acc.total_lag = (acc.total_lag or 0) + topic_lag
+            cycle.consume[(g, t)] = offset_rate(t_prev, t_cur, cycle.dt)
+            acc.prev.update(t_prev)
+            acc.cur.update(t_cur)
+        if acc.total_lag is not None:
+            cycle.put("kafka_group_total_lag_messages", {"group": g}, acc.total_lag)
+        if acc.max_secs is not None:
+            cycle.put("kafka_group_max_lag_seconds", {"group": g}, acc.max_secs)
+        gs = burrow.group_status(acc.statuses)
+        if gs is not None:
+            cycle.put("kafka_group_status", {"group": g}, int(gs))
+        rate = offset_rate(acc.prev, acc.cur, cycle.dt)
+        if rate is not None:
+            cycle.put("kafka_group_consume_rate_per_s", {"group": g}, rate)
 
-        self._dlq_samples(snap, put, produce, consume)
-        put("kafka_collect_requests", {}, snap.requests)
-        self.prev = _Prev(now_ms, cur_end, cur_committed)
-        return out, edits
+    def _partition(self, snap: Snapshot, cycle: "_Cycle", g: str, t: str, p: int, committed: int | None,
+                   info: GroupInfo, acc: "_GroupAcc", t_prev: dict[PartKey, int], t_cur: dict[PartKey, int],
+                   live: set[PartKey]) -> int | None:
+        """One group partition: committed offset, lag, time lag, Burrow status; returns its lag."""
+        lab = {"group": g, "topic": t, "partition": str(p)}
+        if committed is None:
+            cycle.put("kafka_group_partition_no_offset", lab, 1)
+            return None
+        key = (g, t, p)
+        end = snap.end.get((t, p))
+        cycle.committed[key] = t_cur[key] = committed
+        if cycle.prev and key in cycle.prev.committed:
+            t_prev[key] = cycle.prev.committed[key]
+        cycle.put("kafka_group_committed_offset", lab, committed)
+        lag = lag_messages(end, committed)
+        if lag is not None:
+            cycle.put("kafka_group_lag_messages", lab, lag)
+        table = self.tables.get((t, p))
+        secs = time_lag_s(table.points, committed, cycle.now_ms) if table and end is not None else None
+        if secs is not None:
+            cycle.put("kafka_group_lag_seconds", lab, secs)
+            acc.max_secs = secs if acc.max_secs is None else max(acc.max_secs, secs)
+        hist = self.histories.setdefault(key, [])
+        hist.append(burrow.Observation(cycle.now_ms, committed, end))
+        hist[:] = burrow.trim(hist, cycle.now_ms, cycle.window_ms)
+        live.add(key)
+        st = burrow.partition_status(hist, cycle.now_ms, cycle.window_ms, info.members)
+        if st is not None:
+            cycle.put("kafka_group_partition_status", lab, int(st))
+        acc.statuses.append(st)
+        return lag
 
-    def _update_tables(self, snap: Snapshot, now_ms: int) -> list[TableEdit]:
-        edits: list[TableEdit] = []
+    def _update_tables(self, snap: Snapshot, now_ms: int) -> list[TimelagEdit]:
+        edits: list[TimelagEdit] = []
         for (t, p), end in snap.end.items():
             if end is None:
                 continue
@@ -188,7 +225,7 @@ class ClusterState:
                 table = self.tables[(t, p)] = TimeTable(self.cfg.timelag_points)
             e = table.add(now_ms, end)
             if e.removed or e.added:
-                edits.append((t, p, e.removed, tuple(e.added) if e.added else None))
+                edits.append((t, p, e.removed, e.added))
         known = {(t, p) for t, parts in snap.partitions.items() for p in parts}
         for tp in list(self.tables.keys() - known):  # topic deleted or no longer allowed
             edits.append((tp[0], tp[1], tuple(pt.ts_ms for pt in self.tables.pop(tp).points), None))
@@ -235,10 +272,10 @@ def _by_topic(offsets: dict[TP, int]) -> dict[str, dict[TP, int]]:
 
 
 def restore_tables(cfg: KafkaClusterConfig, stored: dict[TP, list[tuple[int, int]]]
-                   ) -> tuple[dict[TP, TimeTable], list[TableEdit]]:
+                   ) -> tuple[dict[TP, TimeTable], list[TimelagEdit]]:
     """Time-lag tables from the store, plus edits deleting rows the rebuilt tables dropped."""
     tables: dict[TP, TimeTable] = {}
-    edits: list[TableEdit] = []
+    edits: list[TimelagEdit] = []
     for (t, p), rows in stored.items():
         table, edit = TimeTable.restore(cfg.timelag_points, [Point(ts, off) for ts, off in rows])
         tables[(t, p)] = table

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping
 
-from collectors.patterns import convention_sources, is_dlq
+from brokers.naming import convention_sources, is_dlq
 
 Json = Mapping[str, Any]
 

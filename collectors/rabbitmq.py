@@ -22,40 +22,37 @@ Metrics (labels in braces; every sample also carries ``cluster``):
 * ``rabbitmq_node_up{cluster,node}`` (1 running, 0 not)
 * ``rabbitmq_node_mem_alarm{cluster,node}``, ``rabbitmq_node_disk_alarm{cluster,node}`` (1 = alarm)
 * ``rabbitmq_node_fd_used_ratio{cluster,node}`` (0..1)
-* ``collector_up{target="rabbitmq:<cluster>"}`` through ``store.status.set_status`` with the reason
-  when down: connection refused / management plugin unreachable, authentication failed (401),
-  TLS error, timeout, HTTP error.
+* ``collector_up{target="rabbitmq:<cluster>"}`` and ``collector_duration_seconds``, written by the job
+  runner (``runner.collect``), with the reason when down: connection refused / management plugin
+  unreachable, authentication failed (401), TLS error, timeout, HTTP error.
 
 Rates and error ratios need two polls (see ``collectors.rabbit_rates``); the first poll of a queue
 writes gauges only. DLQ discovery is in ``collectors.rabbit_topology``.
 
-Password: ``secret(cluster.password_env)``. Only for the local demo, when that variable is unset
-and the management URL is a loopback address, the password defaults to ``guest`` (RabbitMQ's
-``guest`` user can only log in from loopback anyway).
+The password is re-read every cycle (``brokers.rabbitmq.resolve_password``), so a rotated secret
+is picked up without a restart.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
-import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import requests
 
-from collectors.patterns import allowed
+from brokers.naming import allowed
+from brokers.rabbitmq import RabbitError, display_url, resolve_password
 from collectors.rabbit_rates import QueueCounters, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
-from collectors.scheduler import Backoff, JobSpec, now_ms as wall_clock_ms
-from config import Settings, secret
+from config import Settings
 from config.rabbitmq import RabbitClusterConfig
+from core.targets import rabbitmq_target
+from runner.collect import CollectJob, Cycle
+from runner.jobs import JobSpec
 from store.db import connect_writer
-from store.status import set_status
 from store.types import Sample
-from store.writes import SampleWriter
 
 log = logging.getLogger(__name__)
 
@@ -68,46 +65,7 @@ QUEUE_COLUMNS = (
 NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "fd_total")
 EXCHANGE_COLUMNS = ("vhost", "name", "type")
 BINDING_COLUMNS = ("vhost", "source", "destination", "destination_type", "routing_key")
-DEMO_PASSWORD = "guest"
-
-
-def target_name(cluster: str) -> str:
-    """The status target of a cluster: ``rabbitmq:<cluster>``."""
-    return f"rabbitmq:{cluster}"
-
-
-class RabbitError(Exception):
-    """The cluster could not be polled; ``str(exc)`` is the operator-facing reason (no secrets)."""
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def resolve_password(cfg: RabbitClusterConfig) -> str:
-    """The cluster's password from ``secret(password_env)``; ``guest`` only for a loopback demo node."""
-    pw = secret(cfg.password_env)
-    if pw is not None:
-        return pw
-    if _is_loopback(cfg.management_url):
-        return DEMO_PASSWORD
-    raise RabbitError(f"no password for cluster {cfg.name!r}: set the environment variable "
-                      f"{cfg.password_env} (or add it to the secrets file)")
-
-
-def _display_url(url: str) -> str:
-    """The URL without any user:password@ part, for messages."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}".rstrip("/")
+__all__ = ["RabbitCollector", "RabbitError", "collect_job", "jobs"]
 
 
 def _num(v: Any) -> float | None:
@@ -123,15 +81,14 @@ class _Topology:
 
 
 class RabbitCollector:
-    """Polls one cluster. ``collect_once`` raises ``RabbitError`` with a clear reason when it cannot."""
+    """Polls one cluster. ``collect`` raises ``RabbitError`` with a clear reason when it cannot."""
 
-    def __init__(self, cluster_cfg: RabbitClusterConfig, password: str,
-                 now_ms: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(self, cluster_cfg: RabbitClusterConfig) -> None:
         self.cfg = cluster_cfg
-        self.password = password
-        self.now_ms = now_ms
+        self.target = rabbitmq_target(cluster_cfg.name)
+        self.password = ""
         self.base = cluster_cfg.management_url.rstrip("/")
-        self.shown_url = _display_url(cluster_cfg.management_url)
+        self.shown_url = display_url(cluster_cfg.management_url)
         self.session = requests.Session()
         self.session.verify = cluster_cfg.ca_file or cluster_cfg.verify_tls
         self.bytes_last_cycle = 0
@@ -217,7 +174,21 @@ class RabbitCollector:
 
     # ------------------------------------------------------------------ samples
 
-    def collect_once(self, now_ms: int) -> list[Sample]:
+    def redact(self, text: str) -> str:
+        return text.replace(self.password, "***") if self.password else text
+
+    def reset(self) -> None:
+        """Forget pooled HTTP connections after a failure (the next cycle opens new ones)."""
+        self.session.close()
+
+    close = reset
+
+    def collect(self, now_ms: int) -> Cycle:
+        """Poll the cluster once: its samples stamped ``now_ms``."""
+        self.password = resolve_password(self.cfg)
+        return Cycle(self.samples(now_ms))
+
+    def samples(self, now_ms: int) -> list[Sample]:
         """Poll the cluster once and return its samples stamped ``now_ms``."""
         self.bytes_last_cycle = self.requests_last_cycle = 0
         nodes = self._cols("/api/nodes", NODE_COLUMNS)
@@ -293,68 +264,14 @@ class RabbitCollector:
         return out
 
 
-class ClusterJob:
-    """One scheduler tick for one cluster: collect, write samples and ``collector_up`` with the reason.
-
-    Never raises for a broker problem; the password is re-read every attempt so a rotated secret is
-    picked up without a restart.
-    """
-
-    def __init__(self, cfg: RabbitClusterConfig, store_path: str | Path,
-                 now_ms: Callable[[], int] = wall_clock_ms) -> None:
-        self.cfg = cfg
-        self.store_path = store_path
-        self.target = target_name(cfg.name)
-        self.collector = RabbitCollector(cfg, "", now_ms)
-        self.backoff = Backoff()
-        self.last_reason: str | None = None
-        self._conn: sqlite3.Connection | None = None  # opened on the first tick, kept with its series cache
-        self._writer: SampleWriter | None = None
-
-    def __call__(self) -> None:
-        if not self.backoff.should_attempt():
-            return
-        now = self.collector.now_ms()
-        started = time.monotonic()
-        samples: list[Sample] = []
-        reason = None
-        try:
-            self.collector.password = resolve_password(self.cfg)
-            samples = self.collector.collect_once(now)
-        except RabbitError as exc:
-            reason = str(exc)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        if self._conn is None:
-            self._conn = connect_writer(self.store_path)
-            self._writer = SampleWriter(self._conn)
-        if samples:
-            self._writer.write(samples)
-        set_status(self._conn, self.target, reason is None, reason, now, duration_ms)
-        if reason is None:
-            if self.last_reason is not None:
-                log.info("%s is back up", self.target)
-            self.backoff.succeeded()
-        else:
-            if reason != self.last_reason:
-                log.warning("%s is down: %s", self.target, reason)
-            self.backoff.failed()
-        self.last_reason = reason
-
-    def close(self) -> None:
-        """Close the HTTP session and the writer connection (the service is stopping)."""
-        self.collector.session.close()
-        conn, self._conn, self._writer = self._conn, None, None
-        if conn is not None:
-            conn.close()
+def collect_job(cfg: RabbitClusterConfig, store_path: str | Path) -> CollectJob:
+    """The collection job of one cluster, with its own writer connection."""
+    return CollectJob(RabbitCollector(cfg), connect_writer(store_path), cfg.interval_s)
 
 
 def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
     """One collection job per configured RabbitMQ cluster."""
-    specs = []
-    for c in settings.rabbitmq.clusters:
-        job = ClusterJob(c, store_path)
-        specs.append(JobSpec(job.target, job, c.interval_s, close=job.close))
-    return specs
+    return [collect_job(c, store_path).spec() for c in settings.rabbitmq.clusters]
 
 
 def _short(exc: BaseException) -> str:

@@ -6,32 +6,32 @@ group ``telemetry.kafka_group`` (offsets committed only after the samples are st
 ``telemetry:rabbitmq:<cluster>`` reads a durable queue bound to the fanout exchange
 ``telemetry.rabbitmq_exchange`` (acked only after the samples are stored). Summaries older than
 ``max_age_s`` (a backlog) are skipped; undecodable ones, and those whose sketch accuracy is not
-``relative_accuracy`` (they cannot be merged), are logged and skipped. A broker error
-marks the target down and backs off (1, 2, 4, then 5 intervals).
+``relative_accuracy`` (they cannot be merged), are logged and skipped. The job runner
+(``runner.collect``) stores the samples, then acknowledges what was read; a broker error marks
+the target down and backs off (1, 2, 4, then 5 intervals).
 """
 from __future__ import annotations
 
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
+from brokers.kafka import open_consumer
+from brokers.rabbitmq import amqp_parameters
+from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, tick_samples
 from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
-from collectors.scheduler import JobSpec, now_ms as wall_clock_ms
-from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, tick_samples
-from instrument.retry import RetryPolicy, backoff_delay
+from core.clock import Clock, now_ms as wall_now_ms
+from core.targets import telemetry_target
 from instrument.summary import Summary, SummaryError, decode_summary
-from store import db, queries, status
-from store.writes import SampleWriter
+from runner.collect import CollectJob, Cycle
+from runner.jobs import JobSpec
+from store import db, queries
 
 log = logging.getLogger("eventdeck.collectors.telemetry")
-
-
-def target_name(broker: str, cluster: str) -> str:
-    return f"telemetry:{broker}:{cluster}"
 
 
 class Source(Protocol):
@@ -48,11 +48,8 @@ class KafkaSource:
         self._consumer: Any = None
 
     def _open(self) -> Any:
-        from kafka import KafkaConsumer
-        from collectors.kafka import client_config
-        return KafkaConsumer(group_id=self.tcfg.kafka_group, enable_auto_commit=False,
-                             auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000,
-                             **client_config(self.cfg))
+        return open_consumer(self.cfg, group_id=self.tcfg.kafka_group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000)
 
     def fetch(self) -> list[bytes]:
         from kafka import TopicPartition
@@ -97,12 +94,7 @@ class RabbitSource:
 
     def _open(self) -> None:
         import pika
-        from collectors.rabbitmq import resolve_password
-        params = pika.URLParameters(self.cfg.amqp_url)
-        params.credentials = pika.PlainCredentials(self.cfg.username, resolve_password(self.cfg))
-        params.connection_attempts = 1
-        params.socket_timeout = self.cfg.timeout_s
-        self._conn = pika.BlockingConnection(params)
+        self._conn = pika.BlockingConnection(amqp_parameters(self.cfg))
         ch = self._conn.channel()
         ch.exchange_declare(self.tcfg.rabbitmq_exchange, exchange_type="fanout", durable=True)
         ch.queue_declare(self.tcfg.rabbitmq_queue, durable=True,
@@ -136,43 +128,29 @@ class RabbitSource:
                 log.debug("closing telemetry connection failed", exc_info=True)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0][:200] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+class TelemetryCollector:
+    """One telemetry target: reads summaries, merges them into samples; the runner stores them and
+    then acknowledges the read (``Cycle.after_store``)."""
 
-
-class TelemetryJob:
-    """One collection target; :meth:`tick` never raises for a broker problem."""
-
-    def __init__(self, broker: str, cluster: str, source: Source, store_path: Path, tcfg: TelemetryConfig,
-                 clock_ms: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(self, broker: str, cluster: str, source: Source, tcfg: TelemetryConfig,
+                 conn: sqlite3.Connection) -> None:
         self.broker, self.cluster, self.source, self.tcfg = broker, cluster, source, tcfg
-        self.store_path, self.clock_ms = Path(store_path), clock_ms
-        self.target = target_name(broker, cluster)
-        self.failures = 0
-        self.next_attempt_ms = 0
+        self.target = telemetry_target(broker, cluster)
+        self.conn = conn  # the job's writer connection, read for the counters' last values
         self.bad_summaries = 0
         self._counters: Counters | None = None
-        self._conn: sqlite3.Connection | None = None  # opened on first use, kept with its series cache
-        self._writer: SampleWriter | None = None
-        self._backoff = RetryPolicy(base_s=tcfg.interval_s, multiplier=2.0, max_delay_s=5 * tcfg.interval_s,
-                                    jitter="none")
 
     def _load_counters(self) -> Counters:
         """Resume the ``*_total`` counters of this target's consumers from the store."""
         counters = Counters()
-        conn = db.connect_reader(self.store_path)
-        try:
-            for metric in (ERRORS_TOTAL, DROPPED_TOTAL):
-                df = queries.latest(conn, metric)
-                for row in df.to_dict("records"):
-                    key = (row["cluster"], row["broker"], row["consumer"])
-                    if metric == ERRORS_TOTAL:
-                        counters.errors[(key, row["exception"])] = float(row["value"])
-                    else:
-                        counters.dropped[key] = float(row["value"])
-        finally:
-            conn.close()
+        for metric in (ERRORS_TOTAL, DROPPED_TOTAL):
+            df = queries.latest(self.conn, metric)
+            for row in df.to_dict("records"):
+                key = (row["cluster"], row["broker"], row["consumer"])
+                if metric == ERRORS_TOTAL:
+                    counters.errors[(key, row["exception"])] = float(row["value"])
+                else:
+                    counters.dropped[key] = float(row["value"])
         return counters
 
     def _decode(self, payloads: list[bytes], now_ms: int) -> list[Summary]:
@@ -195,55 +173,30 @@ class TelemetryJob:
                 out.append(s)
         return out
 
-    def tick(self) -> None:
-        now = self.clock_ms()
-        half = int(self.tcfg.interval_s * 500)
-        if now + half < self.next_attempt_ms:
-            return
-        try:
-            payloads = self.source.fetch()
-        except Exception as exc:
-            self.source.close()
-            self.failures += 1
-            self.next_attempt_ms = now + int(backoff_delay(self._backoff, self.failures) * 1000)
-            log.warning("%s down: %s", self.target, _reason(exc))
-            self._status(False, _reason(exc), now)
-            return
-        try:
-            if self._counters is None:
-                self._counters = self._load_counters()
-            samples = tick_samples(self._decode(payloads, now), self.cluster, now, self._counters)
-            self._store_conn()
-            self._writer.write(samples)
-            status.set_status(self._conn, self.target, True, None, now, duration_ms=self.clock_ms() - now)
-        except Exception:
-            # Nothing acknowledged: the summaries are read again next time, and the counters are
-            # reloaded from what was really stored.
-            self.source.close()
-            self._counters = None
-            raise
-        try:
-            self.source.commit()
-        except Exception as exc:  # stored but not acknowledged: re-read after reconnect
-            self.source.close()
-            log.warning("%s: acknowledging summaries failed: %s", self.target, _reason(exc))
-        self.failures, self.next_attempt_ms = 0, 0
+    def collect(self, now_ms: int) -> Cycle:
+        payloads = self.source.fetch()
+        if self._counters is None:
+            self._counters = self._load_counters()
+        samples = tick_samples(self._decode(payloads, now_ms), self.cluster, now_ms, self._counters)
+        return Cycle(samples, after_store=self.source.commit)
 
-    def _status(self, up: bool, reason: str | None, now: int) -> None:
-        status.set_status(self._store_conn(), self.target, up, reason, now, duration_ms=self.clock_ms() - now)
+    def redact(self, text: str) -> str:
+        return text
 
-    def _store_conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = db.connect_writer(self.store_path)
-            self._writer = SampleWriter(self._conn)
-        return self._conn
-
-    def close(self) -> None:
-        """Close the broker source and the writer connection (the service is stopping)."""
+    def reset(self) -> None:
+        """Nothing acknowledged: the summaries are read again after reconnecting, and the counters
+        are reloaded from what was really stored."""
         self.source.close()
-        conn, self._conn, self._writer = self._conn, None, None
-        if conn is not None:
-            conn.close()
+        self._counters = None
+
+    close = reset
+
+
+def telemetry_job(broker: str, cluster: str, source: Source, store_path: str | Path, tcfg: TelemetryConfig,
+                  clock: Clock = wall_now_ms) -> CollectJob:
+    """The collection job of one telemetry target, with its own writer connection."""
+    conn = db.connect_writer(store_path)
+    return CollectJob(TelemetryCollector(broker, cluster, source, tcfg, conn), conn, tcfg.interval_s, clock)
 
 
 def jobs(settings: Settings, store_path: Path) -> list[JobSpec]:
@@ -253,9 +206,7 @@ def jobs(settings: Settings, store_path: Path) -> list[JobSpec]:
         return []
     out: list[JobSpec] = []
     for k in settings.kafka.clusters:
-        job = TelemetryJob("kafka", k.name, KafkaSource(k, t), store_path, t)
-        out.append(JobSpec(job.target, job.tick, t.interval_s, close=job.close))
+        out.append(telemetry_job("kafka", k.name, KafkaSource(k, t), store_path, t).spec())
     for r in settings.rabbitmq.clusters:
-        job = TelemetryJob("rabbitmq", r.name, RabbitSource(r, t), store_path, t)
-        out.append(JobSpec(job.target, job.tick, t.interval_s, close=job.close))
+        out.append(telemetry_job("rabbitmq", r.name, RabbitSource(r, t), store_path, t).spec())
     return out

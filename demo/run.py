@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,6 +62,25 @@ def _stop_all(procs: list[tuple[str, subprocess.Popen]]) -> None:
             p.kill()
 
 
+def _wait_for_store(path: str, service: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Wait until the collector service has migrated the store, so the dashboard opens on it."""
+    from store.db import connect_reader, pending_migrations
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and service.poll() is None:
+        if Path(path).is_file():
+            try:
+                conn = connect_reader(path)
+                try:
+                    if not pending_migrations(conn):
+                        return
+                finally:
+                    conn.close()
+            except sqlite3.Error:  # the service is creating it right now: look again
+                pass
+        time.sleep(0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m demo.run", description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=None, help="dashboard port (default: dashboard.port, 8501)")
@@ -94,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(("simulator", _spawn(sim, env, logs / "simulator.log")))
         env["EVENTDECK_CONFIG"] = str(Path(config_path).resolve()) if config_path else ""
         procs.append(("collectors", _spawn([py, "-m", "collectors"], env, logs / "collectors.log")))
+        _wait_for_store(settings.store.path, procs[-1][1])  # the service creates and migrates it
         port = args.port or settings.dashboard.port
         procs.append(("dashboard", _spawn(
             [py, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from core.clock import now_ms
 from instrument.dlq_route import KafkaDlqRouter, declare_queue_with_dlq, reject_to_dlx
 from instrument.idempotency import Idempotent, SqliteDedupStore
 from instrument.publisher import DEFAULT_NAME, KafkaTransport, RabbitTransport, TelemetryPublisher
@@ -145,7 +146,7 @@ def process(handle: Callable[[dict], None]) -> Callable[[dict], None]:
 def _order(rng: random.Random) -> dict:
     items = [{"sku": f"SKU-{rng.randint(1, 50):03d}", "qty": rng.randint(1, 3)} for _ in range(rng.randint(1, 4))]
     return {"type": "OrderPlaced", "order_id": str(uuid.uuid4()), "customer": f"c-{rng.randint(1, 500)}",
-            "items": items, "amount": round(rng.uniform(5, 400), 2), "placed_ms": int(time.time() * 1000)}
+            "items": items, "amount": round(rng.uniform(5, 400), 2), "placed_ms": now_ms()}
 
 
 # ------------------------------------------------------------------ Kafka

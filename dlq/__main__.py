@@ -12,15 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from contextlib import closing
 from typing import Any
 
 from config import ConfigError, load_settings
+from core.clock import now_ms
 from dlq import api
 from dlq.context import ReplayError
 from dlq.plan import RequestError
-from store.db import connect_reader, connect_writer
+from store.db import NotMigrated, connect_reader, connect_writer, require_migrated
 
 
 def _request(a: argparse.Namespace) -> dict[str, Any]:
@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                        ("id", "state", "broker", "cluster", "dlq", "total", "replayed", "parked", "skipped",
                         "failed", "error"))
             return 0
+        if a.cmd == "replay":  # replays write to the store: it must exist and be migrated
+            with closing(connect_reader(settings.store.path)) as conn:
+                require_migrated(conn, settings.store.path)
         if a.cmd == "replay" and a.resume is not None:
             return _run(settings, a.resume)
         if not (a.broker and a.cluster and a.dlq):
@@ -126,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         import getpass
 
         with closing(connect_writer(settings.store.path)) as conn:
-            job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", int(time.time() * 1000))
+            job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", now_ms())
         print(f"job {job_id} queued", flush=True)
         return _run(settings, job_id)
-    except (ConfigError, ReplayError, RequestError, ValueError, FileNotFoundError) as exc:
+    except (ConfigError, ReplayError, RequestError, ValueError, FileNotFoundError, NotMigrated) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -1,6 +1,7 @@
 """What the dashboard (and the CLI) use: DLQ list, browse, dry run, replay jobs, audit.
 
-Views call these; they never touch broker clients or SQL themselves.
+Views call these and never import broker clients or write SQL; the broker I/O is in the
+executors (``dlq.kafka_io``, ``dlq.rabbit_io``), the SQL in ``store``.
 """
 from __future__ import annotations
 
@@ -79,39 +80,18 @@ def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) ->
     if req["broker"] == "kafka":
         from dlq import kafka_io
 
-        cfg = kafka_cluster(settings, req["cluster"])
-        consumer = kafka_io.open_consumer(cfg)
-        try:
-            known = set(consumer.topics())
-            msgs = []
-            for batch in kafka_io.read(consumer, req["dlq"], kafka_io.scope(consumer, req["dlq"])):
-                msgs += [kafka_io.to_message(r) for r in batch]
-                if len(msgs) >= DRY_RUN_SCAN:
-                    break
-        finally:
-            consumer.close()
+        resolved = kafka_io.dry_run_targets(kafka_cluster(settings, req["cluster"]), req, DRY_RUN_SCAN)
         parking = targets.Target("kafka", "parking", topic=parking_name)
-
-        def resolve(m, e):
-            t = kafka_io.resolve(m, e, cfg, req["dlq"], req["target"])
-            if isinstance(t, targets.Target) and t.topic not in known:
-                return targets.NoTarget(f"record {m.coord}: target topic {t.topic!r} does not exist")
-            return t
     else:
         from dlq import rabbit_io
 
-        rcfg = rabbit_cluster(settings, req["cluster"])
-        msgs = rabbit_io.peek(rcfg, req["vhost"], req["dlq"], DRY_RUN_SCAN)  # peek stops at the depth
+        resolved = rabbit_io.dry_run_targets(rabbit_cluster(settings, req["cluster"]), req, DRY_RUN_SCAN)
         parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
-
-        def resolve(m, e):
-            return rabbit_io.resolve(m, e, rcfg, req["dlq"], req["target"], req["rabbit_mode"])
-    chosen = [(m, e) for m, e in msgs if plan.selected(req["selection"], m)][:limit]
+    chosen = [(m, t) for m, t in resolved if plan.selected(req["selection"], m)][:limit]
     ledger = _ledger_states(settings, req, [m.coord for m, _ in chosen])
     out = []
-    for m, e in chosen:
+    for m, t in chosen:
         rid = plan.replay_id(req["broker"], req["cluster"], req["dlq"], m.coord)
-        t = resolve(m, e)
         if isinstance(t, Exception) and not isinstance(t, targets.NoTarget):
             t = targets.NoTarget(f"message {m.coord}: {t}")
         state = ledger.get(m.coord)

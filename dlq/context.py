@@ -9,6 +9,7 @@ from typing import Any, Callable
 from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
+from core.clock import Clock, now_ms as wall_now_ms
 from dlq import plan
 from dlq.headers import HeaderError
 from dlq.targets import NoTarget, Target
@@ -21,10 +22,6 @@ HEARTBEAT_EVERY_S = 0.5
 
 class ReplayError(RuntimeError):
     """The job cannot go on (DLQ missing, cluster unknown); the message names what and why."""
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def kafka_cluster(settings: Settings, name: str) -> KafkaClusterConfig:
@@ -50,7 +47,7 @@ class JobContext:
     settings: Settings
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
-    now_ms: Callable[[], int] = wall_ms
+    now_ms: Clock = wall_now_ms
     sent: int = 0
     cancelled: bool = False
     start: float = field(default=0.0)

@@ -13,9 +13,10 @@ from typing import Any
 from kafka.errors import KafkaError
 from pika.exceptions import AMQPError
 
-from collectors.scheduler import JobSpec
 from config import Settings
-from dlq.context import JobContext, ReplayError, kafka_cluster, rabbit_cluster, wall_ms
+from core.clock import now_ms
+from dlq.context import JobContext, ReplayError, kafka_cluster, rabbit_cluster
+from runner.jobs import JobSpec
 from store import audit
 from store import dlq as store_dlq
 from store.db import connect_writer, transaction
@@ -62,9 +63,9 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
         log.exception("replay job %s crashed", job["id"])
         state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
     with transaction(conn):  # the end state and its audit entry together
-        store_dlq.finish(conn, job["id"], state, wall_ms(), error)
+        store_dlq.finish(conn, job["id"], state, now_ms(), error)
         done = store_dlq.get_job(conn, job["id"]) or job
-        audit.record(conn, wall_ms(), job["actor"], "dlq.replay.finished", ctx.where,
+        audit.record(conn, now_ms(), job["actor"], "dlq.replay.finished", ctx.where,
                      {"job": job["id"], "replayed": done["replayed"], "parked": done["parked"],
                       "skipped": done["skipped"], "failed": done["failed"], "error": error}, state)
     return state
@@ -74,7 +75,7 @@ def run_pending(settings: Settings, store_path: str | Path, job_id: int | None =
     """Claim and run one job (``job_id`` or the oldest claimable); returns its id, None if none."""
     conn = connect_writer(store_path)
     try:
-        job = store_dlq.claim(conn, owner_id(), wall_ms(), int(settings.dlq.stale_job_s * 1000), owner_alive, job_id)
+        job = store_dlq.claim(conn, owner_id(), now_ms(), int(settings.dlq.stale_job_s * 1000), owner_alive, job_id)
         if job is None:
             return None
         execute(conn, settings, job)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from collectors.kafka import client_config
+from brokers.kafka import client_config
 from config import ConfigError
 from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
@@ -107,6 +107,29 @@ def resolve(msg: plan.Message, err: hdr.HeaderError | None, cfg: KafkaClusterCon
                                      {k: v.source_topic for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns)
     except targets.NoTarget as exc:
         return exc
+
+
+def dry_run_targets(cfg: KafkaClusterConfig, req: dict[str, Any], scan: int
+            ) -> list[tuple[plan.Message, targets.Target | targets.NoTarget | hdr.HeaderError]]:
+    """The first ``scan`` records of the request's DLQ, each with the target a replay would use
+    (a target topic that does not exist is a NoTarget); reads only, commits nothing."""
+    consumer = open_consumer(cfg)
+    try:
+        known = set(consumer.topics())
+        msgs: list[tuple[plan.Message, hdr.HeaderError | None]] = []
+        for batch in read(consumer, req["dlq"], scope(consumer, req["dlq"])):
+            msgs += [to_message(r) for r in batch]
+            if len(msgs) >= scan:
+                break
+    finally:
+        consumer.close()
+    out = []
+    for m, e in msgs:
+        t = resolve(m, e, cfg, req["dlq"], req["target"])
+        if isinstance(t, targets.Target) and t.topic not in known:
+            t = targets.NoTarget(f"record {m.coord}: target topic {t.topic!r} does not exist")
+        out.append((m, t))
+    return out
 
 
 def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview: int,

@@ -9,12 +9,12 @@ crash after the ledger write only causes the redelivered copy to be acked withou
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pika
 from pika.exceptions import AMQPChannelError, ChannelClosedByBroker, NackError, UnroutableError
 
-from collectors.rabbitmq import RabbitError, resolve_password
+from brokers.rabbitmq import RabbitError, amqp_parameters
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
@@ -25,23 +25,13 @@ _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "corr
           "expiration", "message_id", "timestamp", "type", "user_id", "app_id")
 
 
-def _password(cfg: RabbitClusterConfig) -> str:
-    """The cluster's password, resolved as the collector resolves it (guest only on loopback)."""
-    try:
-        return resolve_password(cfg)
-    except RabbitError as exc:
-        raise ReplayError(str(exc)) from None
-
-
 def connect(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.BlockingConnection:
     """A blocking connection to ``vhost`` with the cluster's credentials (never put in messages)."""
     parts = urlsplit(cfg.amqp_url)
-    url = f"{parts.scheme}://{parts.hostname}:{parts.port or (5671 if parts.scheme == 'amqps' else 5672)}/" \
-          f"{quote(vhost, safe='')}"
-    params = pika.URLParameters(url)
-    params.credentials = pika.PlainCredentials(cfg.username, _password(cfg))
-    params.blocked_connection_timeout = cfg.timeout_s
-    params.socket_timeout = cfg.timeout_s
+    try:
+        params = amqp_parameters(cfg, vhost)
+    except RabbitError as exc:  # no password configured: the job fails naming the variable
+        raise ReplayError(str(exc)) from None
     try:
         return pika.BlockingConnection(params)
     except pika.exceptions.AMQPConnectionError as exc:
@@ -103,6 +93,14 @@ def peek(cfg: RabbitClusterConfig, vhost: str, dlq: str, limit: int) -> list[tup
         return out
     finally:
         conn.close()
+
+
+def dry_run_targets(cfg: RabbitClusterConfig, req: dict[str, Any], scan: int
+            ) -> list[tuple[plan.Message, targets.Target | targets.NoTarget | hdr.HeaderError]]:
+    """Up to ``scan`` messages from the head of the request's DLQ (peeked and requeued), each with
+    the target a replay would use."""
+    msgs = peek(cfg, req["vhost"], req["dlq"], scan)  # peek stops at the depth
+    return [(m, resolve(m, e, cfg, req["dlq"], req["target"], req["rabbit_mode"])) for m, e in msgs]
 
 
 def browse(cfg: RabbitClusterConfig, dlq: str, page: int, page_size: int, preview: int, vhost: str = "/",

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from collectors.patterns import convention_sources
+from brokers.naming import convention_source
 from dlq.headers import Decoded
 
 
@@ -53,12 +53,6 @@ class Target:
         else:
             d = {"exchange": self.exchange, "routing_key": self.routing_key}
         return json.dumps(d, sort_keys=True)
-
-
-def convention_source(dlq: str, patterns: Sequence[str]) -> str | None:
-    """The source name a DLQ name implies (``orders.dlq`` → ``orders``) by the first pattern that
-    can be inverted; the collectors link DLQs to sources by the same rule."""
-    return next(convention_sources(dlq, patterns), None)
 
 
 def explicit_target(broker: str, spec: Mapping[str, Any]) -> Target:

@@ -1,12 +1,14 @@
-"""SQLite connections for the store: one writer (WAL, BEGIN IMMEDIATE), read-only readers, migrations."""
+"""SQLite connections for the store: writer connections (WAL; ``BEGIN IMMEDIATE`` serialises their
+transactions), read-only readers, and the numbered migrations that only the collector service applies."""
 from __future__ import annotations
 
 import re
 import sqlite3
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from core.clock import now_ms
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -22,10 +24,15 @@ class MigrationError(RuntimeError):
     """A migration file is misnamed, duplicated, or failed to apply."""
 
 
-def connect_writer(path: str | Path) -> sqlite3.Connection:
-    """Open the writer connection: creates parent dirs, WAL, synchronous=NORMAL, migrations applied.
+class NotMigrated(RuntimeError):
+    """The store lacks migrations this code needs; the message says how to apply them."""
 
-    The connection is in autocommit mode; group writes with :func:`transaction`.
+
+def connect_writer(path: str | Path) -> sqlite3.Connection:
+    """Open a writer connection: creates parent dirs and the file, WAL, synchronous=NORMAL.
+
+    It does not migrate: the collector service does that once at start (:func:`migrate`). The
+    connection is in autocommit mode; group writes with :func:`transaction`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +44,17 @@ def connect_writer(path: str | Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     conn.execute("PRAGMA temp_store = MEMORY")
-    migrate(conn)
+    return conn
+
+
+def open_migrated(path: str | Path) -> sqlite3.Connection:
+    """A writer connection to a store brought up to date (for the service and for tools/tests)."""
+    conn = connect_writer(path)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -145,11 +162,28 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
                 except sqlite3.Error as exc:
                     raise MigrationError(f"migration {file.name} failed: {exc}") from exc
             conn.execute("INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?, ?, ?)",
-                         (version, name, int(time.time() * 1000)))
+                         (version, name, now_ms()))
         applied.append(version)
     return applied
 
 
 def applied_migrations(conn: sqlite3.Connection) -> list[int]:
-    """Versions recorded in ``schema_migrations``, ascending."""
+    """Versions recorded in ``schema_migrations``, ascending (none for a store never migrated)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone() is None:
+        return []
     return [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
+def pending_migrations(conn: sqlite3.Connection) -> list[int]:
+    """Versions this code has that the store has not applied."""
+    done = set(applied_migrations(conn))
+    return [v for v, _, _ in migration_files() if v not in done]
+
+
+def require_migrated(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Raise :class:`NotMigrated` (saying how to migrate) when the store at ``path`` is behind this code."""
+    pending = pending_migrations(conn)
+    if pending:
+        raise NotMigrated(f"the store at {path} lacks migrations {', '.join(f'{v:04d}' for v in pending)}: "
+                          "start the collector service (`python -m collectors`), which migrates it, or run "
+                          f"`python -m store migrate --store {path}`")

@@ -13,9 +13,13 @@ import pandas as pd
 
 from store.db import snapshot
 from store.rollups import plan_rollup
-from store.writes import FLUSHED_MAX_KEY, LABEL_RE, M1_CUTOFF_KEY, RAW_CUTOFF_KEY, STAGED_ROWS_KEY
+from core.names import LABEL_RE
+from store.writes import FLUSHED_MAX_KEY, M1_CUTOFF_KEY, RAW_CUTOFF_KEY, STAGED_ROWS_KEY
 
 Match = Mapping[str, "str | Sequence[str]"] | None
+# Points per series a range query returns at most (it switches to coarser rollups beyond); the
+# charts downsample to the same number, so a query result is never thinned twice.
+MAX_POINTS = 2000
 
 # Value of one output point from the rollup rows of its bucket, per aggregation.
 GROUP_AGG = {"avg": "sum(sum_v) / sum(cnt)", "min": "min(min_v)", "max": "max(max_v)", "sum": "sum(sum_v)",
@@ -137,7 +141,7 @@ def _raw_counts(conn: sqlite3.Connection, ids: list[int], start_ms: int, end_ms:
 
 
 def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, end_ms: int,
-                max_points: int = 2000, agg: str = "avg") -> pd.DataFrame:
+                max_points: int = MAX_POINTS, agg: str = "avg") -> pd.DataFrame:
     """Matching series over [start_ms, end_ms]: series_id, ts_ms, value, labels..., resolution.
 
     Raw samples when every series has <= max_points of them in range and raw retention covers the

@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sqlite3
 from typing import Iterable, Mapping
 
+from core.names import LABEL_RE, METRIC_RE, RESERVED_LABELS
 from store import rollups
 from store.db import transaction
 from store.types import Sample
 
-METRIC_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
-LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Label names that would collide with the columns of query results.
-RESERVED_LABELS = frozenset({"series_id", "ts_ms", "value", "resolution", "metric"})
 ENTITY_LABELS = ("group", "queue", "dlq", "consumer", "topic", "target")
 
 # store_meta keys

@@ -63,8 +63,8 @@ def kafka_factory(tmp_path):
 @pytest.fixture
 def tmp_store(tmp_path) -> Path:
     """Path of a fresh, migrated SQLite store."""
-    from store.db import connect_writer
+    from store.db import open_migrated
 
     path = tmp_path / "eventdeck.db"
-    connect_writer(path).close()
+    open_migrated(path).close()
     return path

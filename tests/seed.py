@@ -19,7 +19,7 @@ from alerts import api as alerts_api
 from alerts.evaluator import evaluate
 from config.dashboard import hash_password
 from store import status
-from store.db import connect_writer
+from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -113,7 +113,7 @@ def _tick(ts: int, i: int) -> list[Sample]:
 
 def seed_store(path: str | Path, now_ms: int) -> None:
     """Write the seeded history ending at ``now_ms``, status rows, alert rules/states and a silence."""
-    conn = connect_writer(path)
+    conn = open_migrated(path)
     try:
         writer = SampleWriter(conn)
         first = now_ms - (TICKS - 1) * STEP_MS
@@ -177,7 +177,7 @@ def real_rabbit_dlq(amqp_url: str, store_path: str | Path, now_ms: int, messages
                                                                  content_type="application/json"))
     finally:
         conn.close()
-    store = connect_writer(store_path)
+    store = open_migrated(store_path)
     try:
         SampleWriter(store).write([Sample("dlq_messages", {"broker": "rabbitmq", "cluster": RABBIT, "vhost": "/",
                                                            "dlq": dlq}, now_ms, float(messages))])

@@ -1,4 +1,5 @@
-"""Pure plotly figure builders: epoch-ms x axes, MinMaxLTTB-downsampled to at most ``MAX_POINTS`` per series.
+"""Pure plotly figure builders: epoch-ms x axes, MinMaxLTTB-downsampled to at most ``MAX_POINTS`` per series
+(the same limit ``store.queries.range_query`` applies, so store results are drawn as they come).
 
 Input frames come from ``store.queries.range_query``: columns ``series_id, ts_ms, value`` plus one
 column per label. Nothing here touches Streamlit or the store, so every builder is tested on its own.
@@ -12,7 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from tsdownsample import MinMaxLTTBDownsampler
 
-MAX_POINTS = 2000
+from store.queries import MAX_POINTS
+
 _HEIGHT = 320
 _SPARK_HEIGHT = 60
 

@@ -1,10 +1,10 @@
-"""Page plumbing shared by every screen: settings, the store reader, the signed-in user and roles,
-the time-range picker (kept in ``st.session_state`` across pages) and the three empty states."""
+"""Page plumbing shared by every screen: settings, the store reader, the time-range picker (kept in
+``st.session_state`` across pages), the three empty states and operator actions. Sign-in and roles
+are in ``views.signin``."""
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,10 +14,11 @@ import pandas as pd
 import streamlit as st
 
 from config import ConfigError, Settings, load_settings
-from config.dashboard import LOOPBACK, verify_password
+from core.clock import now_ms
 from store import audit, queries, status
-from store.db import connect_reader, connect_writer, transaction
+from store.db import NotMigrated, connect_reader, connect_writer, require_migrated, transaction
 from views import charts, frames
+from views.signin import NotAllowed, User, current_user, require_operator, sign_out
 
 RANGES: dict[str, int] = {
     "last 15 min": 15 * 60_000,
@@ -28,23 +29,8 @@ RANGES: dict[str, int] = {
 }
 CUSTOM = "custom"
 _RANGE_KEY = "time_range"          # shared by every page (plain session_state, not a widget key)
-_USER_KEY = "auth_user"
-_FAILS_KEY = "auth_failures"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: str  # "viewer" | "operator"
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role == "operator"
-
-
-class NotAllowed(PermissionError):
-    """An operator-only action was attempted by a viewer."""
+__all__ = ["NotAllowed", "PageContext", "User", "now_ms", "page", "require_operator"]
 
 
 @dataclass(frozen=True)
@@ -55,10 +41,6 @@ class PageContext:
     now_ms: int
     start_ms: int
     end_ms: int
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def load() -> Settings:
@@ -77,12 +59,24 @@ def _reader(path: str) -> sqlite3.Connection:
     return connect_reader(path)
 
 
+def _migrated(conn: sqlite3.Connection, path: str) -> None:
+    """Stop the page with the way out when the store is behind this code (only the collector
+    service migrates; the dashboard never changes the schema)."""
+    try:
+        require_migrated(conn, path)
+    except NotMigrated as exc:
+        st.error(f"The store cannot be read yet: {exc}.")
+        st.stop()
+
+
 def reader(settings: Settings) -> sqlite3.Connection | None:
     """A read-only store connection, or None if the collector service has not created the store yet."""
     path = Path(settings.store.path)
     if not path.is_file():
         return None
-    return _reader(str(path.resolve()))
+    conn = _reader(str(path.resolve()))
+    _migrated(conn, str(path))
+    return conn
 
 
 @contextlib.contextmanager
@@ -93,67 +87,6 @@ def writer(settings: Settings) -> Iterator[sqlite3.Connection]:
         yield conn
     finally:
         conn.close()
-
-
-def require_operator(user: User, action: str) -> None:
-    """Server-side role check for operator-only actions; raises ``NotAllowed`` for viewers."""
-    if not user.is_operator:
-        raise NotAllowed(f"{action} needs the operator role; {user.name} is a {user.role}")
-
-
-def _login_form(settings: Settings) -> None:
-    cfg = settings.dashboard
-    fails = st.session_state.get(_FAILS_KEY, 0)
-    st.title("Eventdeck — sign in")
-    if fails >= cfg.login_max_failures:
-        st.error("Too many failed sign-ins in this session; reload the page later.")
-        st.stop()
-    with st.form("login"):
-        name = st.text_input("User", key="login_user")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Sign in")
-    if submitted:
-        match = next((u for u in cfg.users if u.name == name), None)
-        # Always hash once so a wrong user name costs the same time as a wrong password.
-        ok = verify_password(password, match.password_hash if match else cfg.users[0].password_hash)
-        if match is not None and ok:
-            st.session_state[_USER_KEY] = User(match.name, match.role)
-            st.session_state.pop(_FAILS_KEY, None)
-            st.rerun()
-        st.session_state[_FAILS_KEY] = fails + 1
-        if fails + 1 >= cfg.login_max_failures:
-            st.rerun()  # shows the lockout instead of the form
-        st.error("Unknown user or wrong password.")
-    st.stop()
-
-
-def current_user(settings: Settings) -> User:
-    """The signed-in user; shows the sign-in screen and stops the page when there is none."""
-    cfg = settings.dashboard
-    if cfg.auth == "none":
-        bound = st.get_option("server.address")
-        if bound not in LOOPBACK:
-            st.error(f"Refusing to serve without sign-in: dashboard.auth is 'none' but the server is bound to "
-                     f"{bound or 'all interfaces'}; bind to 127.0.0.1 or configure dashboard.auth.")
-            st.stop()
-        return User("local", cfg.anonymous_role)
-    if cfg.auth == "oidc":
-        if not st.user.get("is_logged_in", False):
-            st.title("Eventdeck — sign in")
-            st.button("Sign in", on_click=st.login, args=(cfg.oidc_provider,) if cfg.oidc_provider else ())
-            st.stop()
-        name = str(st.user.get("email") or st.user.get("name") or "unknown")
-        return User(name, "operator" if name in cfg.oidc_operators else "viewer")
-    user = st.session_state.get(_USER_KEY)
-    if not isinstance(user, User):
-        _login_form(settings)
-    return user
-
-
-def _sign_out(settings: Settings) -> None:
-    if settings.dashboard.auth == "oidc":
-        st.logout()
-    st.session_state.pop(_USER_KEY, None)
 
 
 def time_range(now: int) -> tuple[int, int]:
@@ -190,7 +123,7 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
     with st.sidebar:
         st.caption(f"Signed in as **{user.name}** ({user.role})")
         if settings.dashboard.auth != "none":
-            st.button("Sign out", on_click=_sign_out, args=(settings,), key="sign_out")
+            st.button("Sign out", on_click=sign_out, args=(settings,), key="sign_out")
     now = now_ms()
     start, end = time_range(now)
     if needs is not None and not needs(settings):

@@ -8,7 +8,6 @@ import streamlit as st
 
 from dlq import api
 from store import status
-from store.db import transaction
 from views import common, frames
 
 PAGE_SIZE = 50
@@ -56,11 +55,9 @@ def confirm(request: dict) -> None:
         common.table(plan, "the selection matches no message", key="dry_run_plan")
     ok, cancel = st.columns(2)
     if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty, key="replay_confirm"):
-        def enqueue(conn):
-            with transaction(conn):  # the job and its audit entry land together
-                return api.enqueue_replay(conn, request, ctx.user.name, common.now_ms())
-        job_id = common.operator_action(ctx, "dlq.replay.requested",
-                                        f"{request['broker']}:{request['cluster']}:{request['dlq']}", enqueue)
+        job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
+            ctx, "dlq.replay.requested", f"{request['broker']}:{request['cluster']}:{request['dlq']}",
+            lambda conn: api.enqueue_replay(conn, request, ctx.user.name, common.now_ms()))
         if job_id:
             _close_dialog()
             st.session_state[_DONE_KEY] = job_id

@@ -1,9 +1,12 @@
 """Pure pandas shaping of store frames for the pages (no Streamlit, no store access)."""
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
+
+from core.codes import UNKNOWN, name_of
+from core.targets import broker_target
 
 UP, DOWN, NO_DATA = "up", "down", "no data yet"
 
@@ -33,7 +36,7 @@ def wide(df: pd.DataFrame, index: Sequence[str], column: str, values: str = "val
     return out.reset_index()
 
 
-def cluster_health(clusters: Iterable[str], status: pd.DataFrame, prefix: str) -> pd.DataFrame:
+def cluster_health(clusters: Iterable[str], status: pd.DataFrame, broker: str) -> pd.DataFrame:
     """State of each configured cluster from the collector status table.
 
     ``status`` has columns ``target, up, reason, last_ms``; a cluster without a status row is
@@ -42,7 +45,7 @@ def cluster_health(clusters: Iterable[str], status: pd.DataFrame, prefix: str) -
     rows = []
     known = {} if status is None or status.empty else {r.target: r for r in status.itertuples()}
     for name in clusters:
-        r = known.get(f"{prefix}:{name}")
+        r = known.get(broker_target(broker, name))
         if r is None:
             rows.append({"cluster": name, "state": NO_DATA, "reason": None, "checked_ms": None})
         else:
@@ -60,16 +63,11 @@ def escape_text(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
 
 
-# Codes the Kafka collector stores (see the collectors.kafka docstring).
-BURROW_STATUS = {0: "OK", 1: "WARN", 2: "REWIND", 3: "STALL", 4: "STOP", 5: "ERR"}
-GROUP_STATE = {0: "unknown", 1: "Stable", 2: "PreparingRebalance", 3: "CompletingRebalance", 4: "Empty",
-               5: "Dead", 6: "Assigning", 7: "Reconciling"}
-
-
-def decode(df: pd.DataFrame, column: str, names: dict[int, str]) -> pd.DataFrame:
-    """Replace a numeric code column by its names (an unknown or missing code shows as 'unknown')."""
+def decode(df: pd.DataFrame, column: str, names: Mapping[int, str]) -> pd.DataFrame:
+    """Replace a numeric code column by its names from ``core.codes`` (an unknown or missing code
+    shows as 'unknown')."""
     if column not in df.columns:
         return df
     out = df.copy()
-    out[column] = [names.get(int(v), "unknown") if pd.notna(v) else "unknown" for v in out[column]]
+    out[column] = [name_of(v, names) if pd.notna(v) else UNKNOWN for v in out[column]]
     return out

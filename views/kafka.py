@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.codes import GROUP_STATE_NAMES, STATUS_NAMES
 from store import queries
 from views import charts, common, frames
 
@@ -25,7 +26,7 @@ st.subheader("Consumer groups")
 if groups.empty:
     common.no_data(f"no consumer group with commits in Kafka {cluster}")
     st.stop()
-groups = frames.decode(frames.decode(groups, "status", frames.BURROW_STATUS), "state", frames.GROUP_STATE)
+groups = frames.decode(frames.decode(groups, "status", STATUS_NAMES), "state", GROUP_STATE_NAMES)
 groups = groups.sort_values("lag (messages)", ascending=False) if "lag (messages)" in groups else groups
 c1, c2, c3 = st.columns(3)
 c1.metric("Groups", len(groups))
@@ -40,7 +41,7 @@ st.subheader(f"Partitions of {group}")
 if parts.empty:
     common.no_data(f"no partition data for group {group}")
 else:
-    parts = frames.decode(parts, "status", frames.BURROW_STATUS)
+    parts = frames.decode(parts, "status", STATUS_NAMES)
     parts["partition"] = parts["partition"].astype(int)
     st.dataframe(parts.sort_values(["topic", "partition"]), hide_index=True, key="kafka_partitions",
                  column_order=["topic", "partition", *PARTITION_METRICS.values()])

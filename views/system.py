@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.targets import kafka_target, rabbitmq_target
 from store import queries, status
 from store.db import applied_migrations
 from views import common
@@ -16,8 +17,8 @@ from views import common
 ctx = common.page("System")
 st.subheader("Collector status")
 targets = status.read_status(ctx.conn)
-configured = ([f"kafka:{c.name}" for c in ctx.settings.kafka.clusters]
-              + [f"rabbitmq:{c.name}" for c in ctx.settings.rabbitmq.clusters])
+configured = ([kafka_target(c.name) for c in ctx.settings.kafka.clusters]
+              + [rabbitmq_target(c.name) for c in ctx.settings.rabbitmq.clusters])
 if not configured and targets.empty:
     common.not_configured("no broker cluster (kafka.clusters, rabbitmq.clusters)")
 else:

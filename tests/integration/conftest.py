@@ -7,15 +7,16 @@ from typing import NamedTuple
 import pika
 import pytest
 
-from collectors.telemetry import RabbitSource, TelemetryJob
+from collectors.telemetry import RabbitSource, telemetry_job
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
+from runner.collect import CollectJob
 
 
 class RabbitTelemetry(NamedTuple):
     sfx: str
     tcfg: TelemetryConfig
-    job: TelemetryJob
+    job: CollectJob
 
 
 @pytest.fixture
@@ -26,10 +27,11 @@ def rabbit_telemetry(rabbitmq, tmp_store):
                            interval_s=1)
     source = RabbitSource(RabbitClusterConfig(name="r", management_url=rabbitmq.mgmt_url,
                                               amqp_url=rabbitmq.amqp_url), tcfg)
+    job = telemetry_job("rabbitmq", "r", source, tmp_store, tcfg)
     try:
-        yield RabbitTelemetry(sfx, tcfg, TelemetryJob("rabbitmq", "r", source, tmp_store, tcfg))
+        yield RabbitTelemetry(sfx, tcfg, job)
     finally:
-        source.close()
+        job.close()
         conn = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))
         conn.channel().queue_delete(tcfg.rabbitmq_queue)
         conn.channel().exchange_delete(tcfg.rabbitmq_exchange)

@@ -11,7 +11,7 @@ from alerts.evaluator import hook
 from alerts.rules import RuleError
 from config import load_settings
 from store import audit
-from store.db import connect_writer
+from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -22,7 +22,7 @@ GOOD = {"name": "orders-lag", "metric": "kafka_group_lag_messages", "threshold":
 
 @pytest.fixture
 def conn(tmp_store):
-    c = connect_writer(tmp_store)
+    c = open_migrated(tmp_store)
     SampleWriter(c).write([Sample("kafka_group_lag_messages", {"cluster": "c", "group": "g", "topic": "orders.x"},
                                   T0, 5.0)])
     yield c
@@ -77,7 +77,7 @@ def test_yaml_seed_export_round_trip(conn, tmp_path):
     exported = api.export_yaml(conn)
     again = tmp_path / "exported.yaml"
     again.write_text(exported)
-    fresh = connect_writer(tmp_path / "other.db")
+    fresh = open_migrated(tmp_path / "other.db")
     try:
         assert api.seed_from_yaml(fresh, again, T0) == 2
         strip = lambda rules: [{k: v for k, v in r.items() if k != "updated_by"} for r in rules]  # noqa: E731
@@ -118,7 +118,7 @@ def test_scheduler_hook_seeds_and_evaluates(tmp_store, tmp_path):
     settings = load_settings(environ={"EVENTDECK_ALERTS__RULES_FILE": str(rules),
                                       "EVENTDECK_ALERTS__EVALUATION_INTERVAL_S": "3600"})
     run = hook(settings, tmp_store)
-    conn = connect_writer(tmp_store)
+    conn = open_migrated(tmp_store)
     try:
         names = {r["name"] for r in api.list_rules(conn)}
         assert names == {"any-lag", "kafka-group-stalled", "dlq-growing", "collector-down"}

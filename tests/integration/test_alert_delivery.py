@@ -11,7 +11,7 @@ from alerts import api
 from alerts.evaluator import Options, evaluate
 from alerts.notify import deliver_due
 from store import alerts as store_alerts
-from store.db import connect_writer
+from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -57,7 +57,7 @@ class Receiver:
 
 @pytest.fixture
 def conn(tmp_store):
-    c = connect_writer(tmp_store)
+    c = open_migrated(tmp_store)
     yield c
     c.close()
 

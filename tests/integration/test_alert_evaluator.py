@@ -6,7 +6,7 @@ import pytest
 from alerts import api
 from alerts.evaluator import Options, evaluate
 from store import alerts as store_alerts
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -19,7 +19,7 @@ OPTS = Options(repeat_interval_s=3600, targets={"warning": ["ALERT_TEST_URL"], "
 
 @pytest.fixture
 def conn(tmp_store):
-    c = connect_writer(tmp_store)
+    c = open_migrated(tmp_store)
     yield c
     c.close()
 

@@ -13,9 +13,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from alerts import api
 from alerts.evaluator import Options, evaluate
 from collectors.kafka import KafkaCollector
+from runner.collect import CollectJob
 from config.kafka import KafkaClusterConfig
 from store import queries
-from store.db import connect_writer
+from store.db import open_migrated
 
 
 def _stopped_consumer(bootstrap: str, topic: str, group: str) -> None:
@@ -50,8 +51,8 @@ def test_stopped_consumer_fires_builtin_rule(kafka, tmp_store):
     _stopped_consumer(kafka.bootstrap, topic, group)
     cfg = KafkaClusterConfig(name=f"k-{kafka.kind}", bootstrap_servers=[kafka.bootstrap], topics_allow=[topic],
                              groups_allow=[group], status_window_s=20, interval_s=10)
-    conn = connect_writer(tmp_store)
-    collector = KafkaCollector(cfg, conn)
+    conn = open_migrated(tmp_store)
+    collector = CollectJob(KafkaCollector(cfg, conn), conn, cfg.interval_s)
     try:
         t0 = int(time.time() * 1000)
         api.seed_builtin(conn, t0)
@@ -73,5 +74,4 @@ def test_stopped_consumer_fires_builtin_rule(kafka, tmp_store):
         hist = api.history(conn)
         assert list(hist["event"])[::-1] == ["pending", "firing"]
     finally:
-        collector.close()
-        conn.close()
+        collector.close()  # its collector's admin client and the connection

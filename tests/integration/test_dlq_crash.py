@@ -18,7 +18,7 @@ import pika
 import yaml
 
 from dlq import api, plan
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
 from tests.integration.test_dlq_kafka import header, make_topics, read_all, seed, spring, uid
 from tests.integration.test_dlq_rabbit import Topology
 
@@ -72,7 +72,7 @@ def kill_and_resume(cfg: Path, store: Path, job_id: int, seed_: int) -> int:
 
 
 def _job(store: Path, request: dict[str, Any]) -> int:
-    conn = connect_writer(store)
+    conn = open_migrated(store)
     try:
         return api.enqueue_replay(conn, {"rate_per_s": RATE, **request}, "crash-test", int(time.time() * 1000))
     finally:
@@ -179,7 +179,7 @@ def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store,
     assert run_pending(st, tmp_store, job_id) == job_id  # same owner: resumes at once
     job = _progress(tmp_store, job_id)
     assert (job["state"], job["replayed"]) == ("done", 60)
-    msgs = api.job_messages(connect_writer(tmp_store), job_id)
+    msgs = api.job_messages(open_migrated(tmp_store), job_id)
     reconciled = sum("reconciled" in (m["detail"] or "") for m in msgs)
     assert reconciled in (20, 40)  # batch 2, and batch 3 if it was already sent (double-buffered)
     got = read_all(kafka.bootstrap, src, 60)

@@ -16,7 +16,7 @@ from config import Settings
 from dlq import api
 from dlq.jobs import run_pending
 from store import dlq as store_dlq
-from store.db import connect_writer
+from store.db import open_migrated
 
 SPRING_EXC = b"org.springframework.kafka.listener.ListenerExecutionFailedException"
 
@@ -99,7 +99,7 @@ def settings_for(bootstrap: str, store: Any, **kafka: Any) -> Settings:
 
 
 def replay(settings: Settings, dlq: str, actor: str = "tester", **req: Any) -> dict[str, Any]:
-    conn = connect_writer(settings.store.path)
+    conn = open_migrated(settings.store.path)
     try:
         jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": None, **req},
                                  actor, int(time.time() * 1000))
@@ -147,7 +147,7 @@ def test_spring_connect_map_and_convention_targets(kafka, tmp_store):
     assert len(twice) == 14
     ids = [header(r, "eventdeck-replay-id") for r in twice]
     assert all(ids.count(i) == 2 for i in ids)  # each forced copy carries the first copy's id
-    conn = connect_writer(tmp_store)
+    conn = open_migrated(tmp_store)
     assert {r["times"] for r in store_dlq.ledger_rows(conn, "kafka", "k", dlq)} == {2}
     # the DLQ itself is untouched: replay never deletes records
     assert len(read_all(kafka.bootstrap, dlq, 11)) == 11
@@ -191,7 +191,7 @@ def test_bad_target_leaves_the_record(kafka, tmp_store):
     st = settings_for(kafka.bootstrap, tmp_store)
     job = replay(st, dlq)
     assert (job["state"], job["replayed"], job["failed"]) == ("done", 0, 2)
-    first, second = sorted(api.job_messages(connect_writer(tmp_store), job["id"]), key=lambda m: m["coord"])
+    first, second = sorted(api.job_messages(open_migrated(tmp_store), job["id"]), key=lambda m: m["coord"])
     assert missing in first["detail"] and "does not exist" in first["detail"] and "0:0" in first["detail"]
     assert "kafka_dlt-original-partition" in second["detail"] and "0:1" in second["detail"]
     assert len(read_all(kafka.bootstrap, dlq, 2)) == 2
@@ -235,7 +235,7 @@ def test_cancel_stops_a_running_job(kafka, tmp_store):
     make_topics(kafka.bootstrap, {src: 1, dlq: 1})
     seed(kafka.bootstrap, dlq, [(None, str(i).encode(), []) for i in range(200)])
     st = settings_for(kafka.bootstrap, tmp_store)
-    conn = connect_writer(tmp_store)
+    conn = open_migrated(tmp_store)
     jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": 50}, "ann", 1)
     runner = threading.Thread(target=run_pending, args=(st, tmp_store, jid))
     runner.start()

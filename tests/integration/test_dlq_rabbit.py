@@ -16,7 +16,7 @@ import yaml
 from config import Settings
 from dlq import api
 from dlq.jobs import jobs, run_pending
-from store.db import connect_writer
+from store.db import open_migrated
 
 PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"  # not EVENTDECK_*: that prefix is for settings overrides
 
@@ -102,7 +102,7 @@ def settings(rabbitmq, tmp_store, monkeypatch):
 
 
 def replay(st: Settings, dlq: str, **req: Any) -> dict[str, Any]:
-    conn = connect_writer(st.store.path)
+    conn = open_migrated(st.store.path)
     try:
         jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None, **req},
                                  "tester", int(time.time() * 1000))
@@ -199,10 +199,10 @@ def test_bad_target_leaves_the_message(topo, settings):
     missing = f"nowhere-{u}"
     job = replay(st, dlq, target={"queue": missing})
     assert (job["replayed"], job["failed"]) == (0, 1)
-    [m] = api.job_messages(connect_writer(st.store.path), job["id"])
+    [m] = api.job_messages(open_migrated(st.store.path), job["id"])
     assert missing in m["detail"] and "does not exist" in m["detail"] and "unroutable" in m["detail"]
     job = replay(st, dlq, target={"exchange": f"no-exchange-{u}", "routing_key": "k"})
-    [m] = api.job_messages(connect_writer(st.store.path), job["id"])
+    [m] = api.job_messages(open_migrated(st.store.path), job["id"])
     assert "404" in m["detail"] and f"no-exchange-{u}" in m["detail"]
     assert topo.depth(dlq) == 1
     assert [b for _, b in topo.drain(dlq)] == [b"stay"]
@@ -252,7 +252,7 @@ def test_cli_and_collector_poller(topo, settings, tmp_path):
 
     [spec] = jobs(st, st.store.path)  # what the collector service schedules
     assert spec.after_tick is False and spec.interval_s == st.dlq.job_poll_interval_s
-    conn = connect_writer(st.store.path)
+    conn = open_migrated(st.store.path)
     jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq}, "ann", 1)
     spec.func()
     job = api.job(conn, jid)
@@ -275,7 +275,7 @@ def test_target_rejecting_publishes_keeps_the_messages(topo, settings):
     st = settings()
     job = replay(st, dlq)
     assert (job["replayed"], job["failed"]) == (2, 3), job
-    failed = [m for m in api.job_messages(connect_writer(st.store.path), job["id"]) if m["outcome"] == "failed"]
+    failed = [m for m in api.job_messages(open_migrated(st.store.path), job["id"]) if m["outcome"] == "failed"]
     assert all("nacked" in m["detail"] and dest in m["detail"] for m in failed), failed
     assert sorted(b for _, b in topo.drain(dest)) == [b"m0", b"m1"]
     assert sorted(b for _, b in topo.drain(dlq)) == [b"m2", b"m3", b"m4"]

@@ -1,6 +1,6 @@
 """The Kafka collector against both Kafka-protocol brokers (noida, Tansu): lag, status, DLQs.
 
-Cycles run with an injected clock (``collect_once(now_ms)``) so a 10-second Burrow window passes
+Cycles run with an injected clock (``run_cycle(job, now_ms)``) so a 10-second Burrow window passes
 in a few real seconds; records are produced with ``batch_size=1`` (Tansu's LATEST counts batches).
 """
 from __future__ import annotations
@@ -14,9 +14,11 @@ from kafka.structs import OffsetAndMetadata
 
 from collectors.burrow import Status
 from collectors.kafka import KafkaCollector
+from runner.collect import CollectJob
 from config.kafka import KafkaClusterConfig
 from store import queries
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
+from tests.cycles import run_cycle
 
 CONSUMER_OPTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "enable_auto_commit": False,
                  "auto_offset_reset": "earliest"}
@@ -65,7 +67,7 @@ def commit(c: KafkaConsumer, topic: str, offsets: dict[int, int]) -> None:
     c.commit({TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
 
 
-_collectors: list[KafkaCollector] = []
+_collectors: list[CollectJob] = []
 
 
 @pytest.fixture(autouse=True)
@@ -73,15 +75,20 @@ def _shutdown_collectors():
     """Close every collector a test made (admin client I/O thread, writer connection)."""
     yield
     while _collectors:
-        _collectors.pop().shutdown()
+        _collectors.pop().close()
 
 
-def collector(kafka, store_path, topics, groups, **kw) -> KafkaCollector:
+def collector(kafka, store_path, topics, groups, **kw) -> CollectJob:
     cfg = KafkaClusterConfig(name=uid("c"), bootstrap_servers=[kafka.bootstrap], request_timeout_ms=10_000,
                              topics_allow=topics, groups_allow=groups, status_window_s=10, **kw)
-    col = KafkaCollector(cfg, connect_writer(store_path))
-    _collectors.append(col)
-    return col
+    return job_of(cfg, store_path)
+
+
+def job_of(cfg: KafkaClusterConfig, store_path) -> CollectJob:
+    conn = open_migrated(store_path)
+    job = CollectJob(KafkaCollector(cfg, conn), conn, cfg.interval_s)
+    _collectors.append(job)
+    return job
 
 
 def by(samples, metric, **labels) -> dict[str, float]:
@@ -100,7 +107,7 @@ def test_lag_is_exactly_produced_minus_committed(kafka, tmp_store):
         poll_until(c, {0: 10, 1: 10, 2: 10})
         commit(c, topic, {0: 4, 1: 3, 2: 5})  # M = 12
         now = int(time.time() * 1000)
-        samples = col.collect_once(now)
+        samples = run_cycle(col, now)
         assert by(samples, "kafka_group_committed_offset", group=group) == {"0": 4, "1": 3, "2": 5}
         assert by(samples, "kafka_partition_end_offset", topic=topic) == {"0": 10, "1": 10, "2": 10}
         assert by(samples, "kafka_group_lag_messages", group=group, topic=topic) == {"0": 6, "1": 7, "2": 5}
@@ -109,7 +116,7 @@ def test_lag_is_exactly_produced_minus_committed(kafka, tmp_store):
         assert by(samples, "kafka_group_partition_no_offset", group=group) == {}
 
         commit(c, topic, {0: 10, 1: 10, 2: 10})  # consume the rest
-        samples = col.collect_once(now + 1_000)
+        samples = run_cycle(col, now + 1_000)
         assert by(samples, "kafka_group_lag_messages", group=group, topic=topic) == {"0": 0, "1": 0, "2": 0}
         assert by(samples, "kafka_group_total_lag_messages", group=group) == {"": 0}
         assert by(samples, "kafka_group_lag_seconds", group=group) == {"0": 0, "1": 0, "2": 0}
@@ -121,7 +128,7 @@ def test_lag_is_exactly_produced_minus_committed(kafka, tmp_store):
     try:
         df = queries.latest(reader, "kafka_group_total_lag_messages", {"group": group})
         assert df["value"].tolist() == [0.0]
-        assert col.last_requests > 0
+        assert col.collector.last_requests > 0
     finally:
         reader.close()
 
@@ -135,7 +142,7 @@ def test_partition_never_committed_is_no_offset(kafka, tmp_store):
     try:
         poll_until(c, {0: 5, 1: 5, 2: 5})
         commit(c, topic, {0: 2})  # only partition 0 ever committed
-        samples = col.collect_once(int(time.time() * 1000))
+        samples = run_cycle(col, int(time.time() * 1000))
     finally:
         c.close()
     assert by(samples, "kafka_group_lag_messages", group=group) == {"0": 3}
@@ -156,7 +163,7 @@ def test_stopped_group_goes_stall_or_stop_and_recovers(kafka, tmp_store):
     step = 2_000
     statuses, secs = [], []
     for i in range(7):  # 12 simulated seconds > the 10 s window
-        samples = col.collect_once(t0 + i * step)
+        samples = run_cycle(col, t0 + i * step)
         statuses.append(by(samples, "kafka_group_status", group=group)[""])
         secs.append(by(samples, "kafka_group_max_lag_seconds", group=group).get(""))
         produce(kafka.bootstrap, topic, {0: 1, 1: 1, 2: 1})
@@ -173,7 +180,7 @@ def test_stopped_group_goes_stall_or_stop_and_recovers(kafka, tmp_store):
         commit(c, topic, {0: 11, 1: 11, 2: 11})
     finally:
         c.close()
-    samples = col.collect_once(t0 + 7 * step)
+    samples = run_cycle(col, t0 + 7 * step)
     assert by(samples, "kafka_group_status", group=group) == {"": Status.OK}
     assert set(by(samples, "kafka_group_partition_status", group=group).values()) == {Status.OK}
     assert by(samples, "kafka_group_max_lag_seconds", group=group) == {"": 0.0}
@@ -188,7 +195,7 @@ def test_dlq_size_inflow_and_error_rate(kafka, tmp_store):
     produce(kafka.bootstrap, lookalike, {0: 4})
     col = collector(kafka, tmp_store, [f"*{base}*"], [group], dlq_exclude=["audit-*"])
     t0 = int(time.time() * 1000)
-    samples = col.collect_once(t0)
+    samples = run_cycle(col, t0)
     assert by(samples, "dlq_messages", dlq=dlq, broker="kafka") == {"": 3}
     assert by(samples, "dlq_messages", dlq=lookalike) == {}  # excluded by config: not a DLQ
 
@@ -199,7 +206,7 @@ def test_dlq_size_inflow_and_error_rate(kafka, tmp_store):
         commit(c, source, {0: 20})
     finally:
         c.close()
-    samples = col.collect_once(t0 + 1_000)  # the group is known from here on
+    samples = run_cycle(col, t0 + 1_000)  # the group is known from here on
     produce(kafka.bootstrap, source, {0: 20})
     c = consumer(kafka.bootstrap, source, group)
     try:
@@ -208,7 +215,7 @@ def test_dlq_size_inflow_and_error_rate(kafka, tmp_store):
     finally:
         c.close()
     produce(kafka.bootstrap, dlq, {0: 5})  # ... of which 5 failed into the DLQ
-    samples = col.collect_once(t0 + 2_000)
+    samples = run_cycle(col, t0 + 2_000)
     assert by(samples, "dlq_messages", dlq=dlq) == {"": 8}
     assert by(samples, "dlq_inflow_rate_per_s", dlq=dlq) == {"": 5.0}
     assert by(samples, "kafka_topic_error_rate_ratio", topic=source) == {"": pytest.approx(5 / 25)}
@@ -226,7 +233,7 @@ def test_group_state_and_members_or_unknown(kafka, tmp_store):
     try:
         poll_until(c, {0: 2, 1: 2, 2: 2})
         commit(c, topic, {0: 1, 1: 1, 2: 1})
-        samples = col.collect_once(int(time.time() * 1000))
+        samples = run_cycle(col, int(time.time() * 1000))
     finally:
         c.close()
     state = by(samples, "kafka_group_state", group=group)[""]
@@ -247,15 +254,15 @@ def test_time_lag_table_survives_a_restart(kafka, tmp_store):
     finally:
         admin.close()
     cfg = dict(name=uid("c"), bootstrap_servers=[kafka.bootstrap], topics_allow=[topic], groups_allow=[group])
-    first = KafkaCollector(KafkaClusterConfig(**cfg), connect_writer(tmp_store))
+    first = job_of(KafkaClusterConfig(**cfg), tmp_store)
     t0 = int(time.time() * 1000)
     for i in range(3):  # end offsets 0, 5, 10 seen at t0, t0+1 s, t0+2 s
-        first.collect_once(t0 + i * 1_000)
+        run_cycle(first, t0 + i * 1_000)
         produce(kafka.bootstrap, topic, {0: 5})
-    first.close()
+    first.collector.close()
     # a new collector (a restarted service) dates offset 0 at once from the stored table: t0
-    second = KafkaCollector(KafkaClusterConfig(**cfg), connect_writer(tmp_store))
-    samples = second.collect_once(t0 + 10_000)
-    second.close()
+    second = job_of(KafkaClusterConfig(**cfg), tmp_store)
+    samples = run_cycle(second, t0 + 10_000)
+    second.collector.close()
     assert by(samples, "kafka_group_lag_seconds", group=group) == {"0": 10.0}
     assert by(samples, "kafka_group_lag_messages", group=group) == {"0": 15}

@@ -9,8 +9,9 @@ from collectors.kafka import KafkaCollector, jobs
 from config import Settings
 from config.kafka import KafkaClusterConfig, KafkaConfig
 from demo.brokers import free_port
+from runner.collect import CollectJob
 from store import queries
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
 from store.status import read_status
 
 
@@ -58,7 +59,7 @@ def test_broker_killed_and_restarted(kafka, kafka_factory, tmp_store):
         assert status(tmp_store)[v][0] is True
         reader = connect_reader(tmp_store)
         try:  # every attempt, failed or not, left its duration
-            df = queries.latest(reader, "kafka_collect_duration_seconds", {"cluster": f"victim-{tag}"})
+            df = queries.latest(reader, "collector_duration_seconds", {"target": v})
             assert len(df) == 1 and df["value"].iloc[0] >= 0
         finally:
             reader.close()
@@ -72,12 +73,13 @@ def test_unreachable_cluster_backs_off_without_leaking(tmp_store):
     (1, 2, 4, then every 5 ticks) and no client I/O thread is left behind."""
     cfg = KafkaClusterConfig(name=f"nobody-{uuid.uuid4().hex[:8]}", bootstrap_servers=[f"127.0.0.1:{free_port()}"],
                              interval_s=1, request_timeout_ms=300)
-    col = KafkaCollector(cfg, connect_writer(tmp_store), now_ms=lambda: 1_000)
+    conn = open_migrated(tmp_store)
+    col = CollectJob(KafkaCollector(cfg, conn), conn, cfg.interval_s, clock=lambda: 1_000)
     threads = threading.active_count()
     try:
         results = [col.run() for _ in range(14)]
     finally:
-        col.shutdown()
+        col.close()
     F, S = False, None  # failed attempt, skipped tick
     assert results == [F, F, S, F, S, S, S, F, S, S, S, S, F, S]
     assert threading.active_count() <= threads

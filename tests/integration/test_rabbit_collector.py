@@ -122,13 +122,13 @@ def test_figures_dlqs_and_error_rate_match_rabbitmqctl(fast_stats, topology):
     rmq, t = fast_stats, topology
     prefix = t["dlx"].rsplit("-", 1)[0] + "-"
     ours = {t["work_args"], t["work_pol"], t["grave_args"], t["grave_pol"]}
-    collector = RabbitCollector(_cfg(rmq, prefix), rmq.password)
-    probe = RabbitCollector(_cfg(rmq, prefix), rmq.password)
+    collector = RabbitCollector(_cfg(rmq, prefix))
+    probe = RabbitCollector(_cfg(rmq, prefix))
 
     def poll_until(pred, what: str, timeout: float = 90.0):
         deadline = time.monotonic() + timeout
         while True:
-            samples = probe.collect_once(int(time.time() * 1000))
+            samples = probe.collect(int(time.time() * 1000)).samples
             if pred(samples):
                 return samples
             assert time.monotonic() < deadline, f"timed out waiting for {what}; last: {by_queue(samples, 'rabbitmq_queue_messages')}"
@@ -137,7 +137,7 @@ def test_figures_dlqs_and_error_rate_match_rabbitmqctl(fast_stats, topology):
     # Stats of new queues appear after the first emission: wait for all four, then take the baseline.
     poll_until(lambda s: set(by_queue(s, "rabbitmq_queue_messages")) == ours, "the queues' first stats")
     t0 = int(time.time() * 1000)
-    base = collector.collect_once(t0)
+    base = collector.collect(t0).samples
     assert set(by_queue(base, "rabbitmq_queue_messages")) == ours
 
     for q in (t["work_args"], t["work_pol"]):
@@ -157,7 +157,7 @@ def test_figures_dlqs_and_error_rate_match_rabbitmqctl(fast_stats, topology):
     poll_until(settled, "the API's stats to show every delivery, ack and dead-lettered message")
 
     t1 = int(time.time() * 1000)
-    final = collector.collect_once(t1)
+    final = collector.collect(t1).samples
     seconds = (t1 - t0) / 1000
 
     # Gauges equal the reference, queue by queue.
@@ -214,10 +214,10 @@ def test_vhost_filter_pagination_and_dlq_pattern(rabbitmq, own_vhost):
     # Page size 2 over 5 queues: three pages, each queue exactly once; only our vhost is read.
     cfg = RabbitClusterConfig(name="pages", management_url=rabbitmq.mgmt_url, username=rabbitmq.user,
                               vhosts=[vhost], page_size=2, dlq_patterns=["*.dlq"], topology_refresh_s=0)
-    collector = RabbitCollector(cfg, rabbitmq.password)
+    collector = RabbitCollector(cfg)
     deadline = time.monotonic() + 60
     while True:
-        samples = collector.collect_once(int(time.time() * 1000))
+        samples = collector.collect(int(time.time() * 1000)).samples
         depth = {(s.labels["vhost"], s.labels["queue"]) for s in samples if s.metric == "rabbitmq_queue_messages"}
         if len(depth) == len(names) or time.monotonic() > deadline:
             break

@@ -11,9 +11,10 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from collectors.rabbitmq import ClusterJob
+from collectors.rabbitmq import collect_job
 from config.rabbitmq import RabbitClusterConfig
 from demo.brokers import free_port
+from runner.collect import CollectJob
 from store.db import connect_reader
 from store.queries import latest
 from store.status import read_status
@@ -33,7 +34,7 @@ def _status(store_path, target: str) -> dict:
     return out
 
 
-def _tick_until(job: ClusterJob, store_path, up: bool, timeout: float = 60.0) -> dict:
+def _tick_until(job: CollectJob, store_path, up: bool, timeout: float = 60.0) -> dict:
     """Run the job like the scheduler does (its backoff may skip ticks) until the status is ``up``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -48,11 +49,11 @@ def _tick_until(job: ClusterJob, store_path, up: bool, timeout: float = 60.0) ->
 
 @pytest.fixture
 def make_job():
-    """ClusterJob factory; closes each job's HTTP session and writer connection after the test."""
-    made: list[ClusterJob] = []
+    """Collection job factory; closes each job's HTTP session and writer connection after the test."""
+    made: list[CollectJob] = []
 
-    def make(cfg: RabbitClusterConfig, store_path) -> ClusterJob:
-        made.append(ClusterJob(cfg, store_path))
+    def make(cfg: RabbitClusterConfig, store_path) -> CollectJob:
+        made.append(collect_job(cfg, store_path))
         return made[-1]
 
     yield make

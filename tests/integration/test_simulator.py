@@ -14,7 +14,7 @@ from pathlib import Path
 import pika
 from kafka import KafkaConsumer, TopicPartition
 
-from collectors.telemetry import KafkaSource, RabbitSource, TelemetryJob
+from collectors.telemetry import KafkaSource, RabbitSource, telemetry_job
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
@@ -77,8 +77,8 @@ def test_simulator_feeds_percentiles_error_rates_and_dlqs(kafka, rabbitmq, tmp_s
     sources = [KafkaSource(KafkaClusterConfig(name="k", bootstrap_servers=[kafka.bootstrap]), tcfg),
                RabbitSource(RabbitClusterConfig(name="r", management_url=rabbitmq.mgmt_url,
                                                 amqp_url=rabbitmq.amqp_url), tcfg)]
-    jobs = [TelemetryJob("kafka", "k", sources[0], tmp_store, tcfg),
-            TelemetryJob("rabbitmq", "r", sources[1], tmp_store, tcfg)]
+    jobs = [telemetry_job("kafka", "k", sources[0], tmp_store, tcfg),
+            telemetry_job("rabbitmq", "r", sources[1], tmp_store, tcfg)]
     stop = threading.Event()
     result = {}
     sim = threading.Thread(target=lambda: result.update(stats=run_simulator(
@@ -88,14 +88,14 @@ def test_simulator_feeds_percentiles_error_rates_and_dlqs(kafka, rabbitmq, tmp_s
     kafka_consumers = {f"{opts.prefix}-{s}" for s in SERVICES}
     rabbit_consumers = {rabbit_names(opts)[s] for s in SERVICES}
     try:
-        jobs[1].tick()  # the collector's queue is bound before the first summary
+        jobs[1].run()  # the collector's queue is bound before the first summary
         sim.start()
         end = time.monotonic() + 90
         done = False
         while not done and time.monotonic() < end:
             time.sleep(1)
             for j in jobs:
-                j.tick()
+                j.run()
             done = (_stored(tmp_store, "consumer_processing_seconds", "kafka") == kafka_consumers
                     and _stored(tmp_store, "consumer_processing_seconds", "rabbitmq") == rabbit_consumers
                     and _stored(tmp_store, "consumer_error_rate_ratio", "kafka") == kafka_consumers
@@ -112,8 +112,8 @@ def test_simulator_feeds_percentiles_error_rates_and_dlqs(kafka, rabbitmq, tmp_s
         assert _stored(tmp_store, "consumer_errors_total", "kafka") == kafka_consumers
     finally:
         stop.set()
-        for src in sources:
-            src.close()
+        for j in jobs:
+            j.close()  # its source and writer connection
         _delete_rabbit(rabbitmq.amqp_url, opts, [tcfg.rabbitmq_queue], [opts.telemetry_exchange])
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
 from store.writes import FLUSH_MS, flush
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def run_writer(path: str, series: int, steps: int, first: int, last: int) -> Non
     from store.types import Sample
     from store.writes import SampleWriter
 
-    sw = SampleWriter(connect_writer(path))
+    sw = SampleWriter(open_migrated(path))
     for k in range(first, last):
         base = T0 + k * batch_span(steps)
         batch = [Sample(LAG, {"cluster": "a", "group": f"g{i}", "topic": "t"}, base + j * STEP_MS, float(k))
@@ -65,14 +65,14 @@ def run_status(path: str, times: str) -> None:
     """A second writer process (as the dashboard or another job would be) competing for the lock."""
     from store import status
 
-    conn = connect_writer(path)
+    conn = open_migrated(path)
     for n in range(int(times)):
         status.set_status(conn, "kafka:a", n % 2 == 0, None if n % 2 == 0 else "down", T0 - 10**6 + n)
 
 
 def test_reader_process_queries_while_writer_processes_insert(tmp_path):
     path = str(tmp_path / "s.db")
-    connect_writer(path).close()
+    open_migrated(path).close()
     ready, stop = tmp_path / "ready", tmp_path / "stop"
     series, steps, batches = 200, 10, 60
     reader = worker("reader", path, str(ready), str(stop), "100")
@@ -113,7 +113,7 @@ def present(conn, k: int, steps: int) -> int:
 
 def test_writer_killed_mid_batch_leaves_the_batch_all_in_or_all_out(tmp_path):
     path = str(tmp_path / "s.db")
-    connect_writer(path).close()
+    open_migrated(path).close()
     # ~30,000 samples spanning FLUSH_MS of sample time: every batch also moves staged rows and rollups
     series, steps = 500, FLUSH_MS // STEP_MS + 1
     size = series * steps
@@ -154,7 +154,7 @@ def test_writer_killed_mid_batch_leaves_the_batch_all_in_or_all_out(tmp_path):
     ).fetchone()[0]
     assert mismatched == 0
     # a new writer carries on: after its flush, rollups count exactly the raw samples
-    w = connect_writer(path)
+    w = open_migrated(path)
     flush(w)
     raw = w.execute("SELECT count(*) FROM samples").fetchone()[0]
     assert w.execute("SELECT sum(cnt) FROM rollup_1m").fetchone()[0] == raw

@@ -82,7 +82,7 @@ def test_rabbitmq_down_drops_are_reported_to_the_collector(rabbitmq, tmp_store, 
     rec = Recorder(f"inv-{sfx}", "rabbitmq")
     pub = TelemetryPublisher(live, [rec], interval_s=0.2, buffer_size=4)
     try:
-        job.tick()  # the collector's queue exists before anything is published
+        job.run()  # the collector's queue exists before anything is published
         pub.tick()  # the live connection is made before measuring
         pub.start()
         ratios = _throughput_ratios(pub, live, dead)
@@ -96,7 +96,7 @@ def test_rabbitmq_down_drops_are_reported_to_the_collector(rabbitmq, tmp_store, 
         end = time.monotonic() + 30
         stored = 0.0
         while time.monotonic() < end and stored < dropped:
-            job.tick()
+            job.run()
             conn = db.connect_reader(tmp_store)
             try:
                 df = queries.latest(conn, "consumer_telemetry_dropped_total", {"consumer": f"inv-{sfx}"})

@@ -8,11 +8,12 @@ import time
 import uuid
 
 
-from collectors.telemetry import KafkaSource, TelemetryJob
+from collectors.telemetry import KafkaSource, telemetry_job
 from config.kafka import KafkaClusterConfig
 from config.telemetry import TelemetryConfig
 from instrument.publisher import KafkaTransport, RabbitTransport, TelemetryPublisher
 from instrument.timing import Recorder
+from runner.collect import CollectJob
 from store import db, queries
 
 
@@ -33,10 +34,10 @@ def _feed_three_instances(make_transport, consumer: str, broker: str) -> list[fl
     return pooled
 
 
-def _tick_until(job: TelemetryJob, path, consumer: str, deadline_s: float = 60):
+def _tick_until(job: CollectJob, path, consumer: str, deadline_s: float = 60):
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        job.tick()
+        job.run()
         conn = db.connect_reader(path)
         try:
             df = queries.latest(conn, "consumer_processing_seconds", {"consumer": consumer})
@@ -66,18 +67,18 @@ def test_kafka_summaries_are_merged_and_stored(kafka, tmp_store):
     tcfg = TelemetryConfig(kafka_topic=f"telemetry-{sfx}", kafka_group=f"collector-{sfx}", interval_s=1)
     pooled = _feed_three_instances(lambda: KafkaTransport(kafka.bootstrap, tcfg.kafka_topic), f"pay-{sfx}", "kafka")
     source = KafkaSource(KafkaClusterConfig(name="k", bootstrap_servers=[kafka.bootstrap]), tcfg)
-    job = TelemetryJob("kafka", "k", source, tmp_store, tcfg)
+    job = telemetry_job("kafka", "k", source, tmp_store, tcfg)
     try:
         df, ratio = _tick_until(job, tmp_store, f"pay-{sfx}")
     finally:
-        source.close()
+        job.close()  # its source and writer connection
     _check(df, ratio, pooled)
     assert set(df["broker"]) == {"kafka"}
 
 
 def test_rabbitmq_summaries_are_merged_and_stored(rabbitmq, tmp_store, rabbit_telemetry):
     sfx, tcfg, job = rabbit_telemetry
-    job.tick()  # declares and binds the collector's queue before anything is published
+    job.run()  # declares and binds the collector's queue before anything is published
     pooled = _feed_three_instances(lambda: RabbitTransport(rabbitmq.amqp_url, tcfg.rabbitmq_exchange),
                                    f"inv-{sfx}", "rabbitmq")
     df, ratio = _tick_until(job, tmp_store, f"inv-{sfx}")

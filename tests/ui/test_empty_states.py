@@ -41,6 +41,25 @@ def test_configured_but_never_polled_is_no_data_not_down(bare):
     assert any(t.startswith("No data yet") for t in texts) and not any("Not configured" in t for t in texts), texts
 
 
+def test_an_unmigrated_store_is_refused_with_how_to_migrate(bare, tmp_path):
+    from store.db import connect_writer, migrate
+
+    path = tmp_path / "old.db"
+    conn = connect_writer(path)  # a store left by an older version: only its first migration
+    migrate(conn, upto=1)
+    conn.close()
+    bare.setenv("EVENTDECK_STORE__PATH", str(path))
+    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S).run()
+    assert not at.exception, [e.value for e in at.exception]
+    texts = [e.value for e in at.error]
+    assert any("python -m store migrate" in t and "python -m collectors" in t for t in texts), texts
+    conn = connect_writer(path)
+    try:  # the dashboard changed nothing: only the collector service migrates
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations")] == [1]
+    finally:
+        conn.close()
+
+
 def test_sign_in_locks_after_repeated_failures(seeded):
     at = seeded(auth="password")
     for _ in range(5):  # dashboard.login_max_failures defaults to 5

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.codes import GROUP_STATE_NAMES, STATUS_NAMES
+
 from views import frames
 
 
@@ -47,9 +49,9 @@ def test_cluster_health_prefix_separates_brokers():
 
 
 @pytest.mark.parametrize("codes, names, expected", [
-    ([0, 4], frames.BURROW_STATUS, ["OK", "STOP"]),           # Burrow codes the collector stores
-    ([1, 9], frames.GROUP_STATE, ["Stable", "unknown"]),      # an unknown code is never a crash
-    ([None], frames.BURROW_STATUS, ["unknown"]),              # a missing value is unknown, not OK
+    ([0, 4], STATUS_NAMES, ["OK", "STOP"]),           # Burrow codes the collector stores
+    ([1, 9], GROUP_STATE_NAMES, ["Stable", "unknown"]),      # an unknown code is never a crash
+    ([None], STATUS_NAMES, ["unknown"]),              # a missing value is unknown, not OK
 ])
 def test_decode(codes, names, expected):
     out = frames.decode(pd.DataFrame({"status": codes}), "status", names)

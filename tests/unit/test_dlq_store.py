@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 
 from store import dlq as s
-from store.db import connect_writer
+from store.db import open_migrated
 
 REQ = {"broker": "kafka", "cluster": "c", "dlq": "orders.DLT", "selection": {"mode": "all"}}
 
 
 @pytest.fixture
 def conn(tmp_store):
-    c = connect_writer(tmp_store)
+    c = open_migrated(tmp_store)
     yield c
     c.close()
 

@@ -1,8 +1,10 @@
 """Lag clamping, no-offset partitions, rates, DLQ sources and error ratio (collectors.kafka_lag)."""
 import pytest
 
-from collectors.kafka_lag import (committed_or_none, dlq_source, error_ratio, lag_messages,
-                                  offset_rate, state_code)
+from brokers.naming import convention_source as dlq_source
+from collectors.kafka_lag import committed_or_none, error_ratio, offset_rate
+from core.codes import state_code
+from core.lag import lag_messages
 from config.kafka import DEFAULT_DLQ_PATTERNS
 
 

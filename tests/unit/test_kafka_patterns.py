@@ -1,7 +1,7 @@
-"""Allow/deny and DLQ glob matching (collectors.patterns), shared by the Kafka and RabbitMQ collectors."""
+"""Allow/deny and DLQ glob matching (brokers.naming), shared by the Kafka and RabbitMQ collectors."""
 import pytest
 
-from collectors.patterns import allowed, convention_sources, is_dlq
+from brokers.naming import allowed, convention_sources, is_dlq
 from config.kafka import DEFAULT_DLQ_PATTERNS
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.rabbitmq import (Backoff, RabbitCollector, RabbitError, _display_url, _is_loopback,
-                                 resolve_password)
+from brokers.rabbitmq import RabbitError, display_url, is_loopback, resolve_password
+from collectors.rabbitmq import RabbitCollector
 from config.rabbitmq import RabbitClusterConfig
+from runner.collect import CollectJob
+from runner.jobs import Backoff
 
 
 @pytest.mark.parametrize("events, attempts", [
@@ -40,7 +42,7 @@ def test_backoff(events, attempts):
     ("http://10.0.0.5:15672", False),
 ])
 def test_is_loopback(url, loopback):
-    assert _is_loopback(url) is loopback
+    assert is_loopback(url) is loopback
 
 
 @pytest.mark.parametrize("url, env, expected", [
@@ -72,7 +74,7 @@ def test_resolve_password(monkeypatch, url, env, expected):
     ("http://rabbit/mgmt", "http://rabbit/mgmt"),  # a path prefix is kept
 ])
 def test_display_url(url, shown):
-    assert _display_url(url) == shown
+    assert display_url(url) == shown
 
 
 LABELS = {"cluster": "c", "vhost": "/", "queue": "q"}
@@ -115,14 +117,14 @@ def test_queue_gauges(item, expected):
       "fd_total": 0}, {"rabbitmq_node_up": 1, "rabbitmq_node_mem_alarm": 1, "rabbitmq_node_disk_alarm": 1}),
 ])
 def test_node_samples(node, expected):
-    c = RabbitCollector(RabbitClusterConfig(name="c"), "pw")
+    c = RabbitCollector(RabbitClusterConfig(name="c"))
     samples = c._node_samples(node, 1)
     assert all(s.labels == {"cluster": "c", "node": node["name"]} for s in samples)
     assert {s.metric: s.value for s in samples} == pytest.approx(expected)
 
 
 def test_jobs_one_per_cluster(tmp_path):
-    from collectors.rabbitmq import ClusterJob, jobs
+    from collectors.rabbitmq import jobs
     from config import Settings
 
     settings = Settings.model_validate({"rabbitmq": {"clusters": [{"name": "a", "interval_s": 5},
@@ -130,5 +132,5 @@ def test_jobs_one_per_cluster(tmp_path):
     specs = jobs(settings, tmp_path / "s.db")
     assert [(s.id, s.interval_s, s.after_tick) for s in specs] == [("rabbitmq:a", 5.0, True),
                                                                   ("rabbitmq:b", 15.0, True)]
-    assert all(isinstance(s.func, ClusterJob) for s in specs)
+    assert all(isinstance(s.func, CollectJob) for s in specs)
     assert [s.func.target for s in specs] == ["rabbitmq:a", "rabbitmq:b"]

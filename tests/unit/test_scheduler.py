@@ -4,7 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
-from collectors.scheduler import JobSpec, Service
+from runner.jobs import JobSpec
+from runner.service import Service
 from config import Settings
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from store import queries
-from store.db import (MigrationError, applied_migrations, checkpoint, connect_reader, connect_writer, migrate,
-                      migration_files, snapshot, transaction)
+from store.db import (MigrationError, NotMigrated, applied_migrations, checkpoint, connect_reader, connect_writer,
+                      migrate, migration_files, open_migrated, pending_migrations, require_migrated, snapshot,
+                      transaction)
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
 from store.writes import SampleWriter, flush
@@ -17,9 +18,21 @@ T0 = 1_780_000_000_000 // HOUR_MS * HOUR_MS
 CORE = [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_connect_writer_opens_but_does_not_migrate(tmp_path):
+    path = tmp_path / "s.db"
+    conn = connect_writer(path)
+    want = [v for v, _, _ in migration_files()]
+    assert applied_migrations(conn) == []
+    assert pending_migrations(conn) == want
+    with pytest.raises(NotMigrated, match="python -m store migrate"):
+        require_migrated(conn, path)
+    assert migrate(conn) == want
+    require_migrated(conn, path)  # up to date: no error
+
+
 def test_migrate_from_empty_applies_every_file_once(tmp_path):
     path = tmp_path / "sub" / "dir" / "s.db"
-    conn = connect_writer(path)
+    conn = open_migrated(path)
     want = [v for v, _, _ in migration_files()]
     assert applied_migrations(conn) == want
     assert set(CORE) <= set(want)
@@ -44,7 +57,7 @@ def test_upgrade_from_a_version_1_database_keeps_data_and_backfills_rollups(tmp_
     old.execute("INSERT INTO latest VALUES (7, ?, 7.0)", (values[-1][1],))
     old.close()
 
-    conn = connect_writer(path)
+    conn = open_migrated(path)
     assert applied_migrations(conn) == [v for v, _, _ in migration_files()]
     r1m = conn.execute("SELECT bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM rollup_1m "
                        "WHERE series_id = 7 ORDER BY bucket_ms").fetchall()
@@ -96,7 +109,7 @@ def test_migration_files_are_ordered_by_number(tmp_path):
 
 
 def test_transaction_rolls_back_on_error_and_joins_an_outer_one(tmp_path):
-    conn = connect_writer(tmp_path / "s.db")
+    conn = open_migrated(tmp_path / "s.db")
     with pytest.raises(RuntimeError):
         with transaction(conn):
             conn.execute("INSERT INTO store_meta VALUES ('x', 1)")
@@ -113,7 +126,7 @@ def test_transaction_rolls_back_on_error_and_joins_an_outer_one(tmp_path):
 
 def test_reader_is_read_only_and_sees_committed_writes(tmp_path):
     path = tmp_path / "s.db"
-    w = connect_writer(path)
+    w = open_migrated(path)
     r = connect_reader(path)
     SampleWriter(w).write([Sample("kafka_group_lag_messages", {"cluster": "a"}, T0, 1.0)])
     assert queries.latest(r, "kafka_group_lag_messages")["value"].tolist() == [1.0]
@@ -125,7 +138,7 @@ def test_reader_is_read_only_and_sees_committed_writes(tmp_path):
 
 def test_snapshot_reads_one_instant_while_the_writer_commits(tmp_path):
     path = tmp_path / "s.db"
-    w, r = connect_writer(path), connect_reader(path)
+    w, r = open_migrated(path), connect_reader(path)
     sw = SampleWriter(w)
     sw.write([Sample("kafka_group_lag_messages", {"cluster": "a", "group": "g1"}, T0, 1.0)])
     with snapshot(r):
@@ -139,3 +152,16 @@ def test_snapshot_reads_one_instant_while_the_writer_commits(tmp_path):
 def test_reader_on_missing_store_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope.db")):
         connect_reader(Path(tmp_path / "nope.db"))
+
+
+def test_store_migrate_command_creates_and_migrates(tmp_path, capsys):
+    from store.__main__ import main
+
+    path = tmp_path / "new" / "s.db"
+    assert main(["migrate", "--store", str(path)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    conn = connect_writer(path)
+    try:
+        assert pending_migrations(conn) == []
+    finally:
+        conn.close()

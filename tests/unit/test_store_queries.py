@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import queries, writes
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
 from store.writes import SampleWriter, flush
@@ -24,7 +24,7 @@ LAG = "kafka_group_lag_messages"
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "s.db"
-    w = connect_writer(path)
+    w = open_migrated(path)
     return w, connect_reader(path)
 
 
@@ -219,7 +219,7 @@ def test_stored_rollups_equal_brute_force(samples, batch_sizes, data):
     """Any split into batches, any flush points: rollup tables equal a brute-force aggregation
     of the distinct stored samples (first write wins for a repeated timestamp)."""
     with tempfile.TemporaryDirectory() as tmp:
-        w = connect_writer(Path(tmp) / "s.db")
+        w = open_migrated(Path(tmp) / "s.db")
         sw = SampleWriter(w)
         rows = [(g, T0 + s * 1000, float(v)) for g, s, v in samples]
         i = 0

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from store import audit, queries, status
-from store.db import connect_reader, connect_writer
+from store.db import connect_reader, open_migrated
 from store.retention import apply_retention
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
@@ -19,7 +19,7 @@ DAY = 24 * HOUR_MS
 @pytest.fixture
 def store(tmp_path):
     path = tmp_path / "s.db"
-    return connect_writer(path), connect_reader(path)
+    return open_migrated(path), connect_reader(path)
 
 
 def counts(w, series_id):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.telemetry import TelemetryJob, jobs
+from collectors.telemetry import jobs, telemetry_job
 from config import load_settings
 from config.telemetry import TelemetryConfig
 from instrument.sketch import new_sketch
 from instrument.summary import Summary, encode_summary
+from runner.collect import CollectJob
 from store import db, queries, status
 
 NOW = 1_800_000_000_000
@@ -49,9 +50,9 @@ def _payload(consumer="payment", end=NOW, errors=None, n=10, ra=0.01) -> bytes:
     return encode_summary(Summary(consumer, "i1", "kafka", "", end - 10_000, end, sk, dict(errors or {})))
 
 
-def _job(tmp_store, source, clock) -> TelemetryJob:
-    return TelemetryJob("kafka", "local", source, tmp_store, TelemetryConfig(interval_s=10, max_age_s=60),
-                        clock_ms=clock)
+def _job(tmp_store, source, clock) -> CollectJob:
+    return telemetry_job("kafka", "local", source, tmp_store, TelemetryConfig(interval_s=10, max_age_s=60),
+                        clock=clock)
 
 
 def _latest(path, metric):
@@ -75,14 +76,14 @@ def test_tick_stores_percentiles_rates_and_marks_up(tmp_store):
     src, clock = FakeSource(), Clock()
     src.batches = [[_payload(errors={"Declined": 2}), b"garbage", _payload("inventory", end=NOW - 120_000)]]
     job = _job(tmp_store, src, clock)
-    job.tick()
+    job.run()
     p = _latest(tmp_store, "consumer_processing_seconds")
     assert sorted(p["quantile"]) == ["0.5", "0.95", "0.99", "max"]
     assert set(p["consumer"]) == {"payment"}  # inventory's summary was too old (a backlog), not stored
     assert set(p["cluster"]) == {"local"} and set(p["broker"]) == {"kafka"}
     assert _latest(tmp_store, "consumer_error_rate_ratio")["value"].tolist() == [pytest.approx(0.2)]
     assert _latest(tmp_store, "consumer_processed_rate_per_s")["value"].tolist() == [pytest.approx(1.0)]
-    assert job.bad_summaries == 1 and src.commits == 1
+    assert job.collector.bad_summaries == 1 and src.commits == 1
     row = _status_row(tmp_store, "telemetry:kafka:local")
     assert bool(row["up"])
 
@@ -91,11 +92,11 @@ def test_error_counter_resumes_after_a_collector_restart(tmp_store):
     clock = Clock()
     src = FakeSource()
     src.batches = [[_payload(errors={"Declined": 2})]]
-    _job(tmp_store, src, clock).tick()
+    _job(tmp_store, src, clock).run()
     clock.t += 10_000
     src2 = FakeSource()
     src2.batches = [[_payload(end=clock.t, errors={"Declined": 3})]]
-    _job(tmp_store, src2, clock).tick()
+    _job(tmp_store, src2, clock).run()
     assert _latest(tmp_store, "consumer_errors_total")["value"].tolist() == [5.0]
 
 
@@ -106,7 +107,7 @@ def test_down_broker_marks_down_and_backs_off_up_to_five_intervals(tmp_store):
     attempts = []
     for i in range(30):  # the scheduler calls every 10 s
         before = src.fetches
-        job.tick()
+        job.run()
         if src.fetches > before:
             attempts.append(i)
         clock.t += 10_000
@@ -115,9 +116,13 @@ def test_down_broker_marks_down_and_backs_off_up_to_five_intervals(tmp_store):
     row = _status_row(tmp_store, "telemetry:kafka:local")
     assert not bool(row["up"]) and "connection refused" in row["reason"]
     src.error = None
-    clock.t += 50_000
-    job.tick()
-    assert job.failures == 0
+    results = []
+    for _ in range(5):  # the back-off skips at most four ticks, then the next attempt succeeds
+        clock.t += 10_000
+        results.append(job.run())
+    first = results.index(True)  # within the skipped ticks left, then every tick collects
+    assert set(results[:first]) <= {None} and set(results[first:]) == {True}
+    assert job.backoff.failures == 0 and bool(_status_row(tmp_store, "telemetry:kafka:local")["up"])
 
 
 def test_jobs_one_per_cluster_and_none_when_disabled(tmp_path):
@@ -134,17 +139,16 @@ def test_summary_with_another_sketch_accuracy_is_skipped_not_fatal(tmp_store):
     src, clock = FakeSource(), Clock()
     src.batches = [[_payload(), _payload(ra=0.02)]]
     job = _job(tmp_store, src, clock)
-    job.tick()
-    assert job.bad_summaries == 1 and src.commits == 1
+    job.run()
+    assert job.collector.bad_summaries == 1 and src.commits == 1
     assert _latest(tmp_store, "consumer_instances_count")["value"].tolist() == [1.0]
 
 
 def test_store_failure_leaves_summaries_unacknowledged(tmp_path):
     src, clock = FakeSource(), Clock()
     src.batches = [[_payload()]]
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the store's directory should be")
-    job = TelemetryJob("kafka", "local", src, blocker / "s.db", TelemetryConfig(), clock_ms=clock)
-    with pytest.raises(Exception):
-        job.tick()
+    # a store file without the schema: every write fails (like a full or broken disk)
+    job = telemetry_job("kafka", "local", src, tmp_path / "unmigrated.db", TelemetryConfig(), clock=clock)
+    assert job.run() is False  # recorded as a failed cycle, never raised into the scheduler
     assert src.commits == 0 and src.closes == 1  # re-read from the last acknowledged position
+    job.close()

@@ -1,67 +1,39 @@
-"""The collector service's scheduler: one APScheduler job per target, plus store housekeeping.
+"""The collector service: one APScheduler job per target, plus replay jobs and store housekeeping.
 
-Every collector module exposes ``jobs(settings, store_path) -> list[JobSpec]``. Jobs run in a
-``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True`` so a slow target never
-piles up runs; a job that raises is logged and the others go on. After each collection job
-(``after_tick=True``) the registered post-tick hooks run (alert evaluation).
+Modules in ``JOB_MODULES`` expose ``jobs(settings, store_path) -> list[JobSpec]``; modules in
+``HOOK_MODULES`` expose ``hook(settings, store_path)`` returning a post-tick hook (alert
+evaluation). Jobs run in a ``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True``
+so a slow target never piles up runs; each job starts on its interval grid (see
+``runner.collect``). A job that raises is logged and the others go on. Only this service creates
+and migrates the store.
 """
 from __future__ import annotations
 
 import importlib
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from config import Settings
+from core.clock import now_ms
+from runner.collect import grid_slot
+from runner.jobs import JobSpec
 
 log = logging.getLogger("eventdeck.scheduler")
 
-# Modules that may contribute jobs; each has ``jobs(settings, store_path)``. A module that is not
-# importable is a packaging bug and fails loudly at start-up.
+# A module that is not importable is a packaging bug and fails loudly at start-up.
 JOB_MODULES = ("collectors.kafka", "collectors.rabbitmq", "collectors.telemetry", "dlq.jobs")
-# Modules that may contribute post-tick hooks through ``hook(settings, store_path)``.
 HOOK_MODULES = ("alerts.evaluator",)
 
 
-@dataclass
-class JobSpec:
-    id: str
-    func: Callable[[], None]
-    interval_s: float
-    after_tick: bool = True
-    close: Callable[[], None] | None = None  # releases the job's connections when the service stops
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class Backoff:
-    """Skips ticks after consecutive failures: the n-th failure waits min(2**(n-1), 5) intervals."""
-
-    CAP = 5
-
-    def __init__(self) -> None:
-        self.failures = 0
-        self.skip_left = 0
-
-    def should_attempt(self) -> bool:
-        if self.skip_left > 0:
-            self.skip_left -= 1
-            return False
-        return True
-
-    def failed(self) -> None:
-        self.failures += 1
-        self.skip_left = min(2 ** (self.failures - 1), self.CAP) - 1
-
-    def succeeded(self) -> None:
-        self.failures = self.skip_left = 0
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 @dataclass
@@ -81,14 +53,14 @@ class Service:
             for hook in self.hooks:
                 try:
                     hook()
-                except Exception:
+                except Exception:  # a failing hook must not stop the job that triggered it
                     log.exception("post-tick hook %r failed", hook)
 
     def _wrap(self, spec: JobSpec) -> Callable[[], None]:
         def run() -> None:
             try:
                 spec.func()
-            except Exception:
+            except Exception:  # one failing job never stops the others; collectors never get here
                 log.exception("job %s failed", spec.id)
             if spec.after_tick:
                 self._run_hooks()
@@ -97,9 +69,13 @@ class Service:
     def start(self) -> "Service":
         sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True,
                                                                     "misfire_grace_time": None})
+        now = now_ms()
         for spec in self.specs:
-            sched.add_job(self._wrap(spec), "interval", seconds=spec.interval_s, id=spec.id,
-                          name=spec.id, next_run_time=_now_dt())
+            interval_ms = max(1, int(spec.interval_s * 1000))
+            # Fire on the interval grid (multiples of the interval since the epoch), first run now.
+            trigger = IntervalTrigger(seconds=spec.interval_s, start_date=_utc(grid_slot(now, interval_ms)),
+                                      timezone="UTC")
+            sched.add_job(self._wrap(spec), trigger, id=spec.id, name=spec.id, next_run_time=_utc(now))
         sched.start()
         self.scheduler = sched
         log.info("collector service started with %d jobs: %s", len(self.specs),
@@ -115,14 +91,8 @@ class Service:
             if spec.close is not None:
                 try:
                     spec.close()
-                except Exception:
+                except Exception:  # closing is best effort at shutdown; the others still close
                     log.exception("closing job %s failed", spec.id)
-
-
-def _now_dt():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)
 
 
 def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
@@ -150,12 +120,18 @@ def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
             JobSpec("store:checkpoint", checkpoint, settings.store.checkpoint_interval_s, after_tick=False)]
 
 
-def build_service(settings: Settings, store_path: Path | None = None) -> Service:
-    """Collect every module's jobs and hooks (importing nothing else of the project)."""
-    path = Path(store_path or settings.store.path)
+def build_service(settings: Settings, store_path: str | Path | None = None) -> Service:
+    """Create and migrate the store, then collect every module's jobs and hooks."""
     from store import db
 
-    db.connect_writer(path).close()  # create + migrate once, before jobs race for it
+    path = Path(store_path or settings.store.path)
+    conn = db.connect_writer(path)
+    try:
+        applied = db.migrate(conn)  # once, before jobs race for it
+    finally:
+        conn.close()
+    if applied:
+        log.info("store %s migrated: %s", path, ", ".join(f"{v:04d}" for v in applied))
     specs: list[JobSpec] = []
     for name in JOB_MODULES:
         specs.extend(importlib.import_module(name).jobs(settings, path))

@@ -1,5 +1,5 @@
-"""Name matching shared by the collectors: allow/deny lists and DLQ name patterns (shell globs,
-case-sensitive, as `fnmatch.fnmatchcase`)."""
+"""Name matching shared by the collectors and the DLQ code: allow/deny lists and DLQ name patterns
+(shell globs, case-sensitive, as `fnmatch.fnmatchcase`)."""
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
@@ -30,3 +30,9 @@ def convention_sources(name: str, patterns: Iterable[str]) -> Iterator[str]:
         prefix, suffix = pat.split("*")
         if len(name) > len(prefix) + len(suffix) and name.startswith(prefix) and name.endswith(suffix):
             yield name[len(prefix):len(name) - len(suffix)]
+
+
+def convention_source(name: str, patterns: Iterable[str]) -> str | None:
+    """The source a DLQ name implies (``orders.dlq`` → ``orders``) by the first invertible pattern,
+    or None. The collectors link DLQs to sources and replay picks targets by this one rule."""
+    return next(convention_sources(name, patterns), None)

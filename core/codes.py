@@ -1,0 +1,44 @@
+"""Numeric codes written as series values, and their names.
+
+Consumer status by Burrow's rules (``kafka_group_status``, ``kafka_group_partition_status``): a
+higher code is worse, so a group takes the worst (max) of its partitions. Kafka group states
+(``kafka_group_state``): 0 when the broker cannot describe the group. Pages turn codes into names
+with :func:`name_of`; nothing else writes these tables.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Mapping
+
+
+class Status(IntEnum):
+    OK = 0
+    WARN = 1
+    REWIND = 2
+    STALL = 3
+    STOP = 4
+    ERR = 5
+
+
+STATUS_NAMES: dict[int, str] = {s.value: s.name for s in Status}
+
+GROUP_STATE_CODES: dict[str, int] = {
+    "Stable": 1, "PreparingRebalance": 2, "CompletingRebalance": 3, "Empty": 4, "Dead": 5,
+    "Assigning": 6, "Reconciling": 7,
+}
+UNKNOWN_STATE = 0
+UNKNOWN = "unknown"
+GROUP_STATE_NAMES: dict[int, str] = {UNKNOWN_STATE: UNKNOWN, **{v: k for k, v in GROUP_STATE_CODES.items()}}
+
+
+def state_code(state: str | None) -> int:
+    """Numeric code of a group state; unknown names (Tansu's "Unknown", None) are 0."""
+    return GROUP_STATE_CODES.get(state or "", UNKNOWN_STATE)
+
+
+def name_of(code: object, names: Mapping[int, str]) -> str:
+    """The name of a stored code; a missing, non-numeric or unknown code is ``unknown``."""
+    try:
+        return names.get(int(code), UNKNOWN)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return UNKNOWN

@@ -1,0 +1,161 @@
+"""The one contract every collection target runs under (Kafka, RabbitMQ, telemetry).
+
+A collector only reads its broker and derives samples: ``collect(now_ms) -> Cycle``. The runner
+(:class:`CollectJob`) owns everything around it: the cycle's timestamp, the store write (samples,
+the collector's own extra rows, ``collector_up`` and ``collector_duration_seconds``), what
+happens once the write is durable (acknowledging what was read), back-off, and the down state. Any exception of any type in a cycle marks the target down with the
+exception's class and message, logs one traceback (on the first failure of a streak), drops the
+collector's connections (``reset``), backs off and recovers by itself.
+
+Timestamps: every sample of a cycle carries the cycle's slot on the job's interval grid (the
+wall clock at the cycle's start rounded down to a multiple of the interval since the epoch), not
+per-sample wall-clock times. The service starts each job on that grid, so a sample's timestamp
+means "the collection cycle scheduled at this instant" and series compress to almost nothing.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from core.clock import Clock, now_ms as wall_now_ms
+from runner.jobs import Backoff, JobSpec
+from store.db import transaction
+from store.status import set_status
+from store.types import Sample
+from store.writes import SampleWriter
+
+log = logging.getLogger("eventdeck.runner")
+REASON_MAX = 300
+DURATION_METRIC = "collector_duration_seconds"
+
+
+@dataclass
+class Cycle:
+    """What one collection produced."""
+
+    samples: list[Sample] = field(default_factory=list)
+    store: Callable[[sqlite3.Connection], None] | None = None  # extra writes (one transaction) after the samples
+    after_store: Callable[[], None] | None = None  # once the write is committed (ack what was read)
+
+
+class Collector(Protocol):
+    target: str
+
+    def collect(self, now_ms: int) -> Cycle: ...
+
+    def reset(self) -> None:
+        """Drop broker connections and unstored state after a failed cycle."""
+
+    def close(self) -> None:
+        """Release everything: the service is stopping."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with any secret of the collector's configuration replaced."""
+
+
+def grid_slot(wall_ms: int, interval_ms: int) -> int:
+    """The start of the interval slot ``wall_ms`` falls in (multiples of the interval since the epoch)."""
+    return wall_ms - wall_ms % interval_ms
+
+
+def reason_of(exc: BaseException, redact: Callable[[str], str] = lambda s: s) -> str:
+    """``Class: message`` (first line, bounded), secrets redacted."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:REASON_MAX]
+
+
+class CollectJob:
+    """Runs one collector every tick under the contract above; ``run`` never raises."""
+
+    def __init__(self, collector: Collector, conn: sqlite3.Connection, interval_s: float,
+                 clock: Clock = wall_now_ms) -> None:
+        self.collector = collector
+        self.conn = conn
+        self.interval_ms = max(1, int(interval_s * 1000))
+        self.clock = clock
+        self.writer = SampleWriter(conn)
+        self.backoff = Backoff()
+        self.last_reason: str | None = None
+        self.last_cycle: Cycle | None = None  # what the last successful cycle produced (benches, tests)
+        self._last_ts: int | None = None
+
+    @property
+    def target(self) -> str:
+        return self.collector.target
+
+    def __call__(self) -> None:
+        self.run()
+
+    def stamp(self) -> int:
+        """This cycle's timestamp: its grid slot (the wall time if that slot was already used)."""
+        wall = self.clock()
+        ts = grid_slot(wall, self.interval_ms)
+        if self._last_ts is not None and ts <= self._last_ts:
+            ts = max(wall, self._last_ts + 1)
+        return ts
+
+    def run(self, now_ms: int | None = None) -> bool | None:
+        """One tick: True collected, False failed (recorded as down), None skipped by the back-off."""
+        if not self.backoff.should_attempt():
+            return None
+        now = self.stamp() if now_ms is None else now_ms
+        self._last_ts = now
+        started = time.monotonic()
+        try:
+            cycle = self.collector.collect(now)
+            self.writer.write(cycle.samples)  # its own transaction, so the series-id cache fills
+            if cycle.store is not None:
+                with transaction(self.conn):
+                    cycle.store(self.conn)
+            self._status(True, None, now, started)
+            self.last_cycle = cycle
+        except Exception as exc:  # the contract: any failure of a cycle is the target being down
+            self._failed(exc, now, started)
+            return False
+        if cycle.after_store is not None:
+            try:
+                cycle.after_store()
+            except Exception as exc:  # stored but not acknowledged: read again after reconnecting
+                log.warning("%s: acknowledging what was stored failed (%s); it will be read again",
+                            self.target, reason_of(exc, self.collector.redact))
+                self.collector.reset()
+        if self.last_reason is not None:
+            log.info("%s is back up", self.target)
+        self.last_reason = None
+        self.backoff.succeeded()
+        return True
+
+    def _failed(self, exc: Exception, now: int, started: float) -> None:
+        reason = reason_of(exc, self.collector.redact)
+        self.backoff.failed()
+        if self.last_reason is None:
+            log.error("%s is down: %s", self.target, reason, exc_info=exc)
+        elif reason != self.last_reason:
+            log.warning("%s is down: %s", self.target, reason)
+        self.last_reason = reason
+        try:
+            self.collector.reset()
+        except Exception:  # reset is best effort; the next attempt reconnects anyway
+            log.debug("%s: reset after a failure failed", self.target, exc_info=True)
+        try:
+            self._status(False, reason, now, started)
+        except Exception:  # the store itself failing: nothing more can be recorded; say it once
+            log.exception("%s: could not record the down state", self.target)
+
+    def _status(self, up: bool, reason: str | None, now: int, started: float) -> None:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        set_status(self.conn, self.target, up, reason, now, duration_ms)
+        self.writer.write([Sample(DURATION_METRIC, {"target": self.target}, now, duration_ms / 1000.0)])
+
+    def close(self) -> None:
+        """Release the collector's clients and the writer connection (the service is stopping)."""
+        try:
+            self.collector.close()
+        finally:
+            self.conn.close()
+
+    def spec(self, after_tick: bool = True) -> JobSpec:
+        return JobSpec(self.target, self, self.interval_ms / 1000.0, after_tick=after_tick, close=self.close)
