@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
-from store import telemetry as sql
+from instrument import dedup_sql as sql
 
 T = TypeVar("T")
 
