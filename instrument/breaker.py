@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 import threading
-import time
 from typing import Any, Callable, TypeVar
+
+from instrument.clock import wall_ms
 
 T = TypeVar("T")
 
@@ -29,14 +30,11 @@ class CircuitOpenError(RuntimeError):
         self.retry_at_ms = retry_at_ms
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 class CircuitBreaker:
     def __init__(self, name: str = "breaker", failure_threshold: int = 5, reset_timeout_ms: int = 30_000,
                  half_open_max_calls: int = 1, success_threshold: int = 1,
-                 clock_ms: Callable[[], int] = _wall_ms) -> None:
+                 clock_ms: Callable[[], int] = wall_ms) -> None:
         if failure_threshold < 1 or half_open_max_calls < 1 or success_threshold < 1:
             raise ValueError("CircuitBreaker: thresholds and half_open_max_calls must be >= 1")
         if success_threshold > half_open_max_calls:

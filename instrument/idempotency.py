@@ -14,17 +14,14 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable, Protocol, TypeVar
 
-from store import telemetry as sql
+from instrument import dedup_sql as sql
+from instrument.clock import wall_ms
 
 T = TypeVar("T")
 
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class DedupStore(Protocol):
@@ -37,7 +34,7 @@ class SqliteDedupStore:
     """Dedup marks in a SQLite file; survives process restarts. Thread-safe."""
 
     def __init__(self, path: str | Path, ttl_ms: int = 86_400_000, lease_ms: int = 60_000,
-                 clock_ms: Callable[[], int] = _wall_ms, purge_every: int = 1000) -> None:
+                 clock_ms: Callable[[], int] = wall_ms, purge_every: int = 1000) -> None:
         if ttl_ms <= 0 or lease_ms <= 0:
             raise ValueError("SqliteDedupStore: ttl_ms and lease_ms must be > 0")
         Path(path).parent.mkdir(parents=True, exist_ok=True)

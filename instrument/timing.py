@@ -18,14 +18,12 @@ import time
 import uuid
 from typing import Any, Callable, TypeVar
 
+from instrument.clock import wall_ms
 from instrument.sketch import new_sketch
 from instrument.summary import BROKERS, Summary
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def exception_name(exc_type: type[BaseException]) -> str:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pika
+import pytest
 import yaml
 
 from dlq import api, plan
 from store.db import connect_reader, open_migrated
-from tests.integration.test_dlq_kafka import header, make_topics, read_all, seed, spring, uid
-from tests.integration.test_dlq_rabbit import Topology
+from tests.integration.dlq_helpers import Topology, header, make_topics, read_all, seed, settings_for, spring, uid
 
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 500
@@ -158,7 +158,6 @@ def _crash_on_record(monkeypatch, when) -> None:
 def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store, monkeypatch):
     """The worst Kafka window: the broker acked a batch, the ledger write never happened."""
     from dlq.jobs import run_pending
-    from tests.integration.test_dlq_kafka import settings_for
 
     u = uid()
     src, dlq = f"recon-{u}", f"recon-{u}.DLT"
@@ -171,10 +170,8 @@ def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store,
         return any(o["coord"] == "0:20" for o in outcomes)
     second_batch.after_write = False
     _crash_on_record(monkeypatch, second_batch)
-    try:
+    with pytest.raises(Crash):
         run_pending(st, tmp_store, job_id)
-    except Crash:
-        pass
     assert _progress(tmp_store, job_id)["replayed"] == 20
     assert run_pending(st, tmp_store, job_id) == job_id  # same owner: resumes at once
     job = _progress(tmp_store, job_id)
@@ -207,10 +204,8 @@ def test_rabbit_recorded_but_unacked_copy_is_acked_not_republished(rabbitmq, tmp
             return _progress(tmp_store, job_id)["replayed"] == 3
         fourth.after_write = True
         _crash_on_record(monkeypatch, fourth)
-        try:
+        with pytest.raises(Crash):
             run_pending(st, tmp_store, job_id)
-        except Crash:
-            pass
         topo.wait_depth(dlq, 7)  # 3 moved; the 4th was recorded but never acked: back in the DLQ
         assert run_pending(st, tmp_store, job_id) == job_id
         assert _progress(tmp_store, job_id)["replayed"] == 10

@@ -4,98 +4,16 @@ Test data is produced with ``batch_size=1`` (Tansu's ListOffsets LATEST counts b
 """
 from __future__ import annotations
 
-import struct
 import threading
 import time
-import uuid
 from typing import Any
-
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from config import Settings
 from dlq import api
 from dlq.jobs import run_pending
 from store import dlq as store_dlq
 from store.db import open_migrated
-
-SPRING_EXC = b"org.springframework.kafka.listener.ListenerExecutionFailedException"
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def make_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=20_000)
-    try:
-        admin.create_topics({t: {"num_partitions": n, "replication_factor": 1} for t, n in topics.items()})
-    finally:
-        admin.close()
-    c = KafkaConsumer(bootstrap_servers=bootstrap)
-    deadline = time.monotonic() + 30
-    try:
-        while not all(len(c.partitions_for_topic(t) or ()) == n for t, n in topics.items()):
-            assert time.monotonic() < deadline, f"topics {list(topics)} never appeared"
-            time.sleep(0.2)
-    finally:
-        c.close()
-
-
-def spring(topic: str, partition: int, offset: int, exc: bytes = SPRING_EXC, msg: bytes = b"boom") -> list:
-    return [("kafka_dlt-original-topic", topic.encode()),
-            ("kafka_dlt-original-partition", struct.pack(">i", partition)),
-            ("kafka_dlt-original-offset", struct.pack(">q", offset)),
-            ("kafka_dlt-exception-fqcn", exc), ("kafka_dlt-exception-message", msg),
-            ("kafka_dlt-exception-stacktrace", b"at com.acme.Listener.on(Listener.java:42)")]
-
-
-def connect(topic: str, partition: int, offset: int) -> list:
-    return [("__connect.errors.topic", topic.encode()), ("__connect.errors.partition", str(partition).encode()),
-            ("__connect.errors.offset", str(offset).encode()),
-            ("__connect.errors.exception.class.name", b"org.apache.kafka.connect.errors.DataException"),
-            ("__connect.errors.exception.message", b"Converting byte[] to Kafka Connect data failed")]
-
-
-def seed(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, list]]) -> None:
-    """One record per batch (Tansu counts batches as offsets), all into partition 0, in order."""
-    p = KafkaProducer(bootstrap_servers=bootstrap, batch_size=1, linger_ms=0, acks="all")
-    try:
-        for key, value, headers in records:
-            p.send(topic, key=key, value=value, headers=headers, partition=0).get(timeout=30)
-    finally:
-        p.close()
-
-
-def read_all(bootstrap: str, topic: str, expect: int, timeout: float = 30.0, quiet_s: float = 0.7) -> list[Any]:
-    """Every record of ``topic``: polls until ``expect`` arrived and nothing more came for ``quiet_s``."""
-    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    try:
-        parts = c.partitions_for_topic(topic) or set()
-        c.assign([TopicPartition(topic, p) for p in parts])
-        c.seek_to_beginning()
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout
-        last = time.monotonic()
-        while time.monotonic() < deadline:
-            got = c.poll(timeout_ms=200)
-            for recs in got.values():
-                out.extend(recs)
-            if got:
-                last = time.monotonic()
-            elif len(out) >= expect and time.monotonic() - last > quiet_s:
-                break
-        return out
-    finally:
-        c.close()
-
-
-def header(rec: Any, name: str) -> str | None:
-    return next((v.decode() for k, v in rec.headers if k == name), None)
-
-
-def settings_for(bootstrap: str, store: Any, **kafka: Any) -> Settings:
-    return Settings.model_validate({"store": {"path": str(store)},
-                                    "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [bootstrap], **kafka}]}})
+from tests.integration.dlq_helpers import connect, header, make_topics, read_all, seed, settings_for, spring, uid
 
 
 def replay(settings: Settings, dlq: str, actor: str = "tester", **req: Any) -> dict[str, Any]:

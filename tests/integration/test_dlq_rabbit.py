@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,68 +16,9 @@ from config import Settings
 from dlq import api
 from dlq.jobs import jobs, run_pending
 from store.db import open_migrated
+from tests.integration.dlq_helpers import Topology, uid
 
 PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"  # not EVENTDECK_*: that prefix is for settings overrides
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-class Topology:
-    """Declares uniquely named queues/exchanges and deletes them afterwards."""
-
-    def __init__(self, url: str) -> None:
-        self.conn = pika.BlockingConnection(pika.URLParameters(url))
-        self.ch = self.conn.channel()
-        self.queues: list[str] = []
-        self.exchanges: list[str] = []
-
-    def exchange(self, name: str, kind: str) -> str:
-        self.ch.exchange_declare(name, kind)
-        self.exchanges.append(name)
-        return name
-
-    def queue(self, name: str, dlx: str | None = None, bind: tuple[str, str] | None = None) -> str:
-        self.ch.queue_declare(name, arguments={"x-dead-letter-exchange": dlx} if dlx else None)
-        self.queues.append(name)
-        if bind:
-            self.ch.queue_bind(name, bind[0], routing_key=bind[1])
-        return name
-
-    def depth(self, q: str) -> int:
-        return self.ch.queue_declare(q, passive=True).method.message_count
-
-    def wait_depth(self, q: str, n: int, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.depth(q) != n:
-            assert time.monotonic() < deadline, f"queue {q} has {self.depth(q)} messages, expected {n}"
-            time.sleep(0.05)
-
-    def reject_all(self, q: str) -> int:
-        """Dead-letter every message of ``q`` (basic.reject without requeue)."""
-        n = 0
-        while True:
-            m, _, _ = self.ch.basic_get(q)
-            if m is None:
-                return n
-            self.ch.basic_reject(m.delivery_tag, requeue=False)
-            n += 1
-
-    def drain(self, q: str) -> list[tuple[Any, bytes]]:
-        out = []
-        while True:
-            m, p, b = self.ch.basic_get(q, auto_ack=True)
-            if m is None:
-                return out
-            out.append((p, b))
-
-    def close(self) -> None:
-        for q in self.queues:
-            self.ch.queue_delete(q)
-        for e in self.exchanges:
-            self.ch.exchange_delete(e)
-        self.conn.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import time
 import uuid
 
 import pika
+import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from dlq import headers as dlq_headers
@@ -22,12 +23,10 @@ def _exhaust() -> RetryExhausted:
 
     def charge() -> None:
         raise Declined("card declined")
-    try:
+    with pytest.raises(RetryExhausted) as gave_up:
         retry_call(charge, policy=RetryPolicy(max_attempts=3, base_s=0.5, jitter="none"), sleep=sleeps.append)
-    except RetryExhausted as exc:
-        assert sleeps == [0.5, 1.0]  # injected sleep: no waiting in the test
-        return exc
-    raise AssertionError("retry_call should have given up")
+    assert sleeps == [0.5, 1.0]  # injected sleep: no waiting in the test
+    return gave_up.value
 
 
 def _consume_one(bootstrap: str, topic: str, deadline_s: float = 40):

@@ -1,5 +1,7 @@
-"""SQL for the telemetry area: the message-id dedup table the `instrument` library keeps for
-idempotent handlers (in the consumer app's own SQLite file, not the Eventdeck store).
+"""SQL of the message-id dedup table that :mod:`instrument.idempotency` keeps for idempotent
+handlers, in the consumer app's own SQLite file (never the Eventdeck store). It lives here, not in
+``store/``, because ``instrument`` is installed on its own by consumer apps and imports nothing of
+the project.
 
 A row is a claim on one message id: ``done = 0`` while a handler works on it (a lease, so a
 crashed handler's message can be processed again once the lease expires), ``done = 1`` after
