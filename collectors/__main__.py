@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     # kafka-python logs every refused connection at ERROR; our status rows already say it.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    logging.getLogger("pika").setLevel(logging.WARNING)  # every connection open/close at INFO is noise
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
