@@ -21,10 +21,12 @@ from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
 from collectors.scheduler import JobSpec, now_ms as wall_clock_ms
-from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, tick_samples
+from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, isolated_tick_samples
+from core.rejects import Rejects
 from instrument.retry import RetryPolicy, backoff_delay
 from instrument.summary import Summary, SummaryError, decode_summary
 from store import db, queries, status
+from store import rejects as store_rejects
 from store.writes import SampleWriter
 
 log = logging.getLogger("eventdeck.collectors.telemetry")
@@ -152,6 +154,7 @@ class TelemetryJob:
         self.failures = 0
         self.next_attempt_ms = 0
         self.bad_summaries = 0
+        self.rejects = Rejects()  # bad summaries, counted per reason; flushed with each tick's samples
         self._counters: Counters | None = None
         self._conn: sqlite3.Connection | None = None  # opened on first use, kept with its series cache
         self._writer: SampleWriter | None = None
@@ -176,6 +179,8 @@ class TelemetryJob:
         return counters
 
     def _decode(self, payloads: list[bytes], now_ms: int) -> list[Summary]:
+        """The usable summaries of a batch; each bad one is skipped, logged and counted in ``rejects``
+        (``decode_summary`` raises only SummaryError). Its cluster is this job's, never the payload's."""
         oldest = now_ms - int(self.tcfg.max_age_s * 1000)
         out = []
         for p in payloads:
@@ -183,15 +188,19 @@ class TelemetryJob:
                 s = decode_summary(p)
             except SummaryError as exc:
                 self.bad_summaries += 1
-                log.warning("%s: skipping a telemetry summary: %s", self.target, exc)
+                self.rejects.record("telemetry", exc.reason, f"{exc} | {p[:120]!r}", now_ms)
+                log.warning("%s: skipping a telemetry summary: %s", self.target, str(exc)[:300])
                 continue
             ra = s.sketch._relative_accuracy
             if abs(ra - self.tcfg.relative_accuracy) > 1e-12:
                 self.bad_summaries += 1
+                self.rejects.record("telemetry", "accuracy_mismatch",
+                                    f"{s.consumer}/{s.instance}: relative accuracy {ra}", now_ms)
                 log.warning("%s: skipping the summary of %s instance %s: its sketch accuracy %s is not "
                             "telemetry.relative_accuracy (%s)", self.target, s.consumer, s.instance, ra,
                             self.tcfg.relative_accuracy)
             elif s.end_ms >= oldest:
+                s.cluster = self.cluster
                 out.append(s)
         return out
 
@@ -209,12 +218,23 @@ class TelemetryJob:
             log.warning("%s down: %s", self.target, _reason(exc))
             self._status(False, _reason(exc), now)
             return
+
+        def unusable(s: Summary, exc: Exception) -> None:
+            self.bad_summaries += 1
+            self.rejects.record("telemetry", "unprocessable", f"{s.consumer}/{s.instance}: {exc}", now)
+            log.warning("%s: skipping the summary of %s instance %s: %s", self.target, s.consumer, s.instance,
+                        str(exc)[:300])
+
         try:
             if self._counters is None:
                 self._counters = self._load_counters()
-            samples = tick_samples(self._decode(payloads, now), self.cluster, now, self._counters)
+            # Bad summaries are skipped and counted, the rest stored; the commit below then moves the
+            # offset past them too, so a poison summary is never read again.
+            samples = isolated_tick_samples(self._decode(payloads, now), self.cluster, now, self._counters,
+                                            unusable)
             self._store_conn()
             self._writer.write(samples)
+            store_rejects.flush_recorder(self._conn, self.rejects, now, self._writer)
             status.set_status(self._conn, self.target, True, None, now, duration_ms=self.clock_ms() - now)
         except Exception:
             # Nothing acknowledged: the summaries are read again next time, and the counters are

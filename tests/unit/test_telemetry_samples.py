@@ -56,7 +56,7 @@ def test_labels_percentiles_and_error_ratio():
 
 @pytest.mark.parametrize("summary_cluster, default, expected", [
     ("", "tel-cluster", "tel-cluster"),        # the app did not name its cluster: the telemetry cluster
-    ("shop-prod", "tel-cluster", "shop-prod"),  # the app's own cluster name wins
+    ("shop-prod", "tel-cluster", "tel-cluster"),  # never the payload's own: it comes from where it was read
 ])
 def test_cluster_label(summary_cluster, default, expected):
     out = tick_samples([_s(cluster=summary_cluster)], default, 1, Counters())
