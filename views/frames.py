@@ -60,6 +60,16 @@ def escape_text(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
 
 
+_MD_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:=")
+
+
+def md_escape(value: object, limit: int = 200) -> str:
+    """Broker-supplied text made inert inside Markdown (st.subheader/warning): every Markdown character is
+    backslash-escaped, newlines become spaces, truncated like :func:`escape_text`."""
+    text = escape_text(value, limit).replace("\n", " ").replace("\r", " ")
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
 # Codes the Kafka collector stores (see the collectors.kafka docstring).
 BURROW_STATUS = {0: "OK", 1: "WARN", 2: "REWIND", 3: "STALL", 4: "STOP", 5: "ERR"}
 GROUP_STATE = {0: "unknown", 1: "Stable", 2: "PreparingRebalance", 3: "CompletingRebalance", 4: "Empty",
