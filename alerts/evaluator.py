@@ -21,8 +21,10 @@ from alerts.notify import deliver_due
 from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
 from alerts.state import AlertState, step
 from config import Settings, secret
+from core.rejects import Rejects
 from store import alerts as store_alerts
 from store import queries
+from store import rejects as store_rejects
 from store.db import connect_writer, transaction
 
 log = logging.getLogger(__name__)
@@ -50,13 +52,16 @@ class Result:
     errors: list[str] = field(default_factory=list)
 
 
-def enabled_rules(conn: sqlite3.Connection, errors: list[str]) -> list[Rule]:
+def enabled_rules(conn: sqlite3.Connection, errors: list[str], rejects: Rejects | None = None,
+                  now_ms: int = 0) -> list[Rule]:
     out = []
     for row in store_alerts.read_rules(conn):
         try:
             rule = rule_from_dict(row["spec"])
         except RuleError as exc:
             errors.append(f"rule {row['name']}: {exc}")
+            if rejects is not None:
+                rejects.record("alert_rule", "invalid", f"rule {row['name']}: {exc}", now_ms)
             continue
         if rule.enabled:
             out.append(rule)
@@ -148,8 +153,15 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
     A rule that fails (e.g. a store error on its metric) is reported in ``errors``, the others go on."""
     opts = opts or Options()
     result = Result()
-    rules = enabled_rules(conn, result.errors)
-    silences = [sil.Silence.from_row(r) for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
+    rejects = Rejects()
+    rules = enabled_rules(conn, result.errors, rejects, now_ms)
+    silences = []
+    for row in store_alerts.read_silences(conn, in_force_at_ms=now_ms):
+        try:
+            silences.append(sil.Silence.from_row(row))
+        except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
+            result.errors.append(f"silence {row['id']}: {exc}")
+            rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
     points: dict[str, list[SeriesPoint]] = {}
     for rule in rules:
         try:
@@ -157,11 +169,14 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
                 points[rule.metric] = series_points(conn, rule.metric)
             evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
             result.rules += 1
-        except (sqlite3.Error, ValueError, KeyError) as exc:
-            result.errors.append(f"rule {rule.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
+            result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")
+            rejects.record("alert_rule", "evaluation_failed", f"rule {rule.name}: {type(exc).__name__}: {exc}",
+                           now_ms)
             log.warning("alert rule %s not evaluated: %s", rule.name, exc)
     with transaction(conn):
         store_alerts.delete_orphan_states(conn, [r["name"] for r in store_alerts.read_rules(conn)])
+    store_rejects.flush_recorder(conn, rejects, now_ms)
     return result
 
 

@@ -6,7 +6,9 @@ import streamlit as st
 import yaml
 
 from alerts import api
-from views import common
+from alerts.silences import end_after
+from store import rejects as store_rejects
+from views import common, frames
 
 ctx = common.page("Alerts")
 
@@ -33,6 +35,15 @@ with tab_now:
 with tab_rules:
     table = pd.DataFrame(rules)
     common.table(table, "no alert rules stored", key="alerts_rules")
+    for r in rules:  # a refused rule is not evaluated; the others are
+        if r.get("error"):
+            st.warning(f"Rule {frames.md_escape(r.get('name'))} is not evaluated: {frames.md_escape(r['error'], 500)}")
+    failed = store_rejects.recent_examples(ctx.conn, 200)
+    failed = failed[failed["source"].isin(["alert_rule", "silence"])].head(10)
+    if not failed.empty:
+        st.caption("Recent rule and silence errors (the other rules were evaluated)")
+        st.dataframe(failed.assign(time=failed["ts_ms"].map(common.fmt_ts))[["time", "source", "reason", "text"]],
+                     hide_index=True, key="alerts_rule_errors")
     names = [r["name"] for r in rules]
     editing = st.selectbox("Edit rule", ["(new rule)", *names], key="rule_pick")
     base = next((r for r in rules if r["name"] == editing), {})
@@ -87,7 +98,7 @@ with tab_silences:
                                      end=silences["end_ms"].map(common.fmt_ts)), hide_index=True, key="silences")
     with st.form("silence_form"):
         matchers = st.text_area("Matchers (YAML, e.g. `alertname: kafka-group-stalled` or `group: orders`)")
-        hours = st.number_input("Duration (hours)", min_value=0.1, value=2.0)
+        hours = st.number_input("Duration (hours)", min_value=0.1, max_value=366 * 24.0, value=2.0)
         reason = st.text_input("Reason")
         add = st.form_submit_button("Add silence")
     if add:
@@ -99,7 +110,7 @@ with tab_silences:
         if parsed is not None:
             start = common.now_ms()
             sid = common.operator_action(ctx, "alert_silence.add", "silence", lambda conn: api.add_silence(
-                conn, parsed, start, start + int(hours * 3_600_000), ctx.user.name, reason, start))
+                conn, parsed, start, end_after(start, hours), ctx.user.name, reason, start))
             if sid:
                 st.success(f"Silence {sid} added.")
     active = silences[silences["active"]]["id"].tolist() if not silences.empty else []
