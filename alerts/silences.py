@@ -71,9 +71,13 @@ def validate(matchers: Any, start_ms: int, end_ms: int, actor: str, reason: str)
 
 def end_after(start_ms: int, hours: float) -> int:
     """``start_ms`` plus ``hours``; RuleError (not OverflowError) for a non-finite or over-366-day duration."""
-    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not math.isfinite(hours) \
-            or not 0 < hours * 3600 <= MAX_DURATION_S:
+    try:
+        h = float(hours) if isinstance(hours, (int, float)) and not isinstance(hours, bool) else math.nan
+    except OverflowError:  # an int too large for a float
+        h = math.inf
+    if not math.isfinite(h) or not 0 < h * 3600 <= MAX_DURATION_S:
         raise RuleError("duration", "must be a positive number of hours up to 366 days (8784 h)")
+    hours = h
     return start_ms + int(hours * 3_600_000)
 
 
