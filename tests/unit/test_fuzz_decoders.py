@@ -191,9 +191,9 @@ def test_fmt_ts_never_raises(value):
 # ------------------------------------------------------------------ operator input
 
 REQUEST = st.fixed_dictionaries(
-    {"broker": st.one_of(st.sampled_from(["kafka", "rabbitmq"]), JSONISH)},
-    optional={"cluster": st.one_of(st.just("c"), JSONISH), "dlq": st.one_of(st.just("d.dlq"), JSONISH),
-              "vhost": JSONISH, "rate_per_s": st.one_of(NUMBERS, st.none(), TEXT),
+    {"broker": st.one_of(st.sampled_from(["kafka", "rabbitmq"]), st.sampled_from(["kafka", "rabbitmq"]), JSONISH),
+     "cluster": st.one_of(st.just("c"), st.just("c"), JSONISH), "dlq": st.one_of(st.just("d.dlq"), JSONISH)},
+    optional={"vhost": JSONISH, "rate_per_s": st.one_of(NUMBERS, st.none(), TEXT),
               "rabbit_mode": JSONISH, "force": JSONISH,
               "selection": st.one_of(JSONISH, st.fixed_dictionaries(
                   {"mode": st.one_of(st.sampled_from(plan.MODES), JSONISH)},
