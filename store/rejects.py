@@ -20,12 +20,12 @@ from store.writes import SampleWriter
 KEEP_PER_SOURCE = 20
 
 
-def totals(conn: sqlite3.Connection) -> dict[tuple[str, str], float]:
-    """The stored cumulative count per (source, reason)."""
+def totals(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[float, int]]:
+    """The stored cumulative count per (source, reason), with the time of its latest sample."""
     df = queries.latest(conn, METRIC)
     if df.empty:
         return {}
-    return {(str(r["source"]), str(r["reason"])): float(r["value"]) for r in df.to_dict("records")}
+    return {(str(r["source"]), str(r["reason"])): (float(r["value"]), int(r["ts_ms"])) for r in df.to_dict("records")}
 
 
 def flush(conn: sqlite3.Connection, counts: Mapping[tuple[str, str], int], examples: Iterable[Any],
@@ -38,8 +38,11 @@ def flush(conn: sqlite3.Connection, counts: Mapping[tuple[str, str], int], examp
     writer = writer or SampleWriter(conn)
     with transaction(conn):
         before = totals(conn)
-        samples = [Sample(METRIC, {"source": s, "reason": r}, now_ms, before.get((s, r), 0.0) + n)
-                   for (s, r), n in sorted(counts.items()) if n]
+        samples = []
+        for (s, r), n in sorted(counts.items()):
+            total, last_ms = before.get((s, r), (0.0, now_ms - 1))
+            # A second flush in the same millisecond moves 1 ms on: the store keeps the first sample of a ts.
+            samples.append(Sample(METRIC, {"source": s, "reason": r}, max(now_ms, last_ms + 1), total + n))
         written = writer.write(samples) if samples else 0
         conn.executemany("INSERT INTO rejected_examples (ts_ms, source, reason, text) VALUES (?, ?, ?, ?)",
                          [(e.ts_ms, e.source, e.reason, e.text) for e in examples])

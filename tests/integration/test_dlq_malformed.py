@@ -7,8 +7,10 @@ import json
 
 from kafka import KafkaProducer
 
+from core.rejects import METRIC
 from dlq import api
 from dlq.headers import REPLAY_COUNT, REPLAY_TARGET
+from store import queries
 from store.db import connect_writer
 from tests.integration.test_dlq_kafka import make_topics, read_all, replay, settings_for, spring, uid
 
@@ -68,6 +70,12 @@ def test_malformed_messages_are_listed_and_fail_alone(kafka, tmp_store):
         o = outcomes[coord_of[key]]
         assert o["outcome"] == "failed" and o["detail"], (key, o)  # each failed with its reason named
     assert "partition" in outcomes[coord_of[b"no-such-partition"]]["detail"]
+    conn = connect_writer(tmp_store)
+    try:  # each malformed message counted once, by reason, for the System page
+        counted = queries.latest(conn, METRIC, {"source": "dlq.kafka"})
+    finally:
+        conn.close()
+    assert counted[["reason", "value"]].values.tolist() == [["bad_header", float(len(malformed))]]
     delivered = read_all(kafka.bootstrap, orders, expect=len(good))
     assert sorted(r.key for r in delivered) == sorted(good)
 

@@ -67,3 +67,17 @@ def test_a_failed_flush_puts_the_counts_back():
     with pytest.raises(RuntimeError):
         store_rejects.flush_recorder(Broken(), r, 1)
     assert r.pending() == 1
+
+
+def test_a_refused_replay_request_is_counted(tmp_path):
+    from dlq import api
+    from dlq.plan import RequestError
+
+    conn = connect_writer(tmp_path / "s.db")
+    for bad in ({"broker": "kafka", "cluster": "k", "dlq": "d", "rate_per_s": float("nan")},
+                {"broker": "kafka", "cluster": "k", "dlq": "d", "selection": {"mode": "picked", "coords": [1, 2]}}):
+        with pytest.raises(RequestError):
+            api.enqueue_replay(conn, bad, "op", 5_000)
+    df = queries.latest(conn, METRIC)
+    assert df[["source", "reason", "value"]].values.tolist() == [["replay_request", "invalid", 2.0]]
+    conn.close()
