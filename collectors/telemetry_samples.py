@@ -100,23 +100,41 @@ def tick_samples(summaries: Iterable[Summary], default_cluster: str, now_ms: int
 def isolated_tick_samples(summaries: list[Summary], cluster: str, now_ms: int, counters: Counters,
                           reject: Callable[[Summary, Exception], None]) -> list[Sample]:
     """:func:`tick_samples`, but a summary that makes it fail is left out (``reject`` is told why) and
-    the others still give their samples; ``counters`` only take what the returned samples carry."""
-    try:
-        trial = copy.deepcopy(counters)
-        out = tick_samples(summaries, cluster, now_ms, trial)
-    except (ValueError, TypeError, ArithmeticError) as exc:  # a value that passed decoding but not merging
-        good = []
+    the others still give their samples; ``counters`` only take what the returned samples carry.
+
+    Isolation goes per consumer: a summary that fails on its own is left out; if the rest of its consumer
+    still fails together (e.g. two sketch accuracies that cannot merge), that consumer's summaries are."""
+    def works(items: list[Summary]) -> Exception | None:
+        try:
+            tick_samples(items, cluster, now_ms, copy.deepcopy(counters))
+        except (ValueError, TypeError, ArithmeticError) as exc:  # passed decoding, not merging/storing
+            return exc
+        return None
+
+    if works(summaries) is not None:
+        groups: dict[ConsumerKey, list[Summary]] = defaultdict(list)
         for s in summaries:
-            try:
-                tick_samples([s], cluster, now_ms, copy.deepcopy(counters))
-                good.append(s)
-            except (ValueError, TypeError, ArithmeticError) as one:
-                reject(s, one)
-        if len(good) == len(summaries):  # only their combination fails (e.g. two accuracies): keep none
-            for s in summaries:
-                reject(s, exc)
-            good = []
-        trial = copy.deepcopy(counters)
-        out = tick_samples(good, cluster, now_ms, trial)
+            groups[consumer_key(s, cluster)].append(s)
+        kept: list[Summary] = []
+        for items in groups.values():
+            if works(items) is None:
+                kept += items
+                continue
+            alone = []
+            for s in items:
+                exc = works([s])
+                if exc is None:
+                    alone.append(s)
+                else:
+                    reject(s, exc)
+            together = works(alone) if alone else None
+            if together is None:
+                kept += alone
+            else:
+                for s in alone:
+                    reject(s, together)
+        summaries = kept
+    trial = copy.deepcopy(counters)
+    out = tick_samples(summaries, cluster, now_ms, trial)
     counters.errors, counters.dropped, counters.last_dropped = trial.errors, trial.dropped, trial.last_dropped
     return out

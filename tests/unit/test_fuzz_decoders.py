@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alerts import silences as sil
+from alerts.message import iso
 from alerts.rules import RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
 from collectors.telemetry_samples import Counters, tick_samples
 from config import ConfigError, load_settings
@@ -185,7 +186,7 @@ def test_payload_display_never_raises(payload, limit):
 @FUZZ
 @given(st.one_of(NUMBERS, TEXT, st.none(), st.just(datetime.max), st.decimals()))
 def test_fmt_ts_never_raises(value):
-    assert isinstance(fmt_ts(value), str)
+    assert isinstance(fmt_ts(value), str) and isinstance(iso(value), str)
 
 
 # ------------------------------------------------------------------ operator input
