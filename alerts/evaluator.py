@@ -7,6 +7,7 @@ Queued notifications are then delivered (``alerts.notify``) outside any write tr
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import pandas as pd
 
 from alerts import api, message, silences as sil
 from alerts.notify import deliver_due
@@ -28,8 +28,6 @@ from store import rejects as store_rejects
 from store.db import connect_writer, transaction
 
 log = logging.getLogger(__name__)
-# Columns of store.queries.latest that are not labels.
-_NOT_LABELS = {"series_id", "metric", "ts_ms", "value", "resolution"}
 # Resolved states of series gone this long are forgotten.
 FORGET_AFTER_MS = 24 * 3600 * 1000
 
@@ -68,17 +66,23 @@ def enabled_rules(conn: sqlite3.Connection, errors: list[str], rejects: Rejects 
     return out
 
 
+# labels JSON -> parsed labels, shared by every evaluation (a series' labels never change); bounded.
+_LABELS: dict[str, dict[str, str]] = {}
+_LABELS_MAX = 500_000
+
+
 def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     """Latest sample of each series of a metric. Read whole and once per evaluation (rules share
     metrics); selectors are applied in memory, where ``label=""`` also matches a missing label."""
-    df = queries.latest(conn, metric)
-    if df.empty:
-        return []
-    label_cols = [c for c in df.columns if c not in _NOT_LABELS]
+    cache = _LABELS
+    if len(cache) > _LABELS_MAX:
+        cache.clear()
     points = []
-    for ts, value, *vals in zip(df["ts_ms"].tolist(), df["value"].tolist(), *(df[c].tolist() for c in label_cols)):
-        labels = {c: str(v) for c, v in zip(label_cols, vals) if not pd.isna(v)}
-        points.append(SeriesPoint(labels, int(ts), float(value)))
+    for _sid, ts, value, text in queries.latest_points(conn, metric):
+        labels = cache.get(text)
+        if labels is None:
+            labels = cache[text] = {str(k): str(v) for k, v in json.loads(text).items()}
+        points.append(SeriesPoint(labels, int(ts), float(value), text))
     return points
 
 
@@ -90,12 +94,14 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
 
 
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint], silences: list[sil.Silence],
-                  now_ms: int, opts: Options, result: Result) -> None:
-    groups = group_values(rule, points, now_ms)
+                  now_ms: int, opts: Options, result: Result, keys: tuple[str, ...] | None = None) -> None:
+    groups = group_values(rule, points, now_ms, keys)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = rule.notify or list(opts.targets.get(rule.severity, []))
     identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
+    rows: list[dict[str, Any]] = []
+    for_ms = int(rule.for_s * 1000)
     with transaction(conn):
         for key in sorted(groups.keys() | previous.keys()):
             labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
@@ -105,16 +111,19 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
             result.groups += 1
             if breach is False and key not in previous and rule.no_data != "alerting":
                 continue  # quiet and was quiet: nothing to keep (see _forget)
-            prev = _as_state(previous.get(key))
-            new, events = step(prev, breach, value, for_ms=int(rule.for_s * 1000), repeat_ms=repeat_ms,
+            old = previous.get(key)
+            prev = _as_state(old)
+            new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms,
                                no_data=rule.no_data, now_ms=now_ms)
             if _forget(rule, new, now_ms):
                 if key in previous:
                     store_alerts.delete_state(conn, rule.name, key)
                 continue
             muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
-                                    now_ms)
-            store_alerts.write_state(conn, {
+                                    now_ms) if silences else []
+            if not events and old is not None and _unchanged_quiet(old, new, rule, identity, muted):
+                continue  # a resolved/inactive group that stays so: its row (shown in no list) is kept as is
+            rows.append({
                 "rule": rule.name, "group_key": key, "labels": labels, "severity": rule.severity,
                 "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
@@ -136,6 +145,16 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 for target in targets:
                     store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
                     result.queued += 1
+        store_alerts.write_states(conn, rows)
+
+
+def _unchanged_quiet(old: Mapping[str, Any], new: AlertState, rule: Rule, identity: str, muted: list[int]) -> bool:
+    """A resolved or inactive group whose stored row would change in nothing but its value and summary."""
+    return (new.state in ("resolved", "inactive") and old["state"] == new.state
+            and old["active_since_ms"] == new.active_since_ms and old["fired_at_ms"] == new.fired_at_ms
+            and old["last_notified_ms"] == new.last_notified_ms and old["resolved_at_ms"] == new.resolved_at_ms
+            and old["nodata_since_ms"] == new.nodata_since_ms and old["identity"] == identity
+            and old["severity"] == rule.severity and (old["silenced_by"] or []) == muted)
 
 
 def _forget(rule: Rule, new: AlertState, now_ms: int) -> bool:
@@ -162,12 +181,14 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
         except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
             result.errors.append(f"silence {row['id']}: {exc}")
             rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
-    points: dict[str, list[SeriesPoint]] = {}
+    points: dict[str, tuple[list[SeriesPoint], tuple[str, ...]]] = {}
     for rule in rules:
         try:
             if rule.metric not in points:
-                points[rule.metric] = series_points(conn, rule.metric)
-            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
+                pts = series_points(conn, rule.metric)
+                points[rule.metric] = (pts, tuple(p.key for p in pts))
+            evaluate_rule(conn, rule, *points[rule.metric][:1], silences, now_ms, opts, result,
+                          keys=points[rule.metric][1])
             result.rules += 1
         except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
             result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")

@@ -310,16 +310,39 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
 
 @dataclass(frozen=True)
 class SeriesPoint:
-    """The latest sample of one series."""
+    """The latest sample of one series (``canonical``: its labels' ``group_key`` when already known)."""
 
     labels: Mapping[str, str]
     ts_ms: int
     value: float
+    canonical: str | None = None
 
     @cached_property
     def key(self) -> str:
         """``group_key`` of the full label set, computed once however many rules read the point."""
-        return group_key(self.labels)
+        return self.canonical if self.canonical is not None else group_key(self.labels)
+
+
+# (selector, the series keys of a metric) -> indices of the series the selector picks. Series sets change
+# rarely, so each rule's selector runs once per series, not once per series and tick (ReDoS-proof or not).
+_SELECTED: dict[tuple[Any, tuple[str, ...]], list[int]] = {}
+_SELECTED_MAX = 4096
+
+
+def selected(rule: Rule, points: list[SeriesPoint], keys: tuple[str, ...] | None = None) -> list[int]:
+    """Indices of ``points`` whose labels ``rule``'s selector matches; cached per series set when ``keys``
+    (``tuple(p.key for p in points)``) is given."""
+    if not rule.selector:
+        return list(range(len(points)))
+    if keys is None:
+        return [i for i, p in enumerate(points) if selects(rule, p.labels)]
+    ck = (tuple((m.label, m.op, m.value, m.negate) for m in rule.selector), keys)
+    hit = _SELECTED.get(ck)
+    if hit is None:
+        if len(_SELECTED) >= _SELECTED_MAX:
+            _SELECTED.clear()
+        hit = _SELECTED[ck] = [i for i, p in enumerate(points) if selects(rule, p.labels)]
+    return hit
 
 
 def group_key(labels: Mapping[str, str]) -> str:
@@ -343,29 +366,32 @@ def _aggregate(how: str, values: list[float]) -> float:
     return float(len(values))
 
 
-def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict[str, tuple[dict[str, str], float]]:
-    """``{group key: (group labels, value)}`` over the fresh series the rule selects.
+def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int,
+                 keys: tuple[str, ...] | None = None) -> dict[str, tuple[Mapping[str, str], float]]:
+    """``{group key: (group labels, value)}`` over the fresh series the rule selects (labels: read only).
 
     A series whose latest sample is older than ``stale_after_s`` is left out: it has no data.
+    ``keys`` (the points' keys, in order) lets the selection be reused while the series set is unchanged.
     """
+    points = points if isinstance(points, list) else list(points)
     fresh_after = now_ms - rule.stale_after_s * 1000.0
-    per_series = rule.aggregation == "series"
-    groups: dict[Any, tuple[Mapping[str, str], list[float]]] = {}
-    for p in points:
-        if p.ts_ms < fresh_after or not math.isfinite(p.value) or not selects(rule, p.labels):
-            continue
-        if per_series:
-            groups[p.key] = (p.labels, [p.value])
-        else:
-            values = tuple(p.labels.get(b, "") for b in rule.by)
-            groups.setdefault(values, ({}, []))[1].append(p.value)
-    out: dict[str, tuple[dict[str, str], float]] = {}
-    for key, (labels, values) in groups.items():
-        if per_series:
-            out[key] = (dict(labels), values[0])
-        else:
-            by_labels = dict(zip(rule.by, key))
-            out[group_key(by_labels)] = (by_labels, _aggregate(rule.aggregation, values))
+    isfinite = math.isfinite
+    out: dict[str, tuple[Mapping[str, str], float]] = {}
+    if rule.aggregation == "series":
+        for i in selected(rule, points, keys):
+            p = points[i]
+            if p.ts_ms >= fresh_after and isfinite(p.value):
+                out[p.key] = (p.labels, p.value)
+        return out
+    groups: dict[tuple[str, ...], list[float]] = {}
+    by = rule.by
+    for i in selected(rule, points, keys):
+        p = points[i]
+        if p.ts_ms >= fresh_after and isfinite(p.value):
+            groups.setdefault(tuple(p.labels.get(b, "") for b in by), []).append(p.value)
+    for key, values in groups.items():
+        by_labels = dict(zip(by, key))
+        out[group_key(by_labels)] = (by_labels, _aggregate(rule.aggregation, values))
     return out
 
 

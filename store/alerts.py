@@ -91,6 +91,13 @@ def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
                  f"VALUES ({','.join('?' * len(_STATE_COLS))})", values)
 
 
+def write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """:func:`write_state` for many rows in one statement."""
+    conn.executemany(f"INSERT OR REPLACE INTO alert_state({', '.join(_STATE_COLS)}) "
+                     f"VALUES ({','.join('?' * len(_STATE_COLS))})",
+                     [[_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS] for row in rows])
+
+
 def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:
     conn.execute("DELETE FROM alert_state WHERE rule = ? AND group_key = ?", (rule, group_key))
 
