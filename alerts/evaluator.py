@@ -18,7 +18,8 @@ from typing import Any, Callable, Mapping
 
 from alerts import api, message, silences as sil
 from alerts.notify import deliver_due
-from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
+from alerts.rules import Rule, RuleError, SeriesPoint, breaches, render_summary, rule_from_dict
+from alerts.series import PointSet
 from alerts.state import AlertState, step
 from config import Settings, secret
 from core.rejects import Rejects
@@ -93,14 +94,17 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
                       row["resolved_at_ms"], row["nodata_since_ms"], row["value"])
 
 
-def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint], silences: list[sil.Silence],
-                  now_ms: int, opts: Options, result: Result, keys: tuple[str, ...] | None = None) -> None:
-    groups = group_values(rule, points, now_ms, keys)
+def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
+                  silences: list[sil.Silence], now_ms: int, opts: Options, result: Result) -> None:
+    points = points if isinstance(points, PointSet) else PointSet(points)
+    groups = points.group_values(rule, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = rule.notify or list(opts.targets.get(rule.severity, []))
     identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
     rows: list[dict[str, Any]] = []
+    transitions: list[tuple] = []
+    forgotten: list[str] = []
     for_ms = int(rule.for_s * 1000)
     with transaction(conn):
         for key in sorted(groups.keys() | previous.keys()):
@@ -117,7 +121,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                                no_data=rule.no_data, now_ms=now_ms)
             if _forget(rule, new, now_ms):
                 if key in previous:
-                    store_alerts.delete_state(conn, rule.name, key)
+                    forgotten.append(key)
                 continue
             muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
                                     now_ms) if silences else []
@@ -131,11 +135,13 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
                 "updated_ms": now_ms, "identity": identity})
             for ev in events:
+                result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
+                if not ev.notify or muted or not targets:  # nobody to tell: the row's id is not needed
+                    transitions.append((now_ms, rule.name, key, labels, ev.kind, ev.from_state, ev.to_state,
+                                        new.value, muted))
+                    continue
                 tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
                                                   ev.to_state, new.value, muted)
-                result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
-                if not ev.notify or muted:
-                    continue
                 if ev.kind == "resolved" and not store_alerts.notified_since(conn, rule.name, key,
                                                                             new.fired_at_ms or 0):
                     continue  # the receivers never heard of this incident (silenced while firing)
@@ -146,6 +152,8 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                     store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
                     result.queued += 1
         store_alerts.write_states(conn, rows)
+        store_alerts.add_transitions(conn, transitions)
+        store_alerts.delete_states(conn, rule.name, forgotten)
 
 
 def _unchanged_quiet(old: Mapping[str, Any], new: AlertState, rule: Rule, identity: str, muted: list[int]) -> bool:
@@ -181,14 +189,12 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
         except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
             result.errors.append(f"silence {row['id']}: {exc}")
             rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
-    points: dict[str, tuple[list[SeriesPoint], tuple[str, ...]]] = {}
+    points: dict[str, PointSet] = {}
     for rule in rules:
         try:
             if rule.metric not in points:
-                pts = series_points(conn, rule.metric)
-                points[rule.metric] = (pts, tuple(p.key for p in pts))
-            evaluate_rule(conn, rule, *points[rule.metric][:1], silences, now_ms, opts, result,
-                          keys=points[rule.metric][1])
+                points[rule.metric] = PointSet(series_points(conn, rule.metric))
+            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
             result.rules += 1
         except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
             result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")

@@ -323,28 +323,6 @@ class SeriesPoint:
         return self.canonical if self.canonical is not None else group_key(self.labels)
 
 
-# (selector, the series keys of a metric) -> indices of the series the selector picks. Series sets change
-# rarely, so each rule's selector runs once per series, not once per series and tick (ReDoS-proof or not).
-_SELECTED: dict[tuple[Any, tuple[str, ...]], list[int]] = {}
-_SELECTED_MAX = 4096
-
-
-def selected(rule: Rule, points: list[SeriesPoint], keys: tuple[str, ...] | None = None) -> list[int]:
-    """Indices of ``points`` whose labels ``rule``'s selector matches; cached per series set when ``keys``
-    (``tuple(p.key for p in points)``) is given."""
-    if not rule.selector:
-        return list(range(len(points)))
-    if keys is None:
-        return [i for i, p in enumerate(points) if selects(rule, p.labels)]
-    ck = (tuple((m.label, m.op, m.value, m.negate) for m in rule.selector), keys)
-    hit = _SELECTED.get(ck)
-    if hit is None:
-        if len(_SELECTED) >= _SELECTED_MAX:
-            _SELECTED.clear()
-        hit = _SELECTED[ck] = [i for i, p in enumerate(points) if selects(rule, p.labels)]
-    return hit
-
-
 def group_key(labels: Mapping[str, str]) -> str:
     """Canonical, stable key of a label set (JSON with sorted keys)."""
     return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
@@ -366,33 +344,14 @@ def _aggregate(how: str, values: list[float]) -> float:
     return float(len(values))
 
 
-def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int,
-                 keys: tuple[str, ...] | None = None) -> dict[str, tuple[Mapping[str, str], float]]:
+def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict[str, tuple[Mapping[str, str], float]]:
     """``{group key: (group labels, value)}`` over the fresh series the rule selects (labels: read only).
 
-    A series whose latest sample is older than ``stale_after_s`` is left out: it has no data.
-    ``keys`` (the points' keys, in order) lets the selection be reused while the series set is unchanged.
+    A series whose latest sample is older than ``stale_after_s`` is left out: it has no data. The
+    evaluator keeps one ``alerts.series.PointSet`` per metric instead, which caches selections.
     """
-    points = points if isinstance(points, list) else list(points)
-    fresh_after = now_ms - rule.stale_after_s * 1000.0
-    isfinite = math.isfinite
-    out: dict[str, tuple[Mapping[str, str], float]] = {}
-    if rule.aggregation == "series":
-        for i in selected(rule, points, keys):
-            p = points[i]
-            if p.ts_ms >= fresh_after and isfinite(p.value):
-                out[p.key] = (p.labels, p.value)
-        return out
-    groups: dict[tuple[str, ...], list[float]] = {}
-    by = rule.by
-    for i in selected(rule, points, keys):
-        p = points[i]
-        if p.ts_ms >= fresh_after and isfinite(p.value):
-            groups.setdefault(tuple(p.labels.get(b, "") for b in by), []).append(p.value)
-    for key, values in groups.items():
-        by_labels = dict(zip(by, key))
-        out[group_key(by_labels)] = (by_labels, _aggregate(rule.aggregation, values))
-    return out
+    from alerts.series import PointSet  # alerts.series builds on this module
+    return PointSet(list(points), cache=False).group_values(rule, now_ms)
 
 
 def breaches(rule: Rule, value: float) -> bool:
