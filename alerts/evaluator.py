@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 
 from alerts import api, message, silences as sil
 from alerts.notify import deliver_due
-from alerts.rules import Rule, RuleError, SeriesPoint, breaches, render_summary, rule_from_dict
+from alerts.rules import COMPARISONS, Rule, RuleError, SeriesPoint, breaches, render_summary, rule_from_dict
 from alerts.series import PointSet
 from alerts.state import AlertState, step
 from config import Settings, secret
@@ -97,8 +99,16 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
                   silences: list[sil.Silence], now_ms: int, opts: Options, result: Result) -> None:
     points = points if isinstance(points, PointSet) else PointSet(points)
-    groups = points.group_values(rule, now_ms)
+    keys, group_labels, values = points.group_arrays(rule, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
+    index = {k: i for i, k in enumerate(keys)}
+    result.groups += len(keys) + sum(1 for k in previous if k not in index)
+    # Only groups breaching now or with a stored state can change: the quiet rest is skipped in numpy.
+    if rule.no_data == "alerting":
+        candidates = index.keys() | previous.keys()
+    else:
+        hot = COMPARISONS[rule.comparison](values, rule.threshold)
+        candidates = {keys[i] for i in np.flatnonzero(hot).tolist()} | previous.keys()
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = rule.notify or list(opts.targets.get(rule.severity, []))
     identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
@@ -107,12 +117,15 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
     forgotten: list[str] = []
     for_ms = int(rule.for_s * 1000)
     with transaction(conn):
-        for key in sorted(groups.keys() | previous.keys()):
-            labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
+        for key in sorted(candidates):
+            i = index.get(key)
+            if i is None:
+                labels, value = previous[key]["labels"], None
+            else:
+                labels, value = group_labels[i], float(values[i])
             breach = None if value is None else breaches(rule, value)
             if breach is None and previous.get(key, {}).get("identity") not in (None, identity):
                 breach = False  # the edited rule no longer selects this group: resolved, not no data
-            result.groups += 1
             if breach is False and key not in previous and rule.no_data != "alerting":
                 continue  # quiet and was quiet: nothing to keep (see _forget)
             old = previous.get(key)

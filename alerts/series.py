@@ -32,7 +32,7 @@ class PointSet:
 
     def __init__(self, points: Sequence[SeriesPoint], cache: bool = True) -> None:
         self.points = list(points)
-        self.keys = tuple(p.key for p in self.points)
+        self.keys = tuple(p.key if p.canonical is None else p.canonical for p in self.points)
         self.labels = [p.labels for p in self.points]
         self.ts = np.fromiter((p.ts_ms for p in self.points), dtype=np.int64, count=len(self.points))
         self.values = np.fromiter((p.value for p in self.points), dtype=np.float64, count=len(self.points))
@@ -73,14 +73,15 @@ class PointSet:
         sel = self.selected(rule)
         return sel[mask[sel]]
 
-    def group_values(self, rule: Rule, now_ms: int) -> dict[str, tuple[Mapping[str, str], float]]:
-        """``{group key: (group labels, value)}`` over the fresh series the rule selects (labels: read only)."""
+    def group_arrays(self, rule: Rule, now_ms: int) -> tuple[list[str], list[Mapping[str, str]], np.ndarray]:
+        """The rule's groups over its fresh selected series: keys, labels (read only) and values (float64)."""
         idx = self.fresh(rule, now_ms)
         if rule.aggregation == "series":
-            keys, labels, values = self.keys, self.labels, self.values
-            return {keys[i]: (labels[i], float(values[i])) for i in idx.tolist()}
+            keys, labels = self.keys, self.labels
+            picked = idx.tolist()
+            return [keys[i] for i in picked], [labels[i] for i in picked], self.values[idx]
         if not len(idx):
-            return {}
+            return [], [], np.empty(0)
         codes, gkeys, glabels = self._groups(tuple(rule.by))
         order = idx[np.argsort(codes[idx], kind="stable")]
         sorted_codes = codes[order]
@@ -89,15 +90,18 @@ class PointSet:
         ends = np.r_[starts[1:], len(order)]
         how = rule.aggregation
         if how == "max":
-            agg = np.maximum.reduceat(vals, starts).tolist()
+            agg = np.maximum.reduceat(vals, starts)
         elif how == "min":
-            agg = np.minimum.reduceat(vals, starts).tolist()
+            agg = np.minimum.reduceat(vals, starts)
         elif how == "count":
-            agg = (ends - starts).astype(float).tolist()
+            agg = (ends - starts).astype(np.float64)
         else:  # sum / avg: exactly rounded, as math.fsum over each group
             chunks = [vals[a:b].tolist() for a, b in zip(starts.tolist(), ends.tolist())]
-            agg = [math.fsum(c) if how == "sum" else math.fsum(c) / len(c) for c in chunks]
-        out = {}
-        for code, value in zip(sorted_codes[starts].tolist(), agg):
-            out[gkeys[code]] = (glabels[code], float(value))
-        return out
+            agg = np.array([math.fsum(c) if how == "sum" else math.fsum(c) / len(c) for c in chunks])
+        present = sorted_codes[starts].tolist()
+        return [gkeys[c] for c in present], [glabels[c] for c in present], agg
+
+    def group_values(self, rule: Rule, now_ms: int) -> dict[str, tuple[Mapping[str, str], float]]:
+        """``{group key: (group labels, value)}`` over the fresh series the rule selects (labels: read only)."""
+        keys, labels, values = self.group_arrays(rule, now_ms)
+        return {k: (lab, v) for k, lab, v in zip(keys, labels, values.tolist())}
