@@ -108,7 +108,7 @@ def redos_tick(n_series: int, ticks: int, hostile: int = 50) -> tuple[float, flo
             stores.append((conn, writer, []))
         for t in range(ticks):  # a collection tick: its sample write, then the alert evaluation
             now = T0 + t * 15_000
-            for conn, writer, times in stores:
+            for conn, writer, times in (stores if t % 2 else stores[::-1]):  # alternate who goes first
                 t0 = time.perf_counter()
                 writer.write(Sample("kafka_group_lag_messages", lab, now, float((i + t) % 1000))
                              for i, lab in enumerate(labels))
