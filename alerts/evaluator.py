@@ -7,27 +7,30 @@ Queued notifications are then delivered (``alerts.notify``) outside any write tr
 """
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import pandas as pd
+import numpy as np
+
 
 from alerts import api, message, silences as sil
 from alerts.notify import deliver_due
-from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
+from alerts.rules import COMPARISONS, Rule, RuleError, SeriesPoint, breaches, render_summary, rule_from_dict
+from alerts.series import PointSet
 from alerts.state import AlertState, step
 from config import Settings, secret
 from core.clock import now_ms
+from core.rejects import Rejects
 from store import alerts as store_alerts
 from store import queries
+from store import rejects as store_rejects
 from store.db import connect_writer, transaction
 
 log = logging.getLogger(__name__)
-# Columns of store.queries.latest that are not labels.
-_NOT_LABELS = {"series_id", "metric", "ts_ms", "value", "resolution"}
 # Resolved states of series gone this long are forgotten.
 FORGET_AFTER_MS = 24 * 3600 * 1000
 
@@ -50,30 +53,39 @@ class Result:
     errors: list[str] = field(default_factory=list)
 
 
-def enabled_rules(conn: sqlite3.Connection, errors: list[str]) -> list[Rule]:
+def enabled_rules(conn: sqlite3.Connection, errors: list[str], rejects: Rejects | None = None,
+                  now_ms: int = 0) -> list[Rule]:
     out = []
     for row in store_alerts.read_rules(conn):
         try:
             rule = rule_from_dict(row["spec"])
         except RuleError as exc:
             errors.append(f"rule {row['name']}: {exc}")
+            if rejects is not None:
+                rejects.record("alert_rule", "invalid", f"rule {row['name']}: {exc}", now_ms)
             continue
         if rule.enabled:
             out.append(rule)
     return out
 
 
+# labels JSON -> parsed labels, shared by every evaluation (a series' labels never change); bounded.
+_LABELS: dict[str, dict[str, str]] = {}
+_LABELS_MAX = 500_000
+
+
 def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     """Latest sample of each series of a metric. Read whole and once per evaluation (rules share
     metrics); selectors are applied in memory, where ``label=""`` also matches a missing label."""
-    df = queries.latest(conn, metric)
-    if df.empty:
-        return []
-    label_cols = [c for c in df.columns if c not in _NOT_LABELS]
+    cache = _LABELS
+    if len(cache) > _LABELS_MAX:
+        cache.clear()
     points = []
-    for ts, value, *vals in zip(df["ts_ms"].tolist(), df["value"].tolist(), *(df[c].tolist() for c in label_cols)):
-        labels = {c: str(v) for c, v in zip(label_cols, vals) if not pd.isna(v)}
-        points.append(SeriesPoint(labels, int(ts), float(value)))
+    for _sid, ts, value, text in queries.latest_points(conn, metric):
+        labels = cache.get(text)
+        if labels is None:
+            labels = cache[text] = {str(k): str(v) for k, v in json.loads(text).items()}
+        points.append(SeriesPoint(labels, int(ts), float(value), text))
     return points
 
 
@@ -84,32 +96,51 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
                       row["resolved_at_ms"], row["nodata_since_ms"], row["value"])
 
 
-def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint], silences: list[sil.Silence],
-                  now_ms: int, opts: Options, result: Result) -> None:
-    groups = group_values(rule, points, now_ms)
+def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
+                  silences: list[sil.Silence], now_ms: int, opts: Options, result: Result) -> None:
+    points = points if isinstance(points, PointSet) else PointSet(points)
+    keys, group_labels, values = points.group_arrays(rule, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
+    index = {k: i for i, k in enumerate(keys)}
+    result.groups += len(keys) + sum(1 for k in previous if k not in index)
+    # Only groups breaching now or with a stored state can change: the quiet rest is skipped in numpy.
+    if rule.no_data == "alerting":
+        candidates = index.keys() | previous.keys()
+    else:
+        hot = COMPARISONS[rule.comparison](values, rule.threshold)
+        candidates = {keys[i] for i in np.flatnonzero(hot).tolist()} | previous.keys()
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = rule.notify or list(opts.targets.get(rule.severity, []))
     identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
+    rows: list[dict[str, Any]] = []
+    transitions: list[tuple] = []
+    forgotten: list[str] = []
+    for_ms = int(rule.for_s * 1000)
     with transaction(conn):
-        for key in sorted(groups.keys() | previous.keys()):
-            labels, value = groups.get(key, (previous.get(key, {}).get("labels", {}), None))
+        for key in sorted(candidates):
+            i = index.get(key)
+            if i is None:
+                labels, value = previous[key]["labels"], None
+            else:
+                labels, value = group_labels[i], float(values[i])
             breach = None if value is None else breaches(rule, value)
             if breach is None and previous.get(key, {}).get("identity") not in (None, identity):
                 breach = False  # the edited rule no longer selects this group: resolved, not no data
-            result.groups += 1
             if breach is False and key not in previous and rule.no_data != "alerting":
                 continue  # quiet and was quiet: nothing to keep (see _forget)
-            prev = _as_state(previous.get(key))
-            new, events = step(prev, breach, value, for_ms=int(rule.for_s * 1000), repeat_ms=repeat_ms,
+            old = previous.get(key)
+            prev = _as_state(old)
+            new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms,
                                no_data=rule.no_data, now_ms=now_ms)
             if _forget(rule, new, now_ms):
                 if key in previous:
-                    store_alerts.delete_state(conn, rule.name, key)
+                    forgotten.append(key)
                 continue
             muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
-                                    now_ms)
-            store_alerts.write_state(conn, {
+                                    now_ms) if silences else []
+            if not events and old is not None and _unchanged_quiet(old, new, rule, identity, muted):
+                continue  # a resolved/inactive group that stays so: its row (shown in no list) is kept as is
+            rows.append({
                 "rule": rule.name, "group_key": key, "labels": labels, "severity": rule.severity,
                 "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
@@ -117,11 +148,13 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
                 "updated_ms": now_ms, "identity": identity})
             for ev in events:
+                result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
+                if not ev.notify or muted or not targets:  # nobody to tell: the row's id is not needed
+                    transitions.append((now_ms, rule.name, key, labels, ev.kind, ev.from_state, ev.to_state,
+                                        new.value, muted))
+                    continue
                 tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
                                                   ev.to_state, new.value, muted)
-                result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
-                if not ev.notify or muted:
-                    continue
                 if ev.kind == "resolved" and not store_alerts.notified_since(conn, rule.name, key,
                                                                             new.fired_at_ms or 0):
                     continue  # the receivers never heard of this incident (silenced while firing)
@@ -131,6 +164,18 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 for target in targets:
                     store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
                     result.queued += 1
+        store_alerts.write_states(conn, rows)
+        store_alerts.add_transitions(conn, transitions)
+        store_alerts.delete_states(conn, rule.name, forgotten)
+
+
+def _unchanged_quiet(old: Mapping[str, Any], new: AlertState, rule: Rule, identity: str, muted: list[int]) -> bool:
+    """A resolved or inactive group whose stored row would change in nothing but its value and summary."""
+    return (new.state in ("resolved", "inactive") and old["state"] == new.state
+            and old["active_since_ms"] == new.active_since_ms and old["fired_at_ms"] == new.fired_at_ms
+            and old["last_notified_ms"] == new.last_notified_ms and old["resolved_at_ms"] == new.resolved_at_ms
+            and old["nodata_since_ms"] == new.nodata_since_ms and old["identity"] == identity
+            and old["severity"] == rule.severity and (old["silenced_by"] or []) == muted)
 
 
 def _forget(rule: Rule, new: AlertState, now_ms: int) -> bool:
@@ -148,20 +193,30 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
     A rule that fails (e.g. a store error on its metric) is reported in ``errors``, the others go on."""
     opts = opts or Options()
     result = Result()
-    rules = enabled_rules(conn, result.errors)
-    silences = [sil.Silence.from_row(r) for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
-    points: dict[str, list[SeriesPoint]] = {}
+    rejects = Rejects()
+    rules = enabled_rules(conn, result.errors, rejects, now_ms)
+    silences = []
+    for row in store_alerts.read_silences(conn, in_force_at_ms=now_ms):
+        try:
+            silences.append(sil.Silence.from_row(row))
+        except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
+            result.errors.append(f"silence {row['id']}: {exc}")
+            rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
+    points: dict[str, PointSet] = {}
     for rule in rules:
         try:
             if rule.metric not in points:
-                points[rule.metric] = series_points(conn, rule.metric)
+                points[rule.metric] = PointSet(series_points(conn, rule.metric))
             evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
             result.rules += 1
-        except (sqlite3.Error, ValueError, KeyError) as exc:
-            result.errors.append(f"rule {rule.name}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
+            result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")
+            rejects.record("alert_rule", "evaluation_failed", f"rule {rule.name}: {type(exc).__name__}: {exc}",
+                           now_ms)
             log.warning("alert rule %s not evaluated: %s", rule.name, exc)
     with transaction(conn):
         store_alerts.delete_orphan_states(conn, [r["name"] for r in store_alerts.read_rules(conn)])
+    store_rejects.flush_recorder(conn, rejects, now_ms)
     return result
 
 

@@ -11,9 +11,15 @@ _TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
 
 
 def iso(ts_ms: int | None) -> str:
+    """``YYYY-MM-DD HH:MM:SSZ``; ``?`` for none, the raw number marked for one no date can show."""
     if ts_ms is None:
         return "?"
-    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    try:
+        if isinstance(ts_ms, bool) or not 0 <= float(ts_ms) <= 253402300799999:  # up to 9999-12-31
+            raise ValueError("out of range")
+        return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return f"(invalid time: {str(ts_ms)[:40]})"
 
 
 def distance(rule: Rule, value: float | None) -> str:

@@ -13,9 +13,10 @@ import operator
 import re
 import string
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable, Literal, Mapping
 
+import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.names import LABEL_RE, METRIC_RE
@@ -29,6 +30,40 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 Aggregation = Literal["series", "max", "min", "sum", "avg", "count"]
 Severity = Literal["info", "warning", "critical"]
 NoData = Literal["keep", "ok", "alerting"]
+MAX_DURATION_S = 366 * 24 * 3600.0  # for, repeat, stale and silence durations
+MAX_PATTERN = 512  # characters of a glob or regex matcher
+MAX_VALUE = 1024  # characters of an exact matcher value
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported as a RuleError, not logged by the C++ side
+_RE2_OPTIONS.max_mem = 8 << 20  # a pattern whose automaton needs more is refused
+
+
+@lru_cache(maxsize=4096)
+def compile_regex(pattern: str):  # -> re2._Regexp
+    """A linear-time (RE2) regex; raises ValueError naming the problem. RE2 has no backreferences or
+    lookaround, and cannot backtrack catastrophically: ``(a+)+$`` on a long value costs microseconds."""
+    if len(pattern) > MAX_PATTERN:
+        raise ValueError(f"regex longer than {MAX_PATTERN} characters")
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"bad regex {pattern[:80]!r}: {detail}") from None
+    except (TypeError, UnicodeError) as exc:
+        raise ValueError(f"bad regex {pattern[:80]!r}: {exc}") from None
+
+
+def _show(v: Any) -> str:
+    """A short, safe repr of refused input (a 5,000-digit int cannot even be printed)."""
+    if isinstance(v, (str, float, bool)) or v is None or (isinstance(v, int) and abs(v) < 10 ** 30):
+        return repr(v)[:80]
+    return f"<{type(v).__name__}>"
+
+
+def _duration(v: float | None) -> float | None:
+    if v is not None and not (math.isfinite(v) and v <= MAX_DURATION_S):
+        raise ValueError(f"must be a finite number of seconds up to {MAX_DURATION_S:g} (366 days)")
+    return v
 
 
 class RuleError(ValueError):
@@ -52,17 +87,18 @@ class Matcher(BaseModel):
     @field_validator("label")
     @classmethod
     def _label(cls, v: str) -> str:
-        if not LABEL_RE.match(v):
-            raise ValueError(f"{v!r} is not a label name (letters, digits, underscore)")
+        if not LABEL_RE.match(v) or len(v) > 256:
+            raise ValueError(f"{v[:80]!r} is not a label name (letters, digits, underscore; at most 256)")
         return v
 
     @model_validator(mode="after")
     def _regex_compiles(self) -> "Matcher":
         if self.op == "regex":
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"bad regex {self.value!r}: {exc}") from None
+            compile_regex(self.value)
+        elif self.op == "glob" and len(self.value) > MAX_PATTERN:
+            raise ValueError(f"glob longer than {MAX_PATTERN} characters")
+        elif len(self.value) > MAX_VALUE:
+            raise ValueError(f"value longer than {MAX_VALUE} characters")
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -72,7 +108,10 @@ class Matcher(BaseModel):
         elif self.op == "glob":
             hit = fnmatch.fnmatchcase(got, self.value)
         else:
-            hit = re.fullmatch(self.value, got) is not None
+            try:
+                hit = compile_regex(self.value).fullmatch(got) is not None
+            except UnicodeError:  # a lone surrogate in a stored label value: match its printable form
+                hit = compile_regex(self.value).fullmatch(got.encode("utf-8", "replace").decode()) is not None
         return hit != self.negate
 
     @classmethod
@@ -82,7 +121,7 @@ class Matcher(BaseModel):
         if isinstance(spec, Matcher):
             return spec
         if isinstance(spec, (str, int, float)) and not isinstance(spec, bool):
-            return cls(label=label, value=str(spec))
+            return cls(label=label, value=spec if isinstance(spec, str) else _show(spec))
         if isinstance(spec, Mapping):
             if "value" in spec:
                 return cls(label=label, **dict(spec))
@@ -93,7 +132,7 @@ class Matcher(BaseModel):
                 if key in ops and isinstance(value, str):
                     op, neg = ops[key]
                     return cls(label=label, op=op, value=value, negate=neg)
-        raise ValueError(f"expected a string or one of {{glob|regex|not|not_glob|not_regex: string}}, got {spec!r}")
+        raise ValueError(f"expected a string or one of {{glob|regex|not|not_glob|not_regex: string}}, got {_show(spec)}")
 
     def to_yaml(self) -> Any:
         if self.op == "exact" and not self.negate:
@@ -112,16 +151,20 @@ def parse_matchers(spec: Any, field: str) -> list[Matcher]:
         for i, m in enumerate(spec):
             if not isinstance(m, Mapping) or "label" not in m:
                 raise RuleError(f"{field}[{i}]", "expected a mapping with label, op, value")
-            items.append((str(m["label"]), {k: v for k, v in m.items() if k != "label"}))
+            items.append((_show(m["label"]) if not isinstance(m["label"], str) else m["label"],
+                          {k: v for k, v in m.items() if k != "label"}))
     elif spec is None:
         return out
     else:
         raise RuleError(field, f"expected a mapping of label to matcher, got {type(spec).__name__}")
+    if len(items) > 64:
+        raise RuleError(field, "more than 64 matchers")
     for label, value in items:
+        label = label if isinstance(label, str) else _show(label)
         try:
-            out.append(Matcher.parse(str(label), value))
-        except (ValueError, ValidationError) as exc:
-            raise RuleError(f"{field}.{label}", _first_error(exc)) from None
+            out.append(Matcher.parse(label, value))
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise RuleError(f"{field}.{label[:80]}", _first_error(exc)) from None
     return out
 
 
@@ -156,8 +199,8 @@ class Rule(BaseModel):
     @field_validator("metric")
     @classmethod
     def _metric(cls, v: str) -> str:
-        if not METRIC_RE.match(v):
-            raise ValueError(f"{v!r} is not a metric name like kafka_group_lag_messages")
+        if not METRIC_RE.match(v) or len(v) > 256:
+            raise ValueError(f"{v[:80]!r} is not a metric name like kafka_group_lag_messages")
         return v
 
     @field_validator("selector", mode="before")
@@ -166,6 +209,11 @@ class Rule(BaseModel):
         if isinstance(v, list) and all(isinstance(m, Matcher) for m in v):
             return v
         return parse_matchers(v, "selector")
+
+    @field_validator("for_s", "repeat_interval_s", "stale_after_s")
+    @classmethod
+    def _bounded_duration(cls, v: float | None) -> float | None:
+        return _duration(v)
 
     @field_validator("threshold")
     @classmethod
@@ -177,21 +225,29 @@ class Rule(BaseModel):
     @field_validator("by", "labels")
     @classmethod
     def _label_names(cls, v: Any) -> Any:
+        if len(v) > 64:
+            raise ValueError("more than 64 labels")
         for name in v:
-            if not LABEL_RE.match(name):
-                raise ValueError(f"{name!r} is not a label name")
+            if not LABEL_RE.match(name) or len(name) > 256:
+                raise ValueError(f"{name[:80]!r} is not a label name")
+        if isinstance(v, dict) and any(len(x) > MAX_VALUE for x in v.values()):
+            raise ValueError(f"a label value is longer than {MAX_VALUE} characters")
         return v
 
     @field_validator("summary")
     @classmethod
     def _template(cls, v: str) -> str:
+        if len(v) > MAX_VALUE:
+            raise ValueError(f"longer than {MAX_VALUE} characters")
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(v) if f is not None]
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(v) if f is not None]
         except ValueError as exc:
             raise ValueError(f"bad template: {exc}") from None
-        for name in names:  # plain names only: no attribute or index access through the template
+        for name, spec, conv in fields:  # plain names only: no attribute or index access through the template
             if not LABEL_RE.match(name):
-                raise ValueError(f"bad placeholder {{{name}}}: use {{value}}, {{threshold}} or a label name")
+                raise ValueError(f"bad placeholder {{{name[:40]}}}: use {{value}}, {{threshold}} or a label name")
+            if spec or conv:  # '{value:>999999999}' would render a gigabyte
+                raise ValueError(f"placeholder {{{name}}}: no format spec or conversion")
         return v
 
     @field_validator("notify")
@@ -227,15 +283,15 @@ def _first_error(exc: Exception) -> str:
         e = exc.errors()[0]
         msg = e["msg"].removeprefix("Value error, ")
         got = e.get("input")
-        return msg if isinstance(got, (dict, list)) or e["type"] == "missing" else f"{msg} (got {got!r})"
-    return str(exc)
+        return msg if isinstance(got, (dict, list)) or e["type"] == "missing" else f"{msg} (got {_show(got)})"
+    return str(exc)[:300]
 
 
 def rule_from_dict(data: Mapping[str, Any]) -> Rule:
     """Validate rule input; a refusal raises ``RuleError`` naming the field (``for_s``, ``selector.topic``)."""
     if not isinstance(data, Mapping):
         raise RuleError("rule", f"expected a mapping, got {type(data).__name__}")
-    data = dict(data)
+    data = {k if isinstance(k, str) else _show(k): v for k, v in data.items()}
     if "for" in data and "for_s" not in data:
         data["for_s"] = data.pop("for")
     if "selector" in data:
@@ -244,7 +300,7 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
         return Rule.model_validate(data)
     except ValidationError as exc:
         e = exc.errors()[0]
-        field = ".".join(str(p) for p in e["loc"]) or "rule"
+        field = ".".join(str(p)[:80] for p in e["loc"]) or "rule"
         if e["type"] == "extra_forbidden":
             raise RuleError(field, "unknown key") from None
         raise RuleError(field, _first_error(exc)) from None
@@ -254,16 +310,17 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
 
 @dataclass(frozen=True)
 class SeriesPoint:
-    """The latest sample of one series."""
+    """The latest sample of one series (``canonical``: its labels' ``group_key`` when already known)."""
 
     labels: Mapping[str, str]
     ts_ms: int
     value: float
+    canonical: str | None = None
 
     @cached_property
     def key(self) -> str:
         """``group_key`` of the full label set, computed once however many rules read the point."""
-        return group_key(self.labels)
+        return self.canonical if self.canonical is not None else group_key(self.labels)
 
 
 def group_key(labels: Mapping[str, str]) -> str:
@@ -287,30 +344,14 @@ def _aggregate(how: str, values: list[float]) -> float:
     return float(len(values))
 
 
-def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict[str, tuple[dict[str, str], float]]:
-    """``{group key: (group labels, value)}`` over the fresh series the rule selects.
+def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict[str, tuple[Mapping[str, str], float]]:
+    """``{group key: (group labels, value)}`` over the fresh series the rule selects (labels: read only).
 
-    A series whose latest sample is older than ``stale_after_s`` is left out: it has no data.
+    A series whose latest sample is older than ``stale_after_s`` is left out: it has no data. The
+    evaluator keeps one ``alerts.series.PointSet`` per metric instead, which caches selections.
     """
-    fresh_after = now_ms - rule.stale_after_s * 1000.0
-    per_series = rule.aggregation == "series"
-    groups: dict[Any, tuple[Mapping[str, str], list[float]]] = {}
-    for p in points:
-        if p.ts_ms < fresh_after or not math.isfinite(p.value) or not selects(rule, p.labels):
-            continue
-        if per_series:
-            groups[p.key] = (p.labels, [p.value])
-        else:
-            values = tuple(p.labels.get(b, "") for b in rule.by)
-            groups.setdefault(values, ({}, []))[1].append(p.value)
-    out: dict[str, tuple[dict[str, str], float]] = {}
-    for key, (labels, values) in groups.items():
-        if per_series:
-            out[key] = (dict(labels), values[0])
-        else:
-            by_labels = dict(zip(rule.by, key))
-            out[group_key(by_labels)] = (by_labels, _aggregate(rule.aggregation, values))
-    return out
+    from alerts.series import PointSet  # alerts.series builds on this module
+    return PointSet(list(points), cache=False).group_values(rule, now_ms)
 
 
 def breaches(rule: Rule, value: float) -> bool:

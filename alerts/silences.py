@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from alerts.rules import Matcher, RuleError, parse_matchers
+import math
+
+from alerts.rules import MAX_DURATION_S, Matcher, RuleError, parse_matchers
+
+MAX_TEXT = 1024  # characters of actor and reason
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,32 @@ def validate(matchers: Any, start_ms: int, end_ms: int, actor: str, reason: str)
         raise RuleError("matchers", "a silence needs at least one matcher")
     if all(m.negate or (m.op != "exact" and m.matches({})) for m in parsed):
         raise RuleError("matchers", "would silence every alert; add a positive matcher")
-    if not isinstance(start_ms, int) or not isinstance(end_ms, int) or end_ms <= start_ms:
+    for key, v in (("start_ms", start_ms), ("end_ms", end_ms)):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 2 ** 53:
+            raise RuleError(key, "must be epoch milliseconds (an integer)")
+    if end_ms <= start_ms:
         raise RuleError("end_ms", "must be after start_ms")
-    if not str(actor).strip():
-        raise RuleError("actor", "who creates the silence is required")
-    if not str(reason).strip():
-        raise RuleError("reason", "why the alerts are silenced is required")
+    if end_ms - start_ms > MAX_DURATION_S * 1000:
+        raise RuleError("end_ms", "a silence lasts at most 366 days")
+    for key, v in (("actor", actor), ("reason", reason)):
+        if not isinstance(v, str) or not v.strip():
+            raise RuleError(key, "who creates the silence is required" if key == "actor"
+                            else "why the alerts are silenced is required")
+        if len(v) > MAX_TEXT:
+            raise RuleError(key, f"longer than {MAX_TEXT} characters")
     return tuple(parsed)
+
+
+def end_after(start_ms: int, hours: float) -> int:
+    """``start_ms`` plus ``hours``; RuleError (not OverflowError) for a non-finite or over-366-day duration."""
+    try:
+        h = float(hours) if isinstance(hours, (int, float)) and not isinstance(hours, bool) else math.nan
+    except OverflowError:  # an int too large for a float
+        h = math.inf
+    if not math.isfinite(h) or not 0 < h * 3600 <= MAX_DURATION_S:
+        raise RuleError("duration", "must be a positive number of hours up to 366 days (8784 h)")
+    hours = h
+    return start_ms + int(hours * 3_600_000)
 
 
 def alert_labels(rule_name: str, severity: str, rule_labels: Mapping[str, str],

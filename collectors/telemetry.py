@@ -19,12 +19,13 @@ from typing import Any, Protocol
 
 from brokers.kafka import open_consumer
 from brokers.rabbitmq import amqp_parameters
-from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, tick_samples
+from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, isolated_tick_samples
 from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
 from core.clock import Clock, now_ms as wall_now_ms
+from core.rejects import Rejects
 from core.targets import telemetry_target
 from instrument.summary import Summary, SummaryError, decode_summary
 from runner.collect import CollectJob, Cycle
@@ -138,6 +139,7 @@ class TelemetryCollector:
         self.target = telemetry_target(broker, cluster)
         self.conn = conn  # the job's writer connection, read for the counters' last values
         self.bad_summaries = 0
+        self.rejects = Rejects()  # bad summaries, counted per reason; flushed with each tick's samples
         self._counters: Counters | None = None
 
     def _load_counters(self) -> Counters:
@@ -154,6 +156,8 @@ class TelemetryCollector:
         return counters
 
     def _decode(self, payloads: list[bytes], now_ms: int) -> list[Summary]:
+        """The usable summaries of a batch; each bad one is skipped, logged and counted in ``rejects``
+        (``decode_summary`` raises only SummaryError). Its cluster is this job's, never the payload's."""
         oldest = now_ms - int(self.tcfg.max_age_s * 1000)
         out = []
         for p in payloads:
@@ -161,15 +165,19 @@ class TelemetryCollector:
                 s = decode_summary(p)
             except SummaryError as exc:
                 self.bad_summaries += 1
-                log.warning("%s: skipping a telemetry summary: %s", self.target, exc)
+                self.rejects.record("telemetry", exc.reason, f"{exc} | {p[:120]!r}", now_ms)
+                log.warning("%s: skipping a telemetry summary: %s", self.target, str(exc)[:300])
                 continue
             ra = s.sketch._relative_accuracy
             if abs(ra - self.tcfg.relative_accuracy) > 1e-12:
                 self.bad_summaries += 1
+                self.rejects.record("telemetry", "accuracy_mismatch",
+                                    f"{s.consumer}/{s.instance}: relative accuracy {ra}", now_ms)
                 log.warning("%s: skipping the summary of %s instance %s: its sketch accuracy %s is not "
                             "telemetry.relative_accuracy (%s)", self.target, s.consumer, s.instance, ra,
                             self.tcfg.relative_accuracy)
             elif s.end_ms >= oldest:
+                s.cluster = self.cluster
                 out.append(s)
         return out
 
@@ -177,7 +185,17 @@ class TelemetryCollector:
         payloads = self.source.fetch()
         if self._counters is None:
             self._counters = self._load_counters()
-        samples = tick_samples(self._decode(payloads, now_ms), self.cluster, now_ms, self._counters)
+
+        def unusable(s: Summary, exc: Exception) -> None:
+            self.bad_summaries += 1
+            self.rejects.record("telemetry", "unprocessable", f"{s.consumer}/{s.instance}: {exc}", now_ms)
+            log.warning("%s: skipping the summary of %s instance %s: %s", self.target, s.consumer, s.instance,
+                        str(exc)[:300])
+
+        # Bad summaries are skipped and counted (the runner stores ``rejects`` with the samples), the
+        # rest stored; acknowledging then moves the offset past them too: a poison summary is read once.
+        samples = isolated_tick_samples(self._decode(payloads, now_ms), self.cluster, now_ms, self._counters,
+                                        unusable)
         return Cycle(samples, after_store=self.source.commit)
 
     def redact(self, text: str) -> str:

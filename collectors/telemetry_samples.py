@@ -6,9 +6,10 @@ Counters (``*_total``) accumulate across ticks from per-summary deltas, like Pro
 """
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from instrument.sketch import quantiles
 from instrument.summary import Summary, merge_summaries
@@ -34,8 +35,22 @@ class Counters:
     last_dropped: dict[str, int] = field(default_factory=dict)  # per instance, cumulative
 
 
-def consumer_key(s: Summary, default_cluster: str) -> ConsumerKey:
-    return (s.cluster or default_cluster, s.broker, s.consumer)
+MAX_EXCEPTIONS = 50  # distinct exception names kept per consumer; later new ones count as OTHER
+OTHER = "other"
+
+
+def consumer_key(s: Summary, cluster: str) -> ConsumerKey:
+    """The consumer's identity; its cluster is the one the summary was read from, never the payload's
+    own ``cluster`` (a consumer must not be able to write into another cluster's series)."""
+    return (cluster, s.broker, s.consumer)
+
+
+def _exception_name(counters: Counters, key: ConsumerKey, exc: str) -> str:
+    """``exc``, or OTHER once the consumer already has MAX_EXCEPTIONS distinct names (bounded cardinality)."""
+    if (key, exc) in counters.errors:
+        return exc
+    known = sum(1 for (k, _e) in counters.errors if k == key)
+    return exc if known < MAX_EXCEPTIONS - 1 or exc == OTHER else OTHER
 
 
 def instance_rate(items: list[Summary]) -> float | None:
@@ -46,6 +61,7 @@ def instance_rate(items: list[Summary]) -> float | None:
 
 def tick_samples(summaries: Iterable[Summary], default_cluster: str, now_ms: int,
                  counters: Counters) -> list[Sample]:
+    # ``default_cluster``: the cluster the summaries were read from; it is every sample's cluster.
     """Samples for one collection tick (timestamp ``now_ms``); updates ``counters`` in place."""
     groups: dict[ConsumerKey, list[Summary]] = defaultdict(list)
     for s in summaries:
@@ -67,7 +83,8 @@ def tick_samples(summaries: Iterable[Summary], default_cluster: str, now_ms: int
             out.append(Sample(ERROR_RATIO, labels, now_ms, merged.error_ratio))
         out.append(Sample(INSTANCES, labels, now_ms, float(len(per_instance))))
         for exc, n in merged.errors.items():
-            counters.errors[(key, exc)] = counters.errors.get((key, exc), 0.0) + n
+            name = _exception_name(counters, key, exc)
+            counters.errors[(key, name)] = counters.errors.get((key, name), 0.0) + n
         for (ckey, exc), total in counters.errors.items():
             if ckey == key:
                 out.append(Sample(ERRORS_TOTAL, {**labels, "exception": exc}, now_ms, total))
@@ -77,4 +94,47 @@ def tick_samples(summaries: Iterable[Summary], default_cluster: str, now_ms: int
             counters.last_dropped[inst] = cumulative
             counters.dropped[key] = counters.dropped.get(key, 0.0) + delta
         out.append(Sample(DROPPED_TOTAL, labels, now_ms, counters.dropped[key]))
+    return out
+
+
+def isolated_tick_samples(summaries: list[Summary], cluster: str, now_ms: int, counters: Counters,
+                          reject: Callable[[Summary, Exception], None]) -> list[Sample]:
+    """:func:`tick_samples`, but a summary that makes it fail is left out (``reject`` is told why) and
+    the others still give their samples; ``counters`` only take what the returned samples carry.
+
+    Isolation goes per consumer: a summary that fails on its own is left out; if the rest of its consumer
+    still fails together (e.g. two sketch accuracies that cannot merge), that consumer's summaries are."""
+    def works(items: list[Summary]) -> Exception | None:
+        try:
+            tick_samples(items, cluster, now_ms, copy.deepcopy(counters))
+        except (ValueError, TypeError, ArithmeticError) as exc:  # passed decoding, not merging/storing
+            return exc
+        return None
+
+    if works(summaries) is not None:
+        groups: dict[ConsumerKey, list[Summary]] = defaultdict(list)
+        for s in summaries:
+            groups[consumer_key(s, cluster)].append(s)
+        kept: list[Summary] = []
+        for items in groups.values():
+            if works(items) is None:
+                kept += items
+                continue
+            alone = []
+            for s in items:
+                exc = works([s])
+                if exc is None:
+                    alone.append(s)
+                else:
+                    reject(s, exc)
+            together = works(alone) if alone else None
+            if together is None:
+                kept += alone
+            else:
+                for s in alone:
+                    reject(s, together)
+        summaries = kept
+    trial = copy.deepcopy(counters)
+    out = tick_samples(summaries, cluster, now_ms, trial)
+    counters.errors, counters.dropped, counters.last_dropped = trial.errors, trial.dropped, trial.last_dropped
     return out

@@ -59,12 +59,17 @@ def _key(loc: tuple[Any, ...]) -> str:
 def _describe(err: ValidationError, origin: str) -> str:
     lines = []
     for e in err.errors():
-        key = _key(e["loc"])
+        key = _key(e["loc"])[:300]
         if e["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
         else:
             got = e.get("input")
-            shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+            if isinstance(got, (dict, list)):
+                shown = ""
+            elif isinstance(got, int) and not isinstance(got, bool) and abs(got) >= 10 ** 30:
+                shown = " (got a very large integer)"  # repr() of a 5,000-digit int raises
+            else:
+                shown = f" (got {repr(got)[:200]})"
             lines.append(f"{key}: {e['msg']}{shown}")
     return f"invalid configuration in {origin}:\n  " + "\n  ".join(lines)
 
@@ -86,8 +91,8 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"{name}: empty key part in environment override")
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{name}: value is not valid YAML: {exc}") from None
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"{name}: value is not valid YAML: {str(exc)[:500]}") from None
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -122,7 +127,13 @@ def load_settings(path: str | os.PathLike[str] | None = None,
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+            raise ConfigError(f"{p}: not valid YAML: {str(exc)[:500]}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except (ValueError, RecursionError) as exc:  # a number too long to convert, nesting too deep
+            raise ConfigError(f"{p}: cannot be read as YAML: {type(exc).__name__}: {str(exc)[:200]}") from None
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot be read: {exc.strerror}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from config import Settings
+from core.rejects import Rejects
 from dlq import plan
 from dlq.context import kafka_cluster, rabbit_cluster
 from store import audit as store_audit
 from store import dlq as store_dlq
+from store import rejects as store_rejects
 from store.db import connect_reader, transaction
 
 
@@ -112,7 +114,13 @@ def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str
     """
     if not actor:
         raise ValueError("actor: who asks for the replay is required")
-    req = plan.validate_request(request)
+    try:
+        req = plan.validate_request(request)
+    except plan.RequestError as exc:  # refused, counted with an excerpt for the System page
+        rejects = Rejects()
+        rejects.record("replay_request", "invalid", f"{actor}: {exc}", now_ms)
+        store_rejects.flush_recorder(conn, rejects, now_ms)
+        raise
     with transaction(conn):  # no queued job without its audit entry
         job_id = store_dlq.create_job(conn, req["broker"], req["cluster"], req["dlq"], req, actor, now_ms)
         store_audit.record(conn, now_ms, actor, "dlq.replay.requested",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from config import Settings
+from core.rejects import Rejects
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from core.clock import Clock, now_ms as wall_now_ms
@@ -15,6 +16,7 @@ from dlq.headers import HeaderError
 from dlq.targets import NoTarget, Target
 from store import audit
 from store import dlq as store_dlq
+from store import rejects as store_rejects
 from store.db import transaction
 
 HEARTBEAT_EVERY_S = 0.5
@@ -52,6 +54,7 @@ class JobContext:
     cancelled: bool = False
     start: float = field(default=0.0)
     _last_beat: float = field(default=-1e9)
+    rejects: Rejects = field(default_factory=Rejects)  # malformed messages met by this job
 
     def __post_init__(self) -> None:
         cfg = self.settings.dlq
@@ -75,7 +78,9 @@ class JobContext:
 
     def decide(self, msg: plan.Message, rid: str, target: Target | NoTarget | HeaderError,
                ledger_state: str | None) -> plan.PlanItem:
-        if isinstance(target, HeaderError):
+        if isinstance(target, HeaderError):  # fails alone, counted; record() stores the count with the outcome
+            self.rejects.record(f"dlq.{self.job['broker']}", "bad_header", f"{self.where} {msg.coord}: {target}",
+                                self.now_ms())
             target = NoTarget(f"message {msg.coord}: {target}")
         return plan.plan_item(msg, rid, target, ledger_state, self.req["force"],
                               self.settings.dlq.max_replay_count, self.parking())
@@ -105,6 +110,7 @@ class JobContext:
         now = self.now_ms()
         with transaction(self.conn):
             store_dlq.record(self.conn, self.job, outcomes, now)
+            store_rejects.flush_recorder(self.conn, self.rejects, now)
             for o in outcomes:
                 audit.record(self.conn, now, self.job["actor"], "dlq.replay.message", self.where,
                              {"job": self.job["id"], "coord": o["coord"], "replay_id": o["replay_id"],

@@ -8,6 +8,8 @@ Kafka headers arrive as ``[(name, bytes | None)]``; RabbitMQ headers as the dict
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -20,8 +22,24 @@ REPLAY_TARGET = "eventdeck-replay-target"  # JSON of the target the message was 
 EVENTDECK_HEADERS = (REPLAY_ID, REPLAY_COUNT, REPLAY_TARGET)
 
 
+MAX_PARTITION = 2 ** 31 - 1
+MAX_OFFSET = 2 ** 63 - 1
+MAX_COUNT = 2 ** 53
+MAX_NAME = 256  # topic, queue, exchange, routing key
+MAX_DEATHS = 64  # x-death entries read (RabbitMQ keeps one per queue and reason)
+MAX_TEXT = 4096  # a displayed header value or exception text
+MAX_REPLAY_COUNT = 1_000_000
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
+# The latest time a timestamp may name (year 9999): later values are not dates but garbage.
+MAX_TIME_MS = 253402300799999
+
+
 class HeaderError(ValueError):
     """A header is present but malformed; the message names the header."""
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -67,33 +85,58 @@ class Decoded:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, (bytes, bytearray)):
+    if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, datetime):
         return value.isoformat()
-    return str(value)
+    if isinstance(value, str):
+        return value
+    try:
+        return str(value)
+    except (ValueError, TypeError, RecursionError):  # an int too long to print, a hostile object
+        return f"<{type(value).__name__}>"
 
 
-def _int_be(name: str, raw: Any, width: int) -> int:
+def _bounded(name: str, n: int, lo: int, hi: int) -> int:
+    if not lo <= n <= hi:
+        raise HeaderError(f"header {name}: {n if abs(n) < 10 ** 30 else '(huge)'} is out of range [{lo}, {hi}]")
+    return n
+
+
+def _decimal(name: str, txt: str, lo: int, hi: int) -> int:
+    """A plain ASCII decimal integer in [lo, hi]; '--5', '²', '0.5', 'abc' are refused."""
+    txt = txt.strip()
+    if not _DECIMAL.fullmatch(txt):
+        raise HeaderError(f"header {name}: expected a decimal integer, got {_clip(txt, 80)!r}")
+    return _bounded(name, int(txt), lo, hi)
+
+
+def _int_be(name: str, raw: Any, width: int, hi: int) -> int:
     """Spring writes partition/offset as big-endian ints; tolerate a decimal string too."""
+    if isinstance(raw, bool):
+        raise HeaderError(f"header {name}: expected an integer, got {raw!r}")
     if isinstance(raw, int):
-        return raw
-    if isinstance(raw, (bytes, bytearray)):
+        return _bounded(name, raw, 0, hi)
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw)
         if len(raw) == width:
-            return int.from_bytes(raw, "big", signed=True)
-        txt = bytes(raw).decode("ascii", errors="replace").strip()
+            return _bounded(name, int.from_bytes(raw, "big", signed=True), 0, hi)
+        txt = raw[:40].decode("ascii", errors="replace")
     else:
-        txt = _text(raw).strip()
-    if txt.lstrip("-").isdigit():
-        return int(txt)
-    raise HeaderError(f"header {name}: expected a {width}-byte big-endian integer, got {raw!r}")
+        txt = _text(raw)[:40]
+    try:
+        return _decimal(name, txt, 0, hi)
+    except HeaderError:
+        raise HeaderError(f"header {name}: expected a {width}-byte big-endian integer, got {_clip(repr(raw), 80)}") \
+            from None
 
 
-def _int_text(name: str, raw: Any) -> int:
-    txt = _text(raw).strip()
-    if not txt.lstrip("-").isdigit():
-        raise HeaderError(f"header {name}: expected a decimal integer, got {txt!r}")
-    return int(txt)
+def _int_text(name: str, raw: Any, lo: int = 0, hi: int = MAX_OFFSET) -> int:
+    if isinstance(raw, bool):
+        raise HeaderError(f"header {name}: expected a decimal integer, got {raw!r}")
+    if isinstance(raw, int):
+        return _bounded(name, raw, lo, hi)
+    return _decimal(name, _text(raw)[:40], lo, hi)
 
 
 def _display_value(name: str, raw: Any) -> str:
@@ -102,54 +145,94 @@ def _display_value(name: str, raw: Any) -> str:
     if name in (SPRING + "original-offset", SPRING + "original-timestamp") \
             and isinstance(raw, (bytes, bytearray)) and len(raw) == 8:
         return str(int.from_bytes(raw, "big", signed=True))
-    if isinstance(raw, list):
-        return json.dumps([_plain(v) for v in raw], sort_keys=True)
+    if isinstance(raw, (list, tuple, Mapping)):
+        try:
+            return _clip(json.dumps(_plain(raw), sort_keys=True, default=_text))
+        except (ValueError, TypeError, RecursionError):  # a table too deep or odd to print as JSON
+            return _clip(_text(raw))
     if isinstance(raw, (bytes, bytearray)):
         try:
-            return bytes(raw).decode("utf-8")
+            return _clip(bytes(raw).decode("utf-8"))
         except UnicodeDecodeError:
-            return "0x" + bytes(raw).hex()
-    return _text(raw)
+            return _clip("0x" + bytes(raw[:MAX_TEXT // 2]).hex())
+    return _clip(_text(raw))
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able copy of a pika header value (tables, arrays, timestamps, bytes)."""
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A JSON-able copy of a pika header value (tables, arrays, timestamps, bytes); deep nesting is cut."""
+    if depth > 32:
+        return "…"
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {_text(k): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray, datetime)):
         return _text(value)
     return value
 
 
 def _time_ms(value: Any) -> int | None:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, (int, float)):
-        return int(value * 1000)
-    return None
+    """Epoch ms of an x-death time (a datetime, or seconds); None when absent or not a usable time."""
+    try:
+        if isinstance(value, datetime):
+            ms = value.timestamp() * 1000
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            ms = float(value) * 1000
+        else:
+            return None
+    except (OverflowError, ValueError, OSError):
+        return None
+    if not math.isfinite(ms) or not 0 <= ms <= MAX_TIME_MS:
+        return None
+    return int(ms)
+
+
+def _routing_keys(i: int, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, (str, bytes, bytearray)):
+        raw = [raw]
+    if not isinstance(raw, (list, tuple)):
+        raise HeaderError(f"header x-death[{i}].routing-keys: expected an array of strings, got {type(raw).__name__}")
+    out = []
+    for k in raw[:MAX_DEATHS]:
+        if not isinstance(k, (str, bytes, bytearray)):
+            raise HeaderError(f"header x-death[{i}].routing-keys: expected strings, got {type(k).__name__}")
+        out.append(_name(f"x-death[{i}].routing-keys", k))
+    return tuple(out)
+
+
+def _name(header: str, raw: Any) -> str:
+    text = _text(raw)
+    if len(text) > MAX_NAME:
+        raise HeaderError(f"header {header}: longer than {MAX_NAME} characters")
+    return text
 
 
 def decode_deaths(raw: Any) -> tuple[Death, ...]:
-    """The ``x-death`` array (newest first, as RabbitMQ keeps it)."""
+    """The ``x-death`` array (newest first, as RabbitMQ keeps it); at most MAX_DEATHS entries are read."""
     if raw is None:
         return ()
     if not isinstance(raw, (list, tuple)):
         raise HeaderError(f"header x-death: expected an array of tables, got {type(raw).__name__}")
+    if len(raw) > MAX_DEATHS:
+        raise HeaderError(f"header x-death: {len(raw)} entries, more than {MAX_DEATHS}")
     out = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, Mapping):
             raise HeaderError(f"header x-death[{i}]: expected a table, got {type(entry).__name__}")
-        keys = entry.get("routing-keys") or []
-        out.append(Death(queue=_text(entry.get("queue")), reason=_text(entry.get("reason")),
-                         count=int(entry.get("count") or 1), exchange=_text(entry.get("exchange")),
-                         routing_keys=tuple(_text(k) for k in keys), time_ms=_time_ms(entry.get("time"))))
+        count = entry.get("count")
+        out.append(Death(queue=_name(f"x-death[{i}].queue", entry.get("queue")),
+                         reason=_clip(_text(entry.get("reason")), MAX_NAME),
+                         count=1 if count is None else _int_text(f"x-death[{i}].count", count, 0, MAX_COUNT),
+                         exchange=_name(f"x-death[{i}].exchange", entry.get("exchange")),
+                         routing_keys=_routing_keys(i, entry.get("routing-keys")),
+                         time_ms=_time_ms(entry.get("time"))))
     return tuple(out)
 
 
 def _rabbit_origin(h: Mapping[str, Any], deaths: tuple[Death, ...]) -> Origin | None:
-    first_q = _text(h.get("x-first-death-queue")) or None
+    first_q = _name("x-first-death-queue", h.get("x-first-death-queue")) or None
     chosen = None
     if first_q:
         chosen = next((d for d in deaths if d.queue == first_q), None)
@@ -158,42 +241,75 @@ def _rabbit_origin(h: Mapping[str, Any], deaths: tuple[Death, ...]) -> Origin | 
     if chosen is None:
         if not first_q:
             return None
-        return Origin(source="x-death", queue=first_q, exchange=_text(h.get("x-first-death-exchange")))
+        return Origin(source="x-death", queue=first_q,
+                      exchange=_name("x-first-death-exchange", h.get("x-first-death-exchange")))
     return Origin(source="x-death", queue=chosen.queue, exchange=chosen.exchange,
                   routing_keys=chosen.routing_keys)
+
+
+def _opt_name(t: Mapping[str, Any], key: str) -> str | None:
+    v = t.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str) or len(v) > MAX_NAME:
+        raise HeaderError(f"header {REPLAY_TARGET}: {key} must be a name of at most {MAX_NAME} characters")
+    return v
 
 
 def _eventdeck_origin(raw: Any) -> Origin | None:
     if raw is None:
         return None
+    text = _text(raw)
     try:
-        t = json.loads(_text(raw))
-    except json.JSONDecodeError:
-        raise HeaderError(f"header {REPLAY_TARGET}: not JSON: {_text(raw)[:80]!r}") from None
+        t = json.loads(text[:MAX_TEXT])
+    except (ValueError, RecursionError):
+        raise HeaderError(f"header {REPLAY_TARGET}: not JSON: {text[:80]!r}") from None
     if not isinstance(t, dict):
         raise HeaderError(f"header {REPLAY_TARGET}: expected a JSON object")
-    rk = t.get("routing_key")
-    return Origin(source="eventdeck", topic=t.get("topic"), partition=t.get("partition"),
-                  queue=t.get("queue"), exchange=t.get("exchange"), routing_keys=(rk,) if rk else ())
+    part = t.get("partition")
+    if part is not None:
+        if isinstance(part, bool) or not isinstance(part, int):
+            raise HeaderError(f"header {REPLAY_TARGET}: partition must be an integer, got {_clip(repr(part), 40)}")
+        _bounded(REPLAY_TARGET + ".partition", part, 0, MAX_PARTITION)
+    rk = _opt_name(t, "routing_key")
+    return Origin(source="eventdeck", topic=_opt_name(t, "topic"), partition=part, queue=_opt_name(t, "queue"),
+                  exchange=_opt_name(t, "exchange"), routing_keys=(rk,) if rk else ())
+
+
+def _pairs(headers: Any) -> list[tuple[Any, Any]]:
+    """(name, value) pairs of a Kafka header list or a RabbitMQ table; HeaderError for anything else."""
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    if not isinstance(headers, (list, tuple)):
+        raise HeaderError(f"headers: expected a list of (name, value) pairs or a table, got {type(headers).__name__}")
+    out = []
+    for i, pair in enumerate(headers):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise HeaderError(f"headers[{i}]: expected a (name, value) pair")
+        out.append((pair[0], pair[1]))
+    return out
 
 
 def display(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> dict[str, str]:
-    """Every header as readable text (binary Spring ints as numbers); never raises."""
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
-    return {k: _display_value(k, v) for k, v in pairs}
+    """Every header as readable text (binary Spring ints as numbers), clipped; never raises."""
+    try:
+        pairs = _pairs(headers)
+    except HeaderError as exc:
+        return {"(headers)": _clip(str(exc))}
+    return {_clip(_text(k), MAX_NAME): _display_value(k, v) for k, v in pairs}
 
 
 def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Decoded:
-    """Decode one message's headers (Kafka list of pairs or RabbitMQ dict). Raises HeaderError."""
-    if headers is None:
-        pairs: list[tuple[str, Any]] = []
-    elif isinstance(headers, Mapping):
-        pairs = list(headers.items())
-    else:
-        pairs = list(headers)
-    h: dict[str, Any] = {}
+    """Decode one message's headers (Kafka list of pairs or RabbitMQ dict). Raises HeaderError only."""
+    pairs = _pairs(headers)
+    h: dict[Any, Any] = {}
     for k, v in pairs:  # the last value of a repeated Kafka header wins, as Spring reads it
-        h[k] = v
+        try:
+            h[k] = v
+        except TypeError:  # an unhashable name cannot be one we read
+            continue
     origins: list[Origin] = []
     own = _eventdeck_origin(h.get(REPLAY_TARGET))
     if own:
@@ -202,42 +318,42 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
         part = h.get(SPRING + "original-partition")
         off = h.get(SPRING + "original-offset")
         origins.append(Origin(
-            source="spring", topic=_text(h[SPRING + "original-topic"]),
-            partition=None if part is None else _int_be(SPRING + "original-partition", part, 4),
-            offset=None if off is None else _int_be(SPRING + "original-offset", off, 8)))
+            source="spring", topic=_name(SPRING + "original-topic", h[SPRING + "original-topic"]),
+            partition=None if part is None else _int_be(SPRING + "original-partition", part, 4, MAX_PARTITION),
+            offset=None if off is None else _int_be(SPRING + "original-offset", off, 8, MAX_OFFSET)))
     if CONNECT + "topic" in h:
         part = h.get(CONNECT + "partition")
         off = h.get(CONNECT + "offset")
         origins.append(Origin(
-            source="connect", topic=_text(h[CONNECT + "topic"]),
-            partition=None if part is None else _int_text(CONNECT + "partition", part),
-            offset=None if off is None else _int_text(CONNECT + "offset", off)))
+            source="connect", topic=_name(CONNECT + "topic", h[CONNECT + "topic"]),
+            partition=None if part is None else _int_text(CONNECT + "partition", part, 0, MAX_PARTITION),
+            offset=None if off is None else _int_text(CONNECT + "offset", off, 0, MAX_OFFSET)))
     deaths = decode_deaths(h.get("x-death"))
     rabbit = _rabbit_origin(h, deaths)
     if rabbit:
         origins.append(rabbit)
-    exc_class = (h.get(SPRING + "exception-fqcn") or h.get(CONNECT + "exception.class.name")
-                 or h.get(SPRING + "exception-cause-fqcn"))
-    exc_msg = h.get(SPRING + "exception-message") or h.get(CONNECT + "exception.message")
-    stack = h.get(SPRING + "exception-stacktrace") or h.get(CONNECT + "exception.stacktrace")
+    exc_class = _clip(_text(h.get(SPRING + "exception-fqcn") or h.get(CONNECT + "exception.class.name")
+                            or h.get(SPRING + "exception-cause-fqcn")), MAX_NAME)
+    exc_msg = _clip(_text(h.get(SPRING + "exception-message") or h.get(CONNECT + "exception.message")))
+    stack = _clip(_text(h.get(SPRING + "exception-stacktrace") or h.get(CONNECT + "exception.stacktrace")))
     reason = None
     if exc_class or exc_msg:
-        reason = ": ".join(x for x in (_text(exc_class), _text(exc_msg)) if x)
+        reason = ": ".join(x for x in (exc_class, exc_msg) if x)
     elif deaths or _text(h.get("x-first-death-reason")):
-        first = _text(h.get("x-first-death-reason")) or deaths[-1].reason
+        first = _clip(_text(h.get("x-first-death-reason")), MAX_NAME) or deaths[-1].reason
         reason = first + (f" (from {rabbit.queue})" if rabbit and rabbit.queue else "")
     count_raw = h.get(REPLAY_COUNT)
-    count = 0 if count_raw is None else _int_text(REPLAY_COUNT, count_raw)
-    rid = h.get(REPLAY_ID)
+    count = 0 if count_raw is None else _int_text(REPLAY_COUNT, count_raw, 0, MAX_REPLAY_COUNT)
+    rid = _clip(_text(h.get(REPLAY_ID)), MAX_NAME)
     return Decoded(origins=tuple(origins), reason=reason,
-                   exception_class=_text(exc_class) or None, exception_message=_text(exc_msg) or None,
-                   stacktrace=_text(stack) or None, deaths=deaths,
-                   replay_id=_text(rid) or None, replay_count=count, display=display(pairs))
+                   exception_class=exc_class or None, exception_message=exc_msg or None,
+                   stacktrace=stack or None, deaths=deaths,
+                   replay_id=rid or None, replay_count=count, display=display(pairs))
 
 
 def plain_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
     """A JSON-able copy of RabbitMQ headers (for digests and display)."""
-    return {str(k): _plain(v) for k, v in (headers or {}).items()}
+    return {_text(k): _plain(v) for k, v in (headers or {}).items()}
 
 
 def decode_lenient(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> tuple[Decoded, HeaderError | None]:

@@ -378,8 +378,17 @@ def _send(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, top
         t = it.target
         assert t is not None
         count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
-        batch.sends.append((it, producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
-                                              headers=plan.replay_headers(m.headers, it.replay_id, count, t))))
+        try:
+            fut = producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
+                                headers=plan.replay_headers(m.headers, it.replay_id, count, t))
+        except (KafkaError, TypeError, ValueError, AssertionError) as exc:
+            # This record cannot be encoded for its target (a null header value, a bad partition...):
+            # it fails alone, stays in the DLQ, and the job goes on.
+            batch.settled.append(outcome(it, "failed", f"record {it.coord}: cannot be sent to {t.describe()}: "
+                                                       f"{type(exc).__name__}: {str(exc)[:200]}; "
+                                                       f"the record stays in the DLQ"))
+            continue
+        batch.sends.append((it, fut))
     return batch
 
 

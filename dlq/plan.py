@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dlq.headers import REPLAY_COUNT, REPLAY_ID, REPLAY_TARGET, Decoded
-from dlq.targets import NoTarget, Target
+from dlq.targets import NoTarget, Target, explicit_target
 
 BROKERS = ("kafka", "rabbitmq")
 MODES = ("all", "picked", "filter")
@@ -68,50 +68,109 @@ def replay_id(broker: str, cluster: str, dlq: str, coord: str) -> str:
     return hashlib.sha256(f"{broker}|{cluster}|{dlq}|{coord}".encode()).hexdigest()[:32]
 
 
+MAX_NAME = 256
+MAX_COORDS = 100_000  # picked messages in one request
+MAX_FILTER = 1024  # characters of a key/reason/exception filter
+MAX_RATE = 1_000_000.0
+MAX_MS = 2 ** 53
+SELECTION_KEYS = ("mode", "coords", "from_ms", "to_ms", "key", "reason", "exception_class")
+
+
+def _show(v: Any) -> str:
+    """A short, safe repr of a refused value (a 5,000-digit int cannot even be printed)."""
+    if isinstance(v, (str, float, bool)) or v is None or (isinstance(v, int) and abs(v) < 10 ** 30):
+        return repr(v)[:40]
+    return f"<{type(v).__name__}>"
+
+
+def _name(req: Mapping[str, Any], key: str) -> str:
+    v = req.get(key)
+    if not isinstance(v, str) or not v:
+        raise RequestError(f"{key}: a non-empty name is required")
+    if len(v) > MAX_NAME:
+        raise RequestError(f"{key}: longer than {MAX_NAME} characters")
+    return v
+
+
+def _selection(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        raw = {"mode": "all"}
+    if not isinstance(raw, Mapping):
+        raise RequestError("selection: must be a mapping (mode, coords, from_ms, to_ms, key, reason, exception_class)")
+    unknown = [k for k in raw if k not in SELECTION_KEYS]
+    if unknown:
+        raise RequestError(f"selection.{_show(unknown[0])}: unknown key")
+    sel = dict(raw)
+    mode = sel.get("mode", "all")
+    if not isinstance(mode, str) or mode not in MODES:
+        raise RequestError(f"selection.mode: must be one of {MODES}, got {_show(mode)}")
+    coords = sel.get("coords")
+    if coords is not None:
+        if not isinstance(coords, (list, tuple)) or len(coords) > MAX_COORDS \
+                or not all(isinstance(c, str) and 0 < len(c) <= MAX_NAME for c in coords):
+            raise RequestError(f"selection.coords: must be a list of at most {MAX_COORDS} message coordinates "
+                               f"(strings of 1-{MAX_NAME} characters)")
+        sel["coords"] = list(coords)
+    if mode == "picked" and not sel.get("coords"):
+        raise RequestError("selection.coords: 'picked' needs at least one message coordinate")
+    for k in ("from_ms", "to_ms"):
+        v = sel.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_MS):
+            raise RequestError(f"selection.{k}: must be epoch milliseconds (int), got {_show(v)}")
+    for k in ("key", "reason", "exception_class"):
+        v = sel.get(k)
+        if v is not None and (not isinstance(v, str) or len(v) > MAX_FILTER):
+            raise RequestError(f"selection.{k}: must be text of at most {MAX_FILTER} characters")
+    sel["mode"] = mode
+    return sel
+
+
 def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
                      default_mode: str | None = None) -> dict[str, Any]:
-    """A normalised copy of a replay request; raises RequestError naming the bad key.
+    """A normalised copy of a replay request; raises RequestError (only) naming the bad key, for any input.
 
     ``rate_per_s`` (null: unthrottled) and ``rabbit_mode`` left out stay out unless a default is
     given: the job runner then applies the configured ``dlq`` defaults.
     """
+    if not isinstance(req, Mapping):
+        raise RequestError(f"request: must be a mapping, got {type(req).__name__}")
     out: dict[str, Any] = {}
     broker = req.get("broker")
-    if broker not in BROKERS:
-        raise RequestError(f"broker: must be one of {BROKERS}, got {broker!r}")
+    if not isinstance(broker, str) or broker not in BROKERS:
+        raise RequestError(f"broker: must be one of {BROKERS}, got {_show(broker)}")
     for k in ("cluster", "dlq"):
-        v = req.get(k)
-        if not isinstance(v, str) or not v:
-            raise RequestError(f"{k}: a non-empty name is required")
-        out[k] = v
+        out[k] = _name(req, k)
     out["broker"] = broker
-    out["vhost"] = str(req.get("vhost") or "/")
-    sel = dict(req.get("selection") or {"mode": "all"})
-    mode = sel.get("mode", "all")
-    if mode not in MODES:
-        raise RequestError(f"selection.mode: must be one of {MODES}, got {mode!r}")
-    if mode == "picked" and not sel.get("coords"):
-        raise RequestError("selection.coords: 'picked' needs at least one message coordinate")
-    for k in ("from_ms", "to_ms"):
-        if sel.get(k) is not None and not isinstance(sel[k], int):
-            raise RequestError(f"selection.{k}: must be epoch milliseconds (int), got {sel[k]!r}")
-    sel["mode"] = mode
-    out["selection"] = sel
+    vhost = req.get("vhost") or "/"
+    if not isinstance(vhost, str) or len(vhost) > MAX_NAME:
+        raise RequestError(f"vhost: must be a name of at most {MAX_NAME} characters")
+    out["vhost"] = vhost
+    out["selection"] = _selection(req.get("selection"))
     if "rate_per_s" in req or default_rate is not None:
         rate = req.get("rate_per_s", default_rate)
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-            raise RequestError(f"rate_per_s: must be a positive number or null (unthrottled), got {rate!r}")
-        out["rate_per_s"] = rate
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                                 or not 0 < rate <= MAX_RATE):  # also refuses nan and inf
+            raise RequestError(f"rate_per_s: must be a positive number up to {MAX_RATE:g} or null (unthrottled), "
+                               f"got {_show(rate)}")
+        out["rate_per_s"] = None if rate is None else float(rate)
     if "rabbit_mode" in req or default_mode is not None:
         rmode = req.get("rabbit_mode", default_mode)
-        if rmode not in ("queue", "exchange"):
-            raise RequestError(f"rabbit_mode: must be 'queue' or 'exchange', got {rmode!r}")
+        if not isinstance(rmode, str) or rmode not in ("queue", "exchange"):
+            raise RequestError(f"rabbit_mode: must be 'queue' or 'exchange', got {_show(rmode)}")
         out["rabbit_mode"] = rmode
     target = req.get("target")
     if target is not None and not isinstance(target, Mapping):
         raise RequestError("target: must be a mapping (topic/partition or queue or exchange/routing_key)")
+    if target:
+        try:
+            explicit_target(broker, target)
+        except NoTarget as exc:
+            raise RequestError(str(exc)) from None
     out["target"] = dict(target) if target else None
-    out["force"] = bool(req.get("force", False))
+    force = req.get("force", False)
+    if not isinstance(force, bool):
+        raise RequestError(f"force: must be true or false, got {_show(force)}")
+    out["force"] = force
     return out
 
 

@@ -8,11 +8,13 @@ crash after the ledger write only causes the redelivered copy to be acked withou
 """
 from __future__ import annotations
 
+import struct
 from typing import Any
 from urllib.parse import urlsplit
 
 import pika
-from pika.exceptions import AMQPChannelError, ChannelClosedByBroker, NackError, UnroutableError
+from pika.exceptions import (AMQPChannelError, ChannelClosedByBroker, NackError, ProtocolSyntaxError, ShortStringTooLong,
+                             UnroutableError)
 
 from brokers.rabbitmq import RabbitError, amqp_parameters
 from config.rabbitmq import RabbitClusterConfig
@@ -165,6 +167,11 @@ class _Publisher:
         except AMQPChannelError as exc:
             self.ch = self._open()
             return f"publish to {where} failed: {type(exc).__name__} {exc}"
+        except (ShortStringTooLong, ProtocolSyntaxError, struct.error, TypeError, ValueError, AssertionError) as exc:
+            # The message cannot be encoded for this target (a name too long; a header pika reads but cannot
+            # write, such as a double from a Java client or an int beyond 64 bits): nothing went out, the
+            # channel is intact; it fails alone and stays in the DLQ.
+            return f"cannot be encoded for {where}: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:

@@ -55,20 +55,36 @@ class Target:
         return json.dumps(d, sort_keys=True)
 
 
+MAX_PARTITION = 2 ** 31 - 1
+MAX_NAME = 255  # AMQP short strings (queue, exchange, routing key); Kafka topics are at most 249
+
+
+def _target_name(key: str, v: Any, limit: int = MAX_NAME) -> str:
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise NoTarget(f"target.{key}: must be a name, got {type(v).__name__}")
+    v = str(v)
+    if len(v) > limit:
+        raise NoTarget(f"target.{key}: longer than {limit} characters")
+    return v
+
+
 def explicit_target(broker: str, spec: Mapping[str, Any]) -> Target:
     """An operator's target: kafka ``{topic, partition?}``; rabbitmq ``{queue}`` or ``{exchange, routing_key}``."""
+    if not isinstance(spec, Mapping):
+        raise NoTarget("target: must be a mapping")
     if broker == "kafka":
         topic = spec.get("topic")
-        if not topic or not isinstance(topic, str):
-            raise NoTarget("target.topic: a topic name is required for a Kafka target")
+        if not topic or not isinstance(topic, str) or len(topic) > 249:
+            raise NoTarget("target.topic: a topic name (at most 249 characters) is required for a Kafka target")
         part = spec.get("partition")
-        if part is not None and (not isinstance(part, int) or part < 0):
-            raise NoTarget(f"target.partition: must be a non-negative integer, got {part!r}")
+        if part is not None and (isinstance(part, bool) or not isinstance(part, int) or not 0 <= part <= MAX_PARTITION):
+            raise NoTarget(f"target.partition: must be a non-negative integer, got {str(part)[:40]!r}")
         return Target("kafka", "explicit", topic=topic, partition=part)
     if spec.get("queue"):
-        return Target("rabbitmq", "explicit", exchange="", routing_key=str(spec["queue"]))
+        return Target("rabbitmq", "explicit", exchange="", routing_key=_target_name("queue", spec["queue"]))
     if "exchange" in spec and spec.get("routing_key") is not None:
-        return Target("rabbitmq", "explicit", exchange=str(spec["exchange"]), routing_key=str(spec["routing_key"]))
+        return Target("rabbitmq", "explicit", exchange=_target_name("exchange", spec["exchange"]),
+                      routing_key=_target_name("routing_key", spec["routing_key"]))
     raise NoTarget("target: a RabbitMQ target needs 'queue', or 'exchange' and 'routing_key'")
 
 

@@ -52,45 +52,75 @@ def encode_sketch(sketch: BaseDDSketch) -> dict[str, Any]:
     return out
 
 
+MAX_COUNT = 2 ** 53  # counts above this are not exact in a float
+MIN_ACCURACY, MAX_ACCURACY = 1e-4, 0.5
+MAX_LOG_VALUE = 700.0  # |log(value)| of any bin: gamma ** key stays a finite float
+
+
 def _number(d: Mapping[str, Any], key: str, default: Any = None) -> float:
     v = d.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SketchError(f"sketch field {key!r} must be a finite number, got {v!r}"[:300])
+    try:
+        f = float(v)
+    except OverflowError:
+        raise SketchError(f"sketch field {key!r} is out of range") from None
+    if not math.isfinite(f):
         raise SketchError(f"sketch field {key!r} must be a finite number, got {v!r}")
-    return v
+    return f
+
+
+def _count(d: Mapping[str, Any], key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SketchError(f"sketch field {key!r} must be a non-negative count, got {value!r}"[:300])
+    if isinstance(value, int) and not 0 <= value <= MAX_COUNT:
+        raise SketchError(f"sketch field {key!r} must be a count in [0, 2**53]")
+    if isinstance(value, float) and not (math.isfinite(value) and 0 <= value <= MAX_COUNT):
+        raise SketchError(f"sketch field {key!r} must be a finite count in [0, 2**53], got {value!r}")
+    return float(value)
 
 
 def decode_sketch(d: Any) -> BaseDDSketch:
-    """Rebuild a sketch from :func:`encode_sketch` output; :class:`SketchError` names a bad field."""
+    """Rebuild a sketch from :func:`encode_sketch` output; :class:`SketchError` names a bad field.
+
+    Bounded: accuracy in [1e-4, 0.5], at most ``BIN_LIMIT`` bins, keys whose values are finite floats,
+    finite counts (each and in total) up to 2**53, finite sum, 0 <= min <= max.
+    """
     if not isinstance(d, Mapping):
         raise SketchError(f"sketch must be an object, got {type(d).__name__}")
     ra = _number(d, "ra")
-    if not 0 < ra < 1:
-        raise SketchError(f"sketch field 'ra' must be in (0, 1), got {ra!r}")
-    zero = _number(d, "z", 0)
+    if not MIN_ACCURACY <= ra <= MAX_ACCURACY:
+        raise SketchError(f"sketch field 'ra' must be in [{MIN_ACCURACY}, {MAX_ACCURACY}], got {ra!r}")
+    zero = _count(d, "z", d.get("z", 0))
     first = d.get("k", 0)
     if isinstance(first, bool) or not isinstance(first, int):
-        raise SketchError(f"sketch field 'k' must be an integer, got {first!r}")
+        raise SketchError(f"sketch field 'k' must be an integer, got {first!r}"[:300])
     bins = d.get("b", [])
     if not isinstance(bins, list):
         raise SketchError("sketch field 'b' must be a list of counts")
+    if len(bins) > BIN_LIMIT:
+        raise SketchError(f"sketch field 'b' has {len(bins)} bins, more than {BIN_LIMIT}")
+    log_gamma = math.log1p(2 * ra / (1 - ra))
+    if max(abs(first), abs(first + len(bins))) * log_gamma > MAX_LOG_VALUE:
+        raise SketchError(f"sketch field 'k' ({first}) puts bins beyond the range of finite values"[:300])
+    counts = [_count(d, f"b[{i}]", c) for i, c in enumerate(bins)]
+    if math.fsum(counts) + zero > MAX_COUNT:
+        raise SketchError("sketch counts add up to more than 2**53")
     sk = new_sketch(ra)
-    for i, c in enumerate(bins):
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or c < 0 or not math.isfinite(c):
-            raise SketchError(f"sketch field 'b[{i}]' must be a non-negative count, got {c!r}")
     # Widen the store to the whole key range once (highest, then lowest key), then fill it:
     # adding keys in order would grow the dense store a chunk at a time.
-    order = [len(bins) - 1, 0, *range(1, len(bins) - 1)] if len(bins) > 1 else list(range(len(bins)))
+    order = [len(counts) - 1, 0, *range(1, len(counts) - 1)] if len(counts) > 1 else list(range(len(counts)))
     for i in order:
-        if bins[i]:
-            sk._store.add(first + i, float(bins[i]))
-    if zero < 0:
-        raise SketchError(f"sketch field 'z' must be non-negative, got {zero!r}")
-    sk._zero_count = float(zero)
+        if counts[i]:
+            sk._store.add(first + i, counts[i])
+    sk._zero_count = zero
     sk._count = sk._store.count + sk._zero_count
-    sk._sum = float(_number(d, "sum", 0.0))
+    sk._sum = _number(d, "sum", 0.0)
     if sk._count:
-        sk._min = float(_number(d, "min"))
-        sk._max = float(_number(d, "max"))
+        lo, hi = _number(d, "min"), _number(d, "max")
+        if not 0 <= lo <= hi:
+            raise SketchError(f"sketch fields 'min' and 'max' must satisfy 0 <= min <= max, got {lo!r}, {hi!r}")
+        sk._min, sk._max = lo, hi
     return sk
 
 

@@ -20,8 +20,19 @@ VERSION = 1
 BROKERS = ("kafka", "rabbitmq")
 
 
+MAX_BYTES = 1 << 20  # a summary is a few KiB; anything this large is not one
+MAX_NAME = 256  # consumer, instance, cluster and exception names
+MAX_ERROR_NAMES = 64  # distinct exception classes in one summary; beyond, they count as OTHER
+MAX_INT = 2 ** 53
+OTHER = "other"
+
+
 class SummaryError(ValueError):
-    """A summary could not be decoded; the message names the field."""
+    """A summary could not be decoded; the message names the field, ``reason`` is a short slug."""
+
+    def __init__(self, message: str, reason: str = "bad_field") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -57,42 +68,76 @@ def _field(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     return v
 
 
+def _name(doc: dict[str, Any], key: str) -> str:
+    v = _field(doc, key, str)
+    if len(v) > MAX_NAME:
+        raise SummaryError(f"summary field {key!r} is longer than {MAX_NAME} characters", "too_long")
+    return v
+
+
+def _int(doc: dict[str, Any], key: str) -> int:
+    v = _field(doc, key, int)
+    if not 0 <= v <= MAX_INT:
+        raise SummaryError(f"summary field {key!r} must be an integer in [0, 2**53]", "out_of_range")
+    return v
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def decode_summary(payload: bytes) -> Summary:
-    """Parse one summary; :class:`SummaryError` says what is wrong with it."""
+    """Parse one summary; :class:`SummaryError` (only) says what is wrong with it, for any input.
+
+    Bounded: at most 1 MiB, finite numbers, integers in [0, 2**53], names of at most 256 characters,
+    errors no more than the count; at most 64 exception names (the rest counted as ``other``).
+    """
+    if not isinstance(payload, (bytes, bytearray, memoryview, str)):
+        raise SummaryError(f"summary must be bytes, got {type(payload).__name__}", "not_json")
+    if len(payload) > MAX_BYTES:
+        raise SummaryError(f"summary is larger than {MAX_BYTES} bytes", "too_large")
     try:
-        doc = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SummaryError(f"summary is not JSON: {exc}") from None
+        doc = json.loads(bytes(payload) if isinstance(payload, memoryview) else payload,
+                         parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise SummaryError(f"summary is not JSON: {str(exc)[:200]}", "not_json") from None
     if not isinstance(doc, dict):
-        raise SummaryError("summary must be a JSON object")
-    if doc.get("v") != VERSION:
-        raise SummaryError(f"summary field 'v' must be {VERSION}, got {doc.get('v')!r}")
+        raise SummaryError("summary must be a JSON object", "not_json")
+    if doc.get("v") != VERSION or isinstance(doc.get("v"), bool):
+        raise SummaryError(f"summary field 'v' must be {VERSION}, got {str(doc.get('v'))[:40]!r}", "bad_version")
     broker = _field(doc, "broker", str)
     if broker not in BROKERS:
-        raise SummaryError(f"summary field 'broker' must be one of {BROKERS}, got {broker!r}")
-    consumer = _field(doc, "consumer", str)
+        raise SummaryError(f"summary field 'broker' must be one of {BROKERS}, got {broker[:40]!r}")
+    consumer = _name(doc, "consumer")
     if not consumer:
         raise SummaryError("summary field 'consumer' is empty")
-    errors = _field(doc, "errors", dict)
-    for name, n in errors.items():
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise SummaryError(f"summary field 'errors.{name}' must be a non-negative integer")
-    start, end = _field(doc, "start_ms", int), _field(doc, "end_ms", int)
+    instance, cluster = _name(doc, "instance"), _name(doc, "cluster")
+    raw_errors = _field(doc, "errors", dict)
+    errors: dict[str, int] = {}
+    for name, n in raw_errors.items():
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_INT:
+            raise SummaryError(f"summary field 'errors.{name[:MAX_NAME]}' must be an integer in [0, 2**53]",
+                               "out_of_range")
+        if len(name) > MAX_NAME:
+            raise SummaryError(f"summary field 'errors' has a name longer than {MAX_NAME} characters", "too_long")
+        key = name if len(errors) < MAX_ERROR_NAMES or name in errors else OTHER
+        errors[key] = errors.get(key, 0) + n
+    start, end = _int(doc, "start_ms"), _int(doc, "end_ms")
     if end < start:
-        raise SummaryError(f"summary field 'end_ms' ({end}) is before 'start_ms' ({start})")
+        raise SummaryError(f"summary field 'end_ms' ({end}) is before 'start_ms' ({start})", "inconsistent")
     try:
         sketch = decode_sketch(_field(doc, "sketch", dict))
     except SketchError as exc:
-        raise SummaryError(f"summary field 'sketch': {exc}") from None
-    count = _field(doc, "count", int)
+        raise SummaryError(f"summary field 'sketch': {exc}", "bad_sketch") from None
+    count = _int(doc, "count")
     if count != int(sketch.count):
-        raise SummaryError(f"summary field 'count' ({count}) disagrees with the sketch ({int(sketch.count)})")
-    dropped = _field(doc, "dropped", int)
-    if dropped < 0:
-        raise SummaryError(f"summary field 'dropped' must be a non-negative integer, got {dropped}")
-    return Summary(consumer=consumer, instance=_field(doc, "instance", str), broker=broker,
-                   cluster=_field(doc, "cluster", str), start_ms=start, end_ms=end,
-                   sketch=sketch, errors=dict(errors), dropped=dropped)
+        raise SummaryError(f"summary field 'count' ({count}) disagrees with the sketch ({int(sketch.count)})",
+                           "inconsistent")
+    if sum(errors.values()) > count:
+        raise SummaryError(f"summary field 'errors' adds up to more than 'count' ({count})", "inconsistent")
+    dropped = _int(doc, "dropped")
+    return Summary(consumer=consumer, instance=instance, broker=broker, cluster=cluster, start_ms=start,
+                   end_ms=end, sketch=sketch, errors=errors, dropped=dropped)
 
 
 @dataclass

@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 
 from core.clock import Clock, now_ms as wall_now_ms
 from runner.jobs import Backoff, JobSpec
+from store import rejects as store_rejects
 from store.db import transaction
 from store.status import set_status
 from store.types import Sample
@@ -42,6 +43,9 @@ class Cycle:
 
 
 class Collector(Protocol):
+    """What a collector provides. It may also hold ``rejects`` (a ``core.rejects.Rejects``) counting
+    the inputs it skipped; the runner stores them with each successful cycle."""
+
     target: str
 
     def collect(self, now_ms: int) -> Cycle: ...
@@ -110,6 +114,9 @@ class CollectJob:
             if cycle.store is not None:
                 with transaction(self.conn):
                     cycle.store(self.conn)
+            rejects = getattr(self.collector, "rejects", None)  # inputs the collector skipped, if it counts any
+            if rejects is not None:
+                store_rejects.flush_recorder(self.conn, rejects, now, self.writer)
             self._status(True, None, now, started)
             self.last_cycle = cycle
         except Exception as exc:  # the contract: any failure of a cycle is the target being down

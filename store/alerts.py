@@ -91,8 +91,19 @@ def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
                  f"VALUES ({','.join('?' * len(_STATE_COLS))})", values)
 
 
+def write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
+    """:func:`write_state` for many rows in one statement."""
+    conn.executemany(f"INSERT OR REPLACE INTO alert_state({', '.join(_STATE_COLS)}) "
+                     f"VALUES ({','.join('?' * len(_STATE_COLS))})",
+                     [[_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS] for row in rows])
+
+
 def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:
     conn.execute("DELETE FROM alert_state WHERE rule = ? AND group_key = ?", (rule, group_key))
+
+
+def delete_states(conn: sqlite3.Connection, rule: str, group_keys: Iterable[str]) -> None:
+    conn.executemany("DELETE FROM alert_state WHERE rule = ? AND group_key = ?", [(rule, k) for k in group_keys])
 
 
 def delete_orphan_states(conn: sqlite3.Connection, rules: Iterable[str]) -> int:
@@ -111,6 +122,16 @@ def add_transition(conn: sqlite3.Connection, ts_ms: int, rule: str, group_key: s
         (ts_ms, rule, group_key, _dump(labels), event, from_state, to_state, value,
          _dump(silenced_by) if silenced_by else None))
     return int(cur.lastrowid)
+
+
+def add_transitions(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
+    """:func:`add_transition` for many ``(ts_ms, rule, group_key, labels, event, from_state, to_state, value,
+    silenced_by)`` rows whose ids nobody needs, in one statement."""
+    conn.executemany(
+        "INSERT INTO alert_transitions(ts_ms, rule, group_key, labels, event, from_state, to_state, value, "
+        "silenced_by) VALUES (?,?,?,?,?,?,?,?,?)",
+        [(ts, rule, key, _dump(labels), event, frm, to, value, _dump(muted) if muted else None)
+         for ts, rule, key, labels, event, frm, to, value, muted in rows])
 
 
 def read_transitions(conn: sqlite3.Connection, limit: int = 200, rule: str | None = None) -> list[dict[str, Any]]:

@@ -76,6 +76,13 @@ def latest(conn: sqlite3.Connection, metric: str, match: Match = None) -> pd.Dat
     return _latest(conn, metric, match, "ORDER BY s.id", ())
 
 
+def latest_points(conn: sqlite3.Connection, metric: str) -> list[tuple[int, int, float, str]]:
+    """``(series_id, ts_ms, value, labels JSON)`` of the latest sample of every series of ``metric``, by
+    series id: the lean form the alert evaluator reads every tick (labels JSON is canonical: sorted keys)."""
+    return conn.execute("SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s "
+                        "ON s.id = l.series_id WHERE s.metric = ? ORDER BY s.id", (metric,)).fetchall()
+
+
 def top_n(conn: sqlite3.Connection, metric: str, n: int, match: Match = None) -> pd.DataFrame:
     """The ``n`` matching series with the highest latest value, highest first."""
     if not isinstance(n, int) or n < 1:

@@ -1,12 +1,16 @@
 """Alerts: firing and pending, rule editor, silences, transition history. Changes need the operator role."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 import yaml
 
 from alerts import api
-from views import common
+from alerts.silences import end_after
+from store import rejects as store_rejects
+from views import common, frames
 
 ctx = common.page("Alerts")
 
@@ -19,6 +23,19 @@ c1.metric("Firing", len(firing))
 c2.metric("Pending", len(pending))
 c3.metric("Rules", len(rules))
 c4.metric("Active silences", int(silences["active"].sum()) if not silences.empty else 0)
+
+def _number(v: object) -> float:
+    """A stored rule's number as a form default; 0 for anything a refused rule may hold (inf, text)."""
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return f if math.isfinite(f) else 0.0
+
+
+def _pick(options: list[str], value: object, default: int = 0) -> int:
+    return options.index(value) if value in options else default
+
 
 SHOWN = ["rule", "severity", "state", "summary", "value", "since", "silenced_by"]
 tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"])
@@ -33,6 +50,15 @@ with tab_now:
 with tab_rules:
     table = pd.DataFrame(rules)
     common.table(table, "no alert rules stored", key="alerts_rules")
+    for r in rules:  # a refused rule is not evaluated; the others are
+        if r.get("error"):
+            st.warning(f"Rule {frames.md_escape(r.get('name'))} is not evaluated: {frames.md_escape(r['error'], 500)}")
+    failed = store_rejects.recent_examples(ctx.conn, 200)
+    failed = failed[failed["source"].isin(["alert_rule", "silence"])].head(10)
+    if not failed.empty:
+        st.caption("Recent rule and silence errors (the other rules were evaluated)")
+        st.dataframe(failed.assign(time=failed["ts_ms"].map(common.fmt_ts))[["time", "source", "reason", "text"]],
+                     hide_index=True, key="alerts_rule_errors")
     names = [r["name"] for r in rules]
     editing = st.selectbox("Edit rule", ["(new rule)", *names], key="rule_pick")
     base = next((r for r in rules if r["name"] == editing), {})
@@ -45,15 +71,17 @@ with tab_rules:
                                 if base.get("selector") else "")
         a1, a2, a3 = st.columns(3)
         aggs = ["series", "max", "min", "sum", "avg", "count"]
-        aggregation = a1.selectbox("Aggregation", aggs, index=aggs.index(base.get("aggregation", "series")))
-        by = a2.text_input("By labels (comma separated)", value=",".join(base.get("by", [])))
+        aggregation = a1.selectbox("Aggregation", aggs, index=_pick(aggs, base.get("aggregation")))
+        stored_by = base.get("by") if isinstance(base.get("by"), list) else []
+        by = a2.text_input("By labels (comma separated)", value=",".join(str(b) for b in stored_by))
         comps = [">", ">=", "<", "<=", "==", "!="]
-        comparison = a3.selectbox("Comparison", comps, index=comps.index(base.get("comparison", ">")))
+        comparison = a3.selectbox("Comparison", comps, index=_pick(comps, base.get("comparison")))
         b1, b2, b3 = st.columns(3)
-        threshold = b1.number_input("Threshold", value=float(base.get("threshold", 0.0)))
-        for_s = b2.number_input("For (s)", min_value=0.0, value=float(base.get("for_s", 0.0)))
+        threshold = b1.number_input("Threshold", value=_number(base.get("threshold")))
+        for_s = b2.number_input("For (s)", min_value=0.0, max_value=366 * 86400.0,
+                                value=min(max(_number(base.get("for_s")), 0.0), 366 * 86400.0))
         sevs = ["info", "warning", "critical"]
-        severity = b3.selectbox("Severity", sevs, index=sevs.index(base.get("severity", "warning")))
+        severity = b3.selectbox("Severity", sevs, index=_pick(sevs, base.get("severity"), 1))
         summary = st.text_input("Summary", value=base.get("summary", "{metric} is {value} ({comparison} {threshold})"))
         enabled = st.checkbox("Enabled", value=base.get("enabled", True))
         save = st.form_submit_button("Save rule")
@@ -87,7 +115,7 @@ with tab_silences:
                                      end=silences["end_ms"].map(common.fmt_ts)), hide_index=True, key="silences")
     with st.form("silence_form"):
         matchers = st.text_area("Matchers (YAML, e.g. `alertname: kafka-group-stalled` or `group: orders`)")
-        hours = st.number_input("Duration (hours)", min_value=0.1, value=2.0)
+        hours = st.number_input("Duration (hours)", min_value=0.1, max_value=366 * 24.0, value=2.0)
         reason = st.text_input("Reason")
         add = st.form_submit_button("Add silence")
     if add:
@@ -99,7 +127,7 @@ with tab_silences:
         if parsed is not None:
             start = common.now_ms()
             sid = common.operator_action(ctx, "alert_silence.add", "silence", lambda conn: api.add_silence(
-                conn, parsed, start, start + int(hours * 3_600_000), ctx.user.name, reason, start))
+                conn, parsed, start, end_after(start, hours), ctx.user.name, reason, start))
             if sid:
                 st.success(f"Silence {sid} added.")
     active = silences[silences["active"]]["id"].tolist() if not silences.empty else []

@@ -150,9 +150,16 @@ def not_configured(what: str) -> None:
 
 
 def fmt_ts(ts_ms: float | int | None) -> str:
-    if ts_ms is None:
+    """``YYYY-MM-DD HH:MM:SS UTC``; ``—`` for none, and the raw number marked for a value no date can show
+    (year 10000, inf, nan, negative, not a number): a broker-supplied time never breaks a page."""
+    if ts_ms is None or ts_ms is pd.NA or ts_ms is pd.NaT:
         return "—"
-    return datetime.fromtimestamp(int(ts_ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        if isinstance(ts_ms, bool) or not 0 <= float(ts_ms) <= 253402300799999:  # up to 9999-12-31
+            raise ValueError("out of range")
+        return datetime.fromtimestamp(int(ts_ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return f"(invalid time: {str(ts_ms)[:40]})"
 
 
 def table(df, empty: str, rename: dict[str, str] | None = None, **kwargs) -> None:

@@ -40,12 +40,12 @@ def _close_dialog() -> None:
 @st.dialog("Confirm replay", width="large", on_dismiss=_close_dialog)
 def confirm(request: dict) -> None:
     """The dry run of ``request``; Confirm queues the job (operator only, audited)."""
-    st.write(f"Replay from **{request['broker']} {request['cluster']} {request['dlq']}** "
-             f"({request['selection']['mode']} messages).")
+    st.text(f"Replay from {request['broker']} {request['cluster']} {request['dlq']} "
+            f"({request['selection']['mode']} messages).")  # broker names as plain text, never Markdown
     try:
         plan = pd.DataFrame(dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True)))
     except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
-        st.error(f"Dry run failed: {exc}")
+        st.error(f"Dry run failed: {frames.md_escape(exc, 500)}")
         plan = None
     if plan is not None:
         counts = plan["action"].value_counts() if not plan.empty else pd.Series(dtype=int)
@@ -85,7 +85,7 @@ chosen = st.selectbox("DLQ", dlqs, format_func=label, key="dlq_pick")
 broker, cluster, name = chosen["broker"], chosen["cluster"], chosen["dlq"]
 vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
 
-st.subheader(f"Messages in {name}")
+st.subheader(f"Messages in {frames.md_escape(name)}")
 f1, f2, f3, f4 = st.columns(4)
 filters = {"key": f1.text_input("Key contains", key="f_key"),
            "reason": f2.text_input("Reason contains", key="f_reason"),
@@ -100,15 +100,18 @@ else:
         msgs = browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
                       tuple((k, v) for k, v in filters.items() if v))
     except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
-        st.warning(f"Cannot read {name} from {broker} {cluster}: {exc}")
+        st.warning(f"Cannot read {frames.md_escape(name)} from {broker} {frames.md_escape(cluster)}: "
+                   f"{frames.md_escape(exc, 500)}")
 if st.button("Refresh", key="dlq_refresh"):
     browse.clear()
     st.rerun()
 
 if msgs:
-    shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]) if m["timestamp_ms"] else "—",
+    shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]),
+                           "mark": "malformed header" if m.get("header_error") else "",
                            "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
-                           "exception": m["exception_class"], "replays": m["replay_count"], "target": m["target"],
+                           "exception": frames.escape_text(m["exception_class"], 256),
+                           "replays": m["replay_count"], "target": frames.escape_text(m["target"], 300),
                            "size (B)": m["size"]} for m in msgs])
     st.dataframe(shown, hide_index=True, key="dlq_messages")
     by_coord = {m["coord"]: m for m in msgs}
@@ -120,12 +123,13 @@ if msgs:
         common.table(pd.DataFrame([{"header": k, "value": frames.escape_text(v, limit)}
                                    for k, v in m["headers"].items()]), "no headers", key="dlq_headers")
         if m.get("header_error"):
-            st.warning(f"Malformed header: {m['header_error']}")
+            st.warning("Malformed header (the message can still be replayed to an explicit target):")
+            st.code(frames.escape_text(m["header_error"], limit), language=None)
     with p:
         st.caption(f"Payload ({m['payload_kind']}, {m['size']} bytes{', truncated' if m['truncated'] else ''})")
         st.code(m["payload"] or "(empty)", language="json" if m["payload_kind"] == "json" else None)
 elif msgs is not None:
-    common.no_data(f"{name} is empty (or nothing matches the filters)")
+    common.no_data(f"{frames.md_escape(name)} is empty (or nothing matches the filters)")
 
 st.subheader("Replay")
 mode = st.radio("Messages", ["all", "picked", "filter"], horizontal=True, key="replay_mode",

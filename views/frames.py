@@ -63,6 +63,16 @@ def escape_text(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
 
 
+_MD_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:=")
+
+
+def md_escape(value: object, limit: int = 200) -> str:
+    """Broker-supplied text made inert inside Markdown (st.subheader/warning): every Markdown character is
+    backslash-escaped, newlines become spaces, truncated like :func:`escape_text`."""
+    text = escape_text(value, limit).replace("\n", " ").replace("\r", " ")
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
 def decode(df: pd.DataFrame, column: str, names: Mapping[int, str]) -> pd.DataFrame:
     """Replace a numeric code column by its names from ``core.codes`` (an unknown or missing code
     shows as 'unknown')."""

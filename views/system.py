@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.rejects import METRIC
 from core.targets import kafka_target, rabbitmq_target
 from store import queries, status
+from store import rejects as store_rejects
 from store.db import applied_migrations
-from views import common
+from views import common, frames
 
 ctx = common.page("System")
 st.subheader("Collector status")
@@ -37,6 +39,21 @@ else:
             last_ok=targets["last_ok_ms"].map(lambda v: common.fmt_ts(v) if pd.notna(v) else "never"))
         st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "duration_ms"]], hide_index=True,
                      key="sys_targets", column_config={"duration_ms": st.column_config.NumberColumn("poll (ms)")})
+
+st.subheader("Rejected inputs")
+st.caption("Bad telemetry summaries, DLQ messages, rules, silences and requests are skipped and counted here; "
+           "the rest of each cycle goes on.")
+rejected = queries.latest(ctx.conn, METRIC)
+if rejected.empty:
+    st.success("No input has been rejected.")
+else:
+    st.dataframe(rejected[["source", "reason", "value"]].rename(columns={"value": "rejected (total)"})
+                 .sort_values(["source", "reason"]), hide_index=True, key="sys_rejected")
+    examples = store_rejects.recent_examples(ctx.conn, 20)
+    if not examples.empty:  # plain text in a table, truncated when stored: never Markdown or HTML
+        st.dataframe(examples.assign(time=examples["ts_ms"].map(common.fmt_ts),
+                                     text=examples["text"].map(lambda t: frames.escape_text(t, 200)))
+                     [["time", "source", "reason", "text"]], hide_index=True, key="sys_rejected_examples")
 
 st.subheader("Store")
 path = Path(ctx.settings.store.path)

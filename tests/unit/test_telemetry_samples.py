@@ -56,7 +56,7 @@ def test_labels_percentiles_and_error_ratio():
 
 @pytest.mark.parametrize("summary_cluster, default, expected", [
     ("", "tel-cluster", "tel-cluster"),        # the app did not name its cluster: the telemetry cluster
-    ("shop-prod", "tel-cluster", "shop-prod"),  # the app's own cluster name wins
+    ("shop-prod", "tel-cluster", "tel-cluster"),  # never the payload's own: it comes from where it was read
 ])
 def test_cluster_label(summary_cluster, default, expected):
     out = tick_samples([_s(cluster=summary_cluster)], default, 1, Counters())
@@ -83,3 +83,31 @@ def test_dropped_counter_uses_cumulative_per_instance_deltas():
     tick_samples([_s(instance="a", dropped=2)], "c", 1, c)
     out = tick_samples([_s(instance="a", dropped=5), _s(instance="b", dropped=1)], "c", 2, c)
     assert _one(out, "consumer_telemetry_dropped_total") == 6  # 2, then +3 from a and +1 from b
+
+
+def test_exception_names_per_consumer_are_capped_beyond_which_other():
+    from collectors.telemetry_samples import MAX_EXCEPTIONS, OTHER
+    counters = Counters()
+    for tick in range(3):  # new names every tick: the consumer's series stay bounded
+        errs = {f"E{tick}_{i}": 1 for i in range(40)}
+        out = tick_samples([_s(values=(0.1,) * 40, errors=errs)], "c", tick + 1, counters)
+    names = {s.labels["exception"] for s in out if s.metric == "consumer_errors_total"}
+    assert len(names) == MAX_EXCEPTIONS and OTHER in names
+    assert sum(s.value for s in out if s.metric == "consumer_errors_total") == 120  # nothing lost, only pooled
+
+
+def test_a_summary_that_cannot_be_merged_is_left_out_alone():
+    from collectors.telemetry_samples import isolated_tick_samples
+    broken = _s(consumer="odd", instance="i9")
+    broken.sketch._relative_accuracy = 0.02  # disagrees with its own mapping: fails even alone
+    coarse = _s(consumer="mixed", instance="c1")
+    coarse.sketch = new_sketch(0.02)
+    coarse.sketch.add(0.1)  # fine alone, cannot merge with the other instance of "mixed"
+    rejected = []
+    counters = Counters()
+    out = isolated_tick_samples([_s(), broken, _s(consumer="odd", instance="i8"), coarse,
+                                 _s(consumer="mixed", instance="c2")], "c", 1, counters,
+                                lambda s, exc: rejected.append(s.instance))
+    assert {s.labels["consumer"] for s in out} == {"payment", "odd"}  # odd from its good instance
+    assert sorted(rejected) == ["c1", "c2", "i9"]
+    assert _by(out, "consumer_instances_count")[(("broker", "kafka"), ("cluster", "c"), ("consumer", "odd"))] == 1
