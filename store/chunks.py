@@ -87,8 +87,10 @@ def read_samples(conn: sqlite3.Connection, ids_json: str, start_ms: int, end_ms:
 
 def minute_buckets(conn: sqlite3.Connection, ids_json: str, lo_ms: int, end_ms: int,
                    bad: list[BadChunk]) -> list[np.ndarray] | None:
-    """[series_id, bucket, min, max, sum, count, last_ts, last] of the 1-minute buckets in [lo_ms, end_ms]
-    computed from raw chunks (lo_ms minute-aligned); None when no chunk overlaps."""
+    """[series_id, bucket, min, max, sum, count, last_ts, last] of the 1-minute buckets starting in
+    [lo_ms, end_ms] computed from raw chunks (lo_ms minute-aligned), each bucket whole as a rollup row
+    is; None when no chunk overlaps."""
+    end_ms = end_ms // MINUTE_MS * MINUTE_MS + MINUTE_MS - 1
     if not conn.execute(f"SELECT 1 FROM sample_chunks WHERE {_IN_IDS} AND t_start BETWEEN ? AND ? LIMIT 1",
                         (ids_json, lo_ms - RAW_WINDOW_MS + 1, end_ms)).fetchone():
         return None

@@ -43,7 +43,7 @@ _KINDS = {"samples": "if", "rollup_1h": codec.ROLLUP_KINDS}
 @dataclass
 class SealStats:
     horizon_ms: int = 0          # everything older is in chunks once done
-    batches: int = 0             # transactions committed
+    batches: int = 0             # transactions that sealed something
     chunks: int = 0              # chunks written (all tables)
     samples: int = 0             # raw samples moved into chunks
     buckets: int = 0             # rollup rows moved into chunks
@@ -75,10 +75,12 @@ def seal_due(conn: sqlite3.Connection, now_ms: int, *, grace_ms: int = SEAL_GRAC
             break
         lo, hi = ids[i], ids[min(i + batch_series, len(ids)) - 1]
         with transaction(conn):
+            moved = conn.total_changes
             for table, (window, source, column) in CHUNK_TABLES.items():
                 _seal_table(conn, table, window, source, column, lo, hi, horizon // window * window, stats)
             conn.execute("DELETE FROM rollup_1m WHERE series_id BETWEEN ? AND ? AND bucket_ms < ?", (lo, hi, horizon))
-        stats.batches += 1
+        if conn.total_changes != moved:  # series with nothing due cost a few index lookups, not a batch
+            stats.batches += 1
     return stats
 
 
