@@ -14,9 +14,11 @@ from store.rollups import HOUR_MS, MINUTE_MS
 log = logging.getLogger("eventdeck.store.chunks")
 
 DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
 # Window of one chunk per tier. Raw chunks close every 2 h (480 samples at 15 s: large enough that
 # pcodec's per-column header, ~50 B, costs ~0.1 B/sample; small enough that a query for the last
-# minutes decodes little); 1-hour buckets are packed per day (24 rows), since 2 would be mostly header.
+# minutes decodes little); 1-hour buckets are packed per week (168 rows, epoch-aligned): measured
+# 10.7 B per bucket against 20 packed per day and 8 per 30 days, which would keep a month of rows.
 # 1-minute buckets of closed windows are computed from raw chunks (minute_buckets): packed as chunks
 # they measured 1.8-3.7 B per raw sample, twice the raw chunk, so keeping raw as long as 1-minute
 # rollups costs less than keeping the rollups.
@@ -24,11 +26,12 @@ RAW_WINDOW_MS = 2 * HOUR_MS
 # every chunk table -> (window, row table it is sealed from, its time column)
 CHUNK_TABLES: dict[str, tuple[int, str, str]] = {
     "sample_chunks": (RAW_WINDOW_MS, "samples", "ts_ms"),
-    "rollup_1h_chunks": (DAY_MS, "rollup_1h", "bucket_ms"),
+    "rollup_1h_chunks": (WEEK_MS, "rollup_1h", "bucket_ms"),
 }
 _IN_IDS = "series_id IN (SELECT value FROM json_each(?))"
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _EMPTY_F = np.empty(0, dtype=np.float64)
+_ZERO = {"i": np.int64, "f": np.float64}
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,11 @@ def minute_buckets(conn: sqlite3.Connection, ids_json: str, lo_ms: int, end_ms: 
             np.add.reduceat(values, starts), np.diff(np.r_[starts, len(sid)]), ts[ends], values[ends]]
 
 
-def read_rollups(conn: sqlite3.Connection, ids_json: str, lo_ms: int, end_ms: int,
-                 bad: list[BadChunk]) -> list[np.ndarray] | None:
+def read_rollups(conn: sqlite3.Connection, ids_json: str, lo_ms: int, end_ms: int, bad: list[BadChunk],
+                 wanted: frozenset[int] | None = None) -> list[np.ndarray] | None:
     """[series_id, bucket, min, max, sum, count, last_ts, last] arrays of the chunked 1-hour buckets in
-    [lo_ms, end_ms]; None when no chunk overlaps (the caller's row-only path applies)."""
+    [lo_ms, end_ms]; None when no chunk overlaps (the caller's row-only path applies). With ``wanted``
+    (indexes into [bucket, min, ...]) only those columns are decoded; the others are zeros."""
     table = "rollup_1h_chunks"
     rows = _overlapping(conn, table, ids_json, lo_ms, end_ms)
     if not rows:
@@ -115,10 +119,11 @@ def read_rollups(conn: sqlite3.Connection, ids_json: str, lo_ms: int, end_ms: in
     parts: list[list[np.ndarray]] = []
     for row in rows:
         try:
-            cols = codec.decode_rollups(row[4], row[3], row[1], row[2])
+            cols = codec.decode_rollups(row[4], row[3], row[1], row[2], wanted)
         except codec.ChunkDecodeError as exc:
             _report(bad, table, row, exc)
             continue
+        cols = [np.zeros(row[3], dtype=_ZERO[k]) if c is None else c for c, k in zip(cols, codec.ROLLUP_KINDS)]
         keep = (cols[0] >= lo_ms) & (cols[0] <= end_ms)
         if not keep.all():
             cols = [c[keep] for c in cols]

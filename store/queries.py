@@ -21,6 +21,9 @@ Match = Mapping[str, "str | Sequence[str]"] | None
 # Value of one output point from the rollup rows of its bucket, per aggregation.
 GROUP_AGG = {"avg": "sum(sum_v) / sum(cnt)", "min": "min(min_v)", "max": "max(max_v)", "sum": "sum(sum_v)",
              "count": "sum(cnt)", "last": "last_v"}  # 'last' is the bare column picked by max(last_ts_ms)
+# Columns of a rollup chunk ([bucket, min, max, sum, count, last_ts, last]) each aggregation reads.
+AGG_COLUMNS = {"avg": frozenset({3, 4}), "min": frozenset({1}), "max": frozenset({2}), "sum": frozenset({3}),
+               "count": frozenset({4}), "last": frozenset({5, 6})}
 _BASE = ["series_id", "ts_ms", "value"]
 _DTYPE = np.dtype([("series_id", "i8"), ("ts_ms", "i8"), ("value", "f8")])
 
@@ -173,8 +176,12 @@ def _range(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, e
     table, width, resolution = plan_rollup(start_ms, end_ms, max_points, start_ms >= meta.get(M1_CUTOFF_KEY, 0))
     lo = start_ms // width * width
     ticks = _ticks(conn, lo, end_ms)
-    read = chunks.minute_buckets if table == "rollup_1m" else chunks.read_rollups
-    sealed = read(conn, args[0], lo, end_ms, bad) if ids else None
+    if not ids:
+        sealed = None
+    elif table == "rollup_1m":
+        sealed = chunks.minute_buckets(conn, args[0], lo, end_ms, bad)
+    else:
+        sealed = chunks.read_rollups(conn, args[0], lo, end_ms, bad, AGG_COLUMNS[agg])
     if sealed is not None:
         return _result(_rollup_merged(conn, meta, table, width, agg, lo, end_ms, ids, args, ticks, sealed),
                        resolution, series, match)

@@ -5,10 +5,10 @@ newest window that closed ``grace_ms`` ago) in the same transaction that flushes
 from then on the writer refuses samples older than the horizon (like the raw retention cut-off)
 and nothing new can land in a closed window. It then moves, per batch of series and in one
 transaction per batch, every raw row below the horizon into ``sample_chunks`` and every 1-hour
-rollup row of a closed day into ``rollup_1h_chunks``, and drops the 1-minute rollup rows below the
+rollup row of a closed week into ``rollup_1h_chunks``, and drops the 1-minute rollup rows below the
 horizon: queries compute those buckets from the raw chunks (see store.chunks for the measurement).
 Rollups stay computed incrementally at flush (exact sums, first write wins); 1-hour rows are packed
-as they are: the same codec, one chunk per series per day.
+as they are: the same codec, one chunk per series per week.
 
 A killed run leaves every batch either wholly sealed or wholly still rows; the next run carries
 on from the rows that are left. The same job converts a store written before chunks existed

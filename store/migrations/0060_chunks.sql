@@ -1,5 +1,5 @@
 -- Compressed chunks: one per series per closed window, for raw samples (2 h windows) and 1-hour
--- rollups (1-day windows); store.seal moves closed windows out of samples / rollup_1h into these,
+-- rollups (7-day windows); store.seal moves closed windows out of samples / rollup_1h into these,
 -- store.codec holds the blob format. 1-minute rollups of closed windows are not kept: they are
 -- computed from the raw chunks (as chunks they measured ~2x the size of the raw chunk itself). Rowid tables: multi-KB blobs overflow badly in a WITHOUT ROWID table
 -- (measured 3.3x larger). t_end is the window's exclusive end; n the samples (buckets) it holds.

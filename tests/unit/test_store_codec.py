@@ -75,7 +75,7 @@ GOOD = codec.encode_samples(T0 + np.arange(10, dtype=np.int64) * 15_000, np.aran
     (GOOD[:1] + b"\x03" + GOOD[2:], 10, "3 columns"),
     (GOOD[:-5], 10, "within the blob"),                # truncated
     (GOOD + b"xx", 10, "stray bytes"),
-    (GOOD, 11, "expected int64 x 11"),                 # row count in the table disagrees with the blob
+    (GOOD, 11, "expected float64 x 11"),               # row count in the table disagrees with the blob
     (GOOD, -1, "out of range"),
     (GOOD, codec.MAX_ROWS + 1, "out of range"),
     ("not bytes", 10, "not bytes"),
@@ -107,6 +107,51 @@ def test_hostile_blobs_raise_only_chunk_decode_error(noise, rows, data):
         except codec.ChunkDecodeError:
             continue
         assert len(ts) == len(v) == rows
+
+
+@pytest.mark.parametrize("ts, stored, size", [
+    (T0 + np.arange(480, dtype=np.int64) * 15_000, b"g", 16),                      # the collection grid
+    (np.delete(T0 + np.arange(480, dtype=np.int64) * 15_000, [3, 200, 201]), b"g", 16 + 3 * 4),  # missed cycles
+    (np.delete(T0 + np.arange(480, dtype=np.int64) * 15_000, list(range(0, 480, 30))[1:]), b"i", None),  # many gaps
+    (T0 + np.array([0, 7, 15_003, 30_001], dtype=np.int64), b"g", None),           # ms jitter: step 1, too many gaps
+    (T0 + np.array([0, 10_000, 25_000], dtype=np.int64), b"g", 16 + 3 * 4),        # gcd step 5 s: slots 1, 3, 4 missing
+    (np.array([T0], dtype=np.int64), b"c", 8),                                     # one sample
+])
+def test_grid_and_constant_columns(ts, stored, size):
+    blob = codec.encode([ts])
+    kind, length = struct.unpack_from("<cI", blob, 2)
+    if stored == b"g" and size is None:  # the grid would need too many missing slots: pcodec instead
+        stored = b"i"
+    assert kind == stored and (size is None or length == size)
+    (back,) = codec.decode(blob, "i", len(ts))
+    assert back.tolist() == ts.tolist()
+
+
+def grid_blob(first: int, step: int, missing: list[int], values: int = 3) -> bytes:
+    col = struct.pack("<qq", first, step) + np.array(missing, dtype="<u4").tobytes()
+    vals = np.zeros(values).tobytes()[:8]
+    return bytes([codec.FORMAT, 2]) + struct.pack("<cI", b"g", len(col)) + col + struct.pack("<cI", b"k", 8) + vals
+
+
+@pytest.mark.parametrize("blob, fragment", [
+    (grid_blob(T0, 0, []), "out of range"),                    # a zero step repeats timestamps
+    (grid_blob(T0, -5, []), "out of range"),
+    (grid_blob(2**63 - 10, 15_000, []), "out of range"),       # the last slot overflows int64
+    (grid_blob(T0, 1, [5]), "bad missing"),                    # missing slot beyond the grid
+    (grid_blob(T0, 1, [1, 1]), "bad missing"),                 # not strictly ascending
+    (grid_blob(T0, 1, list(range(20)), 3), "out of range"),    # more gaps than the encoder ever writes
+])
+def test_bad_grid_columns_raise_chunk_decode_error(blob, fragment):
+    with pytest.raises(codec.ChunkDecodeError, match=fragment):
+        codec.decode_samples(blob, 3, 0, 2**63 - 1)
+
+
+def test_constant_float_column_keeps_its_bits():
+    for v in SPECIAL:
+        col = np.full(5, v)
+        blob = codec.encode([col])
+        assert struct.unpack_from("<cI", blob, 2) == (b"k", 8)
+        assert bits(codec.decode(blob, "f", 5)[0]) == bits(col)
 
 
 @pytest.mark.parametrize("columns, fragment", [

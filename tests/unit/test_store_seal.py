@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import queries
-from store.chunks import DAY_MS, RAW_WINDOW_MS
+from store import chunks
+from store.chunks import DAY_MS, RAW_WINDOW_MS, WEEK_MS
 from store.db import connect_reader, connect_writer, migrate
 from store.retention import apply_retention
 from store.rollups import HOUR_MS, MINUTE_MS
@@ -30,6 +31,13 @@ STEP = 15_000
 
 def lag(group: str, ts: int, value: float) -> Sample:
     return Sample(LAG, {"cluster": "a", "group": group}, ts, value)
+
+
+@pytest.fixture(autouse=True)
+def daily_hour_chunks(monkeypatch):
+    """1-hour buckets packed per day instead of per week, so a day of data exercises them (the window
+    is a parameter of sealing, queries and retention alike; test_weekly_hour_chunks uses the real one)."""
+    monkeypatch.setitem(chunks.CHUNK_TABLES, "rollup_1h_chunks", (DAY_MS, "rollup_1h", "bucket_ms"))
 
 
 @pytest.fixture
@@ -106,6 +114,28 @@ def test_queries_answer_the_same_before_and_after_sealing(store, gap):
     # sealing again finds nothing new; a later call seals the next window
     assert seal_due(w, T0 + 27 * HOUR_MS).chunks == 0
     assert_same(before, run_queries(r))
+
+
+def test_weekly_hour_chunks(store, monkeypatch):
+    monkeypatch.undo()  # the real window
+    assert chunks.CHUNK_TABLES["rollup_1h_chunks"][0] == WEEK_MS
+    w, r = store
+    start = T0 // WEEK_MS * WEEK_MS
+    sw = SampleWriter(w)
+    for day in range(9):  # one sample a minute for 9 days, a day per batch
+        sw.write([lag("g", start + day * DAY_MS + m * MINUTE_MS, float(m % 17)) for m in range(1440)])
+    flush(w)
+    cases = [(start + a, start + 9 * DAY_MS - 1, mp, agg) for a in (0, 5 * DAY_MS + 1)
+             for mp, agg in ((300, "avg"), (300, "last"), (1000, "count"), (50, "max"))]
+    before = [queries.range_query(r, LAG, None, *c[:2], max_points=c[2], agg=c[3]) for c in cases]
+    seal_due(w, start + 9 * DAY_MS)
+    assert w.execute("SELECT t_start, t_end, n FROM rollup_1h_chunks").fetchall() == \
+        [(start, start + WEEK_MS, 7 * 24)]
+    assert w.execute("SELECT min(bucket_ms) FROM rollup_1h").fetchone()[0] == start + WEEK_MS
+    for c, b in zip(cases, before):
+        a = queries.range_query(r, LAG, None, *c[:2], max_points=c[2], agg=c[3])
+        assert set(a["resolution"]) == set(b["resolution"]) and "1m" not in set(a["resolution"])
+        pd.testing.assert_frame_equal(b, a, check_exact=False, rtol=1e-12)
 
 
 def test_queries_of_a_subset_agree_with_the_full_answer(store):
