@@ -205,11 +205,12 @@ def _rollup_merged(conn: sqlite3.Connection, meta: dict[str, int], table: str, w
                    end_ms: int, ids: list[int], args: tuple, ticks: int, sealed: list[np.ndarray]) -> pd.DataFrame:
     """The rollup answer when some buckets are in chunks: chunk buckets + rollup rows + staged samples
     (one-sample buckets), grouped into buckets of ``width`` with the same aggregations as the SQL path."""
-    rows = conn.execute(f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
-                        f"WHERE {_IN_IDS} AND bucket_ms BETWEEN ? AND ?", (args[0], lo, end_ms)).fetchall()
-    if ticks:
-        rows += [(sid, ts, v, v, v, 1, ts, v) for sid, ts, v in
-                 conn.execute(_staged(meta, ticks, len(ids)), (lo, end_ms, *args))]
+    sql = (f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
+           f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2")
+    if ticks:  # staged samples as buckets of `width` ('value' is the one at max(ts_ms))
+        sql += (f" UNION ALL SELECT series_id, ts_ms / {width} * {width}, min(value), max(value), sum(value), "
+                f"count(*), max(ts_ms), value FROM ({_staged(meta, ticks, len(ids))}) GROUP BY series_id, ts_ms / {width}")
+    rows = conn.execute(sql, (lo, end_ms, *args) if ticks else (lo, end_ms, args[0])).fetchall()
     arr = np.array(rows, dtype=_ROLLUP_DTYPE) if rows else np.empty(0, dtype=_ROLLUP_DTYPE)
     sid, b, mn, mx, sm, cnt, lts, lv = (np.concatenate([c, arr[name]]) for c, name in zip(sealed, _ROLLUP_DTYPE.names))
     if not len(sid):

@@ -116,6 +116,33 @@ def test_queries_answer_the_same_before_and_after_sealing(store, gap):
     assert_same(before, run_queries(r))
 
 
+def test_a_store_sealed_while_ingesting_answers_as_the_row_store(tmp_path):
+    """The same batches into a row store and into one sealed every 2 h of sample time, as the service
+    does; staged rows left in both. Every query shape answers the same (ends on bucket edges: a
+    rollup bucket cut by end_ms already depends on when staged rows were flushed, sealing or not)."""
+    rows_w, sealed_w = connect_writer(tmp_path / "rows.db"), connect_writer(tmp_path / "sealed.db")
+    writers = (SampleWriter(rows_w), SampleWriter(sealed_w))
+    for k in range(27 * HOUR_MS // STEP + 7):
+        ts = T0 + k * STEP
+        batch = [lag(f"g{i}", ts, float((k * 7 + i) % 50) / (1 + i % 3)) for i in range(6)]
+        for sw in writers:
+            sw.write(batch)
+        if ts % RAW_WINDOW_MS == SEAL_GRACE_MS:
+            seal_due(sealed_w, ts)
+    assert counts(sealed_w)["sample_chunks"] == 6 * 13 and counts(sealed_w)["samples_recent"] > 0
+    end = T0 + 27 * HOUR_MS + 7 * STEP
+    shapes = [(a, e, m, agg) for a, e in ((0, end), (3 * HOUR_MS + 1, T0 + 26 * HOUR_MS - 1), (25 * HOUR_MS, end))
+              for m, agg in ((10**6, "avg"), (2000, "avg"), (400, "max"), (400, "last"), (30, "sum"),
+                             (30, "count"), (5, "min"), (3, "last"))]
+    readers = [connect_reader(tmp_path / "rows.db"), connect_reader(tmp_path / "sealed.db")]
+    for a, e, m, agg in shapes:
+        want, got = (queries.range_query(r, LAG, None, T0 + a, e - 1 if e == end else e, max_points=m, agg=agg)
+                     for r in readers)
+        assert got.attrs["bad_chunks"] == []
+        pd.testing.assert_frame_equal(want, got, check_exact=agg not in ("avg", "sum"), rtol=1e-12,
+                                      obj=f"{(a, e, m, agg)}")
+
+
 def test_weekly_hour_chunks(store, monkeypatch):
     monkeypatch.undo()  # the real window
     assert chunks.CHUNK_TABLES["rollup_1h_chunks"][0] == WEEK_MS
