@@ -33,8 +33,10 @@ log = logging.getLogger("eventdeck.store.seal")
 # A window is sealed once it ended this long ago: later samples for it would be refused, so this
 # is how late a collection may write (cycles stamp their scheduled time, normally seconds behind).
 SEAL_GRACE_MS = 30 * MINUTE_MS
-# Series per transaction: ~100 series x 2 h of 15 s samples is ~50k rows, ~50-100 ms of write lock.
+# Series per transaction, and 2 h windows per series per transaction: 100 series x 4 h of 15 s
+# samples is ~100k rows, ~0.2 s of write lock, however much history an older store converts.
 BATCH_SERIES = 100
+WINDOWS_PER_BATCH = 2
 
 _COLUMNS = {"samples": "ts_ms, value", "rollup_1h": "bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v"}
 _KINDS = {"samples": "if", "rollup_1h": codec.ROLLUP_KINDS}
@@ -59,7 +61,11 @@ def due_horizon(now_ms: int, grace_ms: int = SEAL_GRACE_MS) -> int:
 
 def seal_due(conn: sqlite3.Connection, now_ms: int, *, grace_ms: int = SEAL_GRACE_MS,
              batch_series: int = BATCH_SERIES, max_batches: int | None = None) -> SealStats:
-    """Seal every closed window of every series (writer connection); returns what was done."""
+    """Seal every closed window of every series (writer connection); returns what was done.
+
+    One transaction per ``batch_series`` series and ``WINDOWS_PER_BATCH`` windows; with
+    ``max_batches`` it stops after that many transactions (``done`` False) and a later call goes on.
+    """
     if not isinstance(batch_series, int) or batch_series < 1:
         raise ValueError(f"seal_due: batch_series must be a positive int, got {batch_series!r}")
     with transaction(conn):
@@ -70,17 +76,25 @@ def seal_due(conn: sqlite3.Connection, now_ms: int, *, grace_ms: int = SEAL_GRAC
     stats = SealStats(horizon_ms=horizon)
     ids = [sid for (sid,) in conn.execute("SELECT id FROM series ORDER BY id")]
     for i in range(0, len(ids), batch_series):
-        if max_batches is not None and stats.batches >= max_batches:
-            stats.done = False
-            break
         lo, hi = ids[i], ids[min(i + batch_series, len(ids)) - 1]
-        with transaction(conn):
-            moved = conn.total_changes
-            for table, (window, source, column) in CHUNK_TABLES.items():
-                _seal_table(conn, table, window, source, column, lo, hi, horizon // window * window, stats)
-            conn.execute("DELETE FROM rollup_1m WHERE series_id BETWEEN ? AND ? AND bucket_ms < ?", (lo, hi, horizon))
-        if conn.total_changes != moved:  # series with nothing due cost a few index lookups, not a batch
-            stats.batches += 1
+        until = None
+        while until != horizon:  # oldest windows first, WINDOWS_PER_BATCH at a time
+            if max_batches is not None and stats.batches >= max_batches:
+                stats.done = False
+                return stats
+            (first,) = conn.execute("SELECT min((SELECT min(ts_ms) FROM samples WHERE series_id = s.id)) "
+                                    "FROM series s WHERE s.id BETWEEN ? AND ?", (lo, hi)).fetchone()
+            until = horizon if first is None else min(horizon, (first // RAW_WINDOW_MS + WINDOWS_PER_BATCH)
+                                                      * RAW_WINDOW_MS)
+            with transaction(conn):
+                moved = conn.total_changes
+                for table, (window, source, column) in CHUNK_TABLES.items():
+                    if source == "samples" or until == horizon:
+                        _seal_table(conn, table, window, source, column, lo, hi, until // window * window, stats)
+                conn.execute("DELETE FROM rollup_1m WHERE series_id BETWEEN ? AND ? AND bucket_ms < ?",
+                             (lo, hi, until))
+            if conn.total_changes != moved:  # series with nothing due cost a few index lookups, not a batch
+                stats.batches += 1
     return stats
 
 
