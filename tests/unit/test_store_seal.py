@@ -334,3 +334,24 @@ def test_a_store_of_the_pre_chunk_schema_converts_in_batches_while_a_reader_read
     assert w.execute("SELECT count(*) FROM samples").fetchone()[0] + \
         w.execute("SELECT sum(n) FROM sample_chunks").fetchone()[0] == 12 * 30 * HOUR_MS // STEP
     assert w.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_rows_found_for_a_sealed_window_are_merged_into_its_chunk(store):
+    """Defensive path (the writer refuses such rows): rows below the horizon whose window has a chunk
+    are merged into it, the chunk's value winning for a repeated timestamp; an unreadable chunk is
+    left alone and the rows stay rows."""
+    w, r = store
+    fill(w, 2, 3)
+    seal_due(w, T0 + 3 * HOUR_MS)
+    (a, b) = [sid for (sid,) in w.execute("SELECT id FROM series ORDER BY id")]
+    w.execute("UPDATE sample_chunks SET data = x'00' WHERE series_id = ?", (b,))
+    w.executemany("INSERT INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)",
+                  [(a, T0 + 7, 70.0), (a, T0, -1.0), (b, T0 + 7, 70.0)])
+    stats = seal_due(w, T0 + 3 * HOUR_MS)
+    assert stats.kept_rows == 1 and stats.samples == 2
+    df = queries.range_query(r, LAG, {"group": "g0"}, T0, T0 + 20_000, max_points=100)
+    assert df[["ts_ms", "value"]].values.tolist() == [[T0, 0.0], [T0 + 7, 70.0], [T0 + 15_000, 7.0]]
+    assert w.execute("SELECT n FROM sample_chunks WHERE series_id = ?", (a,)).fetchone()[0] == \
+        RAW_WINDOW_MS // STEP + 1
+    assert w.execute("SELECT series_id, ts_ms FROM samples WHERE ts_ms < ?", (T0 + HOUR_MS,)).fetchall() == \
+        [(b, T0 + 7)]
