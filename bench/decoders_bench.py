@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from alerts import api
 from alerts.evaluator import Options, evaluate
-from store.db import connect_writer
+from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
@@ -98,7 +98,7 @@ def redos_tick(n_series: int, ticks: int, hostile: int = 50) -> tuple[float, flo
     with tempfile.TemporaryDirectory() as tmp:
         stores = []
         for with_redos in (False, True):
-            conn = connect_writer(Path(tmp) / f"bench-{with_redos}.db")
+            conn = open_migrated(Path(tmp) / f"bench-{with_redos}.db")
             writer = SampleWriter(conn)
             writer.write(Sample("kafka_group_lag_messages", lab, T0 - 1000, 0.0) for lab in labels)
             api.save_rule(conn, _lag_rule("lag-any"), "bench", T0)

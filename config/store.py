@@ -7,9 +7,12 @@ from config.base import Section
 
 
 class RetentionConfig(Section):
-    raw_hours: float = Field(48.0, gt=0, description="keep raw samples this long")
-    rollup_1m_days: float = Field(30.0, gt=0, description="keep 1-minute rollups this long")
-    rollup_1h_days: float = Field(365.0, gt=0, description="keep 1-hour rollups this long")
+    # Sealed into compressed chunks raw samples take ~1 B each (bench/store_bench.py): 90 days of
+    # raw cost less than the 30 days of 1-minute rollup rows kept before chunks existed.
+    raw_hours: float = Field(2160.0, gt=0, description="keep raw samples this long (90 days)")
+    rollup_1m_days: float = Field(90.0, gt=0, description="keep 1-minute rollups this long (of sealed windows they are "
+                                                          "computed from raw samples, so at most as long as raw)")
+    rollup_1h_days: float = Field(730.0, gt=0, description="keep 1-hour rollups this long")
 
 
 class StoreConfig(Section):
@@ -17,3 +20,5 @@ class StoreConfig(Section):
     retention: RetentionConfig = RetentionConfig()
     checkpoint_interval_s: float = Field(300.0, gt=0, description="WAL checkpoint(TRUNCATE) period")
     retention_interval_s: float = Field(600.0, gt=0, description="how often old samples are pruned")
+    seal_interval_s: float = Field(300.0, gt=0, description="how often closed 2 h windows are sealed into "
+                                                            "compressed chunks (also converts an older store at start)")

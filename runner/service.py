@@ -96,8 +96,8 @@ class Service:
 
 
 def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
-    """Retention and WAL checkpoints, run by the service (the only writer of samples)."""
-    from store import db, retention
+    """Retention, sealing and WAL checkpoints, run by the service (the only writer of samples)."""
+    from store import db, retention, seal
 
     r = settings.store.retention
 
@@ -116,8 +116,16 @@ def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
         finally:
             conn.close()
 
+    def seal_chunks() -> None:  # its first run, at start, also converts a store written before chunks
+        conn = db.connect_writer(store_path)
+        try:
+            seal.seal_due(conn, now_ms())
+        finally:
+            conn.close()
+
     return [JobSpec("store:retention", prune, settings.store.retention_interval_s, after_tick=False),
-            JobSpec("store:checkpoint", checkpoint, settings.store.checkpoint_interval_s, after_tick=False)]
+            JobSpec("store:checkpoint", checkpoint, settings.store.checkpoint_interval_s, after_tick=False),
+            JobSpec("store:seal", seal_chunks, settings.store.seal_interval_s, after_tick=False)]
 
 
 def build_service(settings: Settings, store_path: str | Path | None = None) -> Service:

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from store import chunks
 from store.db import snapshot
 from store.rollups import plan_rollup
 from core.names import LABEL_RE
@@ -24,6 +25,9 @@ MAX_POINTS = 2000
 # Value of one output point from the rollup rows of its bucket, per aggregation.
 GROUP_AGG = {"avg": "sum(sum_v) / sum(cnt)", "min": "min(min_v)", "max": "max(max_v)", "sum": "sum(sum_v)",
              "count": "sum(cnt)", "last": "last_v"}  # 'last' is the bare column picked by max(last_ts_ms)
+# Columns of a rollup chunk ([bucket, min, max, sum, count, last_ts, last]) each aggregation reads.
+AGG_COLUMNS = {"avg": frozenset({3, 4}), "min": frozenset({1}), "max": frozenset({2}), "sum": frozenset({3}),
+               "count": frozenset({4}), "last": frozenset({5, 6})}
 _BASE = ["series_id", "ts_ms", "value"]
 _DTYPE = np.dtype([("series_id", "i8"), ("ts_ms", "i8"), ("value", "f8")])
 
@@ -154,6 +158,8 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
     Raw samples when every series has <= max_points of them in range and raw retention covers the
     start; else 1-minute rollups, else 1-hour rollups (grouped into k-hour buckets if needed).
     ``agg`` (avg, min, max, sum, count, last) combines a bucket's samples; ts_ms is the bucket start.
+    Head rows, staged rows and compressed chunks are read in one snapshot. A chunk that does not
+    decode is logged and skipped; the result lists it in ``df.attrs["bad_chunks"]`` (series, window).
     """
     if agg not in GROUP_AGG:
         raise ValueError(f"range_query: agg {agg!r} is not one of {sorted(GROUP_AGG)}")
@@ -161,23 +167,35 @@ def range_query(conn: sqlite3.Connection, metric: str, match: Match, start_ms: i
         raise ValueError(f"range_query: max_points must be a positive int, got {max_points!r}")
     if end_ms < start_ms:
         raise ValueError(f"range_query: end_ms {end_ms} is before start_ms {start_ms}")
-    with snapshot(conn):  # staged rows may be flushed meanwhile: read both tables at one instant
-        return _range(conn, metric, match, start_ms, end_ms, max_points, agg)
+    bad: list[chunks.BadChunk] = []
+    with snapshot(conn):  # staged rows may be flushed and rows sealed meanwhile: read all at one instant
+        df = _range(conn, metric, match, start_ms, end_ms, max_points, agg, bad)
+    df.attrs["bad_chunks"] = bad
+    return df
 
 
 def _range(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, end_ms: int, max_points: int,
-           agg: str) -> pd.DataFrame:
+           agg: str, bad: list) -> pd.DataFrame:
     series = _series(conn, metric, match)
     ids = [sid for sid, _ in series]
     meta = _meta(conn)
     args = (json.dumps(ids), meta.get(FLUSHED_MAX_KEY, -1))  # ?3 and ?4 of the staged-rows SELECT
-    raw = _raw_rows(conn, meta, ids, args, start_ms, end_ms, max_points) \
+    raw = _raw_rows(conn, meta, ids, args, start_ms, end_ms, max_points, bad) \
         if ids and start_ms >= meta.get(RAW_CUTOFF_KEY, 0) else None
     if raw is not None:
         return _result(raw, "raw", series, match)
     table, width, resolution = plan_rollup(start_ms, end_ms, max_points, start_ms >= meta.get(M1_CUTOFF_KEY, 0))
     lo = start_ms // width * width
     ticks = _ticks(conn, lo, end_ms)
+    if not ids:
+        sealed = None
+    elif table == "rollup_1m":
+        sealed = chunks.minute_buckets(conn, args[0], lo, end_ms, bad)
+    else:
+        sealed = chunks.read_rollups(conn, args[0], lo, end_ms, bad, AGG_COLUMNS[agg])
+    if sealed is not None:
+        return _result(_rollup_merged(conn, meta, table, width, agg, lo, end_ms, ids, args, ticks, sealed),
+                       resolution, series, match)
     last = ", max(last_ts_ms)" if agg == "last" else ""
     staged_part = (" UNION ALL SELECT series_id, ts_ms, value, value, value, 1, ts_ms, value "
                    f"FROM ({_staged(meta, ticks, len(ids))})" if ticks else "")
@@ -187,27 +205,81 @@ def _range(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, e
            f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2{staged_part}) "
            "GROUP BY series_id, b ORDER BY series_id, b")
     rows = [r[:3] for r in conn.execute(sql, (lo, end_ms, *args) if ticks else (lo, end_ms, args[0]))]
-    return _result(rows, resolution, series, match)
+    return _result(_frame(rows), resolution, series, match)
+
+
+_ROLLUP_DTYPE = np.dtype([("series_id", "i8"), ("bucket_ms", "i8"), ("min_v", "f8"), ("max_v", "f8"),
+                          ("sum_v", "f8"), ("cnt", "i8"), ("last_ts_ms", "i8"), ("last_v", "f8")])
+
+
+def _rollup_merged(conn: sqlite3.Connection, meta: dict[str, int], table: str, width: int, agg: str, lo: int,
+                   end_ms: int, ids: list[int], args: tuple, ticks: int, sealed: list[np.ndarray]) -> pd.DataFrame:
+    """The rollup answer when some buckets are in chunks: chunk buckets + rollup rows + staged samples
+    (one-sample buckets), grouped into buckets of ``width`` with the same aggregations as the SQL path."""
+    sql = (f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
+           f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2")
+    if ticks:  # staged samples as buckets of `width` ('value' is the one at max(ts_ms))
+        sql += (f" UNION ALL SELECT series_id, ts_ms / {width} * {width}, min(value), max(value), sum(value), "
+                f"count(*), max(ts_ms), value FROM ({_staged(meta, ticks, len(ids))}) GROUP BY series_id, ts_ms / {width}")
+    rows = conn.execute(sql, (lo, end_ms, *args) if ticks else (lo, end_ms, args[0])).fetchall()
+    arr = np.array(rows, dtype=_ROLLUP_DTYPE) if rows else np.empty(0, dtype=_ROLLUP_DTYPE)
+    sid, b, mn, mx, sm, cnt, lts, lv = (np.concatenate([c, arr[name]]) for c, name in zip(sealed, _ROLLUP_DTYPE.names))
+    if not len(sid):
+        return _frame([])
+    g = b // width * width
+    order = np.lexsort((lts, g, sid))
+    sid, g = sid[order], g[order]
+    starts = np.flatnonzero(np.r_[True, (sid[1:] != sid[:-1]) | (g[1:] != g[:-1])])
+    if agg == "avg":
+        value = np.add.reduceat(sm[order], starts) / np.add.reduceat(cnt[order], starts)
+    elif agg == "min":
+        value = np.minimum.reduceat(mn[order], starts)
+    elif agg == "max":
+        value = np.maximum.reduceat(mx[order], starts)
+    elif agg == "sum":
+        value = np.add.reduceat(sm[order], starts)
+    elif agg == "count":
+        value = np.add.reduceat(cnt[order], starts).astype(np.float64)
+    else:  # last: the value at the latest timestamp of the bucket
+        value = lv[order][np.r_[starts[1:], len(sid)] - 1]
+    return pd.DataFrame({"series_id": sid[starts], "ts_ms": g[starts], "value": value})
 
 
 def _raw_rows(conn: sqlite3.Connection, meta: dict[str, int], ids: list[int], args: tuple, start_ms: int,
-              end_ms: int, max_points: int) -> list[tuple] | None:
-    """Raw (flushed + staged) rows of the series in range, or None if one has more than max_points."""
-    counts = _raw_counts(conn, ids, start_ms, end_ms, max_points)
-    if counts is None:
+              end_ms: int, max_points: int, bad: list) -> pd.DataFrame | None:
+    """Raw (chunked + flushed + staged) samples of the series in range, or None if one has more than
+    max_points. Whole chunks inside the range are counted without decoding, so a range far too long
+    for raw costs a few index lookups."""
+    whole = chunks.sample_counts(conn, args[0], start_ms, end_ms)
+    if whole and max(whole.values()) > max_points:
+        return None
+    counts = _raw_counts(conn, ids, start_ms, end_ms, max_points)  # head rows, each capped at max_points + 1
+    if counts is None or max(counts[sid] + whole.get(sid, 0) for sid in ids) > max_points:
         return None
     ticks = _ticks(conn, start_ms, end_ms)
     staged = conn.execute(_staged(meta, ticks, len(ids)), (start_ms, end_ms, *args)).fetchall() if ticks else []
     for sid, _, _ in staged:
         counts[sid] += 1
-    if max(counts.values()) > max_points:
+    if max(counts[sid] + whole.get(sid, 0) for sid in ids) > max_points:
         return None
+    c_sid, c_ts, c_val = chunks.read_samples(conn, args[0], start_ms, end_ms, bad)
+    if len(c_sid):
+        for sid, n in zip(*np.unique(c_sid, return_counts=True)):
+            counts[int(sid)] += int(n)
+        if max(counts.values()) > max_points:
+            return None
     rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} AND ts_ms BETWEEN ? AND ?",
                         (args[0], start_ms, end_ms)).fetchall()
-    return sorted(rows + staged) if staged else rows
+    if not len(c_sid):
+        return _frame(sorted(rows + staged) if staged else rows)
+    arr = np.array(rows + staged, dtype=_DTYPE) if rows or staged else np.empty(0, dtype=_DTYPE)
+    sid = np.concatenate([c_sid, arr["series_id"]])
+    ts = np.concatenate([c_ts, arr["ts_ms"]])
+    val = np.concatenate([c_val, arr["value"]])
+    order = np.lexsort((ts, sid))
+    return pd.DataFrame({"series_id": sid[order], "ts_ms": ts[order], "value": val[order]})
 
 
-def _result(rows: list[tuple], resolution: str, series: list[tuple[int, str]], match: Match) -> pd.DataFrame:
-    df = _frame(rows)
+def _result(df: pd.DataFrame, resolution: str, series: list[tuple[int, str]], match: Match) -> pd.DataFrame:
     df["resolution"] = resolution
     return _with_labels(df, series, match, extra=["resolution"])

@@ -28,6 +28,7 @@ H1_CUTOFF_KEY = "h1_cutoff_ms"
 STAGED_ROWS_KEY = "staged_rows"
 STAGED_SINCE_KEY = "staged_since_ms"
 FLUSHED_MAX_KEY = "flushed_max_ts_ms"
+SEALED_UNTIL_KEY = "sealed_until_ms"  # store.seal: samples older than this are in chunks, closed to writes
 
 # Staged rows move to the series-keyed tables once they span FLUSH_MS of sample time: each move
 # touches a few pages per series whatever it carries, so longer spans mean fewer page writes per
@@ -106,7 +107,8 @@ class SampleWriter:
     """Writes batches of samples on a writer connection; caches series ids between batches.
 
     A (series, ts_ms) already written is ignored (first write wins), so a retried batch never
-    double-counts; so is a sample older than the last raw retention cut-off.
+    double-counts; so is a sample older than the last raw retention cut-off or than the sealed
+    horizon (its window is a closed chunk, see store.seal).
     """
 
     def __init__(self, conn: sqlite3.Connection):
@@ -150,7 +152,7 @@ class SampleWriter:
             if stale or any(r[0] is None for r in rows):
                 fresh = self._resolve(dict.fromkeys(k for k, r in zip(keys, rows) if stale or r[0] is None))
                 rows = [(fresh.get(k, r[0]), r[1], r[2]) for k, r in zip(keys, rows)]
-            cutoff = meta.get(RAW_CUTOFF_KEY, 0)
+            cutoff = max(meta.get(RAW_CUTOFF_KEY, 0), meta.get(SEALED_UNTIL_KEY, 0))
             if lo < cutoff:
                 rows = [r for r in rows if r[1] >= cutoff]
             accepted = self._stage(rows)

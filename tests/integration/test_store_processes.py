@@ -161,9 +161,93 @@ def test_writer_killed_mid_batch_leaves_the_batch_all_in_or_all_out(tmp_path):
     assert w.execute("SELECT sum(cnt) FROM rollup_1h").fetchone()[0] == raw
 
 
+def run_sealer(path: str, now_ms: str) -> None:
+    """Seal one batch of 10 series per transaction until done; prints a line per committed batch."""
+    from store.seal import seal_due
+
+    conn = open_migrated(path)
+    print("start", flush=True)
+    while True:
+        t = time.perf_counter()
+        stats = seal_due(conn, int(now_ms), batch_series=10, max_batches=1)
+        print(f"batch {time.perf_counter() - t:.4f}", flush=True)
+        if stats.done:
+            break
+    print("finished", flush=True)
+
+
+def stored_samples(conn) -> tuple[list[tuple[int, int]], int]:
+    """(series_id, ts) of every sample in head rows and chunks (duplicates kept), and the chunk count."""
+    from store.codec import decode_samples
+
+    found = [tuple(r) for r in conn.execute("SELECT series_id, ts_ms FROM samples UNION ALL "
+                                            "SELECT series_id, ts_ms FROM samples_recent")]
+    chunks = conn.execute("SELECT series_id, t_start, t_end, n, data FROM sample_chunks").fetchall()
+    for sid, t_start, t_end, n, data in chunks:
+        ts, _ = decode_samples(data, n, t_start, t_end)
+        found += [(sid, int(t)) for t in ts]
+    return found, len(chunks)
+
+
+def test_sealer_killed_mid_batch_leaves_every_sample_in_rows_or_in_exactly_one_chunk(tmp_path):
+    from store.chunks import RAW_WINDOW_MS
+    from store.seal import due_horizon, seal_due
+    from store.types import Sample
+    from store.writes import SampleWriter
+
+    series, hours = 200, 10
+    path = str(tmp_path / "s.db")
+    w = open_migrated(path)
+    sw = SampleWriter(w)
+    steps = hours * 3_600_000 // STEP_MS
+    for k in range(0, steps, 8):  # 8 cycles per write: quicker to build, the same rows in the end
+        sw.write([Sample(LAG, {"cluster": "a", "group": f"g{i}"}, T0 + j * STEP_MS, float((i + j) % 100))
+                  for j in range(k, min(k + 8, steps)) for i in range(series)])
+    w.close()
+    written = {(sid, ts) for sid, ts in stored_samples(connect_reader(path))[0]}
+    assert len(written) == series * steps
+    now = T0 + hours * 3_600_000
+
+    killed = None
+    for attempt in range(6):
+        proc = worker("sealer", path, str(now))
+        durations, deadline = [], time.monotonic() + 60
+        for line in proc.stdout:
+            word, *rest = line.split()
+            if word == "batch":
+                durations.append(float(rest[0]))
+                if len(durations) >= 2:
+                    time.sleep(min(durations) * (0.2 + 0.15 * attempt))  # inside the next batch, judging by earlier ones
+                    proc.send_signal(signal.SIGKILL)
+                    break
+            assert word != "finished", "sealing finished before the kill"
+            assert time.monotonic() < deadline, "sealer too slow to reach its third batch"
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, err
+        conn = connect_reader(path)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        found, chunks = stored_samples(conn)
+        assert len(found) == len(set(found)), "a sample is in two places (rows and a chunk, or two chunks)"
+        assert set(found) == written, "a sample went missing"
+        conn.close()
+        if "finished" in out:
+            continue
+        killed = chunks
+        break
+    assert killed is not None and 0 < killed < series * 4, "the kill should land while sealing is under way"
+    # a new run carries on where the killed one stopped
+    w = open_migrated(path)
+    assert seal_due(w, now).done
+    found, chunks = stored_samples(w)
+    horizon = due_horizon(now)
+    assert sorted(found) == sorted(written)
+    assert chunks == len({(sid, ts // RAW_WINDOW_MS) for sid, ts in written if ts < horizon})
+    assert w.execute("SELECT count(*) FROM samples").fetchone()[0] == sum(ts >= horizon for _, ts in written)
+
+
 def main(argv: list[str]) -> None:
     roles = {"writer": lambda p, s, n, a, b: run_writer(p, int(s), int(n), int(a), int(b)),
-             "reader": run_reader, "status": run_status}
+             "reader": run_reader, "status": run_status, "sealer": run_sealer}
     roles[argv[0]](*argv[1:])
 
 

@@ -78,3 +78,24 @@ def test_stop_closes_every_job_once_after_its_last_run(tmp_path):
     svc.stop()
     assert events[-2:] == ["close a", "close c"]
     assert events.count("close a") == 1 and "close a" not in events[:-2]
+
+
+def test_housekeeping_seal_job_seals_closed_windows_of_the_store(tmp_path):
+    from core.clock import now_ms
+    from runner.service import _housekeeping
+    from store.db import open_migrated
+    from store.types import Sample
+    from store.writes import SampleWriter
+
+    path = tmp_path / "s.db"
+    conn = open_migrated(path)
+    start = now_ms() - 6 * 3_600_000  # six hours of history: at least two closed 2 h windows
+    SampleWriter(conn).write([Sample("kafka_group_lag_messages", {"cluster": "a", "group": "g"},
+                                     start + k * 15_000, float(k)) for k in range(6 * 240)])
+    (seal,) = [s for s in _housekeeping(Settings(), path) if s.id == "store:seal"]
+    assert seal.interval_s == Settings().store.seal_interval_s and not seal.after_tick
+    seal.func()
+    assert conn.execute("SELECT count(*) FROM sample_chunks").fetchone()[0] >= 2
+    assert conn.execute("SELECT sum(n) FROM sample_chunks").fetchone()[0] + \
+        conn.execute("SELECT count(*) FROM samples").fetchone()[0] + \
+        conn.execute("SELECT count(*) FROM samples_recent").fetchone()[0] == 6 * 240
