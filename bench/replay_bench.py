@@ -129,7 +129,8 @@ def bench_rabbit(n: int, workdir: Path, windows: list[int], profile: int | None 
             _wait_depth(ch, dlq, n)
             secs, cpu, job = _replay(st, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "window": w},
                                      profile=profile == w)
-            assert job.get("replayed") == n, f"rabbitmq W={w}: replayed {job.get('replayed')} of {n}: {job.get('error')}"
+            assert job.get("replayed") == n, \
+                f"rabbitmq W={w}: replayed {job.get('replayed')} of {n}: {job.get('error')}"
             _wait_depth(ch, dst, n)
             rows.append((f"eventdeck replay W={w}", secs, cpu))
             ch.queue_delete(dlq)
@@ -156,7 +157,8 @@ def bench_rabbit(n: int, workdir: Path, windows: list[int], profile: int | None 
         for name, secs, _ in rows:
             if name.endswith("W=256"):
                 ratio = n / secs / shovel_rate
-                print(f"rabbitmq  W=256 / shovel = {ratio:.2f} (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+                verdict = "met" if ratio >= 0.5 else "NOT met"
+                print(f"rabbitmq  W=256 / shovel = {ratio:.2f} (target >= 0.50: {verdict})")
     finally:
         requests.delete(url, auth=auth, timeout=10)
         for q in queues:

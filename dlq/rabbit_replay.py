@@ -141,7 +141,7 @@ class WindowedReplay:
                 self.conn.ioloop.start()
         if self.error is not None:
             raise self.error
-        self._beat(force=True)
+        self.ctx.beat(total=max(self.total, 0), force=True)  # the total as it ended; state unchanged
         return self.state
 
     def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
@@ -422,6 +422,7 @@ class WindowedReplay:
 
     def _tick(self) -> None:
         self._beat()
+        self.admin.process_data_events(time_limit=0)  # keeps the idle admin connection's heartbeats
         idle = self.ctx.clock() - self.last_delivery >= IDLE_S
         if idle and self.received < self.depth and not self.ready and not self.inflight and not self.incoming:
             log.info("replay job %s: %s delivered %d of %d messages, then nothing for %.0f s: ending",
