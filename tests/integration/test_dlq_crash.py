@@ -131,6 +131,7 @@ def test_rabbit_strict_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
         bodies = collections.Counter(b for _, b in got)
         assert set(bodies) == {f"m{i}".encode() for i in range(TOTAL)}  # nothing lost
         assert len(got) - TOTAL <= kills, f"{len(got) - TOTAL} duplicates after {kills} kills"
+        print(f"strict SIGKILL: {kills} kills, {len(got) - TOTAL} duplicates")
         ids: dict[bytes, set[str]] = collections.defaultdict(set)
         for props, body in got:
             ids[body].add(props.headers["eventdeck-replay-id"])
@@ -275,7 +276,7 @@ def test_rabbit_windowed_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
 
         kills = kill_and_resume(cfg, tmp_store, job_id, seed_=16, total=BIG, kills_wanted=BIG_KILLS + 1,
                                 after_run=after_run)
-        assert kills >= BIG_KILLS - 1, f"only {kills} kills landed inside the replay"
+        assert kills >= BIG_KILLS, f"only {kills} kills landed inside the replay"
         job = _progress(tmp_store, job_id)
         assert (job["state"], job["replayed"], job["failed"], job["total"]) == ("done", BIG, 0, BIG), job
         assert topo.depth(dlq) == 0
