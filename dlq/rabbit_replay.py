@@ -129,8 +129,8 @@ class WindowedReplay:
     # --- driving -----------------------------------------------------------------------------
     def run(self) -> str:
         self.conn = _CorkedConnection(self.params, on_open_callback=self._guard(self._on_open),
-                                          on_open_error_callback=self._on_open_error,
-                                          on_close_callback=self._on_closed)
+                                      on_open_error_callback=self._on_open_error,
+                                      on_close_callback=self._on_closed)
         try:
             self.conn.ioloop.start()
         finally:
@@ -139,6 +139,7 @@ class WindowedReplay:
                 if not self.conn.is_closing:
                     self.conn.close()
                 self.conn.ioloop.start()
+            self.conn.ioloop.close()  # its poller and wake-up pipe: the service runs many jobs
         if self.error is not None:
             raise self.error
         self.ctx.beat(total=max(self.total, 0), force=True)  # the total as it ended; state unchanged

@@ -339,3 +339,23 @@ def test_cancel_settles_the_window_and_stops(topo, settings):
     assert job["state"] == "cancelled" and 100 <= job["replayed"] < 1000, job
     topo.wait_depth(dlq, 1000 - job["replayed"])
     assert topo.depth(dest) == job["replayed"]
+
+
+def test_jobs_leave_no_file_descriptors_behind(topo, settings):
+    """The collector service runs job after job in one process: each run's connections, poller and
+    wake-up pipe are closed."""
+    import os
+
+    st = settings()
+    u = uid()
+    dlq = topo.queue(f"fds-{u}.dlq")
+    topo.queue(f"fds-{u}")
+    topo.ch.basic_publish("", dlq, b"warm-up")
+    topo.wait_depth(dlq, 1)
+    replay(st, dlq)  # imports, the store's first connection
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(3):
+        topo.ch.basic_publish("", dlq, f"m{i}".encode())
+        topo.wait_depth(dlq, 1)
+        assert replay(st, dlq)["replayed"] == 1
+    assert len(os.listdir("/proc/self/fd")) == before
