@@ -1,14 +1,20 @@
 """Replay throughput: 10,000 DLQ messages replayed unthrottled on each broker.
 
-Kafka: one run per test broker (noida, Tansu), each started fresh. RabbitMQ: Eventdeck's replay
-(publisher confirm + ledger write + ack per message) and, in the same run, a dynamic shovel moving
-another 10,000 messages between two queues; the ratio of the two rates is printed.
+Kafka: one run per test broker (noida, Tansu), each started fresh. RabbitMQ, in the same run and
+with the same 1 KiB persistent messages: Eventdeck's replay at windows W = 1, 64, 256, 1000
+(publisher confirms, ledger + audit per confirmed batch, DLQ copies acked after) and a dynamic
+shovel (ack-mode on-confirm) moving the same number between two queues; msgs/s, the ratio of each
+to the shovel, and the replay process's CPU time per message (client side; the broker's is not
+counted). ``--profile W`` prints the top of a cProfile of that window's run.
 
     python -m bench.replay_bench [--messages 10000] [--kafka noida,tansu] [--no-rabbit]
+                                 [--windows 1,64,256,1000] [--profile 256]
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import struct
 import tempfile
 import time
@@ -27,13 +33,23 @@ from dlq.jobs import run_pending
 from store.db import open_migrated
 
 
-def _replay(st: Settings, request: dict) -> tuple[float, dict]:
+def _replay(st: Settings, request: dict, profile: bool = False) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds of this process, the job) of one unthrottled replay."""
     conn = open_migrated(st.store.path)
     try:
         jid = api.enqueue_replay(conn, {**request, "rate_per_s": None}, "bench", int(time.time() * 1000))
-        t0 = time.perf_counter()
+        prof = cProfile.Profile() if profile else None
+        t0, c0 = time.perf_counter(), time.process_time()
+        if prof:
+            prof.enable()
         run_pending(st, st.store.path, jid)
-        return time.perf_counter() - t0, api.job(conn, jid) or {}
+        if prof:
+            prof.disable()
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if prof:
+            print(f"--- cProfile of the replay with window {request.get('window')} (top 25 by own time) ---")
+            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        return secs, cpu, api.job(conn, jid) or {}
     finally:
         conn.close()
 
@@ -60,7 +76,7 @@ def bench_kafka(kind: str, n: int, workdir: Path) -> float:
         p.close()
         st = Settings.model_validate({"store": {"path": str(workdir / f"{kind}.db")},
                                       "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [broker.bootstrap]}]}})
-        secs, job = _replay(st, {"broker": "kafka", "cluster": "k", "dlq": dlq})
+        secs, _cpu, job = _replay(st, {"broker": "kafka", "cluster": "k", "dlq": dlq})
         assert job.get("replayed") == n, f"{kind}: replayed {job.get('replayed')} of {n}: {job.get('error')}"
         rate = n / secs
         print(f"kafka/{kind:<6} eventdeck replay  {n} msgs in {secs:6.2f} s = {rate:8.0f} msgs/s "
@@ -70,9 +86,12 @@ def bench_kafka(kind: str, n: int, workdir: Path) -> float:
         broker.stop()
 
 
+BODY = b"x" * 1024  # 1 KiB, as the issue's measurements
+
+
 def _fill(ch, queue: str, n: int) -> None:
     for i in range(n):
-        ch.basic_publish("", queue, b'{"order": %d, "amount": 12.5}' % i,
+        ch.basic_publish("", queue, BODY,
                          pika.BasicProperties(message_id=str(i), delivery_mode=2,
                                               headers={"x-first-death-queue": queue.removesuffix(".dlq"),
                                                        "x-first-death-reason": "rejected"}))
@@ -86,33 +105,41 @@ def _wait_depth(ch, queue: str, n: int, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
-def bench_rabbit(n: int, workdir: Path) -> None:
+def bench_rabbit(n: int, workdir: Path, windows: list[int], profile: int | None = None) -> None:
     info = ensure_rabbitmq()
     u = uuid.uuid4().hex[:8]
     conn = pika.BlockingConnection(pika.URLParameters(info.amqp_url))
     ch = conn.channel()
-    ours_dlq, ours_dst = f"bench-{u}.dlq", f"bench-{u}"
     sh_src, sh_dst = f"shovel-{u}.dlq", f"shovel-{u}"
-    queues = [ours_dlq, ours_dst, sh_src, sh_dst]
+    queues = [sh_src, sh_dst]
     shovel = f"bench-{u}"
     auth = (info.user, info.password)
     url = f"{info.mgmt_url}/api/parameters/shovel/{quote('/', safe='')}/{shovel}"
+    st = Settings.model_validate({"store": {"path": str(workdir / "rabbit.db")}, "rabbitmq": {"clusters": [
+        {"name": "r", "amqp_url": f"amqp://{info.host}:{info.amqp_port}/%2F", "username": info.user}]}})
+    rows = []
     try:
-        for q in queues:
-            ch.queue_declare(q, durable=True)
         ch.confirm_delivery()
-        _fill(ch, ours_dlq, n)
+        for w in windows:
+            dlq, dst = f"bench-{u}-w{w}.dlq", f"bench-{u}-w{w}"
+            for q in (dlq, dst):
+                ch.queue_declare(q, durable=True)
+                queues.append(q)
+            _fill(ch, dlq, n)
+            _wait_depth(ch, dlq, n)
+            secs, cpu, job = _replay(st, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "window": w},
+                                     profile=profile == w)
+            assert job.get("replayed") == n, \
+                f"rabbitmq W={w}: replayed {job.get('replayed')} of {n}: {job.get('error')}"
+            _wait_depth(ch, dst, n)
+            rows.append((f"eventdeck replay W={w}", secs, cpu))
+            ch.queue_delete(dlq)
+            ch.queue_delete(dst)
+
+        for q in (sh_src, sh_dst):
+            ch.queue_declare(q, durable=True)
         _fill(ch, sh_src, n)
-        _wait_depth(ch, ours_dlq, n)
         _wait_depth(ch, sh_src, n)
-
-        st = Settings.model_validate({"store": {"path": str(workdir / "rabbit.db")}, "rabbitmq": {"clusters": [
-            {"name": "r", "amqp_url": f"amqp://{info.host}:{info.amqp_port}/%2F", "username": info.user}]}})
-        secs, job = _replay(st, {"broker": "rabbitmq", "cluster": "r", "dlq": ours_dlq})
-        assert job.get("replayed") == n, f"rabbitmq: replayed {job.get('replayed')} of {n}: {job.get('error')}"
-        _wait_depth(ch, ours_dst, n)
-        ours = n / secs
-
         # The same guarantees the shovel can give: ack after the destination confirms.
         t0 = time.perf_counter()
         r = requests.put(url, auth=auth, timeout=10, json={"value": {
@@ -121,13 +148,17 @@ def bench_rabbit(n: int, workdir: Path) -> None:
             "dest-queue": sh_dst, "ack-mode": "on-confirm", "src-prefetch-count": 1000}})
         r.raise_for_status()
         _wait_depth(ch, sh_dst, n)
-        shovel_secs = time.perf_counter() - t0
-        theirs = n / shovel_secs
-        print(f"rabbitmq      eventdeck replay  {n} msgs in {secs:6.2f} s = {ours:8.0f} msgs/s")
-        print(f"rabbitmq      dynamic shovel    {n} msgs in {shovel_secs:6.2f} s = {theirs:8.0f} msgs/s "
-              f"(ack-mode on-confirm)")
-        print(f"rabbitmq      ratio eventdeck/shovel = {ours / theirs:.2f} "
-              f"(target >= 0.50: {'met' if ours / theirs >= 0.5 else 'NOT met'})")
+        shovel_rate = n / (time.perf_counter() - t0)
+        print(f"rabbitmq  {n} x 1 KiB persistent messages, same run")
+        print(f"{'':10}{'mode':<26}{'msgs/s':>9}{'ratio':>8}{'client CPU us/msg':>19}")
+        for name, secs, cpu in rows:
+            print(f"{'':10}{name:<26}{n / secs:9.0f}{n / secs / shovel_rate:8.2f}{cpu / n * 1e6:19.0f}")
+        print(f"{'':10}{'dynamic shovel (on-confirm)':<26}{shovel_rate:9.0f}{1.0:8.2f}{'(in the broker)':>19}")
+        for name, secs, _ in rows:
+            if name.endswith("W=256"):
+                ratio = n / secs / shovel_rate
+                verdict = "met" if ratio >= 0.5 else "NOT met"
+                print(f"rabbitmq  W=256 / shovel = {ratio:.2f} (target >= 0.50: {verdict})")
     finally:
         requests.delete(url, auth=auth, timeout=10)
         for q in queues:
@@ -140,12 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=10_000)
     ap.add_argument("--kafka", default="noida,tansu", help="comma-separated broker kinds ('' for none)")
     ap.add_argument("--no-rabbit", action="store_true")
+    ap.add_argument("--windows", default="1,64,256,1000", help="RabbitMQ replay windows to measure")
+    ap.add_argument("--profile", type=int, default=None, help="cProfile the RabbitMQ replay with this window")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="eventdeck-replay-bench-") as tmp:
         for kind in filter(None, a.kafka.split(",")):
             bench_kafka(kind, a.messages, Path(tmp))
         if not a.no_rabbit:
-            bench_rabbit(a.messages, Path(tmp))
+            bench_rabbit(a.messages, Path(tmp), [int(w) for w in a.windows.split(",") if w], a.profile)
     return 0
 
 

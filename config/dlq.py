@@ -17,3 +17,6 @@ class DlqConfig(Section):
     default_rabbit_mode: Literal["queue", "exchange"] = Field(
         "queue", description="RabbitMQ replay target: the original queue, or original exchange + routing key")
     stale_job_s: float = Field(30.0, gt=0, description="a running job silent this long is taken over")
+    default_window: int = Field(
+        256, ge=1, le=10_000, description="RabbitMQ replay: publishes awaiting their confirm at most; a crash "
+        "duplicates at most this many messages (same eventdeck-replay-id); 1 is the strict mode")

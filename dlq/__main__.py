@@ -43,6 +43,8 @@ def _request(a: argparse.Namespace) -> dict[str, Any]:
         req["rate_per_s"] = None if a.unthrottled else a.rate
     if a.rabbit_mode:
         req["rabbit_mode"] = a.rabbit_mode
+    if a.window is not None:
+        req["window"] = a.window
     return req
 
 
@@ -80,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--rate", type=float, help="messages/s (default dlq.default_rate_per_s)")
     rp.add_argument("--unthrottled", action="store_true")
     rp.add_argument("--force", action="store_true", help="replay messages the ledger says were replayed")
+    rp.add_argument("--window", type=int, help="RabbitMQ: unconfirmed publishes at most (default "
+                    "dlq.default_window); a crash duplicates at most this many; 1 is the strict mode")
     rp.add_argument("--actor", default=None, help="who runs it (default: $USER@cli)")
     rp.add_argument("--resume", type=int, metavar="JOB", help="resume a job whose runner died")
     return ap

@@ -110,7 +110,9 @@ def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str
 
     Request keys: broker, cluster, dlq, vhost (RabbitMQ), selection {mode: all | picked (coords) |
     filter (from_ms, to_ms, key, reason, exception_class)}, target, rate_per_s (null: unthrottled;
-    absent: dlq.default_rate_per_s), rabbit_mode (queue | exchange), force.
+    absent: dlq.default_rate_per_s), rabbit_mode (queue | exchange), force, window (RabbitMQ:
+    unconfirmed publishes at most, 1..10000, absent: dlq.default_window; a crash duplicates at most
+    this many messages, each with the same eventdeck-replay-id; 1 is the strict mode).
     """
     if not actor:
         raise ValueError("actor: who asks for the replay is required")
@@ -127,7 +129,8 @@ def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str
                            f"{req['broker']}:{req['cluster']}:{req['dlq']}",
                            {"job": job_id, "selection": req["selection"], "target": req["target"],
                             "rate_per_s": req.get("rate_per_s", "default"), "force": req["force"],
-                            "rabbit_mode": req.get("rabbit_mode", "default")},
+                            "rabbit_mode": req.get("rabbit_mode", "default"),
+                            "window": req.get("window", "default")},
                            "queued")
     return job_id
 

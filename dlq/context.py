@@ -60,6 +60,8 @@ class JobContext:
         cfg = self.settings.dlq
         self.req: dict[str, Any] = {"rate_per_s": cfg.default_rate_per_s, "rabbit_mode": cfg.default_rabbit_mode,
                                     **self.job["request"]}
+        if self.req.get("window") is None:
+            self.req["window"] = cfg.default_window
         self.start = self.clock()
         self.done = store_dlq.job_message_ids(self.conn, self.job["id"])
 
@@ -92,6 +94,15 @@ class JobContext:
             self.sleep(min(left, 0.5))
         self.sent += n
 
+    def wait_s(self) -> float:
+        """Non-blocking :meth:`pace` for one message: 0.0 (and it is counted) when it may go now, else
+        the seconds to wait. Like ``pace``, a lower bound: message i never goes before start + i/rate."""
+        left = plan.send_at(self.start, self.sent, self.req.get("rate_per_s")) - self.clock()
+        if left > 0:
+            return left
+        self.sent += 1
+        return 0.0
+
     def beat(self, total: int | None = None, force: bool = False) -> bool:
         """Heartbeat at most every 0.5 s; True once cancellation was requested."""
         t = self.clock()
@@ -104,18 +115,17 @@ class JobContext:
         return store_dlq.ledger(self.conn, self.job["broker"], self.job["cluster"], self.job["dlq"], coords)
 
     def record(self, outcomes: list[dict[str, Any]]) -> None:
-        """Outcomes, ledger and one audit entry per message, in one transaction."""
+        """Outcomes and ledger rows of one settled batch and ONE audit entry for the batch, in one
+        transaction. The entry names every message (coordinate, outcome, where to, and the detail of
+        those not replayed); its outcome is the worst of the batch."""
         if not outcomes:
             return
         now = self.now_ms()
         with transaction(self.conn):
             store_dlq.record(self.conn, self.job, outcomes, now)
             store_rejects.flush_recorder(self.conn, self.rejects, now)
-            for o in outcomes:
-                audit.record(self.conn, now, self.job["actor"], "dlq.replay.message", self.where,
-                             {"job": self.job["id"], "coord": o["coord"], "replay_id": o["replay_id"],
-                              "to": o.get("target"), "detail": o.get("detail"),
-                              "target_coord": o.get("target_coord")}, o["outcome"])
+            audit.record(self.conn, now, self.job["actor"], "dlq.replay.batch", self.where,
+                         batch_audit(self.job["id"], outcomes), worst_outcome(outcomes))
         self.done.update(o["replay_id"] for o in outcomes)
 
 
@@ -124,3 +134,25 @@ def outcome(item: plan.PlanItem, result: str, detail: str | None = None,
     return {"replay_id": item.replay_id, "coord": item.coord, "outcome": result,
             "target": item.target.describe() if item.target else None,
             "detail": detail if detail is not None else item.reason, "target_coord": target_coord}
+
+
+_SEVERITY = ("replayed", "parked", "skipped", "failed")
+
+
+def worst_outcome(outcomes: list[dict[str, Any]]) -> str:
+    return max((o["outcome"] for o in outcomes), key=_SEVERITY.index)
+
+
+def batch_audit(job_id: int, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audit detail of one batch: counts, and per message [coord, outcome, target index, target coord],
+    with the distinct targets listed once and the detail kept for messages not replayed or parked."""
+    targets: dict[str | None, int] = {}
+    counts = dict.fromkeys(_SEVERITY, 0)
+    rows, details = [], {}
+    for o in outcomes:
+        counts[o["outcome"]] += 1
+        t = targets.setdefault(o.get("target"), len(targets))
+        rows.append([o["coord"], o["outcome"], t, o.get("target_coord")])
+        if o["outcome"] in ("skipped", "failed"):
+            details[o["coord"]] = o.get("detail")
+    return {"job": job_id, "counts": counts, "targets": list(targets), "messages": rows, "details": details}

@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from dlq.headers import REPLAY_COUNT, REPLAY_ID, REPLAY_TARGET, Decoded
 from dlq.targets import NoTarget, Target, explicit_target
 
 BROKERS = ("kafka", "rabbitmq")
 MODES = ("all", "picked", "filter")
+MAX_WINDOW = 10_000  # RabbitMQ consumer prefetch is a 16-bit count; the window plus a buffer must fit
 
 
 class RequestError(ValueError):
@@ -158,6 +159,12 @@ def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
         if not isinstance(rmode, str) or rmode not in ("queue", "exchange"):
             raise RequestError(f"rabbit_mode: must be 'queue' or 'exchange', got {_show(rmode)}")
         out["rabbit_mode"] = rmode
+    if req.get("window") is not None:
+        w = req["window"]
+        if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_WINDOW:
+            raise RequestError(f"window: must be an integer from 1 to {MAX_WINDOW} (unconfirmed publishes), "
+                               f"got {w!r}")
+        out["window"] = w
     target = req.get("target")
     if target is not None and not isinstance(target, Mapping):
         raise RequestError("target: must be a mapping (topic/partition or queue or exchange/routing_key)")
@@ -229,3 +236,22 @@ def send_at(start_s: float, sent: int, rate_per_s: float | None) -> float:
     if not rate_per_s:
         return start_s
     return start_s + sent / rate_per_s
+
+
+def ack_plan(open_tags: Iterable[int], ack: set[int], first_held: int | None) -> tuple[int | None, list[int]]:
+    """How to ack the DLQ copies ``ack`` of a channel whose unacked tags, oldest first, are ``open_tags``
+    (copies that stay in the DLQ, the smallest being ``first_held``, are not among them).
+
+    Returns (tag to ack with ``multiple=True`` or None, tags to ack one by one): the multiple ack
+    covers the longest run of ``open_tags`` from the oldest that are all to be acked and all below
+    ``first_held`` — it must never ack a copy that stays or one still being handled.
+    """
+    last = None
+    covered = 0
+    for tag in open_tags:
+        if tag not in ack or (first_held is not None and tag > first_held):
+            break
+        last, covered = tag, covered + 1
+    if covered < 2:
+        return None, sorted(ack)
+    return last, sorted(t for t in ack if t > last)  # type: ignore[operator]

@@ -1,41 +1,43 @@
 """RabbitMQ DLQ browse (non-destructive peek: get, then requeue) and replay execution (pika).
 
-Replay publishes each message with publisher confirms and ``mandatory``; the DLQ copy is acked
-only after the confirm and after the outcome is in the ledger. A nack, an unroutable return or a
-channel error leaves the copy in the DLQ (it is requeued when the job ends). A crash between the
-confirm and the ledger write is the one window that can duplicate a message (same replay id); a
-crash after the ledger write only causes the redelivered copy to be acked without a second publish.
+Replay (dlq.rabbit_replay) publishes with publisher confirms and ``mandatory``, up to W per job
+unconfirmed (request ``window``, default ``dlq.default_window``); a DLQ copy is acked only after
+its confirm and after its outcome is in the ledger. A nack, an unroutable return or a channel
+error leaves the copy in the DLQ (requeued when the job ends). A crash duplicates at most W
+messages, each with the same ``eventdeck-replay-id``; W = 1 is the strict mode.
 """
 from __future__ import annotations
 
-import struct
 from typing import Any
 from urllib.parse import urlsplit
 
 import pika
-from pika.exceptions import (AMQPChannelError, ChannelClosedByBroker, NackError, ProtocolSyntaxError, ShortStringTooLong,
-                             UnroutableError)
+from pika.exceptions import ChannelClosedByBroker
 
 from brokers.rabbitmq import RabbitError, amqp_parameters
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
-from dlq.context import JobContext, ReplayError, outcome
+from dlq.context import JobContext, ReplayError
 from dlq.payload import message_view
 
 _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
           "expiration", "message_id", "timestamp", "type", "user_id", "app_id")
 
 
+def params(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.URLParameters:
+    """Connection parameters for ``vhost`` with the cluster's credentials (never put in messages)."""
+    try:
+        return amqp_parameters(cfg, vhost)
+    except RabbitError as exc:  # no password configured: the job fails naming the variable
+        raise ReplayError(str(exc)) from None
+
+
 def connect(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.BlockingConnection:
     """A blocking connection to ``vhost`` with the cluster's credentials (never put in messages)."""
     parts = urlsplit(cfg.amqp_url)
     try:
-        params = amqp_parameters(cfg, vhost)
-    except RabbitError as exc:  # no password configured: the job fails naming the variable
-        raise ReplayError(str(exc)) from None
-    try:
-        return pika.BlockingConnection(params)
+        return pika.BlockingConnection(params(cfg, vhost))
     except pika.exceptions.AMQPConnectionError as exc:
         raise ReplayError(f"rabbitmq cluster {cfg.name}: cannot connect to {parts.hostname}:{parts.port} "
                           f"vhost {vhost!r}: {type(exc).__name__} {exc}") from None
@@ -126,106 +128,25 @@ def _properties(msg: plan.Message, headers: dict[str, Any]) -> pika.BasicPropert
     return pika.BasicProperties(headers=headers, **msg.properties)
 
 
-class _Publisher:
-    """A confirm-mode channel, reopened after the broker closes it (missing exchange, access refused)."""
-
-    def __init__(self, conn: pika.BlockingConnection) -> None:
-        self.conn = conn
-        self.ch = self._open()
-        self.declared: set[str] = set()
-
-    def _open(self) -> Any:
-        ch = self.conn.channel()
-        ch.confirm_delivery()
-        return ch
-
-    def ensure_queue(self, name: str) -> None:
-        """The parking queue: used as it is if it exists, else declared durable."""
-        if name in self.declared:
-            return
-        try:
-            self.ch.queue_declare(name, passive=True)
-        except ChannelClosedByBroker:
-            self.ch = self._open()
-            self.ch.queue_declare(name, durable=True)
-        self.declared.add(name)
-
-    def publish(self, t: targets.Target, body: bytes, props: pika.BasicProperties) -> str | None:
-        """None when confirmed, else the reason it was not delivered."""
-        where = t.describe()
-        try:
-            self.ch.basic_publish(t.exchange or "", t.routing_key or "", body, props, mandatory=True)
-            return None
-        except UnroutableError:
-            what = f"queue {t.routing_key!r} does not exist" if t.exchange == "" else "no queue is bound for it"
-            return f"unroutable to {where}: {what} (returned by the broker)"
-        except NackError:
-            return f"the broker nacked the publish to {where}"
-        except ChannelClosedByBroker as exc:
-            self.ch = self._open()
-            return f"publish to {where} refused: {exc.reply_code} {exc.reply_text}"
-        except AMQPChannelError as exc:
-            self.ch = self._open()
-            return f"publish to {where} failed: {type(exc).__name__} {exc}"
-        except (ShortStringTooLong, ProtocolSyntaxError, struct.error, TypeError, ValueError, AssertionError) as exc:
-            # The message cannot be encoded for this target (a name too long; a header pika reads but cannot
-            # write, such as a double from a Java client or an int beyond 64 bits): nothing went out, the
-            # channel is intact; it fails alone and stays in the DLQ.
-            return f"cannot be encoded for {where}: {type(exc).__name__}: {str(exc)[:200]}"
-
-
 def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
-    """Execute (or resume) a RabbitMQ replay job; returns 'done' or 'cancelled'."""
+    """Execute (or resume) a RabbitMQ replay job with a window of ``window`` unconfirmed publishes;
+    returns 'done' or 'cancelled'. See dlq.rabbit_replay for the guarantees."""
+    from dlq.rabbit_replay import WindowedReplay
+
     dlq, vhost = ctx.job["dlq"], ctx.req["vhost"]
-    conn = connect(cfg, vhost)
+    admin = connect(cfg, vhost)
     try:
-        n = depth(conn, dlq)
+        n = depth(admin, dlq)  # the selection is pinned here: later arrivals wait for another job
         sel = ctx.req["selection"]
-        ctx.beat(total=len(sel["coords"]) if sel["mode"] == "picked" else n)
-        src = conn.channel()
-        pub = _Publisher(conn)
-        state = "done"
-        for _ in range(n):  # bounded by the depth at start: new arrivals wait for the next job
-            method, props, body = src.basic_get(dlq, auto_ack=False)
-            if method is None:
-                break
-            if _replay_one(ctx, cfg, src, pub, *to_message(body, props, method.delivery_tag)):
-                state = "cancelled"
-                break
-        src.close()  # requeues every copy left unacked, in its original place
-        return state
+        job = ctx.job
+        before = sum(int(job.get(k) or 0) for k in ("replayed", "parked", "skipped", "failed"))
+        # After a resume the copies this job already handled are counted once: the total shrinks
+        # as they are met again, so progress never passes 100 %.
+        total = len(set(sel["coords"])) if sel["mode"] == "picked" else before + n
+        ctx.beat(total=total)
+        return WindowedReplay(ctx, cfg, params(cfg, vhost), admin, n, total,
+                              lambda m, e: resolve(m, e, cfg, dlq, ctx.req["target"], ctx.req["rabbit_mode"]),
+                              to_message, _properties).run()
     finally:
-        if conn.is_open:
-            conn.close()
-
-
-def _replay_one(ctx: JobContext, cfg: RabbitClusterConfig, src: Any, pub: _Publisher, msg: plan.Message,
-                err: hdr.HeaderError | None) -> bool:
-    """Handle one fetched message; True when the job was cancelled. Unhandled copies stay unacked."""
-    if not plan.selected(ctx.req["selection"], msg):
-        return ctx.beat()
-    rid = ctx.rid(msg.coord)
-    state = ctx.ledger([msg.coord]).get(msg.coord)
-    if rid in ctx.done:
-        if state is not None and state[1] == ctx.job["id"]:
-            src.basic_ack(msg.handle)  # confirmed and recorded before a crash: finish the move
-        return ctx.beat()
-    t = resolve(msg, err, cfg, ctx.job["dlq"], ctx.req["target"], ctx.req["rabbit_mode"])
-    item = ctx.decide(msg, rid, t, state[0] if state else None)
-    if item.action in ("skip", "error"):
-        ctx.record([outcome(item, "skipped" if item.action == "skip" else "failed")])
-        return ctx.beat()
-    target = item.target
-    assert target is not None
-    if item.action == "park":
-        pub.ensure_queue(target.routing_key or "")
-    count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
-    props = _properties(msg, plan.replay_headers(msg.headers, rid, count, target))
-    ctx.pace(1)
-    problem = pub.publish(target, msg.value or b"", props)
-    if problem:
-        ctx.record([outcome(item, "failed", f"message {msg.coord}: {problem}; it stays in {ctx.job['dlq']}")])
-    else:
-        ctx.record([outcome(item, "replayed" if item.action == "replay" else "parked")])
-        src.basic_ack(msg.handle)
-    return ctx.beat()
+        if admin.is_open:
+            admin.close()

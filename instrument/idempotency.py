@@ -117,3 +117,80 @@ class Idempotent:
 def idempotent(store: DedupStore, key: Callable[..., str]) -> Callable[[Callable[..., T]], Idempotent]:
     """Decorator form of :class:`Idempotent`; ``key`` gets the handler's arguments."""
     return lambda fn: Idempotent(store, key, fn)
+
+
+# --- Keying on Eventdeck's replay id -------------------------------------------------------------
+REPLAY_ID_HEADER = "eventdeck-replay-id"
+_MAX_KEY = 256
+
+
+def _headers_of(arg: Any) -> Any:
+    """The headers of a pika ``BasicProperties``, aio-pika message, kafka-python record or
+    confluent-kafka message (``headers()``); a plain mapping is taken as the headers themselves."""
+    if isinstance(arg, (str, bytes, bytearray, int, float)) or arg is None:
+        return None
+    if hasattr(arg, "headers"):
+        h = arg.headers
+        return h() if callable(h) else h
+    return arg if isinstance(arg, dict) else None
+
+
+def _header_value(headers: Any, name: str) -> Any:
+    if isinstance(headers, dict):
+        return headers.get(name)
+    if isinstance(headers, (list, tuple)):  # Kafka: [(name, bytes), ...]
+        for item in headers:
+            if isinstance(item, (list, tuple)) and len(item) == 2 and item[0] == name:
+                return item[1]
+    return None
+
+
+def _text_key(value: Any, what: str) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{what} is not UTF-8") from None
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_KEY or not value.isprintable():
+        raise ValueError(f"{what} must be 1..{_MAX_KEY} printable characters, got {str(value)[:80]!r}")
+    return value
+
+
+def _default_fallback(*args: Any, **_kwargs: Any) -> str:
+    """A message never replayed: its AMQP ``message_id``, else its Kafka ``topic:partition:offset``."""
+    for a in args:
+        mid = getattr(a, "message_id", None)
+        if isinstance(mid, (str, bytes)) and mid:
+            return _text_key(mid, "message_id")
+        if all(isinstance(getattr(a, k, None), int) for k in ("partition", "offset")) \
+                and isinstance(getattr(a, "topic", None), str):
+            return f"{a.topic}:{a.partition}:{a.offset}"
+    raise ValueError(f"no {REPLAY_ID_HEADER} header, no message_id and no Kafka coordinates: "
+                     "pass replay_id_key(fallback=...) a key function for such messages")
+
+
+def replay_id_key(fallback: Callable[..., str] | None = None) -> Callable[..., str]:
+    """A key function for :func:`idempotent` that keys on the ``eventdeck-replay-id`` header, so the
+    duplicates an Eventdeck replay may deliver after a crash (at most one window of them, each with
+    the replay id of its first copy) are processed once::
+
+        @idempotent(store, key=replay_id_key())
+        def on_message(channel, method, properties, body): ...      # pika
+
+        @idempotent(store, key=replay_id_key())
+        def handle(record): ...                                       # kafka-python ConsumerRecord
+
+    The header is looked up in the handler's arguments: anything with ``headers`` (pika
+    ``BasicProperties``, aio-pika messages, kafka-python records, confluent-kafka messages) or a
+    headers mapping. A message that was never replayed has no such header: ``fallback`` (same
+    arguments as the handler) gives its key, by default its AMQP ``message_id`` or its Kafka
+    ``topic:partition:offset``. A malformed header (not 1..256 printable UTF-8 characters) raises
+    ValueError, as any bad key does.
+    """
+    def key(*args: Any, **kwargs: Any) -> str:
+        for a in (*args, *kwargs.values()):
+            value = _header_value(_headers_of(a), REPLAY_ID_HEADER)
+            if value is not None:
+                return _text_key(value, f"header {REPLAY_ID_HEADER}")
+        return (fallback or _default_fallback)(*args, **kwargs)
+    return key

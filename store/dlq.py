@@ -125,23 +125,27 @@ def record(conn: sqlite3.Connection, job: dict[str, Any], outcomes: Sequence[dic
     Each outcome: replay_id, coord, outcome, target (text), detail, target_coord.
     """
     counts = {"replayed": 0, "parked": 0, "skipped": 0, "failed": 0}
-    with transaction(conn):
-        for o in outcomes:
-            cur = conn.execute("INSERT INTO dlq_job_messages (job_id, replay_id, coord, outcome, target, detail, "
-                               "ts_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                               (job["id"], o["replay_id"], o["coord"], o["outcome"], o.get("target"),
-                                o.get("detail"), now_ms))
-            counts[o["outcome"]] += cur.rowcount
-            if o["outcome"] in ("replayed", "parked"):
-                conn.execute(
-                    "INSERT INTO dlq_ledger (broker, cluster, dlq, coord, replay_id, state, target, target_coord, "
-                    "job_id, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (broker, cluster, dlq, coord) DO UPDATE SET state = excluded.state, "
-                    "target = excluded.target, target_coord = excluded.target_coord, times = times + 1, "
-                    "job_id = excluded.job_id, updated_ms = excluded.updated_ms",
-                    (job["broker"], job["cluster"], job["dlq"], o["coord"], o["replay_id"], o["outcome"],
-                     o.get("target") or "", o.get("target_coord"), job["id"], now_ms))
-            conn.execute("DELETE FROM dlq_inflight WHERE job_id = ? AND replay_id = ?", (job["id"], o["replay_id"]))
+    with transaction(conn):  # executemany per outcome: a batch of hundreds is one statement each
+        for kind in counts:
+            rows = [(job["id"], o["replay_id"], o["coord"], kind, o.get("target"), o.get("detail"), now_ms)
+                    for o in outcomes if o["outcome"] == kind]
+            if not rows:
+                continue
+            before = conn.total_changes
+            conn.executemany("INSERT INTO dlq_job_messages (job_id, replay_id, coord, outcome, target, detail, "
+                             "ts_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
+            counts[kind] = conn.total_changes - before
+        conn.executemany(
+            "INSERT INTO dlq_ledger (broker, cluster, dlq, coord, replay_id, state, target, target_coord, "
+            "job_id, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (broker, cluster, dlq, coord) DO UPDATE SET state = excluded.state, "
+            "target = excluded.target, target_coord = excluded.target_coord, times = times + 1, "
+            "job_id = excluded.job_id, updated_ms = excluded.updated_ms",
+            [(job["broker"], job["cluster"], job["dlq"], o["coord"], o["replay_id"], o["outcome"],
+              o.get("target") or "", o.get("target_coord"), job["id"], now_ms)
+             for o in outcomes if o["outcome"] in ("replayed", "parked")])
+        conn.executemany("DELETE FROM dlq_inflight WHERE job_id = ? AND replay_id = ?",
+                         [(job["id"], o["replay_id"]) for o in outcomes])
         conn.execute("UPDATE dlq_jobs SET heartbeat_ms = :now, replayed = replayed + :replayed, "
                      "parked = parked + :parked, skipped = skipped + :skipped, failed = failed + :failed "
                      "WHERE id = :job", {"now": now_ms, "job": job["id"], **counts})

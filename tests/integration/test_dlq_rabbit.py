@@ -219,3 +219,83 @@ def test_target_rejecting_publishes_keeps_the_messages(topo, settings):
     assert all("nacked" in m["detail"] and dest in m["detail"] for m in failed), failed
     assert sorted(b for _, b in topo.drain(dest)) == [b"m0", b"m1"]
     assert sorted(b for _, b in topo.drain(dlq)) == [b"m2", b"m3", b"m4"]
+
+
+def test_windowed_replay_full_and_unroutable_targets_keep_their_messages(topo, settings):
+    """300 messages, window 64: a third to a full reject-publish queue, a third to a queue that does not
+    exist, a third to a healthy queue. The refused ones stay in the DLQ with their reason (180 copies
+    held: more than the window, so the consumer must make room), nothing else is lost or doubled."""
+    u = uid()
+    dlq = topo.queue(f"mix-{u}.dlq")
+    ok = topo.queue(f"ok-{u}")
+    full, gone = f"full-{u}", f"gone-{u}"
+    topo.ch.queue_declare(full, arguments={"x-max-length": 20, "x-overflow": "reject-publish"})
+    topo.queues.append(full)
+    where = [full, gone, ok]
+    for i in range(300):
+        topo.ch.basic_publish("", dlq, f"m{i}".encode(), pika.BasicProperties(
+            message_id=str(i), headers={"x-first-death-queue": where[i % 3], "x-first-death-reason": "rejected"}))
+    topo.wait_depth(dlq, 300)
+    st = settings()
+    job = replay(st, dlq, window=64)
+    assert (job["state"], job["replayed"], job["failed"], job["total"]) == ("done", 120, 180, 300), job
+    msgs = api.job_messages(open_migrated(st.store.path), job["id"])
+    failed = [m["detail"] for m in msgs if m["outcome"] == "failed"]
+    assert sum("nacked" in d and full in d for d in failed) == 80
+    assert sum("unroutable" in d and "does not exist" in d and gone in d for d in failed) == 100
+    assert all(f"stays in {dlq}" in d for d in failed)
+    kept = [b for _, b in topo.drain(dlq)]
+    landed = [b for _, b in topo.drain(full)] + [b for _, b in topo.drain(ok)]
+    assert len(kept) == 180 and len(landed) == 120
+    assert sorted(kept + landed) == sorted(f"m{i}".encode() for i in range(300))  # nothing lost, nothing doubled
+
+
+def test_cancel_settles_the_window_and_stops(topo, settings):
+    """A cancel seen at the next heartbeat stops publishing; the window in flight settles and is
+    recorded, so what reached the target is exactly what the job counts; the rest stays in the DLQ."""
+    import threading
+
+    u = uid()
+    dlq = topo.queue(f"cancel-{u}.dlq")
+    dest = topo.queue(f"cancel-{u}")
+    for i in range(1000):
+        topo.ch.basic_publish("", dlq, f"m{i}".encode())
+    topo.wait_depth(dlq, 1000)
+    st = settings()
+    conn = open_migrated(st.store.path)
+    jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": 400,
+                                    "window": 32}, "ann", int(time.time() * 1000))
+    runner = threading.Thread(target=run_pending, args=(st, st.store.path, jid))
+    runner.start()
+    deadline = time.monotonic() + 20
+    while (api.job(conn, jid) or {}).get("replayed", 0) < 100:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert api.cancel(conn, jid, "bob", int(time.time() * 1000))
+    runner.join(timeout=20)
+    assert not runner.is_alive()
+    job = api.job(conn, jid)
+    conn.close()
+    assert job["state"] == "cancelled" and 100 <= job["replayed"] < 1000, job
+    topo.wait_depth(dlq, 1000 - job["replayed"])
+    assert topo.depth(dest) == job["replayed"]
+
+
+def test_jobs_leave_no_file_descriptors_behind(topo, settings):
+    """The collector service runs job after job in one process: each run's connections, poller and
+    wake-up pipe are closed."""
+    import os
+
+    st = settings()
+    u = uid()
+    dlq = topo.queue(f"fds-{u}.dlq")
+    topo.queue(f"fds-{u}")
+    topo.ch.basic_publish("", dlq, b"warm-up")
+    topo.wait_depth(dlq, 1)
+    replay(st, dlq)  # imports, the store's first connection
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(3):
+        topo.ch.basic_publish("", dlq, f"m{i}".encode())
+        topo.wait_depth(dlq, 1)
+        assert replay(st, dlq)["replayed"] == 1
+    assert len(os.listdir("/proc/self/fd")) == before
