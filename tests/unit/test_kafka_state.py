@@ -140,3 +140,36 @@ def test_error_rate_unknown_without_a_known_consumer():
     samples, _ = st.update(snap({}, {("orders", 0): 20, ("orders.dlq", 0): 4}, {("orders.dlq", 0): 0}), 1_000)
     assert one(samples, "dlq_inflow_rate_per_s", broker="kafka", dlq="orders.dlq") == 4.0
     assert one(samples, "kafka_topic_error_rate_ratio", topic="orders") is None
+
+
+def test_burst_backlog_of_a_dead_group_is_never_0_seconds_behind():
+    """Records written in one burst before the first look, consumer dead: the table is flat."""
+    st = ClusterState(cfg())
+    committed = {"g": {("t", 0): 0, ("t", 1): 100}}
+    end = {("t", 0): 500, ("t", 1): 100}
+    first, _ = st.update(snap(committed, end), 10_000)
+    # first look: nothing dates the backlog yet; unknown (no value), not 0
+    assert one(first, "kafka_group_lag_seconds", group="g", topic="t", partition="0") is None
+    assert one(first, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 3
+    assert one(first, "kafka_group_max_lag_seconds", group="g") is None
+    assert one(first, "kafka_group_max_lag_seconds_method", group="g") == 3
+    later, _ = st.update(snap(committed, end), 70_000)
+    # a minute later: the records were there at the first look, so at least 60 s behind
+    assert one(later, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 60.0
+    assert one(later, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 2
+    assert one(later, "kafka_group_lag_seconds_method", group="g", topic="t", partition="1") == 0
+    assert one(later, "kafka_group_max_lag_seconds", group="g") == 60.0
+    assert one(later, "kafka_group_max_lag_seconds_method", group="g") == 2
+
+
+def test_exact_time_lag_from_the_record_timestamp():
+    st = ClusterState(cfg())
+    s = snap({"g": {("t", 0): 0, ("t", 1): 7}}, {("t", 0): 500, ("t", 1): 9})
+    s.record_ts = {("t", 0, 0): 1_000, ("t", 1, 6): 5_000}  # (t,1) read at another offset: not used
+    samples, _ = st.update(s, 61_000)
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 60.0
+    assert one(samples, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 0
+    # partition 1 is unknown (one table point, first look), so the group's 60 s is a lower bound
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="1") is None
+    assert one(samples, "kafka_group_max_lag_seconds", group="g") == 60.0
+    assert one(samples, "kafka_group_max_lag_seconds_method", group="g") == 2
