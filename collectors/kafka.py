@@ -22,6 +22,9 @@ per group (labels ``cluster, group``)
                                       partition's is unknown; not written when nothing above 0 is known
   kafka_group_max_lag_seconds_method  LagMethod of that maximum (3 unknown when not written)
   kafka_group_status                  worst partition status code (same codes)
+  kafka_group_drain_eta_seconds       seconds until the total lag is 0 at the net drain rate smoothed
+                                      over the status window (collectors.drain); NOT_DRAINING_S
+                                      (~10 years) when it grows or stays; 0 without lag
   kafka_group_state                   core.codes.GROUP_STATE_CODES: 0 unknown, 1 Stable,
                                       2 PreparingRebalance, 3 CompletingRebalance, 4 Empty, 5 Dead,
                                       6 Assigning, 7 Reconciling

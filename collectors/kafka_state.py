@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from brokers.naming import allowed, convention_source, is_dlq
-from collectors import burrow
+from collectors import burrow, drain
 from collectors.kafka_lag import error_ratio, offset_rate
 from collectors.timelag import Point, TimeLag, TimeTable, estimate, exact, group_max
 from config.kafka import KafkaClusterConfig
@@ -94,6 +94,7 @@ class ClusterState:
         self.cfg = cfg
         self.tables: dict[TP, TimeTable] = tables or {}
         self.histories: dict[PartKey, list[burrow.Observation]] = {}
+        self.backlogs: dict[str, list[drain.Point]] = {}  # group → total lag over the status window
         self.prev: _Prev | None = None
 
     # -- classification ------------------------------------------------------------------
@@ -128,6 +129,8 @@ class ClusterState:
             self._group(snap, cycle, g, info, live)
         for key in self.histories.keys() - live:  # partitions no group reads any more
             del self.histories[key]
+        for g in self.backlogs.keys() - snap.groups.keys():
+            del self.backlogs[g]
         self._dlq_samples(snap, cycle.put, produce, cycle.consume)
         cycle.put("kafka_collect_requests", {}, snap.requests)
         self.prev = _Prev(now_ms, cur_end, cycle.committed)
@@ -177,6 +180,12 @@ class ClusterState:
             acc.cur.update(t_cur)
         if acc.total_lag is not None:
             cycle.put("kafka_group_total_lag_messages", {"group": g}, acc.total_lag)
+            backlog = self.backlogs.setdefault(g, [])
+            backlog.append(drain.Point(cycle.now_ms, acc.total_lag))
+            backlog[:] = drain.trim(backlog, cycle.now_ms, cycle.window_ms)
+            eta = drain.drain_eta_s(backlog)
+            if eta is not None:
+                cycle.put("kafka_group_drain_eta_seconds", {"group": g}, eta)
         if acc.time_lags:
             worst = group_max(acc.time_lags)
             if worst is not None:

@@ -173,3 +173,20 @@ def test_exact_time_lag_from_the_record_timestamp():
     assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="1") is None
     assert one(samples, "kafka_group_max_lag_seconds", group="g") == 60.0
     assert one(samples, "kafka_group_max_lag_seconds_method", group="g") == 2
+
+
+def test_drain_eta_of_a_group():
+    st = ClusterState(cfg())  # 10 s window
+    end = {("t", 0): 1_000}
+    # the producer stopped at 1000; the group consumes 50/s: 1000, 950, ... lag 1000 - committed
+    for i in range(5):
+        samples, _ = st.update(snap({"g": {("t", 0): 50 * i}}, end), 1_000 * i)
+    # lag 800 at 4 s, draining at 50/s: 16 s to go
+    assert one(samples, "kafka_group_drain_eta_seconds", group="g") == pytest.approx(16.0)
+    samples, _ = st.update(snap({"g": {("t", 0): 200}}, end), 5_000)
+    samples, _ = st.update(snap({"g": {("t", 0): 200}}, {("t", 0): 1_100}), 6_000)
+    # stopped consuming while the producer goes on: over the window the lag still fell, but slower
+    assert one(samples, "kafka_group_drain_eta_seconds", group="g") > 16.0
+    for i in range(7, 20):
+        samples, _ = st.update(snap({"g": {("t", 0): 200}}, {("t", 0): 1_100 + 10 * i}), 1_000 * i)
+    assert one(samples, "kafka_group_drain_eta_seconds", group="g") == 315_360_000.0  # not draining
