@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from alerts import api, message, silences as sil
+from alerts import api, inhibit, message, silences as sil
+from alerts.inhibition import Inhibition
 from alerts.notify import deliver_due
 from alerts.rules import Rule, RuleError, SeriesPoint, breaches, group_values, render_summary, rule_from_dict
 from alerts.state import AlertState, step
@@ -39,6 +40,8 @@ class Options:
     repeat_interval_s: float = 4 * 3600.0
     targets: Mapping[str, list[str]] = field(default_factory=dict)   # severity -> secret names
     dashboard_url: str = "http://127.0.0.1:8501"
+    # Alertmanager-style inhibit rules (alerts.inhibit): the built-ins plus ``alerts.inhibit_rules``
+    inhibit_rules: list[inhibit.InhibitRule] = field(default_factory=inhibit.rules_from_builtin)
 
 
 @dataclass
@@ -85,7 +88,7 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
 
 
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint], silences: list[sil.Silence],
-                  now_ms: int, opts: Options, result: Result) -> None:
+                  now_ms: int, opts: Options, result: Result, inhibition: Inhibition | None = None) -> None:
     groups = group_values(rule, points, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
@@ -109,18 +112,19 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 continue
             muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
                                     now_ms)
+            inhibited = inhibition.check(rule, key, labels, new.value) if inhibition and new.state != "resolved" else []
             store_alerts.write_state(conn, {
                 "rule": rule.name, "group_key": key, "labels": labels, "severity": rule.severity,
                 "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
                 "nodata_since_ms": new.nodata_since_ms, "value": new.value,
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
-                "updated_ms": now_ms, "identity": identity})
+                "updated_ms": now_ms, "identity": identity, "inhibited_by": inhibited or None})
             for ev in events:
                 tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
                                                   ev.to_state, new.value, muted)
                 result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
-                if not ev.notify or muted:
+                if not ev.notify or muted or (inhibited and ev.kind != "resolved"):
                     continue
                 if ev.kind == "resolved" and not store_alerts.notified_since(conn, rule.name, key,
                                                                             new.fired_at_ms or 0):
@@ -131,6 +135,24 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: list[SeriesPoint
                 for target in targets:
                     store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
                     result.queued += 1
+            if (new.state == "firing" and targets and not muted and not inhibited
+                    and not any(ev.notify for ev in events)
+                    and not store_alerts.notified_since(conn, rule.name, key, new.fired_at_ms or 0)):
+                _announce_unmuted(conn, rule, key, labels, new, targets, now_ms, opts, result)
+
+
+def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: dict[str, str], new: AlertState,
+                      targets: list[str], now_ms: int, opts: Options, result: Result) -> None:
+    """A firing alert whose firing notification was held back (inhibited or silenced) and no longer is:
+    announce it now, as Alertmanager does when an inhibition or silence ends."""
+    tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, "unmuted", "firing", "firing",
+                                      new.value, None)
+    result.events.append({"rule": rule.name, "group_key": key, "event": "unmuted", "silenced": False})
+    title, body, kind = message.compose(rule, "firing", labels, new.value, new.active_since_ms, now_ms,
+                                        opts.dashboard_url)
+    for target in targets:
+        store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
+        result.queued += 1
 
 
 def _forget(rule: Rule, new: AlertState, now_ms: int) -> bool:
@@ -150,12 +172,14 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
     result = Result()
     rules = enabled_rules(conn, result.errors)
     silences = [sil.Silence.from_row(r) for r in store_alerts.read_silences(conn, in_force_at_ms=now_ms)]
+    inhibition = Inhibition(conn, rules, opts.inhibit_rules)
+    rules = inhibition.order(rules)  # possible inhibition sources first
     points: dict[str, list[SeriesPoint]] = {}
     for rule in rules:
         try:
             if rule.metric not in points:
                 points[rule.metric] = series_points(conn, rule.metric)
-            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
+            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result, inhibition)
             result.rules += 1
         except (sqlite3.Error, ValueError, KeyError) as exc:
             result.errors.append(f"rule {rule.name}: {exc}")
@@ -167,7 +191,8 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
 
 def options_from(settings: Settings) -> Options:
     cfg = settings.alerts
-    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url)
+    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url,
+                   inhibit.rules_from(cfg.inhibit_rules))
 
 
 def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:

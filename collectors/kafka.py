@@ -38,6 +38,8 @@ per topic (labels ``cluster, topic``)
 per DLQ topic (labels ``broker="kafka", cluster, dlq``)
   dlq_messages                        Σ (end − start) offsets
   dlq_inflow_rate_per_s               Δ end offsets / Δt
+  dlq_source_info                     1 per DLQ with a known source (labels ``source``, ``via`` = map
+                                      or pattern), as the RabbitMQ collector writes it
 per cluster (label ``cluster``)
   kafka_collect_requests              Kafka protocol requests sent by the last cycle
 The job runner (``runner.collect``) adds ``collector_up`` and ``collector_duration_seconds`` with

@@ -278,6 +278,7 @@ class ClusterState:
                 put("dlq_inflow_rate_per_s", lab, inflow)
             if source is None:
                 continue
+            put("dlq_source_info", {**lab, "source": source, "via": "map" if dlq in self.cfg.dlq_map else "pattern"}, 1)
             have = inflow_by_source.get(source, 0.0)
             inflow_by_source[source] = None if have is None or inflow is None else have + inflow
             mapped = self.cfg.dlq_map.get(dlq)
