@@ -71,7 +71,8 @@ def significant(value: object, digits: int = 3) -> str:
     magnitude = math.floor(math.log10(abs(v)))
     decimals = max(0, digits - 1 - magnitude)
     rounded = round(v, digits - 1 - magnitude)
-    return f"{rounded:,.{decimals}f}"
+    text = f"{rounded:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if decimals else text  # 0.500 reads 0.5
 
 
 def rate(value: object, unit: str = "/s") -> str:
