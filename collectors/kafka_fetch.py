@@ -27,6 +27,8 @@ log = logging.getLogger("eventdeck.kafka")
 
 FETCH_VERSION = 12
 MAX_WAIT_MS = 100
+# Cap of one answer: partitions past it come back empty and are read in a later cycle.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # The offset is before the log start (deleted by retention) or past the end: no record to date.
 _GONE = {kerr.OffsetOutOfRangeError.errno}
 
@@ -66,7 +68,7 @@ def _request(keys: list[Key], partition_max_bytes: int) -> FetchRequest:
         by_topic[t].append(part_cls(partition=p, fetch_offset=offset, partition_max_bytes=partition_max_bytes,
                                     current_leader_epoch=-1, last_fetched_epoch=-1, log_start_offset=-1))
     return FetchRequest(replica_id=-1, max_wait_ms=MAX_WAIT_MS, min_bytes=1,
-                        max_bytes=max(partition_max_bytes * len(keys), partition_max_bytes),
+                        max_bytes=min(partition_max_bytes * len(keys), MAX_RESPONSE_BYTES),
                         isolation_level=0, session_id=0, session_epoch=-1,
                         topics=[topic_cls(topic=t, partitions=ps) for t, ps in by_topic.items()],
                         forgotten_topics_data=[], rack_id="", max_version=FETCH_VERSION)
