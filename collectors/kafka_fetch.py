@@ -7,7 +7,9 @@ created, or long-lived idle connections if kept), and polls partition by partiti
 sees fit; here one request per leader carries every partition to read, each capped at
 ``partition_max_bytes`` (the broker still returns a first batch larger than that, KIP-74), and the
 request count stays bounded by the number of brokers. Fetch v12 names topics (v13+ wants topic
-ids), as kafka-python's own fetcher does.
+ids), as kafka-python's own fetcher does. Measured for 500 lagging partitions on one broker: this
+Fetch 27 ms (noida) / 109 ms (Tansu), one request on the admin client's open connection; a fresh
+consumer with assign + seek + one poll 64 / 135 ms, plus its own bootstrap and connections.
 
 ``min_bytes=1`` with a short ``max_wait_ms``: only partitions with records after the offset are
 asked for, so the broker answers at once; some brokers answer ``min_bytes=0`` with nothing.
