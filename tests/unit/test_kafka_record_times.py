@@ -38,6 +38,22 @@ def test_first_timestamp_never_raises_on_hostile_bytes(data, offset):
     assert got is None or 0 <= got <= 2**53
 
 
+@settings(max_examples=500, deadline=None)
+@given(hs.sampled_from([0, 1]), hs.lists(hs.tuples(hs.integers(0, 10**6), hs.integers(0, 255)), min_size=1,
+                                          max_size=6), hs.integers(0, 10**6))
+def test_first_timestamp_never_raises_on_corrupted_batches(codec, flips, cut):
+    """Valid batches (plain and gzip) with bytes overwritten and cut short: None or a bounded timestamp."""
+    b = MemoryRecordsBuilder(magic=2, compression_type=codec, batch_size=1 << 20, offset=10)
+    for i in range(4):
+        b.append(timestamp=1_000 + i, key=b"k", value=b"v" * 20, headers=[("h", b"x")])
+    b.close()
+    data = bytearray(b.buffer())
+    for pos, byte in flips:
+        data[pos % len(data)] = byte
+    got = first_timestamp(bytes(data[:max(1, cut % (len(data) + 1))]), 10)
+    assert got is None or 0 <= got <= 2**53
+
+
 def test_plan_limits_and_caches_until_the_offset_moves():
     rt = RecordTimes()
     wanted = {("t", p, 5) for p in range(5)}
