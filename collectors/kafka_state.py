@@ -240,7 +240,7 @@ class ClusterState:
         if lag == 0:
             return TimeLag(0.0, LagMethod.EXACT)
         ts = snap.record_ts.get((t, p, committed))
-        if ts is not None:
+        if ts is not None and ts < now_ms:  # a record "from the future" (clock skew) dates nothing
             return exact(ts, now_ms)
         table = self.tables.get((t, p))
         return estimate(table.points, committed, now_ms) if table else None

@@ -190,3 +190,14 @@ def test_drain_eta_of_a_group():
     for i in range(7, 20):
         samples, _ = st.update(snap({"g": {("t", 0): 200}}, {("t", 0): 1_100 + 10 * i}), 1_000 * i)
     assert one(samples, "kafka_group_drain_eta_seconds", group="g") == 315_360_000.0  # not draining
+
+
+def test_record_stamped_in_the_future_falls_back_instead_of_0():
+    st = ClusterState(cfg())
+    committed = {"g": {("t", 0): 0}}
+    st.update(snap(committed, {("t", 0): 500}), 1_000)
+    s = snap(committed, {("t", 0): 500})
+    s.record_ts = {("t", 0, 0): 99_000}  # the producer's clock is ahead of ours
+    samples, _ = st.update(s, 31_000)
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 30.0
+    assert one(samples, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 2
