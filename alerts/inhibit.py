@@ -141,17 +141,24 @@ def _matches(matchers: Iterable[Matcher], alert: Alert) -> bool:
 
 def inhibited_by(target: Alert, firing: Iterable[Alert], rules: Iterable[InhibitRule]) -> list[str]:
     """Names of the inhibit rules that inhibit ``target`` given the ``firing`` alerts."""
+    return inhibited_by_sources(target, sources_by_rule(firing, rules))
+
+
+def sources_by_rule(firing: Iterable[Alert], rules: Iterable[InhibitRule]) -> list[tuple[InhibitRule, list[Alert]]]:
+    """Each rule with the firing alerts matching its source side (computed once, checked per target)."""
     firing = list(firing)
+    return [(rule, [a for a in firing if _matches(rule.source, a)]) for rule in rules]
+
+
+def inhibited_by_sources(target: Alert, sources: list[tuple[InhibitRule, list[Alert]]]) -> list[str]:
     out: list[str] = []
-    for rule in rules:
-        if not _matches(rule.target, target):
+    for rule, srcs in sources:
+        if not srcs or not _matches(rule.target, target):
             continue
         both = _matches(rule.source, target)
-        for src in firing:
-            if src.key == target.key or not _matches(rule.source, src):
-                continue
-            if both and _matches(rule.target, src):
-                continue  # matching both sides: cannot inhibit each other
+        for src in srcs:
+            if src.key == target.key or (both and _matches(rule.target, src)):
+                continue  # itself, or both match both sides: they cannot inhibit each other
             if all(target.values(lab) & src.values(lab) for lab in rule.equal):
                 out.append(rule.name)
                 break

@@ -42,7 +42,10 @@ class Inhibition:
         self.inhibit_rules = list(inhibit_rules)
         self.by_name: dict[str, Rule] = {r.name: r for r in rules}
         self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
-        self._firing: tuple[str, list[inhibit.Alert]] | None = None  # (rule evaluated, firing alerts)
+        # (rule being evaluated, each inhibit rule with the firing alerts matching its source side)
+        self._firing: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
+        self._possible_source = {r.name: inhibit.may_be_source(r.name, r.severity, r.labels, self.inhibit_rules)
+                                 for r in rules}
 
     def order(self, rules: Sequence[Rule]) -> list[Rule]:
         """Possible sources first (those that cannot be targets before those that can), else as given."""
@@ -65,7 +68,9 @@ class Inhibition:
             firing = []
             for row in store_alerts.read_states(self.conn, states=["firing"]):
                 src_rule = self.by_name.get(row["rule"])
-                if src_rule is not None:
+                if src_rule is not None and self._possible_source.get(src_rule.name, False):
                     firing.append(self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"]))
-            self._firing = (rule.name, firing)
-        return inhibit.inhibited_by(self.alert(rule, key, labels, value), self._firing[1], self.inhibit_rules)
+            self._firing = (rule.name, inhibit.sources_by_rule(firing, self.inhibit_rules))
+        if not any(srcs for _, srcs in self._firing[1]):
+            return []
+        return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), self._firing[1])

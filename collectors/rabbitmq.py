@@ -15,7 +15,8 @@ Metrics (labels in braces; every sample also carries ``cluster``):
 * ``rabbitmq_queue_error_rate_ratio{cluster,vhost,queue}`` (0..1; dead-lettered / (consumed + dead-lettered)
   for a queue with its own DLQs, else rejected or nacked / deliveries; none for DLQs; see
   ``collectors.rabbit_queues``)
-* ``rabbitmq_queue_status{cluster,vhost,queue}`` (``core.codes.Status``: 0 OK, 1 WARN, 3 STALL, 4 STOP)
+* ``rabbitmq_queue_status{cluster,vhost,queue}`` (``core.codes.Status``: 0 OK, 1 WARN, 3 STALL, 4 STOP;
+  not for DLQs, which nobody consumes by design)
 * ``rabbitmq_queue_drain_eta_seconds{cluster,vhost,queue}`` (ready messages / smoothed net drain rate;
   ``collectors.drain.NOT_DRAINING_S`` when not draining)
 * ``rabbitmq_queue_dlx_messages{cluster,vhost,queue}`` (quorum queues' ``messages_dlx``)
@@ -233,7 +234,7 @@ class RabbitCollector:
                     out.append(Sample(metric, labels, now_ms, value))
             status, eta = self._histories.observe(ref, cur, _num(q.get("messages_ready")) or 0.0,
                                                   _num(q.get("consumers")) or 0.0, now_ms)
-            if status is not None:
+            if status is not None and ref not in dlqs:  # a DLQ is unconsumed by design: no STOP for it
                 out.append(Sample("rabbitmq_queue_status", labels, now_ms, float(int(status))))
             if eta is not None:
                 out.append(Sample("rabbitmq_queue_drain_eta_seconds", labels, now_ms, eta))

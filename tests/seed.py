@@ -50,7 +50,7 @@ QUEUES = {
     "orders.dlq": (12, 0, 0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 600.0),
 }
 # queue -> (status code, drain ETA seconds)
-QUEUE_HOW = {"orders.in": (1, 190.0), "email.send": (0, 0.0), "orders.dlq": (4, 315_360_000.0)}
+QUEUE_HOW = {"orders.in": (1, 190.0), "email.send": (4, 315_360_000.0), "orders.dlq": (None, 0.0)}  # no DLQ status
 DLQS = {("kafka", KAFKA, "orders.DLT"): 5, ("rabbitmq", RABBIT, "orders.dlq"): 12}
 # (broker, cluster, consumer) -> p50, p95, p99 seconds, processed/s, error ratio, instances, {exception: total}
 CONSUMERS = {
@@ -100,7 +100,8 @@ def _tick(ts: int, i: int) -> list[Sample]:
         for name, v in zip(QUEUE_METRICS, vals):
             add(f"rabbitmq_queue_{name}", q, v)
         code, eta = QUEUE_HOW[queue]
-        out.append(Sample("rabbitmq_queue_status", q, ts, float(code)))
+        if code is not None:
+            out.append(Sample("rabbitmq_queue_status", q, ts, float(code)))
         out.append(Sample("rabbitmq_queue_drain_eta_seconds", q, ts, eta))
     node = {"cluster": RABBIT, "node": "rabbit@deck"}
     out += [Sample("rabbitmq_node_up", node, ts, 1.0), Sample("rabbitmq_node_mem_alarm", node, ts, 0.0),

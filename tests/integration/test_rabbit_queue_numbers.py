@@ -78,6 +78,7 @@ def test_browsing_a_dlq_ten_times_changes_no_error_ratio(rabbitmq, work_and_dlq)
     after = col.collect(int(time.time() * 1000)).samples
     ratios = by_queue(after, "rabbitmq_queue_error_rate_ratio")
     assert dlq not in ratios
+    assert dlq not in by_queue(after, "rabbitmq_queue_status")  # unconsumed by design: never STOP
     assert ratios[work] == 0.0  # nothing dead-lettered, nothing consumed: no errors
     assert by_queue(after, "dlq_inflow_rate_per_s", "dlq")[dlq] == 0.0
     assert by_queue(after, "rabbitmq_queue_messages")[dlq] == 10  # browsing took nothing away

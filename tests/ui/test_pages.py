@@ -63,9 +63,9 @@ def test_rabbitmq_queue_table_and_filter(seeded):
     at.switch_page("views/rabbitmq.py").run()
     table = table_with(at, "unacked").set_index("queue")
     assert table["ready"].to_dict() == {q: f"{v:,}" for q, v in QUEUE_READY.items()}
-    assert table["status"].to_dict() == {"orders.in": "WARN", "email.send": "OK", "orders.dlq": "STOP"}
-    assert table["drain ETA"].to_dict() == {"orders.in": "3 min 10 s", "email.send": "drained",
-                                            "orders.dlq": "not draining"}
+    assert table["status"].to_dict() == {"orders.in": "WARN", "email.send": "STOP", "orders.dlq": "unknown"}
+    assert table["drain ETA"].to_dict() == {"orders.in": "3 min 10 s", "email.send": "not draining",
+                                            "orders.dlq": "drained"}
     assert table.loc["orders.dlq", "head age"] == "10 min"
     at.text_input(key="rabbit_filter").input("orders").run()
     assert set(table_with(at, "unacked")["queue"]) == {q for q in seed.QUEUES if "orders" in q}
