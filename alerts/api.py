@@ -112,11 +112,12 @@ def expire_silence(conn: Any, silence_id: int, actor: str, now_ms: int) -> bool:
 
 
 def alerts(conn: Any, states: Iterable[str] = ("firing", "pending")) -> pd.DataFrame:
-    """Current alerts in the given states: rule, labels, severity, state, value, since, silenced_by…"""
+    """Current alerts in the given states: rule, labels, severity, state, value, since, silenced_by,
+    inhibited_by (names of the inhibit rules muting it; shown, never hidden)…"""
     rows = store_alerts.read_states(conn, states=list(states))
     cols = ["rule", "group_key", "labels", "severity", "state", "active_since_ms", "fired_at_ms",
             "last_notified_ms", "resolved_at_ms", "nodata_since_ms", "value", "summary", "silenced_by",
-            "updated_ms"]
+            "updated_ms", "inhibited_by"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -1,7 +1,8 @@
 """Built-in rules, seeded enabled into every store (an operator may disable or edit them).
 
 ``kafka_group_status`` carries ``core.codes.Status`` (Burrow's evaluation, worst partition of the
-group), so ``>= STALL`` is STALL, STOP or ERR.
+group), so ``>= STALL`` is STALL, STOP or ERR; ``rabbitmq_queue_status`` the same codes for queues
+(``collectors.queue_status``). Built-in inhibit rules are in ``alerts.inhibit``.
 """
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ BUILTIN_RULES: list[dict[str, Any]] = [
         "for_s": 30,  # Burrow's status already needs a whole window of offsets
         "severity": "critical",
         "summary": "Kafka consumer group {group} on {cluster} is STALL/STOP/ERR (status code {value})",
+    },
+    {
+        "name": "rabbitmq-queue-stalled",
+        "metric": "rabbitmq_queue_status",
+        "comparison": ">=",
+        "threshold": int(Status.STALL),
+        "for_s": 30,  # the queue's status already needs a whole window
+        "severity": "critical",
+        "summary": "RabbitMQ queue {queue} (vhost {vhost}) on {cluster} is STALL/STOP (status code {value})",
     },
     {
         "name": "dlq-growing",

@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 
-from alerts import api, message, silences as sil
+from alerts import api, inhibit, message, silences as sil
+from alerts.inhibition import Inhibition
 from alerts.notify import deliver_due
 from alerts.rules import COMPARISONS, Rule, RuleError, SeriesPoint, breaches, render_summary, rule_from_dict
 from alerts.series import PointSet
@@ -42,6 +43,8 @@ class Options:
     repeat_interval_s: float = 4 * 3600.0
     targets: Mapping[str, list[str]] = field(default_factory=dict)   # severity -> secret names
     dashboard_url: str = "http://127.0.0.1:8501"
+    # Alertmanager-style inhibit rules (alerts.inhibit): the built-ins plus ``alerts.inhibit_rules``
+    inhibit_rules: list[inhibit.InhibitRule] = field(default_factory=inhibit.rules_from_builtin)
 
 
 @dataclass
@@ -97,7 +100,8 @@ def _as_state(row: Mapping[str, Any] | None) -> AlertState:
 
 
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
-                  silences: list[sil.Silence], now_ms: int, opts: Options, result: Result) -> None:
+                  silences: list[sil.Silence], now_ms: int, opts: Options, result: Result,
+                  inhibition: Inhibition | None = None) -> None:
     points = points if isinstance(points, PointSet) else PointSet(points)
     keys, group_labels, values = points.group_arrays(rule, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
@@ -138,6 +142,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
                 continue
             muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
                                     now_ms) if silences else []
+            inhibited = inhibition.check(rule, key, labels, new.value) if inhibition and new.state != "resolved" else []
             if not events and old is not None and _unchanged_quiet(old, new, rule, identity, muted):
                 continue  # a resolved/inactive group that stays so: its row (shown in no list) is kept as is
             rows.append({
@@ -146,10 +151,10 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
                 "nodata_since_ms": new.nodata_since_ms, "value": new.value,
                 "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
-                "updated_ms": now_ms, "identity": identity})
+                "updated_ms": now_ms, "identity": identity, "inhibited_by": inhibited or None})
             for ev in events:
                 result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
-                if not ev.notify or muted or not targets:  # nobody to tell: the row's id is not needed
+                if not ev.notify or muted or (inhibited and ev.kind != "resolved") or not targets:
                     transitions.append((now_ms, rule.name, key, labels, ev.kind, ev.from_state, ev.to_state,
                                         new.value, muted))
                     continue
@@ -164,9 +169,27 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
                 for target in targets:
                     store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
                     result.queued += 1
+            if (new.state == "firing" and targets and not muted and not inhibited
+                    and not any(ev.notify for ev in events)
+                    and not store_alerts.notified_since(conn, rule.name, key, new.fired_at_ms or 0)):
+                _announce_unmuted(conn, rule, key, labels, new, targets, now_ms, opts, result)
         store_alerts.write_states(conn, rows)
         store_alerts.add_transitions(conn, transitions)
         store_alerts.delete_states(conn, rule.name, forgotten)
+
+
+def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: dict[str, str], new: AlertState,
+                      targets: list[str], now_ms: int, opts: Options, result: Result) -> None:
+    """A firing alert whose firing notification was held back (inhibited or silenced) and no longer is:
+    announce it now, as Alertmanager does when an inhibition or silence ends."""
+    tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, "unmuted", "firing", "firing",
+                                      new.value, None)
+    result.events.append({"rule": rule.name, "group_key": key, "event": "unmuted", "silenced": False})
+    title, body, kind = message.compose(rule, "firing", labels, new.value, new.active_since_ms, now_ms,
+                                        opts.dashboard_url)
+    for target in targets:
+        store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
+        result.queued += 1
 
 
 def _unchanged_quiet(old: Mapping[str, Any], new: AlertState, rule: Rule, identity: str, muted: list[int]) -> bool:
@@ -202,12 +225,14 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
         except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
             result.errors.append(f"silence {row['id']}: {exc}")
             rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
+    inhibition = Inhibition(conn, rules, opts.inhibit_rules)
+    rules = inhibition.order(rules)  # possible inhibition sources first
     points: dict[str, PointSet] = {}
     for rule in rules:
         try:
             if rule.metric not in points:
                 points[rule.metric] = PointSet(series_points(conn, rule.metric))
-            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result)
+            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result, inhibition)
             result.rules += 1
         except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
             result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")
@@ -222,7 +247,8 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
 
 def options_from(settings: Settings) -> Options:
     cfg = settings.alerts
-    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url)
+    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url,
+                   inhibit.rules_from(cfg.inhibit_rules))
 
 
 def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:

@@ -7,15 +7,24 @@ per group × topic × partition (labels ``cluster, group, topic, partition``)
   kafka_group_committed_offset        committed offset (OffsetFetch)
   kafka_group_lag_messages            max(0, log-end offset − committed offset)
   kafka_group_partition_no_offset     1 for a partition the group never committed (no lag written)
-  kafka_group_lag_seconds             time lag, kafka-lag-exporter interpolation (collectors.timelag)
+  kafka_group_lag_seconds             time lag: now − timestamp of the record at the committed offset
+                                      (exact), else kafka-lag-exporter interpolation, else a lower
+                                      bound (collectors.timelag); not written when unknown
+  kafka_group_lag_seconds_method      how: core.codes.LagMethod (0 exact, 1 interpolated,
+                                      2 lower bound, 3 unknown); written whenever the lag is known
   kafka_group_partition_status        Burrow status code (core.codes.Status: 0 OK, 1 WARN,
                                       2 REWIND, 3 STALL, 4 STOP, 5 ERR)
 per group × topic (labels ``cluster, group, topic``)
   kafka_group_topic_lag_messages      sum of the partitions' lag (no-offset partitions excluded)
 per group (labels ``cluster, group``)
   kafka_group_total_lag_messages      sum over all topics of the group
-  kafka_group_max_lag_seconds         worst partition time lag
+  kafka_group_max_lag_seconds         worst partition time lag; a lower bound when a lagging
+                                      partition's is unknown; not written when nothing above 0 is known
+  kafka_group_max_lag_seconds_method  LagMethod of that maximum (3 unknown when not written)
   kafka_group_status                  worst partition status code (same codes)
+  kafka_group_drain_eta_seconds       seconds until the total lag is 0 at the net drain rate smoothed
+                                      over the status window (collectors.drain); NOT_DRAINING_S
+                                      (~10 years) when it grows or stays; 0 without lag
   kafka_group_state                   core.codes.GROUP_STATE_CODES: 0 unknown, 1 Stable,
                                       2 PreparingRebalance, 3 CompletingRebalance, 4 Empty, 5 Dead,
                                       6 Assigning, 7 Reconciling
@@ -29,6 +38,8 @@ per topic (labels ``cluster, topic``)
 per DLQ topic (labels ``broker="kafka", cluster, dlq``)
   dlq_messages                        Σ (end − start) offsets
   dlq_inflow_rate_per_s               Δ end offsets / Δt
+  dlq_source_info                     1 per DLQ with a known source (labels ``source``, ``via`` = map
+                                      or pattern), as the RabbitMQ collector writes it
 per cluster (label ``cluster``)
   kafka_collect_requests              Kafka protocol requests sent by the last cycle
 The job runner (``runner.collect``) adds ``collector_up`` and ``collector_duration_seconds`` with
@@ -37,8 +48,9 @@ The job runner (``runner.collect``) adds ``collector_up`` and ``collector_durati
 Requests per cycle, B brokers: ListGroups ×B, OffsetFetch and DescribeGroups once per group
 coordinator (≤ B each; all groups of a coordinator in one request, OffsetFetch v8+), Metadata ×2
 (×3 with DLQs), ListOffsets once per partition leader (≤ B; twice with DLQs, EARLIEST for them),
-FindCoordinator only when new groups appear: ≤ 4B + 2, or 5B + 3 with DLQs, whatever the number
-of groups and partitions. Brokers older than Kafka 3.0 (OffsetFetch < v8) add one per group.
+FindCoordinator only when new groups appear, Fetch once per leader of a lagging partition whose
+record timestamp is not cached yet (exact time lag, ≤ B): ≤ 5B + 2, or 6B + 3 with DLQs, whatever
+the number of groups and partitions. Brokers older than Kafka 3.0 (OffsetFetch < v8) add one per group.
 """
 from __future__ import annotations
 
@@ -54,10 +66,13 @@ from kafka import TopicPartition
 from kafka.admin import OffsetSpec
 
 from brokers.kafka import AdminClient, client_config, secret_values
+from collectors.kafka_fetch import read_timestamps
 from collectors.kafka_lag import committed_or_none
+from collectors.record_times import RecordTimes
 from collectors.kafka_state import TP, ClusterState, GroupInfo, Snapshot, restore_tables
 from config import Settings
 from config.kafka import KafkaClusterConfig
+from core.lag import lag_messages
 from core.targets import kafka_target
 from runner.collect import CollectJob, Cycle
 from runner.jobs import JobSpec
@@ -85,6 +100,7 @@ class KafkaCollector:
         tables, edits = restore_tables(cluster_cfg, kstore.load_timelag(conn, cluster_cfg.name))
         kstore.apply_timelag_edits(conn, cluster_cfg.name, edits)
         self.state = ClusterState(cluster_cfg, tables)
+        self.record_times = RecordTimes()  # exact time lag: record timestamps read so far
         self.requests: Counter[str] = Counter()  # protocol requests by type, since start
         self.last_requests = 0  # requests of the last cycle
         self.last_timings_ms: dict[str, float] = {}  # fetch / derive of the last cycle
@@ -145,6 +161,7 @@ class KafkaCollector:
         infos = self._describe(admin, groups)
         partitions: dict[str, list[int]] = {}
         readable: list[TP] = []
+        leaders: dict[TP, int] = {}
         for topic in admin.describe_topics():
             name = topic["name"]
             if topic["error_code"] or not st.topic_allowed(name):
@@ -152,13 +169,30 @@ class KafkaCollector:
             partitions[name] = sorted(p["partition_index"] for p in topic["partitions"])
             readable += [(name, p["partition_index"]) for p in topic["partitions"]
                          if not p["error_code"] and p["leader_id"] >= 0]
+            leaders.update({(name, p["partition_index"]): p["leader_id"] for p in topic["partitions"]})
         end: dict[TP, int | None] = {(t, p): None for t, parts in partitions.items() for p in parts}
         end.update(self._offsets(admin, readable, OffsetSpec.LATEST))
         dlqs = st.dlqs(partitions)
         start = self._offsets(admin, [tp for tp in readable if tp[0] in dlqs], OffsetSpec.EARLIEST)
         committed = {g: {tp: o for tp, o in offs.items() if tp[0] in partitions}
                      for g, offs in committed.items()}
-        return Snapshot(infos, committed, partitions, end, dict(start))
+        snap = Snapshot(infos, committed, partitions, end, dict(start))
+        if self.cfg.exact_timelag:
+            snap.record_ts = self._record_times(admin, snap, leaders)
+        return snap
+
+    def _record_times(self, admin: AdminClient, snap: Snapshot, leaders: dict[TP, int]) -> dict:
+        """Timestamps of the records at the committed offsets of lagging partitions: cached ones plus
+        at most ``exact_timelag_max_partitions`` new ones, read by one Fetch per leader."""
+        wanted = {(t, p, off) for offs in snap.committed.values() for (t, p), off in offs.items()
+                  if (lag_messages(snap.end.get((t, p)), off) or 0) > 0}
+        cache = self.record_times
+        cache.forget(wanted)
+        todo = cache.plan(wanted, self.cfg.exact_timelag_max_partitions)
+        if todo:
+            for key, ts in read_timestamps(admin, todo, leaders, self.cfg.exact_timelag_partition_bytes).items():
+                cache.record(key, ts)
+        return cache.timestamps()
 
     def _committed(self, admin: AdminClient, groups: list[str]) -> dict[str, dict[TP, int]]:
         """Committed offsets (≥ 0) of every group; one batched OffsetFetch per coordinator. A group

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from brokers.naming import allowed, convention_source, is_dlq
-from collectors import burrow
+from collectors import burrow, drain
 from collectors.kafka_lag import error_ratio, offset_rate
-from collectors.timelag import Point, TimeTable, time_lag_s
+from collectors.timelag import Point, TimeLag, TimeTable, estimate, exact, group_max
 from config.kafka import KafkaClusterConfig
-from core.codes import state_code
+from core.codes import LagMethod, state_code
 from core.lag import lag_messages
 from store.kafka import TimelagEdit
 from store.types import Sample
@@ -44,6 +44,9 @@ class Snapshot:
     end: dict[TP, int | None]  # log-end offset; None when it could not be read
     start: dict[TP, int | None]  # log-start offset of DLQ partitions
     requests: int = 0  # Kafka protocol requests this cycle took
+    # (topic, partition, committed offset) → timestamp (ms) of the first record at or after that
+    # offset, read by Fetch for lagging partitions (collectors.record_times); absent: not read
+    record_ts: dict[tuple[str, int, int], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,7 +81,7 @@ class _GroupAcc:
     """Per-group totals gathered over its partitions."""
 
     total_lag: int | None = None
-    max_secs: float | None = None
+    time_lags: list[TimeLag | None] = field(default_factory=list)  # of partitions with a known lag
     statuses: list[burrow.Status | None] = field(default_factory=list)
     prev: dict[PartKey, int] = field(default_factory=dict)
     cur: dict[PartKey, int] = field(default_factory=dict)
@@ -91,6 +94,7 @@ class ClusterState:
         self.cfg = cfg
         self.tables: dict[TP, TimeTable] = tables or {}
         self.histories: dict[PartKey, list[burrow.Observation]] = {}
+        self.backlogs: dict[str, list[drain.Point]] = {}  # group → total lag over the status window
         self.prev: _Prev | None = None
 
     # -- classification ------------------------------------------------------------------
@@ -125,6 +129,8 @@ class ClusterState:
             self._group(snap, cycle, g, info, live)
         for key in self.histories.keys() - live:  # partitions no group reads any more
             del self.histories[key]
+        for g in self.backlogs.keys() - snap.groups.keys():
+            del self.backlogs[g]
         self._dlq_samples(snap, cycle.put, produce, cycle.consume)
         cycle.put("kafka_collect_requests", {}, snap.requests)
         self.prev = _Prev(now_ms, cur_end, cycle.committed)
@@ -174,8 +180,18 @@ class ClusterState:
             acc.cur.update(t_cur)
         if acc.total_lag is not None:
             cycle.put("kafka_group_total_lag_messages", {"group": g}, acc.total_lag)
-        if acc.max_secs is not None:
-            cycle.put("kafka_group_max_lag_seconds", {"group": g}, acc.max_secs)
+            backlog = self.backlogs.setdefault(g, [])
+            backlog.append(drain.Point(cycle.now_ms, acc.total_lag))
+            backlog[:] = drain.trim(backlog, cycle.now_ms, cycle.window_ms)
+            eta = drain.drain_eta_s(backlog)
+            if eta is not None:
+                cycle.put("kafka_group_drain_eta_seconds", {"group": g}, eta)
+        if acc.time_lags:
+            worst = group_max(acc.time_lags)
+            if worst is not None:
+                cycle.put("kafka_group_max_lag_seconds", {"group": g}, worst.seconds)
+            cycle.put("kafka_group_max_lag_seconds_method", {"group": g},
+                      int(worst.method if worst is not None else LagMethod.UNKNOWN))
         gs = burrow.group_status(acc.statuses)
         if gs is not None:
             cycle.put("kafka_group_status", {"group": g}, int(gs))
@@ -200,11 +216,12 @@ class ClusterState:
         lag = lag_messages(end, committed)
         if lag is not None:
             cycle.put("kafka_group_lag_messages", lab, lag)
-        table = self.tables.get((t, p))
-        secs = time_lag_s(table.points, committed, cycle.now_ms) if table and end is not None else None
-        if secs is not None:
-            cycle.put("kafka_group_lag_seconds", lab, secs)
-            acc.max_secs = secs if acc.max_secs is None else max(acc.max_secs, secs)
+        tl = self._time_lag(snap, t, p, committed, lag, cycle.now_ms)
+        if lag is not None:
+            if tl is not None:
+                cycle.put("kafka_group_lag_seconds", lab, tl.seconds)
+            cycle.put("kafka_group_lag_seconds_method", lab, int(tl.method if tl else LagMethod.UNKNOWN))
+            acc.time_lags.append(tl)
         hist = self.histories.setdefault(key, [])
         hist.append(burrow.Observation(cycle.now_ms, committed, end))
         hist[:] = burrow.trim(hist, cycle.now_ms, cycle.window_ms)
@@ -214,6 +231,19 @@ class ClusterState:
             cycle.put("kafka_group_partition_status", lab, int(st))
         acc.statuses.append(st)
         return lag
+
+    def _time_lag(self, snap: Snapshot, t: str, p: int, committed: int, lag: int | None,
+                  now_ms: int) -> TimeLag | None:
+        """Exact from the record's timestamp when it was read, else the interpolation table."""
+        if lag is None:
+            return None
+        if lag == 0:
+            return TimeLag(0.0, LagMethod.EXACT)
+        ts = snap.record_ts.get((t, p, committed))
+        if ts is not None and ts < now_ms:  # a record "from the future" (clock skew) dates nothing
+            return exact(ts, now_ms)
+        table = self.tables.get((t, p))
+        return estimate(table.points, committed, now_ms) if table else None
 
     def _update_tables(self, snap: Snapshot, now_ms: int) -> list[TimelagEdit]:
         edits: list[TimelagEdit] = []
@@ -248,6 +278,7 @@ class ClusterState:
                 put("dlq_inflow_rate_per_s", lab, inflow)
             if source is None:
                 continue
+            put("dlq_source_info", {**lab, "source": source, "via": "map" if dlq in self.cfg.dlq_map else "pattern"}, 1)
             have = inflow_by_source.get(source, 0.0)
             inflow_by_source[source] = None if have is None or inflow is None else have + inflow
             mapped = self.cfg.dlq_map.get(dlq)

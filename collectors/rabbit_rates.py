@@ -5,7 +5,8 @@ A counter smaller than in the previous sample means it was reset (broker restart
 as Prometheus does, the increase over that interval is then the new value itself, never negative.
 
 * publish / deliver / ack / redeliver rate = Δcounter / Δt (deliver is ``deliver_get``).
-* error ratio = deliveries that ended in a reject or nack / acknowledgeable deliveries, where
+* reject ratio (``error_ratio``; the collector uses it only for queues without a DLQ of their own,
+  see ``collectors.rabbit_queues``) = deliveries that ended in a reject or nack / acknowledgeable deliveries, where
   ended-in-reject = Δdeliveries − Δack − Δunacked (messages still unacked are not errors yet) and
   acknowledgeable deliveries = Δdeliver_get − Δ(deliver_no_ack + get_no_ack). Unknown (None)
   without deliveries in the interval.
@@ -54,6 +55,7 @@ class QueueRates:
     redeliver_per_s: float
     error_ratio: float | None
     dlq_inflow_per_s: float
+    consumed_per_s: float = 0.0  # acks + no-ack deliveries
 
 
 _COUNTERS = ("publish", "deliver_get", "ack", "redeliver", "no_ack")
@@ -81,4 +83,4 @@ def queue_rates(prev: QueueCounters, cur: QueueCounters) -> QueueRates | None:
         error_ratio = min(max(rejected, 0.0), acking) / acking
     inflow = max(cur.messages - prev.messages + d["ack"] + d["no_ack"], 0.0)
     return QueueRates(seconds, d["publish"] / seconds, d["deliver_get"] / seconds, d["ack"] / seconds,
-                      d["redeliver"] / seconds, error_ratio, inflow / seconds)
+                      d["redeliver"] / seconds, error_ratio, inflow / seconds, (d["ack"] + d["no_ack"]) / seconds)

@@ -12,7 +12,13 @@ Metrics (labels in braces; every sample also carries ``cluster``):
 * ``rabbitmq_queue_ack_rate_per_s{cluster,vhost,queue}``
 * ``rabbitmq_queue_redeliver_rate_per_s{cluster,vhost,queue}``
 * ``rabbitmq_queue_head_age_seconds{cluster,vhost,queue}`` (only when publishers set a timestamp)
-* ``rabbitmq_queue_error_rate_ratio{cluster,vhost,queue}`` (rejected or nacked / deliveries, 0..1)
+* ``rabbitmq_queue_error_rate_ratio{cluster,vhost,queue}`` (0..1; dead-lettered / (consumed + dead-lettered)
+  for a queue with its own DLQs, else rejected or nacked / deliveries; none for DLQs; see
+  ``collectors.rabbit_queues``)
+* ``rabbitmq_queue_status{cluster,vhost,queue}`` (``core.codes.Status``: 0 OK, 1 WARN, 3 STALL, 4 STOP;
+  not for DLQs, which nobody consumes by design)
+* ``rabbitmq_queue_drain_eta_seconds{cluster,vhost,queue}`` (ready messages / smoothed net drain rate;
+  ``collectors.drain.NOT_DRAINING_S`` when not draining)
 * ``rabbitmq_queue_dlx_messages{cluster,vhost,queue}`` (quorum queues' ``messages_dlx``)
 * ``rabbitmq_queue_info{cluster,vhost,queue,type}`` = 1 (type: classic, quorum, stream)
 * ``dlq_messages{broker="rabbitmq",cluster,vhost,dlq}``
@@ -44,7 +50,8 @@ import requests
 
 from brokers.naming import allowed
 from brokers.rabbitmq import RabbitError, display_url, resolve_password
-from collectors.rabbit_rates import QueueCounters, queue_rates
+from collectors.rabbit_queues import QueueHistories, error_ratios
+from collectors.rabbit_rates import QueueCounters, QueueRates, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
 from config import Settings
 from config.rabbitmq import RabbitClusterConfig
@@ -94,6 +101,7 @@ class RabbitCollector:
         self.bytes_last_cycle = 0
         self.requests_last_cycle = 0
         self._prev: dict[QueueRef, QueueCounters] = {}
+        self._histories = QueueHistories(int(cluster_cfg.status_window_s * 1000))
         self._topology: _Topology | None = None
 
     # ------------------------------------------------------------------ HTTP
@@ -202,6 +210,8 @@ class RabbitCollector:
         dlqs = resolve_dlqs(queues, topo.policies, topo.exchanges, topo.bindings,
                             self.cfg.dlq_patterns, self.cfg.dlq_exclude, dlq_map)
         seen: dict[QueueRef, QueueCounters] = {}
+        all_rates: dict[QueueRef, QueueRates] = {}
+        labels_of: dict[QueueRef, dict[str, str]] = {}
         for q in queues:
             ref = QueueRef(q.get("vhost", "/"), q["name"])
             if not allowed(ref.name, self.cfg.queues_allow, self.cfg.queues_deny):
@@ -212,16 +222,22 @@ class RabbitCollector:
                 continue  # stats not emitted yet for this new queue: nothing more is known
             cur = QueueCounters.from_api(q, now_ms)
             seen[ref] = cur
+            labels_of[ref] = labels
             prev = self._prev.get(ref)
             rates = queue_rates(prev, cur) if prev is not None else None
             if rates is not None:
+                all_rates[ref] = rates
                 for metric, value in (("rabbitmq_queue_publish_rate_per_s", rates.publish_per_s),
                                       ("rabbitmq_queue_deliver_rate_per_s", rates.deliver_per_s),
                                       ("rabbitmq_queue_ack_rate_per_s", rates.ack_per_s),
-                                      ("rabbitmq_queue_redeliver_rate_per_s", rates.redeliver_per_s),
-                                      ("rabbitmq_queue_error_rate_ratio", rates.error_ratio)):
-                    if value is not None:
-                        out.append(Sample(metric, labels, now_ms, value))
+                                      ("rabbitmq_queue_redeliver_rate_per_s", rates.redeliver_per_s)):
+                    out.append(Sample(metric, labels, now_ms, value))
+            status, eta = self._histories.observe(ref, cur, _num(q.get("messages_ready")) or 0.0,
+                                                  _num(q.get("consumers")) or 0.0, now_ms)
+            if status is not None and ref not in dlqs:  # a DLQ is unconsumed by design: no STOP for it
+                out.append(Sample("rabbitmq_queue_status", labels, now_ms, float(int(status))))
+            if eta is not None:
+                out.append(Sample("rabbitmq_queue_drain_eta_seconds", labels, now_ms, eta))
             info = dlqs.get(ref)
             if info is None:
                 continue
@@ -232,7 +248,10 @@ class RabbitCollector:
             via = ",".join(sorted(info.via))
             for src in sorted(info.sources):
                 out.append(Sample("dlq_source_info", {**dl, "source": src.name, "via": via}, now_ms, 1.0))
+        for ref, ratio in error_ratios(all_rates, dlqs).items():
+            out.append(Sample("rabbitmq_queue_error_rate_ratio", labels_of[ref], now_ms, ratio))
         self._prev = seen
+        self._histories.keep_only(set(seen))
         return out
 
     @staticmethod

@@ -14,7 +14,9 @@ an ``Edit`` so that the store can mirror the table row by row (it survives a res
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
+
+from core.codes import LagMethod
 
 
 class Point(NamedTuple):
@@ -64,18 +66,59 @@ class TimeTable:
         return table, Edit(tuple(p.ts_ms for p in points if p.ts_ms not in kept))
 
 
-def time_lag_s(points: list[Point], committed: int, now_ms: int) -> float | None:
-    """Seconds since the record at ``committed`` was produced; None when it cannot be told."""
+class TimeLag(NamedTuple):
+    seconds: float
+    method: LagMethod
+
+
+def estimate(points: list[Point], committed: int, now_ms: int) -> TimeLag | None:
+    """Seconds since the record at ``committed`` was produced, with how that is known; None when
+    it cannot be told (never 0 for a consumer that is behind).
+
+    * at or past the newest end offset: 0 s, exact (nothing is unconsumed);
+    * inside or before a sloped table: interpolated (extrapolated along the slope before it);
+    * behind a table that never moved (one point, or a flat run — e.g. a backlog written in one burst
+      before Eventdeck's first look): the record existed at the first point, so ``now − first`` is a
+      lower bound; a bound of 0 says nothing and is unknown instead.
+    """
     if not points:
         return None
     if committed >= points[-1].offset:
-        return 0.0
-    if len(points) < 2:
-        return None
+        return TimeLag(0.0, LagMethod.EXACT)
+    first = points[0]
+    if committed < first.offset and (len(points) < 2 or points[-1].offset == first.offset):
+        bound = (now_ms - first.ts_ms) / 1000.0
+        return TimeLag(bound, LagMethod.LOWER_BOUND) if bound > 0 else None
     produced = _produced_at(points, committed)
     if produced is None:
         return None
-    return max(0.0, (now_ms - produced) / 1000.0)
+    return TimeLag(max(0.0, (now_ms - produced) / 1000.0), LagMethod.INTERPOLATED)
+
+
+def exact(record_ts_ms: int, now_ms: int) -> TimeLag:
+    """Time lag from the timestamp of the oldest unconsumed record (CreateTime or LogAppendTime)."""
+    return TimeLag(max(0.0, (now_ms - record_ts_ms) / 1000.0), LagMethod.EXACT)
+
+
+def time_lag_s(points: list[Point], committed: int, now_ms: int) -> float | None:
+    """Seconds of ``estimate`` whatever the method; None when unknown."""
+    est = estimate(points, committed, now_ms)
+    return None if est is None else est.seconds
+
+
+def group_max(lags: Iterable[TimeLag | None]) -> TimeLag | None:
+    """The worst time lag of a group's lagging partitions. An unknown partition makes the known
+    maximum a lower bound (the true maximum is at least that); with nothing known above 0 the
+    group's time lag is unknown, never 0."""
+    known = [x for x in lags]
+    unknown = any(x is None for x in known)
+    values = [x for x in known if x is not None]
+    if not values:
+        return None
+    worst = max(values, key=lambda x: (x.seconds, x.method == LagMethod.LOWER_BOUND))
+    if unknown:
+        return TimeLag(worst.seconds, LagMethod.LOWER_BOUND) if worst.seconds > 0 else None
+    return worst
 
 
 def _produced_at(points: list[Point], offset: int) -> float | None:

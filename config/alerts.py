@@ -1,6 +1,8 @@
 """Settings of alert evaluation and notification."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from config.base import Section
@@ -18,3 +20,6 @@ class AlertsConfig(Section):
     send_retries: int = Field(5, ge=0)
     retry_base_s: float = Field(10.0, gt=0, description="first retry delay of a failed send; doubles")
     retry_max_s: float = Field(600.0, gt=0, description="cap of the retry delay")
+    # Alertmanager-style inhibit rules on top of the built-ins (alerts.inhibit): each a mapping of
+    # name, source_matchers, target_matchers ({label: value | {glob|regex|not: ...}}) and equal (labels).
+    inhibit_rules: list[dict[str, Any]] = []

@@ -32,6 +32,9 @@ class KafkaClusterConfig(Section):
     dlq_map: dict[str, DlqTarget] = {}
     status_window_s: float = Field(600.0, gt=0, description="Burrow evaluation window")
     timelag_points: int = Field(60, ge=2, description="sliding table size per partition")
+    exact_timelag: bool = Field(True, description="read the timestamp of the record at the committed offset")
+    exact_timelag_max_partitions: int = Field(500, ge=1, le=100_000, description="new offsets to read per cycle")
+    exact_timelag_partition_bytes: int = Field(16_384, ge=64, le=1_048_576, description="Fetch bytes per partition")
     # Passed through to kafka-python (security_protocol, sasl_mechanism, ssl_cafile, ...).
     # Secret values are given as "env:VARNAME" and resolved from the environment.
     client_options: dict[str, Any] = {}

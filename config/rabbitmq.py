@@ -31,6 +31,7 @@ class RabbitClusterConfig(Section):
     page_size: int = Field(500, gt=0, le=500)
     # Policies, exchanges and bindings (for DLQ discovery) are re-read at most this often.
     topology_refresh_s: float = Field(60.0, ge=0)
+    status_window_s: float = Field(600.0, gt=0, description="queue status and drain ETA window")
 
 
 class RabbitConfig(Section):

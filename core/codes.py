@@ -22,6 +22,20 @@ class Status(IntEnum):
 
 STATUS_NAMES: dict[int, str] = {s.value: s.name for s in Status}
 
+
+class LagMethod(IntEnum):
+    """How a time lag was obtained (``kafka_group_lag_seconds_method``, ``kafka_group_max_lag_seconds_method``):
+    the record's own timestamp, kafka-lag-exporter's interpolation, a lower bound (the record is older
+    than everything Eventdeck has seen), or unknown (no value is written)."""
+
+    EXACT = 0
+    INTERPOLATED = 1
+    LOWER_BOUND = 2
+    UNKNOWN = 3
+
+
+LAG_METHOD_NAMES: dict[int, str] = {0: "exact", 1: "interpolated", 2: "lower bound", 3: "unknown"}
+
 GROUP_STATE_CODES: dict[str, int] = {
     "Stable": 1, "PreparingRebalance": 2, "CompletingRebalance": 3, "Empty": 4, "Dead": 5,
     "Assigning": 6, "Reconciling": 7,

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from typing import Any, Iterable
 
-_JSON_COLS = {"spec", "labels", "matchers", "silenced_by"}
+_JSON_COLS = {"spec", "labels", "matchers", "silenced_by", "inhibited_by"}
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def delete_rule(conn: sqlite3.Connection, name: str) -> bool:
 
 _STATE_COLS = ("rule", "group_key", "labels", "severity", "state", "active_since_ms", "fired_at_ms",
                "last_notified_ms", "resolved_at_ms", "nodata_since_ms", "value", "summary", "silenced_by",
-               "updated_ms", "identity")
+               "updated_ms", "identity", "inhibited_by")
 
 
 def read_states(conn: sqlite3.Connection, rule: str | None = None,
@@ -86,7 +86,7 @@ def read_states(conn: sqlite3.Connection, rule: str | None = None,
 
 
 def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
-    values = [_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS]
+    values = [_dump(row.get(c)) if c in _JSON_COLS else row.get(c) for c in _STATE_COLS]
     conn.execute(f"INSERT OR REPLACE INTO alert_state({', '.join(_STATE_COLS)}) "
                  f"VALUES ({','.join('?' * len(_STATE_COLS))})", values)
 

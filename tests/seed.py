@@ -37,6 +37,8 @@ GROUPS = {
     "billing": (1, 2, 12.0, {("payments", 0): (8, 2.0, 0), ("payments", 1): (0, 0.0, 0)}),
     "audit": (4, 0, 0.0, {("audit-log", 0): (900, 3600.0, 4)}),
 }
+# group -> (time-lag method of its max, core.codes.LagMethod; drain ETA seconds, 315360000 = not draining)
+GROUP_LAG_HOW = {"orders-svc": (0, 95.0), "billing": (1, 0.0), "audit": (2, 315_360_000.0)}
 TOPIC_RATES = {"orders": 60.0, "payments": 12.0, "audit-log": 2.0}
 # queue -> one value per QUEUE_METRICS name (rabbitmq_queue_<name>)
 QUEUE_METRICS = ("ready_messages", "unacked_messages", "consumers", "consumer_utilisation_ratio",
@@ -47,6 +49,8 @@ QUEUES = {
     "email.send": (7, 0, 1, 1.0, 3.0, 3.0, 3.0, 0.0, 0.0, 0.2),
     "orders.dlq": (12, 0, 0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 600.0),
 }
+# queue -> (status code, drain ETA seconds)
+QUEUE_HOW = {"orders.in": (1, 190.0), "email.send": (4, 315_360_000.0), "orders.dlq": (None, 0.0)}  # no DLQ status
 DLQS = {("kafka", KAFKA, "orders.DLT"): 5, ("rabbitmq", RABBIT, "orders.dlq"): 12}
 # (broker, cluster, consumer) -> p50, p95, p99 seconds, processed/s, error ratio, instances, {exception: total}
 CONSUMERS = {
@@ -77,6 +81,9 @@ def _tick(ts: int, i: int) -> list[Sample]:
         out.append(Sample("kafka_group_state", g, ts, float(state)))
         out.append(Sample("kafka_group_members", g, ts, float(members)))
         add("kafka_group_consume_rate_per_s", g, rate)
+        method, eta = GROUP_LAG_HOW[group]
+        out.append(Sample("kafka_group_max_lag_seconds_method", g, ts, float(method)))
+        out.append(Sample("kafka_group_drain_eta_seconds", g, ts, eta))
         for topic in {t for t, _ in parts}:
             add("kafka_group_topic_lag_messages", {**g, "topic": topic},
                 sum(v[0] for (t, _), v in parts.items() if t == topic))
@@ -92,6 +99,10 @@ def _tick(ts: int, i: int) -> list[Sample]:
         q = {"cluster": RABBIT, "vhost": "/", "queue": queue}
         for name, v in zip(QUEUE_METRICS, vals):
             add(f"rabbitmq_queue_{name}", q, v)
+        code, eta = QUEUE_HOW[queue]
+        if code is not None:
+            out.append(Sample("rabbitmq_queue_status", q, ts, float(code)))
+        out.append(Sample("rabbitmq_queue_drain_eta_seconds", q, ts, eta))
     node = {"cluster": RABBIT, "node": "rabbit@deck"}
     out += [Sample("rabbitmq_node_up", node, ts, 1.0), Sample("rabbitmq_node_mem_alarm", node, ts, 0.0),
             Sample("rabbitmq_node_disk_alarm", node, ts, 0.0), Sample("rabbitmq_node_fd_used_ratio", node, ts, 0.05)]

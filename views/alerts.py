@@ -19,7 +19,8 @@ pending = api.alerts(ctx.conn, ["pending"])
 rules = api.list_rules(ctx.conn)
 silences = api.list_silences(ctx.conn, ctx.now_ms)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Firing", len(firing))
+inhibited = int(firing["inhibited_by"].notna().sum()) if not firing.empty else 0
+c1.metric("Firing", len(firing), delta=f"{inhibited} inhibited" if inhibited else None, delta_color="off")
 c2.metric("Pending", len(pending))
 c3.metric("Rules", len(rules))
 c4.metric("Active silences", int(silences["active"].sum()) if not silences.empty else 0)
@@ -37,7 +38,7 @@ def _pick(options: list[str], value: object, default: int = 0) -> int:
     return options.index(value) if value in options else default
 
 
-SHOWN = ["rule", "severity", "state", "summary", "value", "since", "silenced_by"]
+SHOWN = ["rule", "severity", "state", "summary", "value", "since", "silenced_by", "inhibited_by"]
 tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"])
 with tab_now:
     now_df = pd.concat([firing, pending], ignore_index=True)

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from tsdownsample import MinMaxLTTBDownsampler
 
 from store.queries import MAX_POINTS
+from views import units
 
 _HEIGHT = 320
 _SPARK_HEIGHT = 60
@@ -36,7 +37,17 @@ def series_name(row: pd.Series | dict, label_cols: Sequence[str]) -> str:
 
 
 def _hover(unit: str) -> str:
-    return "%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{y:,.3~f} " + unit + "<extra>%{fullData.name}</extra>"
+    # 3 significant digits, thousands separated: the tables' format (views.units.significant)
+    return "%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{y:,.3~r} " + unit + "<extra>%{fullData.name}</extra>"
+
+
+def in_duration_unit(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """A frame of durations in seconds rescaled to the unit its values need (``views.units.duration_unit``:
+    ms, s, min or h), so a chart reads like the table next to it; returns the frame and the unit."""
+    if df is None or df.empty:
+        return df, "s"
+    unit, factor = units.duration_unit(df["value"].tolist())
+    return (df if factor == 1.0 else df.assign(value=df["value"] * factor)), unit
 
 
 def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Sequence[str],

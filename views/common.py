@@ -201,8 +201,10 @@ def history_chart(ctx: PageContext, metric: str, match: dict | None, *, title: s
     if df.empty:
         no_data(empty)
         return
-    st.plotly_chart(charts.timeseries_figure(frame(df) if frame else df, title=title, unit=unit,
-                                             label_cols=label_cols), key=key)
+    df = frame(df) if frame else df
+    if unit == "s":  # durations: drawn in the unit the values need, as the tables show them
+        df, unit = charts.in_duration_unit(df)
+    st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=label_cols), key=key)
 
 
 def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[sqlite3.Connection], T]) -> T | None:

@@ -1,10 +1,12 @@
 """Consumers: processing time p50/p95/p99, throughput and error rates per consumer (from `instrument` telemetry)."""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from store import queries
-from views import common, frames
+from views import common, frames, units
 
 ctx = common.page("Consumers", needs=lambda s: s.telemetry.enabled,
                   missing="consumer telemetry (telemetry.enabled is false)")
@@ -14,8 +16,8 @@ quant = queries.latest(ctx.conn, "consumer_processing_seconds")
 if quant.empty:
     common.no_data("no consumer has published telemetry — instrument a consumer with the `instrument` library")
     st.stop()
-qlabel = quant["quantile"].map(lambda q: "max (ms)" if q == "max" else f"p{round(float(q) * 100)} (ms)")
-table = frames.wide(quant.assign(value=quant["value"] * 1000, quantile=qlabel), KEY, "quantile")
+qlabel = quant["quantile"].map(lambda q: "max" if q == "max" else f"p{round(float(q) * 100)}")
+table = frames.wide(quant.assign(quantile=qlabel), KEY, "quantile")  # seconds, shown humanised like the chart
 others = common.latest_wide(ctx.conn, {"consumer_processed_rate_per_s": "processed/s",
                                        "consumer_error_rate_ratio": "error ratio",
                                        "consumer_instances_count": "instances"}, None, KEY)
@@ -23,10 +25,11 @@ if not others.empty:
     table = table.merge(others, on=KEY, how="left")
 c1, c2, c3 = st.columns(3)
 c1.metric("Consumers", len(table))
-c2.metric("Worst p99 (ms)", f"{table['p99 (ms)'].max():,.1f}" if "p99 (ms)" in table else "—")
-c3.metric("Worst error ratio", f"{table['error ratio'].max():.3f}" if "error ratio" in table else "—")
-st.dataframe(table.sort_values(KEY), hide_index=True, key="consumers_table",
-             column_config={"error ratio": st.column_config.NumberColumn(format="%.3f")})
+c2.metric("Worst p99", units.duration(table["p99"].max()) if "p99" in table else units.MISSING)
+c3.metric("Worst error ratio", units.ratio(table["error ratio"].max()) if "error ratio" in table else units.MISSING)
+st.dataframe(frames.in_units(table.sort_values(KEY), durations=[c for c in table if re.fullmatch(r"max|p\d+", str(c))],
+                             rates=["processed/s"], ratios=["error ratio"], counts=["instances"]),
+             hide_index=True, key="consumers_table")
 
 names = [" / ".join(r) for r in table[KEY].itertuples(index=False)]
 picked = st.selectbox("Consumer", names, key="consumer_pick")

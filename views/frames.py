@@ -7,6 +7,7 @@ import pandas as pd
 
 from core.codes import UNKNOWN, name_of
 from core.targets import broker_target
+from views import units
 
 UP, DOWN, NO_DATA = "up", "down", "no data yet"
 
@@ -80,4 +81,24 @@ def decode(df: pd.DataFrame, column: str, names: Mapping[int, str]) -> pd.DataFr
         return df
     out = df.copy()
     out[column] = [name_of(v, names) if pd.notna(v) else UNKNOWN for v in out[column]]
+    return out
+
+
+def in_units(df: pd.DataFrame, counts: Sequence[str] = (), rates: Sequence[str] = (), ratios: Sequence[str] = (),
+             durations: Sequence[str] = ()) -> pd.DataFrame:
+    """Table values as text in the pages' units (``views.units``): a ``time lag`` column with the mark of
+    its ``method`` column, ``drain ETA``, and the named count, rate, ratio and duration (seconds) columns."""
+    out = df.copy()
+    if "method" in out and "time lag" not in out:  # no lag dated at all: every row says so
+        out["time lag"] = None
+    if "time lag" in out:
+        method = out["method"] if "method" in out else [None] * len(out)
+        out["time lag"] = [units.time_lag(s, m) for s, m in zip(out["time lag"], method)]
+    if "drain ETA" in out:
+        out["drain ETA"] = out["drain ETA"].map(units.drain_eta)
+    for cols, fmt in ((counts, units.count), (rates, units.significant), (ratios, units.ratio),
+                      (durations, units.duration)):
+        for col in cols:
+            if col in out:
+                out[col] = out[col].map(fmt)
     return out

@@ -6,22 +6,27 @@ import streamlit as st
 
 from core.codes import GROUP_STATE_NAMES, STATUS_NAMES
 from store import queries
-from views import charts, common, frames
+from views import charts, common, frames, units
 
 TOP_TOPICS = 10
-GROUP_METRICS = {"kafka_group_total_lag_messages": "lag (messages)", "kafka_group_max_lag_seconds": "lag (s)",
-                 "kafka_group_status": "status", "kafka_group_state": "state", "kafka_group_members": "members",
+GROUP_METRICS = {"kafka_group_total_lag_messages": "lag (messages)", "kafka_group_max_lag_seconds": "time lag",
+                 "kafka_group_drain_eta_seconds": "drain ETA", "kafka_group_status": "status",
+                 "kafka_group_state": "state", "kafka_group_members": "members",
                  "kafka_group_consume_rate_per_s": "consume (msg/s)"}
-PARTITION_METRICS = {"kafka_group_lag_messages": "lag (messages)", "kafka_group_lag_seconds": "lag (s)",
+PARTITION_METRICS = {"kafka_group_lag_messages": "lag (messages)", "kafka_group_lag_seconds": "time lag",
                      "kafka_group_partition_status": "status", "kafka_group_committed_offset": "committed offset",
                      "kafka_group_partition_no_offset": "no offset"}
+LAG_LEGEND = ("Time lag: exact from the record's timestamp; ≈ interpolated from offsets seen; ≥ a lower bound "
+              "(the record is older than Eventdeck's first look); — not dated yet (unknown, never 0).")
+
 
 ctx = common.page("Kafka", needs=lambda s: s.kafka.clusters, missing="no Kafka cluster (kafka.clusters)")
 
 cluster = common.cluster_header(ctx, "kafka", "Kafka", [c.name for c in ctx.settings.kafka.clusters],
                                  key="kafka_cluster")
 
-groups = common.latest_wide(ctx.conn, GROUP_METRICS, {"cluster": cluster}, ["group"])
+groups = common.latest_wide(ctx.conn, {**GROUP_METRICS, "kafka_group_max_lag_seconds_method": "method"},
+                            {"cluster": cluster}, ["group"])
 st.subheader("Consumer groups")
 if groups.empty:
     common.no_data(f"no consumer group with commits in Kafka {cluster}")
@@ -30,21 +35,24 @@ groups = frames.decode(frames.decode(groups, "status", STATUS_NAMES), "state", G
 groups = groups.sort_values("lag (messages)", ascending=False) if "lag (messages)" in groups else groups
 c1, c2, c3 = st.columns(3)
 c1.metric("Groups", len(groups))
-c2.metric("Total lag (messages)", f"{int(groups.get('lag (messages)', pd.Series(dtype=float)).sum()):,}")
+c2.metric("Total lag (messages)", units.count(groups.get('lag (messages)', pd.Series(dtype=float)).sum()))
 c3.metric("Groups not OK", int((groups.get("status", pd.Series(dtype=str)) != "OK").sum()))
-st.dataframe(groups, hide_index=True, key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
+st.dataframe(frames.in_units(groups, counts=["lag (messages)", "members"], rates=["consume (msg/s)"]), hide_index=True,
+             key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
+st.caption(LAG_LEGEND)
 
 group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group")
 match = {"cluster": cluster, "group": group}
-parts = common.latest_wide(ctx.conn, PARTITION_METRICS, match, ["topic", "partition"])
+parts = common.latest_wide(ctx.conn, {**PARTITION_METRICS, "kafka_group_lag_seconds_method": "method"}, match,
+                           ["topic", "partition"])
 st.subheader(f"Partitions of {group}")
 if parts.empty:
     common.no_data(f"no partition data for group {group}")
 else:
     parts = frames.decode(parts, "status", STATUS_NAMES)
     parts["partition"] = parts["partition"].astype(int)
-    st.dataframe(parts.sort_values(["topic", "partition"]), hide_index=True, key="kafka_partitions",
-                 column_order=["topic", "partition", *PARTITION_METRICS.values()])
+    st.dataframe(frames.in_units(parts.sort_values(["topic", "partition"]), counts=["lag (messages)", "committed offset"]),
+                 hide_index=True, key="kafka_partitions", column_order=["topic", "partition", *PARTITION_METRICS.values()])
 
 left, right = st.columns(2)
 with left:
@@ -54,7 +62,7 @@ with left:
 with right:
     common.history_chart(ctx, "kafka_group_max_lag_seconds", match, title=f"Worst time lag of {group}", unit="s",
                          label_cols=["group"], key="kafka_seconds_chart",
-                         empty="no time-lag history in this time range (too few offset points is 'unknown')")
+                         empty="no time-lag history in this time range (a lag not dated yet is 'unknown')")
 
 st.subheader("Topic rates")
 busiest = queries.top_n(ctx.conn, "kafka_topic_produce_rate_per_s", TOP_TOPICS, {"cluster": cluster})

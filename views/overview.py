@@ -5,7 +5,7 @@ import streamlit as st
 
 from store import queries, status
 from alerts import api as alerts_api
-from views import charts, common, frames
+from views import charts, common, frames, units
 
 ctx = common.page("Overview")
 
@@ -25,8 +25,8 @@ def live_tiles() -> None:
     cols[0].metric("Kafka clusters up", f"{(kafka.state == frames.UP).sum()}/{len(kafka)}")
     cols[1].metric("RabbitMQ clusters up", f"{(rabbit.state == frames.UP).sum()}/{len(rabbit)}")
     cols[2].metric("Firing alerts", len(firing))
-    cols[3].metric("Kafka lag (messages)", f"{int(lag.value.sum()):,}" if not lag.empty else "—")
-    cols[4].metric("DLQ messages", f"{int(dlq.value.sum()):,}" if not dlq.empty else "—")
+    cols[3].metric("Kafka lag (messages)", units.count(lag.value.sum()) if not lag.empty else units.MISSING)
+    cols[4].metric("DLQ messages", units.count(dlq.value.sum()) if not dlq.empty else units.MISSING)
 
     left, right = st.columns(2)
     with left:
@@ -47,13 +47,16 @@ def live_tiles() -> None:
                 ["rule", "severity", "summary", "since"]], hide_index=True)
     with right:
         st.subheader("Worst lagging groups")
-        common.table(frames.sum_by(lag, ["cluster", "group"]).head(5), "no consumer group lag collected",
+        common.table(frames.in_units(frames.sum_by(lag, ["cluster", "group"]).head(5), counts=["value"]),
+                     "no consumer group lag collected",
                      {"value": "lag (messages)"})
         st.subheader("Deepest queues")
-        common.table(frames.sum_by(ready, ["cluster", "vhost", "queue"]).head(5), "no RabbitMQ queue depth collected",
+        common.table(frames.in_units(frames.sum_by(ready, ["cluster", "vhost", "queue"]).head(5), counts=["value"]),
+                     "no RabbitMQ queue depth collected",
                      {"value": "ready (messages)"})
         st.subheader("DLQ totals")
-        common.table(frames.sum_by(dlq, ["broker", "cluster", "dlq"]), "no dead-letter queue found",
+        common.table(frames.in_units(frames.sum_by(dlq, ["broker", "cluster", "dlq"]), counts=["value"]),
+                     "no dead-letter queue found",
                      {"value": "messages"})
 
 

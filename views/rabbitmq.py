@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views import common
+from core.codes import STATUS_NAMES
+from views import common, frames, units
 
 QUEUE_METRICS = {
     "rabbitmq_queue_ready_messages": "ready", "rabbitmq_queue_unacked_messages": "unacked",
     "rabbitmq_queue_consumers": "consumers", "rabbitmq_queue_consumer_utilisation_ratio": "utilisation",
     "rabbitmq_queue_publish_rate_per_s": "publish/s", "rabbitmq_queue_deliver_rate_per_s": "deliver/s",
     "rabbitmq_queue_ack_rate_per_s": "ack/s", "rabbitmq_queue_redeliver_rate_per_s": "redeliver/s",
-    "rabbitmq_queue_error_rate_ratio": "error ratio", "rabbitmq_queue_head_age_seconds": "head age (s)",
+    "rabbitmq_queue_error_rate_ratio": "error ratio", "rabbitmq_queue_head_age_seconds": "head age",
+    "rabbitmq_queue_status": "status", "rabbitmq_queue_drain_eta_seconds": "drain ETA",
 }
+SHOWN = ["vhost", "queue", "status", "ready", "unacked", "drain ETA", "consumers", "utilisation", "publish/s",
+         "deliver/s", "ack/s", "redeliver/s", "error ratio", "head age"]
 NODE_METRICS = {"rabbitmq_node_up": "running", "rabbitmq_node_mem_alarm": "memory alarm",
                 "rabbitmq_node_disk_alarm": "disk alarm", "rabbitmq_node_fd_used_ratio": "fd used"}
 
@@ -24,8 +28,8 @@ nodes = common.latest_wide(ctx.conn, NODE_METRICS, {"cluster": cluster}, ["node"
 queues = common.latest_wide(ctx.conn, QUEUE_METRICS, {"cluster": cluster}, ["vhost", "queue"])
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Queues", len(queues))
-c2.metric("Ready", f"{int(queues['ready'].sum()):,}" if "ready" in queues else "—")
-c3.metric("Unacked", f"{int(queues['unacked'].sum()):,}" if "unacked" in queues else "—")
+c2.metric("Ready", units.count(queues["ready"].sum()) if "ready" in queues else units.MISSING)
+c3.metric("Unacked", units.count(queues["unacked"].sum()) if "unacked" in queues else units.MISSING)
 alarms = int(nodes[["memory alarm", "disk alarm"]].sum().sum()) if {"memory alarm", "disk alarm"} <= set(nodes) else 0
 c4.metric("Node alarms", alarms)
 
@@ -36,9 +40,15 @@ if queues.empty:
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
 name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
-st.dataframe(shown, hide_index=True, key="rabbit_queues", column_order=["vhost", "queue", *QUEUE_METRICS.values()],
-             column_config={"utilisation": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
-                            "error ratio": st.column_config.NumberColumn(format="%.3f")})
+shown = frames.in_units(frames.decode(shown, "status", STATUS_NAMES), counts=["ready", "unacked", "consumers"],
+                        rates=["publish/s", "deliver/s", "ack/s", "redeliver/s"], ratios=["error ratio"],
+                        durations=["head age"])
+st.dataframe(shown, hide_index=True, key="rabbit_queues", column_order=SHOWN,
+             column_config={"utilisation": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f")})
+st.caption("Status as for Kafka groups: WARN backlog growing, STALL consumers attached but nothing acknowledged, "
+           "STOP backlog and no consumer, over the status window. Error ratio: dead-lettered / (consumed + "
+           "dead-lettered) for a queue with its own DLQ (browsing or replaying a DLQ does not count), else "
+           "rejected / deliveries; none for DLQs.")
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
                         key="rabbit_picked")

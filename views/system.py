@@ -14,7 +14,7 @@ from core.targets import kafka_target, rabbitmq_target
 from store import queries, status
 from store import rejects as store_rejects
 from store.db import applied_migrations
-from views import common, frames
+from views import common, frames, units
 
 ctx = common.page("System")
 st.subheader("Collector status")
@@ -37,8 +37,9 @@ else:
         shown = targets.assign(
             since=targets["since_ms"].map(common.fmt_ts), checked=targets["last_ms"].map(common.fmt_ts),
             last_ok=targets["last_ok_ms"].map(lambda v: common.fmt_ts(v) if pd.notna(v) else "never"))
-        st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "duration_ms"]], hide_index=True,
-                     key="sys_targets", column_config={"duration_ms": st.column_config.NumberColumn("poll (ms)")})
+        shown = shown.assign(poll=(shown["duration_ms"] / 1000).map(units.duration))
+        st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "poll"]], hide_index=True,
+                     key="sys_targets")
 
 st.subheader("Rejected inputs")
 st.caption("Bad telemetry summaries, DLQ messages, rules, silences and requests are skipped and counted here; "

@@ -121,7 +121,8 @@ def test_scheduler_hook_seeds_and_evaluates(tmp_store, tmp_path):
     conn = open_migrated(tmp_store)
     try:
         names = {r["name"] for r in api.list_rules(conn)}
-        assert names == {"any-lag", "kafka-group-stalled", "dlq-growing", "collector-down"}
+        assert names == {"any-lag", "kafka-group-stalled", "rabbitmq-queue-stalled", "dlq-growing",
+                         "collector-down"}
         now = int(time.time() * 1000)
         SampleWriter(conn).write([Sample("kafka_group_lag_messages", {"cluster": "c", "group": "g"}, now, 50.0)])
         run()

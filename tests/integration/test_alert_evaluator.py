@@ -151,7 +151,7 @@ def test_silence_suppresses_sending_not_recording(conn):
 
 
 def test_builtin_rules_fire_on_stopped_group_and_down_collector(conn):
-    assert api.seed_builtin(conn, T0) == 3
+    assert api.seed_builtin(conn, T0) == 4
     assert api.seed_builtin(conn, T0) == 0   # idempotent
     grp = {"cluster": "c1", "group": "orders"}
     for i in range(5):  # every 15 s for one minute: STOP (4), collector down, DLQ receiving

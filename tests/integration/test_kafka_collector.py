@@ -154,7 +154,7 @@ def test_stopped_group_goes_stall_or_stop_and_recovers(kafka, tmp_store):
     topic, group = uid("stall"), uid("g")
     create_topics(kafka.bootstrap, topic)
     produce(kafka.bootstrap, topic, {0: 4, 1: 4, 2: 4})
-    col = collector(kafka, tmp_store, [topic], [group])
+    col = collector(kafka, tmp_store, [topic], [group], exact_timelag=False)  # the interpolation table
     c = consumer(kafka.bootstrap, topic, group)
     poll_until(c, {0: 4, 1: 4, 2: 4})
     commit(c, topic, {0: 4, 1: 4, 2: 4})
@@ -253,7 +253,8 @@ def test_time_lag_table_survives_a_restart(kafka, tmp_store):
         admin.alter_group_offsets(group, {TopicPartition(topic, 0): OffsetAndMetadata(0, "", -1)})
     finally:
         admin.close()
-    cfg = dict(name=uid("c"), bootstrap_servers=[kafka.bootstrap], topics_allow=[topic], groups_allow=[group])
+    cfg = dict(name=uid("c"), bootstrap_servers=[kafka.bootstrap], topics_allow=[topic], groups_allow=[group],
+               exact_timelag=False)  # the interpolation table is what must survive
     first = job_of(KafkaClusterConfig(**cfg), tmp_store)
     t0 = int(time.time() * 1000)
     for i in range(3):  # end offsets 0, 5, 10 seen at t0, t0+1 s, t0+2 s

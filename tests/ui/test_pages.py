@@ -5,6 +5,7 @@ import pytest
 
 from tests import seed
 from tests.ui.conftest import metrics, table_with
+from views import units
 from views.registry import PAGES
 
 GROUP_LAG = {g: sum(p[0] for p in parts.values()) for g, (_, _, _, parts) in seed.GROUPS.items()}
@@ -23,7 +24,7 @@ EXPECTED = {
     "RabbitMQ": {"Queues": str(len(seed.QUEUES)), "Ready": f"{sum(QUEUE_READY.values()):,}",
                  "Unacked": f"{sum(v[1] for v in seed.QUEUES.values()):,}", "Node alarms": "0"},
     "Consumers": {"Consumers": str(len(seed.CONSUMERS)),
-                  "Worst p99 (ms)": f"{max(v[2] for v in seed.CONSUMERS.values()) * 1000:,.1f}",
+                  "Worst p99": units.duration(max(v[2] for v in seed.CONSUMERS.values())),
                   "Worst error ratio": f"{max(v[4] for v in seed.CONSUMERS.values()):.3f}"},
     "Alerts": {"Firing": "1", "Pending": "1", "Rules": "2", "Active silences": "1"},
     "System": {"Targets up": "2/3", "Targets down": "1"},
@@ -45,11 +46,15 @@ def test_kafka_tables_match_seed(seeded):
     at = seeded()
     at.switch_page("views/kafka.py").run()
     groups = table_with(at, "members").set_index("group")
-    assert groups["lag (messages)"].to_dict() == GROUP_LAG
+    assert groups["lag (messages)"].to_dict() == {g: f"{v:,}" for g, v in GROUP_LAG.items()}
     assert groups.loc["audit", "status"] == "STOP" and groups.loc["audit", "state"] == "Empty"
+    # time lag with its method's mark (exact, ≈ interpolated, ≥ lower bound) and the drain ETA
+    assert groups["time lag"].to_dict() == {"orders-svc": "30 s", "billing": "≈ 2 s", "audit": "≥ 1 h"}
+    assert groups["drain ETA"].to_dict() == {"orders-svc": "1 min 35 s", "billing": "drained",
+                                             "audit": "not draining"}
     parts = table_with(at, "partition")  # the group with the largest lag is selected first
     worst = max(GROUP_LAG, key=GROUP_LAG.get)
-    want = {(t, p): v[0] for (t, p), v in seed.GROUPS[worst][3].items()}
+    want = {(t, p): f"{v[0]:,}" for (t, p), v in seed.GROUPS[worst][3].items()}
     assert dict(zip(zip(parts["topic"], parts["partition"]), parts["lag (messages)"])) == want
 
 
@@ -57,7 +62,11 @@ def test_rabbitmq_queue_table_and_filter(seeded):
     at = seeded()
     at.switch_page("views/rabbitmq.py").run()
     table = table_with(at, "unacked").set_index("queue")
-    assert table["ready"].to_dict() == QUEUE_READY
+    assert table["ready"].to_dict() == {q: f"{v:,}" for q, v in QUEUE_READY.items()}
+    assert table["status"].to_dict() == {"orders.in": "WARN", "email.send": "STOP", "orders.dlq": "unknown"}
+    assert table["drain ETA"].to_dict() == {"orders.in": "3 min 10 s", "email.send": "not draining",
+                                            "orders.dlq": "drained"}
+    assert table.loc["orders.dlq", "head age"] == "10 min"
     at.text_input(key="rabbit_filter").input("orders").run()
     assert set(table_with(at, "unacked")["queue"]) == {q for q in seed.QUEUES if "orders" in q}
 

@@ -75,3 +75,16 @@ def test_payload_bytes_shrinks_with_downsampling():
     full = charts.payload_bytes(charts.timeseries_figure(df, title="t", unit="u", label_cols=[], max_points=20_000))
     cut = charts.payload_bytes(charts.timeseries_figure(df, title="t", unit="u", label_cols=[]))
     assert cut < full / 5
+
+
+def test_durations_are_charted_in_the_unit_they_need():
+    import pandas as pd
+
+    from views.charts import in_duration_unit
+
+    df = pd.DataFrame({"series_id": [1, 1], "ts_ms": [0, 1], "value": [0.012, 0.85]})
+    scaled, unit = in_duration_unit(df)
+    assert unit == "ms" and scaled["value"].tolist() == pytest.approx([12.0, 850.0])
+    scaled, unit = in_duration_unit(df.assign(value=[30.0, 190.0]))
+    assert unit == "min" and scaled["value"].tolist() == pytest.approx([0.5, 190 / 60])
+    assert in_duration_unit(df.assign(value=[1.0, 4.2]))[1] == "s"

@@ -66,3 +66,19 @@ def test_decode(codes, names, expected):
 ])
 def test_escape_text(value, limit, expected):
     assert frames.escape_text(value, limit) == expected
+
+
+def test_in_units_marks_time_lag_and_formats_columns():
+    import pandas as pd
+
+    from views.frames import in_units
+
+    df = pd.DataFrame({"group": ["a", "b", "c"], "time lag": [4.2, 190.0, None], "method": [1, 2, 3],
+                       "drain ETA": [95.0, 315_360_000.0, 0.0], "lag": [1234, 5, 0], "rate": [12.345, 0.5, 0]})
+    out = in_units(df, counts=["lag"], rates=["rate"])
+    assert out["time lag"].tolist() == ["≈ 4.2 s", "≥ 3 min 10 s", "— (not dated yet)"]
+    assert out["drain ETA"].tolist() == ["1 min 35 s", "not draining", "drained"]
+    assert out["lag"].tolist() == ["1,234", "5", "0"] and out["rate"].tolist() == ["12.3", "0.5", "0"]
+    # no group has a dated lag: the column is still there, saying why
+    only = in_units(pd.DataFrame({"group": ["a"], "method": [3]}))
+    assert only["time lag"].tolist() == ["— (not dated yet)"]

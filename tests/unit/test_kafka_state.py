@@ -140,3 +140,64 @@ def test_error_rate_unknown_without_a_known_consumer():
     samples, _ = st.update(snap({}, {("orders", 0): 20, ("orders.dlq", 0): 4}, {("orders.dlq", 0): 0}), 1_000)
     assert one(samples, "dlq_inflow_rate_per_s", broker="kafka", dlq="orders.dlq") == 4.0
     assert one(samples, "kafka_topic_error_rate_ratio", topic="orders") is None
+
+
+def test_burst_backlog_of_a_dead_group_is_never_0_seconds_behind():
+    """Records written in one burst before the first look, consumer dead: the table is flat."""
+    st = ClusterState(cfg())
+    committed = {"g": {("t", 0): 0, ("t", 1): 100}}
+    end = {("t", 0): 500, ("t", 1): 100}
+    first, _ = st.update(snap(committed, end), 10_000)
+    # first look: nothing dates the backlog yet; unknown (no value), not 0
+    assert one(first, "kafka_group_lag_seconds", group="g", topic="t", partition="0") is None
+    assert one(first, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 3
+    assert one(first, "kafka_group_max_lag_seconds", group="g") is None
+    assert one(first, "kafka_group_max_lag_seconds_method", group="g") == 3
+    later, _ = st.update(snap(committed, end), 70_000)
+    # a minute later: the records were there at the first look, so at least 60 s behind
+    assert one(later, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 60.0
+    assert one(later, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 2
+    assert one(later, "kafka_group_lag_seconds_method", group="g", topic="t", partition="1") == 0
+    assert one(later, "kafka_group_max_lag_seconds", group="g") == 60.0
+    assert one(later, "kafka_group_max_lag_seconds_method", group="g") == 2
+
+
+def test_exact_time_lag_from_the_record_timestamp():
+    st = ClusterState(cfg())
+    s = snap({"g": {("t", 0): 0, ("t", 1): 7}}, {("t", 0): 500, ("t", 1): 9})
+    s.record_ts = {("t", 0, 0): 1_000, ("t", 1, 6): 5_000}  # (t,1) read at another offset: not used
+    samples, _ = st.update(s, 61_000)
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 60.0
+    assert one(samples, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 0
+    # partition 1 is unknown (one table point, first look), so the group's 60 s is a lower bound
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="1") is None
+    assert one(samples, "kafka_group_max_lag_seconds", group="g") == 60.0
+    assert one(samples, "kafka_group_max_lag_seconds_method", group="g") == 2
+
+
+def test_drain_eta_of_a_group():
+    st = ClusterState(cfg())  # 10 s window
+    end = {("t", 0): 1_000}
+    # the producer stopped at 1000; the group consumes 50/s: 1000, 950, ... lag 1000 - committed
+    for i in range(5):
+        samples, _ = st.update(snap({"g": {("t", 0): 50 * i}}, end), 1_000 * i)
+    # lag 800 at 4 s, draining at 50/s: 16 s to go
+    assert one(samples, "kafka_group_drain_eta_seconds", group="g") == pytest.approx(16.0)
+    samples, _ = st.update(snap({"g": {("t", 0): 200}}, end), 5_000)
+    samples, _ = st.update(snap({"g": {("t", 0): 200}}, {("t", 0): 1_100}), 6_000)
+    # stopped consuming while the producer goes on: over the window the lag still fell, but slower
+    assert one(samples, "kafka_group_drain_eta_seconds", group="g") > 16.0
+    for i in range(7, 20):
+        samples, _ = st.update(snap({"g": {("t", 0): 200}}, {("t", 0): 1_100 + 10 * i}), 1_000 * i)
+    assert one(samples, "kafka_group_drain_eta_seconds", group="g") == 315_360_000.0  # not draining
+
+
+def test_record_stamped_in_the_future_falls_back_instead_of_0():
+    st = ClusterState(cfg())
+    committed = {"g": {("t", 0): 0}}
+    st.update(snap(committed, {("t", 0): 500}), 1_000)
+    s = snap(committed, {("t", 0): 500})
+    s.record_ts = {("t", 0, 0): 99_000}  # the producer's clock is ahead of ours
+    samples, _ = st.update(s, 31_000)
+    assert one(samples, "kafka_group_lag_seconds", group="g", topic="t", partition="0") == 30.0
+    assert one(samples, "kafka_group_lag_seconds_method", group="g", topic="t", partition="0") == 2

@@ -1,0 +1,76 @@
+"""Inhibition during one evaluation: the store side of ``alerts.inhibit`` (firing alerts, DLQ links).
+
+The evaluator evaluates rules whose alerts may be inhibition sources first (``order``), and asks
+``check`` about each alert it writes; ``check`` sees the alerts firing in the store at that moment:
+this evaluation's for the rules already evaluated, the last one's for the others.
+"""
+from __future__ import annotations
+
+import sqlite3
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from alerts import inhibit
+from alerts.rules import Rule
+from alerts.silences import alert_labels
+from store import alerts as store_alerts
+from store import queries
+
+
+def read_links(conn: sqlite3.Connection) -> inhibit.Links:
+    """DLQ links from the latest ``dlq_source_info`` and Kafka group → topic series."""
+    links = inhibit.Links()
+    for row in _rows(queries.latest(conn, "dlq_source_info")):
+        key = (row.get("broker", ""), row.get("cluster", ""), row.get("vhost", ""), row.get("source", ""))
+        links.dlqs_of_source.setdefault(key, set()).add(row.get("dlq", ""))
+    for row in _rows(queries.latest(conn, "kafka_group_topic_lag_messages")):
+        links.topics_of_group.setdefault((row.get("cluster", ""), row.get("group", "")), set()).add(row.get("topic", ""))
+    return links
+
+
+def _rows(df: pd.DataFrame) -> list[dict[str, str]]:
+    if df is None or df.empty:
+        return []
+    cols = [c for c in df.columns if c not in ("series_id", "metric", "ts_ms", "value", "resolution")]
+    return [{c: str(v) for c, v in zip(cols, vals) if not pd.isna(v)} for vals in df[cols].itertuples(index=False)]
+
+
+class Inhibition:
+    def __init__(self, conn: sqlite3.Connection, rules: Sequence[Rule], inhibit_rules: Sequence[inhibit.InhibitRule]):
+        self.conn = conn
+        self.inhibit_rules = list(inhibit_rules)
+        self.by_name: dict[str, Rule] = {r.name: r for r in rules}
+        self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
+        # (rule being evaluated, each inhibit rule with the firing alerts matching its source side)
+        self._firing: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
+        self._possible_source = {r.name: inhibit.may_be_source(r.name, r.severity, r.labels, self.inhibit_rules)
+                                 for r in rules}
+
+    def order(self, rules: Sequence[Rule]) -> list[Rule]:
+        """Possible sources first (those that cannot be targets before those that can), else as given."""
+        def rank(rule: Rule) -> int:
+            static = {**rule.labels, "alertname": rule.name, "severity": rule.severity}
+            source = inhibit.may_be_source(rule.name, rule.severity, rule.labels, self.inhibit_rules)
+            target = any(all(m.matches(static) for m in r.target if m.label in static) for r in self.inhibit_rules)
+            return 0 if source and not target else 1 if source else 2
+        return sorted(rules, key=rank)
+
+    def alert(self, rule: Rule, key: str, labels: Mapping[str, str], value: float | None) -> inhibit.Alert:
+        return inhibit.alert_of((rule.name, key), rule.metric, alert_labels(rule.name, rule.severity, rule.labels,
+                                                                            labels), value, self.links)
+
+    def check(self, rule: Rule, key: str, labels: Mapping[str, str], value: float | None) -> list[str]:
+        """Names of the inhibit rules inhibiting this alert now."""
+        if not self.inhibit_rules:
+            return []
+        if self._firing is None or self._firing[0] != rule.name:  # read once per rule evaluated
+            firing = []
+            for row in store_alerts.read_states(self.conn, states=["firing"]):
+                src_rule = self.by_name.get(row["rule"])
+                if src_rule is not None and self._possible_source.get(src_rule.name, False):
+                    firing.append(self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"]))
+            self._firing = (rule.name, inhibit.sources_by_rule(firing, self.inhibit_rules))
+        if not any(srcs for _, srcs in self._firing[1]):
+            return []
+        return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), self._firing[1])
