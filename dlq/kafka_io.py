@@ -17,6 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from brokers.kafka import client_config
+from brokers.polling import kafka_poll
 from config import ConfigError
 from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
@@ -77,7 +78,7 @@ def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]]
     last_seen = time.monotonic()
     out: list[Any] = []
     while open_:
-        got = consumer.poll(timeout_ms=100 if out else 500, max_records=batch - len(out))
+        got = kafka_poll(consumer, 0.1 if out else 0.5, batch - len(out))
         for tp, recs in got.items():
             end = wanted[tp][1]
             out.extend(r for r in recs if r.offset < end)
@@ -267,7 +268,7 @@ def scan_for_ids(consumer: KafkaConsumer, starts: dict[TopicPartition, int], wan
     ends = consumer.end_offsets(list(starts))
     quiet_since = None
     while len(found) < len(want):
-        got = consumer.poll(timeout_ms=200, max_records=MAX_BATCH)
+        got = kafka_poll(consumer, 0.2, MAX_BATCH)
         for recs in got.values():
             for rec in recs:
                 rid = next((v for k, v in (rec.headers or []) if k == hdr.REPLAY_ID), None)
