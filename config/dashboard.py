@@ -74,6 +74,9 @@ class DashboardConfig(Section):
     # OIDC: e-mail addresses (or names) that get the operator role; everyone else is a viewer.
     oidc_operators: list[str] = []
     login_max_failures: int = Field(5, ge=1, description="failed logins per session before a lockout")
+    # The address operators open the dashboard at (behind a proxy, say); links in alert
+    # notifications point there. None: alerts.dashboard_url.
+    public_url: str | None = Field(None, pattern=r"^https?://")
 
     @model_validator(mode="after")
     def _none_only_on_loopback(self) -> "DashboardConfig":
