@@ -119,9 +119,20 @@ def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str
                            f"{req['broker']}:{req['cluster']}:{req['dlq']}",
                            {"job": job_id, "selection": req["selection"], "target": req["target"],
                             "rate_per_s": req.get("rate_per_s", "default"), "force": req["force"],
-                            "rabbit_mode": req.get("rabbit_mode", "default")},
+                            "rabbit_mode": req.get("rabbit_mode", "default"), **_edit_summary(req)},
                            "queued")
     return job_id
+
+
+def _edit_summary(req: dict[str, Any]) -> dict[str, Any]:
+    """What the request audit says of an edit (the executor audits both hashes and the diff on send)."""
+    e = req.get("edit")
+    if not e:
+        return {}
+    from dlq.edit import sha256
+
+    return {"edit": {"coord": e["coord"], "edited_sha256": sha256(e["payload"].encode("utf-8")),
+                     "headers": sorted(e["headers"])}}
 
 
 def list_jobs(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from core.clock import Clock, now_ms as wall_now_ms
-from dlq import plan
+from dlq import edit, plan
 from dlq.headers import HeaderError
 from dlq.targets import NoTarget, Target
 from store import audit
@@ -52,6 +52,7 @@ class JobContext:
     cancelled: bool = False
     start: float = field(default=0.0)
     _last_beat: float = field(default=-1e9)
+    edit_detail: dict[str, Any] | None = None  # hashes and diff of an applied edit, audited once replayed
 
     def __post_init__(self) -> None:
         cfg = self.settings.dlq
@@ -98,8 +99,19 @@ class JobContext:
     def ledger(self, coords: list[str]) -> dict[str, tuple[str, int]]:
         return store_dlq.ledger(self.conn, self.job["broker"], self.job["cluster"], self.job["dlq"], coords)
 
+    def edited(self, msg: plan.Message, action: str) -> tuple[bytes | None, Any]:
+        """The payload and headers to publish for ``msg``: the operator's edit when the request carries
+        one for this message (replays only, not parking), else the original's. Remembers the edit's
+        audit detail until the copy is recorded as replayed."""
+        e = self.req.get("edit")
+        if action != "replay" or not e or e["coord"] != msg.coord:
+            return msg.value, msg.headers
+        value, headers, self.edit_detail = edit.apply(msg.value, msg.headers, e)
+        return value, headers
+
     def record(self, outcomes: list[dict[str, Any]]) -> None:
-        """Outcomes, ledger and one audit entry per message, in one transaction."""
+        """Outcomes, ledger and one audit entry per message, in one transaction (plus the edit's
+        hashes and diff when the edited copy was replayed)."""
         if not outcomes:
             return
         now = self.now_ms()
@@ -110,6 +122,10 @@ class JobContext:
                              {"job": self.job["id"], "coord": o["coord"], "replay_id": o["replay_id"],
                               "to": o.get("target"), "detail": o.get("detail"),
                               "target_coord": o.get("target_coord")}, o["outcome"])
+                if self.edit_detail and o["outcome"] == "replayed" and o["coord"] == self.req["edit"]["coord"]:
+                    audit.record(self.conn, now, self.job["actor"], "dlq.replay.edited", self.where,
+                                 {"job": self.job["id"], "coord": o["coord"], "replay_id": o["replay_id"],
+                                  "target_coord": o.get("target_coord"), **self.edit_detail}, "replayed")
         self.done.update(o["replay_id"] for o in outcomes)
 
 

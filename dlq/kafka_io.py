@@ -379,8 +379,9 @@ def _send(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, top
         t = it.target
         assert t is not None
         count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
-        batch.sends.append((it, producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
-                                              headers=plan.replay_headers(m.headers, it.replay_id, count, t))))
+        value, headers = ctx.edited(m, it.action)
+        batch.sends.append((it, producer.send(t.topic, value=value, key=m.key, partition=t.partition,
+                                              headers=plan.replay_headers(headers, it.replay_id, count, t))))
     return batch
 
 

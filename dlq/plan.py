@@ -112,6 +112,13 @@ def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
         raise RequestError("target: must be a mapping (topic/partition or queue or exchange/routing_key)")
     out["target"] = dict(target) if target else None
     out["force"] = bool(req.get("force", False))
+    if req.get("edit") is not None:
+        from dlq import edit  # edit imports headers only; plan stays importable on its own
+
+        try:
+            out["edit"] = edit.validate(req["edit"], sel)
+        except edit.EditError as exc:
+            raise RequestError(str(exc)) from None
     return out
 
 

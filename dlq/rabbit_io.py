@@ -213,9 +213,10 @@ def _replay_one(ctx: JobContext, cfg: RabbitClusterConfig, src: Any, pub: _Publi
     if item.action == "park":
         pub.ensure_queue(target.routing_key or "")
     count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
-    props = _properties(msg, plan.replay_headers(msg.headers, rid, count, target))
+    value, headers = ctx.edited(msg, item.action)
+    props = _properties(msg, plan.replay_headers(headers, rid, count, target))
     ctx.pace(1)
-    problem = pub.publish(target, msg.value or b"", props)
+    problem = pub.publish(target, value or b"", props)  # the DLQ copy is acked below only once confirmed
     if problem:
         ctx.record([outcome(item, "failed", f"message {msg.coord}: {problem}; it stays in {ctx.job['dlq']}")])
     else:
