@@ -67,6 +67,7 @@ class DashboardConfig(Section):
     auth: Literal["none", "password", "oidc"] = "none"
     users: list[UserConfig] = []
     refresh_s: float = Field(5.0, gt=0)
+    page_refresh_s: float = Field(15.0, ge=0, description="every page reruns this often (0: never)")
     # Role of the local user when auth is 'none' (only allowed on loopback).
     anonymous_role: Literal["viewer", "operator"] = "operator"
     # OIDC: provider name of an [auth.<provider>] block in .streamlit/secrets.toml (None: the default [auth]).

@@ -73,7 +73,7 @@ def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) ->
     Each row: coord, replay_id, action (replay | park | skip | error), target, reason, key, timestamp_ms.
     """
     req = plan.validate_request(request, settings.dlq.default_rate_per_s, settings.dlq.default_rabbit_mode)
-    max_count = settings.dlq.max_replay_count
+    max_count = plan.loop_limit(req["dlq"], settings.dlq)
     parking_name = req["dlq"] + settings.dlq.parking_suffix
     from dlq import targets
 

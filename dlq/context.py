@@ -79,7 +79,7 @@ class JobContext:
         if isinstance(target, HeaderError):
             target = NoTarget(f"message {msg.coord}: {target}")
         return plan.plan_item(msg, rid, target, ledger_state, self.req["force"],
-                              self.settings.dlq.max_replay_count, self.parking())
+                              plan.loop_limit(self.job["dlq"], self.settings.dlq), self.parking())
 
     def pace(self, n: int) -> None:
         """Block until ``n`` more messages may go without exceeding the job's rate."""

@@ -148,6 +148,13 @@ def selected(sel: Mapping[str, Any], msg: Message) -> bool:
     return True
 
 
+def loop_limit(dlq: str, cfg: Any) -> int:
+    """Replays of a message before it is parked (``cfg`` is the ``dlq`` settings section). A replay
+    from a parking lot (``<dlq><parking_suffix>``) is the operator's deliberate second chance, so
+    the loop guard does not park it again (its replay count still goes up)."""
+    return 2**53 if dlq.endswith(cfg.parking_suffix) else cfg.max_replay_count
+
+
 def plan_item(msg: Message, rid: str, target: Target | NoTarget, ledger_state: str | None,
               force: bool, max_replay_count: int, parking: Target) -> PlanItem:
     """What happens to one selected message: replay, park (loop guard), skip (ledger) or error."""

@@ -29,7 +29,7 @@ st.dataframe(table.sort_values(KEY), hide_index=True, key="consumers_table",
              column_config={"error ratio": st.column_config.NumberColumn(format="%.3f")})
 
 names = [" / ".join(r) for r in table[KEY].itertuples(index=False)]
-picked = st.selectbox("Consumer", names, key="consumer_pick")
+picked = st.selectbox("Consumer", names, key="consumer_pick", bind="query-params")
 match = dict(zip(KEY, picked.split(" / ")))
 left, right = st.columns(2)
 with left:

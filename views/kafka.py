@@ -34,7 +34,7 @@ c2.metric("Total lag (messages)", f"{int(groups.get('lag (messages)', pd.Series(
 c3.metric("Groups not OK", int((groups.get("status", pd.Series(dtype=str)) != "OK").sum()))
 st.dataframe(groups, hide_index=True, key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
 
-group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group")
+group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind="query-params")
 match = {"cluster": cluster, "group": group}
 parts = common.latest_wide(ctx.conn, PARTITION_METRICS, match, ["topic", "partition"])
 st.subheader(f"Partitions of {group}")

@@ -34,14 +34,14 @@ if queues.empty:
     common.no_data(f"no queue collected from RabbitMQ {cluster}")
     st.stop()
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
-name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter")
+name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
 st.dataframe(shown, hide_index=True, key="rabbit_queues", column_order=["vhost", "queue", *QUEUE_METRICS.values()],
              column_config={"utilisation": st.column_config.ProgressColumn(min_value=0, max_value=1, format="%.2f"),
                             "error ratio": st.column_config.NumberColumn(format="%.3f")})
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
-                        key="rabbit_picked")
+                        key="rabbit_picked", bind="query-params")
 if picked:
     match = {"cluster": cluster, "queue": picked}
     left, right = st.columns(2)
