@@ -135,7 +135,7 @@ def filter_row() -> tuple[dict, int, bool]:
                "reason": f2.text_input("Reason contains", key=links.DLQ_REASON, bind="query-params"),
                "exception_class": f3.text_input("Exception class", key=links.DLQ_EXC, bind="query-params")}
     page = int(f4.number_input("Page", min_value=0, value=0, step=1, key=links.DLQ_PAGE, bind="query-params"))
-    in_window = f5.toggle("In time range only", key="f_window", bind="query-params",
+    in_window = f5.toggle("In range only", key="f_window", bind="query-params",
                           help="only messages dead-lettered in the time range picked in the sidebar")
     return filters, page, in_window
 
