@@ -93,3 +93,40 @@ def test_edited_payload_is_what_is_replayed_and_the_audit_shows_the_diff(seeded,
     detail = json.loads(edited["detail"].iloc[0])
     assert '+{"order": 1, "fixed": true}' in detail["payload_diff"]
     assert detail["original_sha256"] != detail["edited_sha256"]
+
+
+def test_time_window_replay_selects_by_the_sidebar_range(seeded, rabbit_dlq):
+    at = _open(seeded, **{links.DLQ: _label(rabbit_dlq), links.RANGE: "last 15 min"})
+    at.button(key="replay_window").click().run()
+    sel = at.session_state["replay_request"]["selection"]
+    assert sel["mode"] == "filter" and sel["to_ms"] - sel["from_ms"] == 15 * 60_000
+    assert metrics_of(at)["replay"] == "3"  # dead-lettered just now: all three are in the window
+
+
+def metrics_of(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_parking_lot_has_the_same_browse_and_replay(seeded, rabbit_dlq, rabbitmq):
+    parking = rabbit_dlq + ".parking"
+    amqp = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))
+    try:
+        ch = amqp.channel()
+        ch.queue_declare(parking)
+        ch.confirm_delivery()
+        source = rabbit_dlq.removesuffix(".dlq")
+        ch.basic_publish("", parking, b'{"order": 9}', pika.BasicProperties(message_id="p1", headers={
+            "eventdeck-replay-count": "3", "x-first-death-queue": source, "x-first-death-reason": "rejected",
+            "x-first-death-exchange": "",
+            "x-death": [{"queue": source, "reason": "rejected", "count": 4, "exchange": "", "routing-keys": [source]}]}))
+        at = _open(seeded, **{links.DLQ: _label(rabbit_dlq)})
+        at.toggle(key=links.DLQ_PARKING).set_value(True).run()
+        assert any(f"Messages in {parking} (parking lot)" in h.value for h in at.subheader)
+        assert len(table_with(at, "coord")) == 1
+        at.button(key="replay_open").click().run()
+        assert at.session_state["replay_request"]["dlq"] == parking
+        # a deliberate replay from the parking lot goes back to the source, it is not parked again
+        assert (metrics_of(at)["replay"], metrics_of(at)["park"]) == ("1", "0")
+    finally:
+        amqp.channel().queue_delete(parking)
+        amqp.close()
