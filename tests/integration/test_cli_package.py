@@ -103,3 +103,33 @@ def test_store_migrate_and_module_form(installed, tmp_path):
     same = subprocess.run([str(installed / "bin" / "python"), "-m", "eventdeck", "--help"], capture_output=True,
                           text=True, cwd=tmp_path, env=_env())
     assert same.returncode == 0 and same.stdout == _run(installed, "--help", cwd=tmp_path).stdout
+
+
+def test_dashboard_serves_from_any_directory(installed, tmp_path):
+    """`eventdeck dashboard` serves the installed app.py (site-packages) from a directory with no checkout
+    (Streamlit refuses to start when its main script is missing)."""
+    import requests
+
+    from demo.brokers import free_port
+    from store.db import open_migrated
+
+    open_migrated(tmp_path / "s.db").close()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"store:\n  path: {tmp_path / 's.db'}\n")
+    port = free_port()
+    proc = subprocess.Popen([str(installed / "bin" / "eventdeck"), "dashboard", "--config", str(cfg), "--port", str(port)],
+                            cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+            time.sleep(0.3)
+        assert requests.get(f"http://127.0.0.1:{port}/dlq", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
