@@ -6,7 +6,7 @@ Why: a broker may answer an empty Fetch at once instead of holding it for ``fetc
 (noida-db does; DESIGN.md "Test brokers"), and kafka-python's ``poll(timeout_ms=W)`` then re-sends
 Fetch requests in its own loop for all of W — an idle consumer burns most of a core. On a real
 Kafka an empty poll blocks for its wait, so nothing is left to pause: the rule is harmless there
-(at most ``PAUSE_S`` of extra latency for the first record after an idle spell).
+(at most ``PAUSE_S``, half a second, of extra latency for the first record after an idle spell).
 
 Demo code (``demo/``) may import this module; it imports nothing of the project.
 """
@@ -17,7 +17,7 @@ from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
-PAUSE_S = 0.2          # pause after an early empty answer
+PAUSE_S = 0.5          # pause after an early empty answer
 JOIN_STEP_S = 0.1      # longest single poll while a group consumer has no partitions yet
 
 
