@@ -5,8 +5,9 @@ before that time, pause briefly before asking again instead of asking in a tight
 Why: a broker may answer an empty Fetch at once instead of holding it for ``fetch_max_wait_ms``
 (noida-db does; DESIGN.md "Test brokers"), and kafka-python's ``poll(timeout_ms=W)`` then re-sends
 Fetch requests in its own loop for all of W — an idle consumer burns most of a core. On a real
-Kafka an empty poll blocks for its wait, so nothing is left to pause: the rule is harmless there
-(at most ``PAUSE_S``, half a second, of extra latency for the first record after an idle spell).
+Kafka the broker holds the Fetch for ``fetch_max_wait_ms`` anyway, so pausing between short polls
+changes nothing but latency: at most ``PAUSE_S`` (half a second, never more than the caller's wait)
+for the first record after an idle spell.
 
 Demo code (``demo/``) may import this module; it imports nothing of the project.
 """
