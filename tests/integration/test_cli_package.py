@@ -133,3 +133,9 @@ def test_dashboard_serves_from_any_directory(installed, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize("cmd", ["run", "collect", "dashboard", "dlq", "config", "brokers", "store"])
+def test_each_command_has_its_help(installed, tmp_path, cmd):
+    r = _run(installed, cmd, "--help", cwd=tmp_path)
+    assert r.returncode == 0 and "usage:" in r.stdout, r.stdout + r.stderr
