@@ -247,7 +247,7 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
 
 def options_from(settings: Settings) -> Options:
     cfg = settings.alerts
-    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), cfg.dashboard_url,
+    return Options(cfg.repeat_interval_s, dict(cfg.notify_env), settings.dashboard.public_url or cfg.dashboard_url,
                    inhibit.rules_from(cfg.inhibit_rules))
 
 

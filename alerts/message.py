@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from alerts.rules import Rule, render_summary
+from core.links import link_for
 
 # apprise notify types per event/severity (apprise.NotifyType values).
 _TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
@@ -47,7 +48,8 @@ def compose(rule: Rule, event: str, labels: Mapping[str, str], value: float | No
         + (f" for {rule.for_s:g}s" if rule.for_s else ""),
         f"How far: {distance(rule, value)}",
         f"Since: {iso(since_ms)}" + (f"; resolved at {iso(now_ms)}" if event == "resolved" else ""),
-        f"Dashboard: {dashboard_url.rstrip('/')}/alerts",
+        f"View: {link_for(dashboard_url, labels)}",
+        f"Alerts: {dashboard_url.rstrip('/')}/alerts",
     ]
     kind = "success" if event == "resolved" else _TYPE[rule.severity]
     return title, "\n".join(lines), kind

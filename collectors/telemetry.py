@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from brokers.kafka import open_consumer
+from brokers.polling import kafka_poll
 from brokers.rabbitmq import amqp_parameters
 from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, isolated_tick_samples
 from config import Settings
@@ -65,7 +66,7 @@ class KafkaSource:
             c.assign(sorted(wanted))
         out: list[bytes] = []
         while len(out) < self.tcfg.max_per_tick:
-            batch = c.poll(timeout_ms=1000, max_records=self.tcfg.max_per_tick - len(out))
+            batch = kafka_poll(c, 1.0, self.tcfg.max_per_tick - len(out))
             if not batch:
                 break
             out.extend(r.value for records in batch.values() for r in records if r.value is not None)

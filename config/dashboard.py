@@ -67,6 +67,7 @@ class DashboardConfig(Section):
     auth: Literal["none", "password", "oidc"] = "none"
     users: list[UserConfig] = []
     refresh_s: float = Field(5.0, gt=0)
+    page_refresh_s: float = Field(15.0, ge=0, description="every page reruns this often (0: never)")
     # Role of the local user when auth is 'none' (only allowed on loopback).
     anonymous_role: Literal["viewer", "operator"] = "operator"
     # OIDC: provider name of an [auth.<provider>] block in .streamlit/secrets.toml (None: the default [auth]).
@@ -74,6 +75,9 @@ class DashboardConfig(Section):
     # OIDC: e-mail addresses (or names) that get the operator role; everyone else is a viewer.
     oidc_operators: list[str] = []
     login_max_failures: int = Field(5, ge=1, description="failed logins per session before a lockout")
+    # The address operators open the dashboard at (behind a proxy, say); links in alert
+    # notifications point there. None: alerts.dashboard_url.
+    public_url: str | None = Field(None, pattern=r"^https?://")
 
     @model_validator(mode="after")
     def _none_only_on_loopback(self) -> "DashboardConfig":

@@ -43,7 +43,12 @@ class Settings(Section):
 
 
 class ConfigError(ValueError):
-    """A configuration problem; the message names the key (``kafka.clusters[0].interval_s``)."""
+    """A configuration problem; the message names the key (``kafka.clusters[0].interval_s``).
+    ``problems`` lists every problem found, one ``key: what`` line each."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
 
 
 def _key(loc: tuple[Any, ...]) -> str:
@@ -56,7 +61,8 @@ def _key(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _describe(err: ValidationError, origin: str) -> str:
+def problem_lines(err: ValidationError) -> list[str]:
+    """One ``key: what`` line per validation error."""
     lines = []
     for e in err.errors():
         key = _key(e["loc"])[:300]
@@ -71,7 +77,11 @@ def _describe(err: ValidationError, origin: str) -> str:
             else:
                 shown = f" (got {repr(got)[:200]})"
             lines.append(f"{key}: {e['msg']}{shown}")
-    return f"invalid configuration in {origin}:\n  " + "\n  ".join(lines)
+    return lines
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    return f"invalid configuration in {origin}:\n  " + "\n  ".join(problem_lines(err))
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -146,7 +156,7 @@ def load_settings(path: str | os.PathLike[str] | None = None,
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from None
+        raise ConfigError(_describe(exc, origin), problem_lines(exc)) from None
 
 
 def secret(name: str, environ: Mapping[str, str] | None = None) -> str | None:

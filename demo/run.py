@@ -20,6 +20,7 @@ import yaml
 
 from config import ConfigError, load_settings
 from demo import brokers
+from eventdeck.launch import streamlit_command
 
 DEMO_DIR = Path(".eventdeck")
 LOCAL_CONFIG = Path("eventdeck.yaml")
@@ -116,9 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(("collectors", _spawn([py, "-m", "collectors"], env, logs / "collectors.log")))
         _wait_for_store(settings.store.path, procs[-1][1])  # the service creates and migrates it
         port = args.port or settings.dashboard.port
-        procs.append(("dashboard", _spawn(
-            [py, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", settings.dashboard.address], env, logs / "dashboard.log")))
+        procs.append(("dashboard", _spawn(streamlit_command(port, settings.dashboard.address, py), env,
+                                          logs / "dashboard.log")))
         print(f"\nEventdeck dashboard: http://{settings.dashboard.address}:{port}\n"
               f"logs in {logs}/ — Ctrl-C stops everything this command started.")
         stop = {"now": False}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.clock import now_ms
+from brokers.polling import kafka_poll
 from instrument.dlq_route import KafkaDlqRouter, declare_queue_with_dlq, reject_to_dlx
 from instrument.idempotency import Idempotent, SqliteDedupStore
 from instrument.publisher import DEFAULT_NAME, KafkaTransport, RabbitTransport, TelemetryPublisher
@@ -182,7 +183,7 @@ def _kafka_service(bootstrap: str, opts: SimOptions, service: str, recorder: Rec
                         process(make_handler(service, opts, recorder, random.Random())))
     try:
         while not stop.is_set():
-            batch = consumer.poll(timeout_ms=500, max_records=50)
+            batch = kafka_poll(consumer, 0.5, 50)  # politely: see brokers.polling
             for records in batch.values():
                 for rec in records:
                     try:

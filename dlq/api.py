@@ -75,7 +75,7 @@ def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) ->
     Each row: coord, replay_id, action (replay | park | skip | error), target, reason, key, timestamp_ms.
     """
     req = plan.validate_request(request, settings.dlq.default_rate_per_s, settings.dlq.default_rabbit_mode)
-    max_count = settings.dlq.max_replay_count
+    max_count = plan.loop_limit(req["dlq"], settings.dlq)
     parking_name = req["dlq"] + settings.dlq.parking_suffix
     from dlq import targets
 
@@ -130,9 +130,20 @@ def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str
                            {"job": job_id, "selection": req["selection"], "target": req["target"],
                             "rate_per_s": req.get("rate_per_s", "default"), "force": req["force"],
                             "rabbit_mode": req.get("rabbit_mode", "default"),
-                            "window": req.get("window", "default")},
+                            "window": req.get("window", "default"), **_edit_summary(req)},
                            "queued")
     return job_id
+
+
+def _edit_summary(req: dict[str, Any]) -> dict[str, Any]:
+    """What the request audit says of an edit (the executor audits both hashes and the diff on send)."""
+    e = req.get("edit")
+    if not e:
+        return {}
+    from dlq.edit import sha256
+
+    return {"edit": {"coord": e["coord"], "edited_sha256": sha256(e["payload"].encode("utf-8")),
+                     "headers": sorted(e["headers"])}}
 
 
 def list_jobs(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:

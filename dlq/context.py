@@ -11,7 +11,7 @@ from core.rejects import Rejects
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from core.clock import Clock, now_ms as wall_now_ms
-from dlq import plan
+from dlq import edit, plan
 from dlq.headers import HeaderError
 from dlq.targets import NoTarget, Target
 from store import audit
@@ -55,6 +55,7 @@ class JobContext:
     start: float = field(default=0.0)
     _last_beat: float = field(default=-1e9)
     rejects: Rejects = field(default_factory=Rejects)  # malformed messages met by this job
+    edit_detail: dict[str, Any] | None = None  # hashes and diff of an applied edit, audited once replayed
 
     def __post_init__(self) -> None:
         cfg = self.settings.dlq
@@ -85,7 +86,7 @@ class JobContext:
                                 self.now_ms())
             target = NoTarget(f"message {msg.coord}: {target}")
         return plan.plan_item(msg, rid, target, ledger_state, self.req["force"],
-                              self.settings.dlq.max_replay_count, self.parking())
+                              plan.loop_limit(self.job["dlq"], self.settings.dlq), self.parking())
 
     def pace(self, n: int) -> None:
         """Block until ``n`` more messages may go without exceeding the job's rate."""
@@ -114,10 +115,21 @@ class JobContext:
     def ledger(self, coords: list[str]) -> dict[str, tuple[str, int]]:
         return store_dlq.ledger(self.conn, self.job["broker"], self.job["cluster"], self.job["dlq"], coords)
 
+    def edited(self, msg: plan.Message, action: str) -> tuple[bytes | None, Any]:
+        """The payload and headers to publish for ``msg``: the operator's edit when the request carries
+        one for this message (replays only, not parking), else the original's. Remembers the edit's
+        audit detail until the copy is recorded as replayed."""
+        e = self.req.get("edit")
+        if action != "replay" or not e or e["coord"] != msg.coord:
+            return msg.value, msg.headers
+        value, headers, self.edit_detail = edit.apply(msg.value, msg.headers, e)
+        return value, headers
+
     def record(self, outcomes: list[dict[str, Any]]) -> None:
         """Outcomes and ledger rows of one settled batch and ONE audit entry for the batch, in one
         transaction. The entry names every message (coordinate, outcome, where to, and the detail of
-        those not replayed); its outcome is the worst of the batch."""
+        those not replayed); its outcome is the worst of the batch. An applied edit adds its hashes
+        and diff in a ``dlq.replay.edited`` entry once the edited copy was replayed."""
         if not outcomes:
             return
         now = self.now_ms()
@@ -126,6 +138,11 @@ class JobContext:
             store_rejects.flush_recorder(self.conn, self.rejects, now)
             audit.record(self.conn, now, self.job["actor"], "dlq.replay.batch", self.where,
                          batch_audit(self.job["id"], outcomes), worst_outcome(outcomes))
+            for o in outcomes:
+                if self.edit_detail and o["outcome"] == "replayed" and o["coord"] == self.req["edit"]["coord"]:
+                    audit.record(self.conn, now, self.job["actor"], "dlq.replay.edited", self.where,
+                                 {"job": self.job["id"], "coord": o["coord"], "replay_id": o["replay_id"],
+                                  "target_coord": o.get("target_coord"), **self.edit_detail}, "replayed")
         self.done.update(o["replay_id"] for o in outcomes)
 
 

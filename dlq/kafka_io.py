@@ -17,6 +17,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from brokers.kafka import client_config
+from brokers.polling import kafka_poll
 from config import ConfigError
 from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
@@ -77,7 +78,7 @@ def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]]
     last_seen = time.monotonic()
     out: list[Any] = []
     while open_:
-        got = consumer.poll(timeout_ms=100 if out else 500, max_records=batch - len(out))
+        got = kafka_poll(consumer, 0.1 if out else 0.5, batch - len(out))
         for tp, recs in got.items():
             end = wanted[tp][1]
             out.extend(r for r in recs if r.offset < end)
@@ -267,7 +268,7 @@ def scan_for_ids(consumer: KafkaConsumer, starts: dict[TopicPartition, int], wan
     ends = consumer.end_offsets(list(starts))
     quiet_since = None
     while len(found) < len(want):
-        got = consumer.poll(timeout_ms=200, max_records=MAX_BATCH)
+        got = kafka_poll(consumer, 0.2, MAX_BATCH)
         for recs in got.values():
             for rec in recs:
                 rid = next((v for k, v in (rec.headers or []) if k == hdr.REPLAY_ID), None)
@@ -378,9 +379,10 @@ def _send(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, top
         t = it.target
         assert t is not None
         count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
+        value, headers = ctx.edited(m, it.action)
         try:
-            fut = producer.send(t.topic, value=m.value, key=m.key, partition=t.partition,
-                                headers=plan.replay_headers(m.headers, it.replay_id, count, t))
+            fut = producer.send(t.topic, value=value, key=m.key, partition=t.partition,
+                                headers=plan.replay_headers(headers, it.replay_id, count, t))
         except (KafkaError, TypeError, ValueError, AssertionError) as exc:
             # This record cannot be encoded for its target (a null header value, a bad partition...):
             # it fails alone, stays in the DLQ, and the job goes on.

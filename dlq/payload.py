@@ -79,10 +79,14 @@ def message_view(msg: Message, err: HeaderError | None, target: str, preview: in
     """What the dashboard and the CLI show of one DLQ message."""
     r = render(msg.value, preview)
     d = msg.decoded
+    try:  # the exact payload as text, for an edit before replay (None: too big or not UTF-8)
+        raw = None if r.truncated else (msg.value or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        raw = None
     return {"coord": msg.coord, "partition": msg.partition, "offset": msg.offset,
             "key": None if msg.key is None else msg.key.decode("utf-8", errors="replace"),
             "timestamp_ms": msg.ts_ms, "payload": r.text, "payload_kind": r.kind, "size": r.size,
-            "truncated": r.truncated, "headers": dict(d.display), "reason": d.reason,
+            "truncated": r.truncated, "raw_text": raw, "headers": dict(d.display), "reason": d.reason,
             "exception_class": d.exception_class, "exception_message": d.exception_message,
             "stacktrace": d.stacktrace, "replay_count": d.replay_count, "target": target,
             "header_error": str(err) if err else None}

@@ -178,6 +178,13 @@ def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
     if not isinstance(force, bool):
         raise RequestError(f"force: must be true or false, got {_show(force)}")
     out["force"] = force
+    if req.get("edit") is not None:
+        from dlq import edit  # edit imports headers only; plan stays importable on its own
+
+        try:
+            out["edit"] = edit.validate(req["edit"], out["selection"])
+        except edit.EditError as exc:
+            raise RequestError(str(exc)) from None
     return out
 
 
@@ -205,6 +212,13 @@ def selected(sel: Mapping[str, Any], msg: Message) -> bool:
         if cls != want and not cls.endswith("." + want):
             return False
     return True
+
+
+def loop_limit(dlq: str, cfg: Any) -> int:
+    """Replays of a message before it is parked (``cfg`` is the ``dlq`` settings section). A replay
+    from a parking lot (``<dlq><parking_suffix>``) is the operator's deliberate second chance, so
+    the loop guard does not park it again (its replay count still goes up)."""
+    return 2**53 if dlq.endswith(cfg.parking_suffix) else cfg.max_replay_count
 
 
 def plan_item(msg: Message, rid: str, target: Target | NoTarget, ledger_state: str | None,

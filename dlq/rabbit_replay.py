@@ -294,7 +294,8 @@ class WindowedReplay:
                 self._hold(msg.handle)
                 continue
             count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
-            props = self._properties(msg, plan.replay_headers(msg.headers, rid, count, target))
+            value, headers = self.ctx.edited(msg, item.action)  # an operator's edit of this one message, if any
+            props = self._properties(msg, plan.replay_headers(headers, rid, count, target))
             unencodable = _encoding_problem(target, props)
             if unencodable:
                 self.settled.append(outcome(item, "failed", f"message {msg.coord}: cannot be encoded for "
@@ -302,7 +303,7 @@ class WindowedReplay:
                 self.pending_rids.add(rid)
                 self._hold(msg.handle)
                 continue
-            self.ready.append(_Flight(item, msg.handle, target, msg.value or b"", props))
+            self.ready.append(_Flight(item, msg.handle, target, value or b"", props))
             self.pending_rids.add(rid)
         self._ack(acks)
 

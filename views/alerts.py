@@ -9,6 +9,7 @@ import yaml
 
 from alerts import api
 from alerts.silences import end_after
+from core import links
 from store import rejects as store_rejects
 from views import common, frames
 
@@ -39,14 +40,17 @@ def _pick(options: list[str], value: object, default: int = 0) -> int:
 
 
 SHOWN = ["rule", "severity", "state", "summary", "value", "since", "silenced_by", "inhibited_by"]
-tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"])
+tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"],
+                                                        key=links.ALERTS_TAB, bind="query-params")
 with tab_now:
     now_df = pd.concat([firing, pending], ignore_index=True)
     if now_df.empty:
         st.success("Nothing firing or pending.")
     else:
-        st.dataframe(now_df.assign(since=now_df["active_since_ms"].map(common.fmt_ts))[SHOWN], hide_index=True,
-                     key="alerts_now")
+        view = now_df["labels"].map(lambda lab: links.link_for("", lab or {}))  # relative: this dashboard
+        st.dataframe(now_df.assign(since=now_df["active_since_ms"].map(common.fmt_ts), view=view)[[*SHOWN, "view"]],
+                     hide_index=True, key="alerts_now",
+                     column_config={"view": st.column_config.LinkColumn("view", display_text="open view")})
 
 with tab_rules:
     table = pd.DataFrame(rules)

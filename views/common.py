@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from config import ConfigError, Settings, load_settings
+from core import links
 from core.clock import now_ms
 from store import audit, queries, status
 from store.db import NotMigrated, connect_reader, connect_writer, require_migrated, transaction
@@ -93,15 +94,17 @@ def time_range(now: int) -> tuple[int, int]:
     """Sidebar picker of the displayed window, shared by all pages through ``st.session_state``."""
     choice = st.session_state.setdefault(_RANGE_KEY, "last 1 h")
     options = [*RANGES, CUSTOM]
-    picked = st.sidebar.selectbox("Time range", options, index=options.index(choice), key="time_range_pick")
+    picked = st.sidebar.selectbox("Time range", options, index=options.index(choice), key=links.RANGE,
+                                  bind="query-params")
     st.session_state[_RANGE_KEY] = picked
     if picked != CUSTOM:
         return now - RANGES[picked], now
     end_default = datetime.fromtimestamp(now / 1000, tz=timezone.utc).replace(tzinfo=None)
     start = st.sidebar.datetime_input(
-        "From (UTC)", value=st.session_state.get("range_from", end_default - timedelta(hours=6)), key="range_from_pick")
+        "From (UTC)", value=st.session_state.get("range_from", end_default - timedelta(hours=6)), key=links.RANGE_FROM,
+        bind="query-params")
     end = st.sidebar.datetime_input("To (UTC)", value=st.session_state.get("range_to", end_default),
-                                    key="range_to_pick")
+                                    key=links.RANGE_TO, bind="query-params")
     st.session_state["range_from"], st.session_state["range_to"] = start, end
     start_ms = int(start.replace(tzinfo=timezone.utc).timestamp() * 1000)
     end_ms = int(end.replace(tzinfo=timezone.utc).timestamp() * 1000)
@@ -126,6 +129,7 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
             st.button("Sign out", on_click=sign_out, args=(settings,), key="sign_out")
     now = now_ms()
     start, end = time_range(now)
+    live_mark(settings, now)
     if needs is not None and not needs(settings):
         not_configured(missing)
         st.stop()
@@ -134,6 +138,26 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
         no_data("the store has not been created yet — start the collector service: `python -m collectors`")
         st.stop()
     return PageContext(settings, user, conn, now, start, end)
+
+
+HOLD_KEYS = ["replay_request"]  # session keys that hold the page still (an open dialog): no auto-refresh
+_TICK_S = 2.0
+
+
+def live_mark(settings: Settings, loaded_ms: int) -> None:
+    """Sidebar mark "updated N s ago", ticking in a fragment; the whole page reruns every
+    ``dashboard.page_refresh_s`` (0: never) unless a dialog holds it (``HOLD_KEYS``)."""
+    every = settings.dashboard.page_refresh_s
+
+    @st.fragment(run_every=_TICK_S)
+    def mark() -> None:
+        age = max(0, (now_ms() - loaded_ms) // 1000)
+        st.caption(f"updated {age} s ago" + ("" if every else " · live refresh off"), help=fmt_ts(loaded_ms))
+        if every and age >= every and not any(st.session_state.get(k) for k in HOLD_KEYS):
+            st.rerun(scope="app")
+
+    with st.sidebar:
+        mark()
 
 
 def no_data(what: str) -> None:
@@ -180,7 +204,7 @@ def latest_wide(conn: sqlite3.Connection, metrics: dict[str, str], match: dict |
 
 def cluster_header(ctx: PageContext, broker: str, label: str, clusters: list[str], key: str) -> str:
     """The cluster picker of a broker page and its health line (down with the reason, or not polled yet)."""
-    cluster = st.selectbox("Cluster", clusters, key=key)
+    cluster = st.selectbox("Cluster", clusters, key=key, bind="query-params")
     health_line(label, frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0])
     return cluster
 

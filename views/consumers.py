@@ -32,7 +32,7 @@ st.dataframe(frames.in_units(table.sort_values(KEY), durations=[c for c in table
              hide_index=True, key="consumers_table")
 
 names = [" / ".join(r) for r in table[KEY].itertuples(index=False)]
-picked = st.selectbox("Consumer", names, key="consumer_pick")
+picked = st.selectbox("Consumer", names, key="consumer_pick", bind="query-params")
 match = dict(zip(KEY, picked.split(" / ")))
 left, right = st.columns(2)
 with left:

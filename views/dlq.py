@@ -1,4 +1,10 @@
-"""DLQ: browse a dead-letter queue, pick messages, replay them after a dry-run confirmation, follow jobs, audit."""
+"""DLQ: browse a dead-letter queue (or its parking lot), pick messages in the table or a time window,
+replay them after a dry-run confirmation (one picked message may be edited first), follow jobs, audit.
+
+The DLQ, its parking lot, the filters and the page are URL query parameters (``core.links``), so a
+link opens exactly this view. Broker-supplied text is shown as plain text (tables, ``st.code``,
+text areas), never as Markdown.
+"""
 from __future__ import annotations
 
 import json
@@ -6,13 +12,17 @@ import json
 import pandas as pd
 import streamlit as st
 
+from core import links
 from dlq import api
+from dlq.edit import payload_diff
 from store import status
 from views import common, frames
 
 PAGE_SIZE = 50
-_REQUEST_KEY = "replay_request"   # set by the Replay button; the confirmation dialog is open while it is set
+_REQUEST_KEY = "replay_request"   # set by a Replay button; the confirmation dialog is open while it is set
 _DONE_KEY = "replay_done"
+_PENDING_KEY = "replay_pending_selection"  # a selection from the table or the time window, waiting for a request
+_EDIT_KEYS = ("edit_on", "edit_payload", "edit_headers")
 ACTIVE = ("queued", "running")
 
 ctx = common.page("DLQ", needs=lambda s: s.has_brokers,
@@ -23,7 +33,7 @@ limit = ctx.settings.dlq.payload_preview_bytes
 # ``store`` only keys the caches (one per store); ``_settings`` is not hashed.
 @st.cache_data(ttl=15, show_spinner="Reading the DLQ from the broker…")
 def browse(_settings, store: str, broker: str, cluster: str, dlq: str, vhost: str, page: int,
-           filters: tuple[tuple[str, str], ...]) -> list[dict]:
+           filters: tuple[tuple[str, object], ...]) -> list[dict]:
     extra = {"vhost": vhost} if broker == "rabbitmq" else {}
     return api.browse(_settings, broker, cluster, dlq, page, PAGE_SIZE, **extra, **dict(filters))
 
@@ -35,13 +45,49 @@ def dry_run(_settings, store: str, request_json: str) -> list[dict]:
 
 def _close_dialog() -> None:
     st.session_state.pop(_REQUEST_KEY, None)
+    for k in _EDIT_KEYS:
+        st.session_state.pop(k, None)
+
+
+def edit_form(request: dict, shown: dict[str, dict]) -> dict | None | bool:
+    """For one picked message: the operator's edit of payload and headers (None: no edit, False: invalid)."""
+    sel = request["selection"]
+    coords = sel.get("coords") or []
+    if sel["mode"] != "picked" or len(coords) != 1:
+        return None
+    m = shown.get(coords[0])
+    if m is None or m.get("raw_text") is None:
+        st.caption("Edit before replay: only for a message on the current page whose whole payload is UTF-8 text "
+                   f"of at most {limit} bytes.")
+        return None
+    if not st.toggle("Edit payload and headers before replay", key="edit_on"):
+        return None
+    st.caption("The edited copy is published; the original stays in the DLQ until the copy is confirmed "
+               "(Kafka never deletes it). The audit keeps both hashes and the diff.")
+    payload = st.text_area("Payload", value=m["raw_text"], height=200, key="edit_payload")
+    headers_text = st.text_area("Headers (JSON object of name → text; Eventdeck's replay headers are set for you)",
+                                value=json.dumps({k: v for k, v in m["headers"].items()
+                                                  if not k.startswith("eventdeck-replay-")}, indent=2,
+                                                 ensure_ascii=False), height=150, key="edit_headers")
+    try:
+        headers = json.loads(headers_text)
+    except ValueError as exc:
+        st.error(f"Headers are not valid JSON: {exc}")
+        return False
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        st.error("Headers must be a JSON object whose values are strings.")
+        return False
+    diff = payload_diff(m["raw_text"].encode("utf-8"), payload.encode("utf-8"))
+    st.caption("Payload diff")
+    st.code(diff or "(payload unchanged)", language="diff")
+    return {"coord": coords[0], "payload": payload, "headers": headers}
 
 
 @st.dialog("Confirm replay", width="large", on_dismiss=_close_dialog)
-def confirm(request: dict) -> None:
+def confirm(request: dict, shown: dict[str, dict]) -> None:
     """The dry run of ``request``; Confirm queues the job (operator only, audited)."""
     st.text(f"Replay from {request['broker']} {request['cluster']} {request['dlq']} "
-            f"({request['selection']['mode']} messages).")  # broker names as plain text, never Markdown
+            f"({request['selection']['mode']} messages).")
     try:
         plan = pd.DataFrame(dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True)))
     except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
@@ -53,11 +99,14 @@ def confirm(request: dict) -> None:
         for col, action in zip(cols, ("replay", "park", "skip", "error")):
             col.metric(action, int(counts.get(action, 0)))
         common.table(plan, "the selection matches no message", key="dry_run_plan")
+    edit = edit_form(request, shown)
     ok, cancel = st.columns(2)
-    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty, key="replay_confirm"):
+    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty or edit is False,
+                 key="replay_confirm"):
+        final = {**request, "edit": edit} if edit else request
         job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
             ctx, "dlq.replay.requested", f"{request['broker']}:{request['cluster']}:{request['dlq']}",
-            lambda conn: api.enqueue_replay(conn, request, ctx.user.name, common.now_ms()))
+            lambda conn: api.enqueue_replay(conn, final, ctx.user.name, common.now_ms()))
         if job_id:
             _close_dialog()
             st.session_state[_DONE_KEY] = job_id
@@ -67,53 +116,44 @@ def confirm(request: dict) -> None:
         st.rerun()
 
 
-dlqs = api.list_dlqs(ctx.conn)
-st.subheader("Dead-letter queues")
-if not dlqs:
-    common.no_data("no dead-letter queue found by the collectors")
-    st.stop()
-table = pd.DataFrame(dlqs)
-st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
-st.dataframe(table.drop(columns=["ts_ms"]), hide_index=True, key="dlq_list")
+def pick_dlq(dlqs: list[dict]) -> tuple[str, str, str, str, bool]:
+    """The DLQ picker (and its parking-lot switch): broker, cluster, name to browse, vhost, parking."""
+    chosen = st.selectbox("DLQ", dlqs, key=links.DLQ, bind="query-params",
+                          format_func=lambda d: links.dlq_label(d["broker"], d["cluster"], d.get("vhost"), d["dlq"]))
+    vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
+    suffix = ctx.settings.dlq.parking_suffix
+    parking = st.toggle(f"Parking lot ({chosen['dlq']}{suffix}: messages replayed too often)", key=links.DLQ_PARKING,
+                        bind="query-params")
+    name = chosen["dlq"] + suffix if parking else chosen["dlq"]
+    return chosen["broker"], chosen["cluster"], name, vhost, parking
 
 
-def label(d: dict) -> str:
-    return " · ".join(str(d[k]) for k in ("broker", "cluster", "vhost", "dlq") if d.get(k) and d.get(k) == d.get(k))
+def filter_row() -> tuple[dict, int, bool]:
+    """Text filters, page number, and whether to show only messages in the page's time range."""
+    f1, f2, f3, f4, f5 = st.columns([3, 3, 3, 2, 2])
+    filters = {"key": f1.text_input("Key contains", key=links.DLQ_KEY, bind="query-params"),
+               "reason": f2.text_input("Reason contains", key=links.DLQ_REASON, bind="query-params"),
+               "exception_class": f3.text_input("Exception class", key=links.DLQ_EXC, bind="query-params")}
+    page = int(f4.number_input("Page", min_value=0, value=0, step=1, key=links.DLQ_PAGE, bind="query-params"))
+    in_window = f5.toggle("In range only", key="f_window", bind="query-params",
+                          help="only messages dead-lettered in the time range picked in the sidebar")
+    return filters, page, in_window
 
 
-chosen = st.selectbox("DLQ", dlqs, format_func=label, key="dlq_pick")
-broker, cluster, name = chosen["broker"], chosen["cluster"], chosen["dlq"]
-vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
-
-st.subheader(f"Messages in {frames.md_escape(name)}")
-f1, f2, f3, f4 = st.columns(4)
-filters = {"key": f1.text_input("Key contains", key="f_key"),
-           "reason": f2.text_input("Reason contains", key="f_reason"),
-           "exception_class": f3.text_input("Exception class", key="f_exc")}
-page = int(f4.number_input("Page", min_value=0, value=0, step=1, key="f_page"))
-health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
-msgs: list[dict] | None = None  # None: could not be read
-if health.state == frames.DOWN:
-    common.broker_down(f"{broker} {cluster}", health.reason)
-else:
-    try:
-        msgs = browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
-                      tuple((k, v) for k, v in filters.items() if v))
-    except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
-        st.warning(f"Cannot read {frames.md_escape(name)} from {broker} {frames.md_escape(cluster)}: "
-                   f"{frames.md_escape(exc, 500)}")
-if st.button("Refresh", key="dlq_refresh"):
-    browse.clear()
-    st.rerun()
-
-if msgs:
+def message_table(msgs: list[dict]) -> list[str]:
+    """The messages, with row selection; returns the coordinates of the selected rows."""
     shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]),
                            "mark": "malformed header" if m.get("header_error") else "",
                            "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
                            "exception": frames.escape_text(m["exception_class"], 256),
                            "replays": m["replay_count"], "target": frames.escape_text(m["target"], 300),
                            "size (B)": m["size"]} for m in msgs])
-    st.dataframe(shown, hide_index=True, key="dlq_messages")
+    event = st.dataframe(shown, hide_index=True, key="dlq_messages", on_select="rerun", selection_mode="multi-row")
+    rows = event.selection.rows if event is not None else []
+    return [shown["coord"].iloc[i] for i in rows if 0 <= i < len(shown)]
+
+
+def message_detail(msgs: list[dict]) -> None:
     by_coord = {m["coord"]: m for m in msgs}
     detail = st.selectbox("Message detail", list(by_coord), key="dlq_detail")
     m = by_coord[detail]
@@ -128,6 +168,52 @@ if msgs:
     with p:
         st.caption(f"Payload ({m['payload_kind']}, {m['size']} bytes{', truncated' if m['truncated'] else ''})")
         st.code(m["payload"] or "(empty)", language="json" if m["payload_kind"] == "json" else None)
+
+
+def selection_buttons(selected: list[str], filters: dict) -> None:
+    """Replay the rows selected in the table, or every message of the page's time window."""
+    b1, b2 = st.columns(2)
+    if b1.button(f"Replay {len(selected)} selected…", disabled=not selected, key="replay_selected"):
+        st.session_state[_PENDING_KEY] = {"mode": "picked", "coords": selected}
+    if b2.button(f"Replay messages from this time window ({common.fmt_ts(ctx.start_ms)} – {common.fmt_ts(ctx.end_ms)})…",
+                 key="replay_window"):
+        st.session_state[_PENDING_KEY] = {"mode": "filter", "from_ms": ctx.start_ms, "to_ms": ctx.end_ms,
+                                          **{k: v for k, v in filters.items() if v}}
+
+
+dlqs = api.list_dlqs(ctx.conn)
+st.subheader("Dead-letter queues")
+if not dlqs:
+    common.no_data("no dead-letter queue found by the collectors")
+    st.stop()
+table = pd.DataFrame(dlqs)
+st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
+st.dataframe(table.drop(columns=["ts_ms"]), hide_index=True, key="dlq_list")
+
+broker, cluster, name, vhost, parking = pick_dlq(dlqs)
+st.subheader(f"Messages in {frames.md_escape(name)}" + (" (parking lot)" if parking else ""))
+filters, page, in_window = filter_row()
+health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
+msgs: list[dict] | None = None  # None: could not be read
+if health.state == frames.DOWN:
+    common.broker_down(f"{broker} {cluster}", health.reason)
+else:
+    window = {"from_ms": ctx.start_ms, "to_ms": ctx.end_ms} if in_window else {}
+    try:
+        msgs = browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
+                      tuple((k, v) for k, v in {**filters, **window}.items() if v))
+    except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
+        st.warning(f"Cannot read {frames.md_escape(name)} from {broker} {frames.md_escape(cluster)}: "
+                   f"{frames.md_escape(exc, 500)}")
+if st.button("Refresh", key="dlq_refresh"):
+    browse.clear()
+    st.rerun()
+
+selected: list[str] = []
+if msgs:
+    selected = message_table(msgs)
+    selection_buttons(selected, filters)
+    message_detail(msgs)
 elif msgs is not None:
     common.no_data(f"{frames.md_escape(name)} is empty (or nothing matches the filters)")
 
@@ -141,22 +227,31 @@ target_name = t1.text_input("Target override (topic or queue; empty: from header
 rate = t2.number_input("Rate (messages/s)", min_value=0.1, value=float(ctx.settings.dlq.default_rate_per_s),
                        key="replay_rate")
 force = t3.checkbox("Force (replay messages already replayed)", key="replay_force")
-if st.button("Replay…", type="primary", key="replay_open"):
-    selection = {"mode": mode}
-    if mode == "picked":
-        selection["coords"] = picked
-    elif mode == "filter":
-        selection.update({k: v for k, v in filters.items() if v})
+
+
+def open_request(selection: dict) -> None:
+    """Open the confirmation for ``selection`` of the DLQ on screen, with the options above."""
     target = None
     if target_name:
         target = {"topic": target_name} if broker == "kafka" else {"queue": target_name}
     st.session_state[_REQUEST_KEY] = {"broker": broker, "cluster": cluster, "dlq": name, "vhost": vhost,
                                       "selection": selection, "rate_per_s": rate, "target": target, "force": force}
     st.session_state.pop(_DONE_KEY, None)
+
+
+if st.button("Replay…", type="primary", key="replay_open"):
+    selection = {"mode": mode}
+    if mode == "picked":
+        selection["coords"] = picked
+    elif mode == "filter":
+        selection.update({k: v for k, v in filters.items() if v})
+    open_request(selection)
+if st.session_state.get(_PENDING_KEY):
+    open_request(st.session_state.pop(_PENDING_KEY))
 if st.session_state.get(_DONE_KEY):
     st.success(f"Replay job {st.session_state[_DONE_KEY]} queued; the collector service runs it.")
 if st.session_state.get(_REQUEST_KEY):
-    confirm(st.session_state[_REQUEST_KEY])
+    confirm(st.session_state[_REQUEST_KEY], {m["coord"]: m for m in msgs or []})
 
 
 @st.fragment(run_every=ctx.settings.dlq.job_poll_interval_s * 2)
@@ -187,5 +282,7 @@ def jobs() -> None:
 jobs()
 st.subheader("Audit")
 audit = pd.DataFrame(api.audit(ctx.conn))
-common.table(audit.assign(time=audit["ts_ms"].map(common.fmt_ts)) if not audit.empty else audit,
-             "no DLQ action audited yet", key="dlq_audit")
+if not audit.empty:  # the detail (selections, hashes, an edit's diff) as JSON text, never rendered
+    audit = audit.assign(time=audit["ts_ms"].map(common.fmt_ts),
+                         detail=audit["detail"].map(lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True)))
+common.table(audit, "no DLQ action audited yet", key="dlq_audit")

@@ -41,7 +41,7 @@ st.dataframe(frames.in_units(groups, counts=["lag (messages)", "members"], rates
              key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
 st.caption(LAG_LEGEND)
 
-group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group")
+group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind="query-params")
 match = {"cluster": cluster, "group": group}
 parts = common.latest_wide(ctx.conn, {**PARTITION_METRICS, "kafka_group_lag_seconds_method": "method"}, match,
                            ["topic", "partition"])

@@ -38,7 +38,7 @@ if queues.empty:
     common.no_data(f"no queue collected from RabbitMQ {cluster}")
     st.stop()
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
-name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter")
+name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
 shown = frames.in_units(frames.decode(shown, "status", STATUS_NAMES), counts=["ready", "unacked", "consumers"],
                         rates=["publish/s", "deliver/s", "ack/s", "redeliver/s"], ratios=["error ratio"],
@@ -51,7 +51,7 @@ st.caption("Status as for Kafka groups: WARN backlog growing, STALL consumers at
            "rejected / deliveries; none for DLQs.")
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
-                        key="rabbit_picked")
+                        key="rabbit_picked", bind="query-params")
 if picked:
     match = {"cluster": cluster, "queue": picked}
     left, right = st.columns(2)

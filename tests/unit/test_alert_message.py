@@ -42,6 +42,8 @@ def test_compose_firing_says_what_where_since_link():
     assert "+350 over the threshold" in body
     assert "Since: 2023-11-14 22:13:20Z" in body
     assert "http://deck:8501/alerts" in body
+    # the deep link opens the group's view
+    assert "View: http://deck:8501/kafka?time_range_pick=last+1+h&kafka_cluster=a&kafka_group=orders" in body
 
 
 def test_compose_resolved_is_success():

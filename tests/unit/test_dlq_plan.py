@@ -128,3 +128,11 @@ def test_validate_request_defaults():
     # without defaults, omitted keys stay omitted: the runner applies the configured dlq defaults
     bare = validate_request({"broker": "rabbitmq", "cluster": "c", "dlq": "d"})
     assert "rate_per_s" not in bare and "rabbit_mode" not in bare
+
+
+def test_loop_limit_is_off_in_a_parking_lot():
+    from config.dlq import DlqConfig
+    from dlq.plan import loop_limit
+    cfg = DlqConfig(max_replay_count=3, parking_suffix=".parking")
+    assert loop_limit("orders.dlq", cfg) == 3
+    assert loop_limit("orders.dlq.parking", cfg) > 10**9
