@@ -29,8 +29,8 @@ def browse(_settings, store: str, broker: str, cluster: str, dlq: str, vhost: st
 
 
 @st.cache_data(ttl=15, show_spinner="Dry run…")
-def dry_run(_settings, store: str, request_json: str) -> list[dict]:
-    return api.dry_run(_settings, json.loads(request_json))
+def dry_run(_settings, store: str, request_json: str) -> dict:
+    return api.dry_run_report(_settings, json.loads(request_json))
 
 
 def _close_dialog() -> None:
@@ -43,21 +43,19 @@ def confirm(request: dict) -> None:
     st.text(f"Replay from {request['broker']} {request['cluster']} {request['dlq']} "
             f"({request['selection']['mode']} messages).")  # broker names as plain text, never Markdown
     try:
-        plan = pd.DataFrame(dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True)))
+        report = dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True))
     except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
         st.error(f"Dry run failed: {frames.md_escape(exc, 500)}")
-        plan = None
-    if plan is not None:
-        counts = plan["action"].value_counts() if not plan.empty else pd.Series(dtype=int)
-        cols = st.columns(4)
-        for col, action in zip(cols, ("replay", "park", "skip", "error")):
-            col.metric(action, int(counts.get(action, 0)))
-        common.table(plan, "the selection matches no message", key="dry_run_plan")
+        report = None
+    plan = None
+    if report is not None:
+        plan = _show_plan(request, report)
     ok, cancel = st.columns(2)
     if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty, key="replay_confirm"):
+        pinned = {**request, "pin": report["pin"]}  # the job replays exactly what this dry run saw
         job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
             ctx, "dlq.replay.requested", f"{request['broker']}:{request['cluster']}:{request['dlq']}",
-            lambda conn: api.enqueue_replay(conn, request, ctx.user.name, common.now_ms()))
+            lambda conn: api.enqueue_replay(conn, pinned, ctx.user.name, common.now_ms()))
         if job_id:
             _close_dialog()
             st.session_state[_DONE_KEY] = job_id
@@ -66,6 +64,21 @@ def confirm(request: dict) -> None:
         _close_dialog()
         st.rerun()
 
+
+def _show_plan(request: dict, report: dict) -> pd.DataFrame:
+    """The dry run: how far it looked, the explicit target if any, counts per destination, the rows."""
+    st.text(f"Dry run {api.describe_scan(report)}.")  # plain text: never Markdown
+    if request.get("target"):
+        st.warning("Explicit target chosen by you (overrides the message headers; recorded in the audit log): "
+                   + frames.md_escape(json.dumps(request["target"], sort_keys=True), 300))
+    plan = pd.DataFrame(report["rows"])
+    counts = plan["action"].value_counts() if not plan.empty else pd.Series(dtype=int)
+    cols = st.columns(4)
+    for col, action in zip(cols, ("replay", "park", "skip", "error")):
+        col.metric(action, int(counts.get(action, 0)))
+    common.table(pd.DataFrame(report["by_destination"]), "no destination", key="dry_run_destinations")
+    common.table(plan, "the selection matches no message", key="dry_run_plan")
+    return plan
 
 dlqs = api.list_dlqs(ctx.conn)
 st.subheader("Dead-letter queues")
@@ -90,15 +103,28 @@ f1, f2, f3, f4 = st.columns(4)
 filters = {"key": f1.text_input("Key contains", key="f_key"),
            "reason": f2.text_input("Reason contains", key="f_reason"),
            "exception_class": f3.text_input("Exception class", key="f_exc")}
-page = int(f4.number_input("Page", min_value=0, value=0, step=1, key="f_page"))
+page = int(f4.number_input("Page", min_value=0, max_value=ctx.settings.dlq.browse_max_page, value=0, step=1,
+                           key="f_page"))
+def _guarded_browse(page: int, filters: dict) -> list[dict] | None:
+    """Browse unless the role may not (RabbitMQ: dlq.rabbit_browse_role); say what a RabbitMQ browse does."""
+    refusal = api.browse_refusal(ctx.settings, broker, ctx.user.role)
+    if refusal:
+        raise api.BrowseRefused(refusal)
+    if broker == "rabbitmq":
+        st.caption(api.RABBIT_BROWSE_NOTE + " A queue is never browsed while a replay job runs on it.")
+    return browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
+                  tuple((k, v) for k, v in filters.items() if v))
+
+
 health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
 msgs: list[dict] | None = None  # None: could not be read
 if health.state == frames.DOWN:
     common.broker_down(f"{broker} {cluster}", health.reason)
 else:
     try:
-        msgs = browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
-                      tuple((k, v) for k, v in filters.items() if v))
+        msgs = _guarded_browse(page, filters)
+    except api.BrowseRefused as exc:
+        st.info(f"Not browsed: {frames.md_escape(exc, 500)}")
     except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
         st.warning(f"Cannot read {frames.md_escape(name)} from {broker} {frames.md_escape(cluster)}: "
                    f"{frames.md_escape(exc, 500)}")
