@@ -7,6 +7,7 @@ Overrides use ``__`` between levels: ``EVENTDECK_STORE__PATH=/var/lib/eventdeck.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -56,6 +57,9 @@ def _key(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|hash|credential|api_?key", re.IGNORECASE)
+
+
 def _describe(err: ValidationError, origin: str) -> str:
     lines = []
     for e in err.errors():
@@ -64,7 +68,9 @@ def _describe(err: ValidationError, origin: str) -> str:
             lines.append(f"{key}: unknown key")
         else:
             got = e.get("input")
-            if isinstance(got, (dict, list)):
+            if _SECRET_KEY.search(key):
+                shown = " (value not shown)"  # a hash, password, token or secret is never echoed
+            elif isinstance(got, (dict, list)):
                 shown = ""
             elif isinstance(got, int) and not isinstance(got, bool) and abs(got) >= 10 ** 30:
                 shown = " (got a very large integer)"  # repr() of a 5,000-digit int raises

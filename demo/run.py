@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         _wait_for_store(settings.store.path, procs[-1][1])  # the service creates and migrates it
         port = args.port or settings.dashboard.port
         procs.append(("dashboard", _spawn(
-            [py, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [py, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
              "--server.address", settings.dashboard.address], env, logs / "dashboard.log")))
         print(f"\nEventdeck dashboard: http://{settings.dashboard.address}:{port}\n"
               f"logs in {logs}/ — Ctrl-C stops everything this command started.")

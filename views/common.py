@@ -4,6 +4,7 @@ are in ``views.signin``."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,6 +31,7 @@ RANGES: dict[str, int] = {
 CUSTOM = "custom"
 _RANGE_KEY = "time_range"          # shared by every page (plain session_state, not a widget key)
 T = TypeVar("T")
+_SCRYPT = re.compile(r"scrypt\$[^\s'\"]*")
 __all__ = ["NotAllowed", "PageContext", "User", "now_ms", "page", "require_operator"]
 
 
@@ -47,8 +49,8 @@ def load() -> Settings:
     """The settings; a configuration error is shown (it names the key) and the page stops."""
     try:
         return load_settings()
-    except ConfigError as exc:
-        st.error(f"Configuration error: {exc}")
+    except ConfigError as exc:  # keys are named; hashes and secrets never shown (config.settings redacts too)
+        st.error(f"Configuration error: {_SCRYPT.sub('scrypt$<redacted>', str(exc))}")
         st.stop()
         raise  # unreachable: st.stop raises
 

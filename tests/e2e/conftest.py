@@ -1,4 +1,4 @@
-"""A real `streamlit run app.py` on a free port against a seeded store, and a headless Chromium page."""
+"""A real `streamlit run serve.py` (st.App serving app.py) on a free port against a seeded store, and a headless Chromium page."""
 from __future__ import annotations
 
 import os
@@ -36,7 +36,7 @@ def dashboard(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
     env["EVENTDECK_CONFIG"] = str(seed_config(tmp, store))
     with open(tmp / "streamlit.log", "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
                                  "--server.address", "127.0.0.1", "--server.headless", "true",
                                  "--browser.gatherUsageStats", "false",
                                  "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log,
