@@ -124,7 +124,7 @@ else:
     try:
         msgs = _guarded_browse(page, filters)
     except api.BrowseRefused as exc:
-        st.info(f"Not browsed: {frames.md_escape(exc, 500)}")
+        st.info(f"Not browsed: {frames.md_escape(exc, 1000)}")
     except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
         st.warning(f"Cannot read {frames.md_escape(name)} from {broker} {frames.md_escape(cluster)}: "
                    f"{frames.md_escape(exc, 500)}")
