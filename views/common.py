@@ -123,7 +123,7 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
     user = current_user(settings)
     st.title(title)
     with st.sidebar:
-        st.caption(f"Signed in as **{user.name}** ({user.role})")
+        st.caption(f"Signed in as **{frames.md_escape(user.name)}** ({user.role})")  # an OIDC 'sub' is any text
         if settings.dashboard.auth != "none":
             st.button("Sign out", on_click=sign_out, args=(settings,), key="sign_out")
     now = now_ms()
@@ -143,7 +143,9 @@ def no_data(what: str) -> None:
 
 
 def broker_down(what: str, reason: str | None) -> None:
-    st.error(f"Broker down: {what}" + (f" — {reason}" if reason else ""), icon=":material/power_off:")
+    # ``what`` and ``reason`` carry broker- and target-derived text: never Markdown
+    st.error(f"Broker down: {frames.md_escape(what)}" + (f" — {frames.md_escape(reason, 500)}" if reason else ""),
+             icon=":material/power_off:")
 
 
 def not_configured(what: str) -> None:
@@ -219,10 +221,10 @@ def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[s
         except NotAllowed as exc:
             with transaction(conn):
                 audit.record(conn, now_ms(), ctx.user.name, action, target, {"role": ctx.user.role}, "refused")
-            st.error(f"Refused: {exc}.")
+            st.error(f"Refused: {frames.md_escape(exc, 500)}.")
             return None
         try:
             return run(conn)
         except ValueError as exc:
-            st.error(f"{action} refused: {exc}")
+            st.error(f"{action} refused: {frames.md_escape(exc, 500)}")
             return None

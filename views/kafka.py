@@ -37,9 +37,9 @@ st.dataframe(groups, hide_index=True, key="kafka_groups", column_order=["group",
 group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group")
 match = {"cluster": cluster, "group": group}
 parts = common.latest_wide(ctx.conn, PARTITION_METRICS, match, ["topic", "partition"])
-st.subheader(f"Partitions of {group}")
+st.subheader(f"Partitions of {frames.md_escape(group)}")
 if parts.empty:
-    common.no_data(f"no partition data for group {group}")
+    common.no_data(f"no partition data for group {frames.md_escape(group)}")
 else:
     parts = frames.decode(parts, "status", STATUS_NAMES)
     parts["partition"] = parts["partition"].astype(int)

@@ -5,6 +5,7 @@ from store import audit
 from store.db import connect_reader
 from tests import seed
 from tests.ui.conftest import metrics, sign_in
+from views.frames import md_escape
 from views.registry import PAGES
 
 VIEWER, OPERATOR = "vera", "otto"
@@ -91,7 +92,8 @@ def test_oidc_roles_come_from_the_operator_list(seeded, monkeypatch):
     for email, role in (("ops@example.com", "operator"), ("dev@example.com", "viewer")):
         at.user = {"is_logged_in": True, "email": email, "email_verified": True, "sub": "s-" + email}
         at.run()
-        assert any(f"**{email}** ({role})" in c.value for c in at.caption), [c.value for c in at.caption]
+        shown = f"**{md_escape(email)}** ({role})"  # an identity is shown escaped, never as Markdown
+        assert any(shown in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_oidc_identity_is_a_verified_email_never_a_name(seeded, monkeypatch):
