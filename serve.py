@@ -9,6 +9,7 @@ Streamlit's ``st.App`` with two additions:
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import streamlit as st
@@ -37,6 +38,22 @@ def host_allowed(host_header: str | None, address: str, extra: list[str]) -> boo
     return host in allowed and host not in ("0.0.0.0", "::")
 
 
+def _allowed_config() -> tuple[str, list[str]]:
+    """(dashboard.address, dashboard.allowed_hosts), re-read at most every few seconds."""
+    now = time.monotonic()
+    if _CACHE["at"] is None or now - _CACHE["at"] > 5.0:
+        try:
+            cfg = load_settings().dashboard
+            _CACHE["value"] = (cfg.address, list(cfg.allowed_hosts))
+        except ConfigError:  # the page itself shows the configuration error; only loopback may see it
+            _CACHE["value"] = ("127.0.0.1", [])
+        _CACHE["at"] = now
+    return _CACHE["value"]
+
+
+_CACHE: dict[str, Any] = {"at": None, "value": ("127.0.0.1", [])}
+
+
 class HostGuard:
     """Pure ASGI middleware (HTTP and websocket) refusing foreign Host headers."""
 
@@ -46,12 +63,7 @@ class HostGuard:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
-            try:
-                cfg = load_settings().dashboard
-                ok = host_allowed(host, cfg.address, cfg.allowed_hosts)
-            except ConfigError:  # the page itself shows the configuration error; only loopback may see it
-                ok = host_allowed(host, "127.0.0.1", [])
-            if not ok:
+            if not host_allowed(host, *_allowed_config()):
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                     return

@@ -58,3 +58,24 @@ def test_foreign_host_header_is_refused(password_dashboard):
         r = requests.get(f"{url}/_stcore/health", headers={"Host": host}, timeout=10)
         assert r.status_code == 421, host
     assert requests.get(url, headers={"Host": f"localhost:{port}"}, timeout=10).status_code == 200
+
+
+def _handshake(url: str, host: str) -> str:
+    """The status line a websocket upgrade of Streamlit's stream gets with ``host`` as Host header."""
+    import base64
+    import os
+    import socket
+
+    parts = urlsplit(url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n\r\n")
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        return sock.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_foreign_host_websocket_is_refused(password_dashboard):
+    port = urlsplit(password_dashboard.url).port
+    assert " 101 " in _handshake(password_dashboard.url, f"127.0.0.1:{port}")  # the genuine host is served
+    assert " 403 " in _handshake(password_dashboard.url, f"evil.example:{port}")
