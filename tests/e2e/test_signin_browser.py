@@ -33,6 +33,10 @@ def test_signed_in_user_stays_signed_in_across_reload_and_links(password_dashboa
     page.get_by_text("Signed in as").wait_for(timeout=30_000)
     page.goto(f"{password_dashboard.url}/dlq")  # a link, as an alert notification carries
     page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.set_content(f'<a id="open" href="{password_dashboard.url}/alerts">alert</a>')  # from another site (chat)
+    page.click("#open")
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.locator('h1:has-text("Alerts")').wait_for(timeout=30_000)
     shoot(page, "signin-kept-after-link")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
