@@ -140,6 +140,10 @@ def dry_run_report(settings: Settings, request: dict[str, Any], limit: int = 10_
         else:
             from dlq import rabbit_io
 
+            job_id = store_dlq.active_job(conn, "rabbitmq", req["cluster"], req["dlq"]) if conn is not None else None
+            if job_id is not None:  # a dry run peeks (get, requeue) like a browse
+                raise BrowseRefused(f"replay job {job_id} is queued or running on {req['dlq']}; a dry run would "
+                                    f"take its messages away from it (get and requeue) — wait until it ends")
             scan = rabbit_io.dry_run_targets(rabbit_cluster(settings, req["cluster"]), req, cfg.scan_max_messages,
                                              policy=policy, max_bytes=cfg.scan_max_bytes)
             parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)

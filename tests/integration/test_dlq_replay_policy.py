@@ -203,6 +203,8 @@ def test_rabbit_browse_is_refused_while_a_job_is_queued(topo, rsettings):
         conn.close()
     with pytest.raises(api.BrowseRefused, match=f"job {jid}"):
         api.browse(st, "rabbitmq", "r", dlq)
+    with pytest.raises(api.BrowseRefused, match=f"job {jid}"):  # a dry run peeks too
+        api.dry_run_report(st, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq})
     assert topo.depth(dlq) == 1
     with pytest.raises(api.BrowseRefused, match="browse_max_page"):
         api.browse(st, "kafka", "k", "x", page=st.dlq.browse_max_page + 1)
