@@ -147,3 +147,12 @@ def test_no_secret_or_password_hash_on_any_page(seeded, monkeypatch):
         assert not at.exception, page.title
         assert secret_value not in shown, page.title
         assert "scrypt$" not in shown and _password(OPERATOR) not in shown, page.title
+
+
+def test_config_error_page_names_the_key_but_not_the_hash(seeded, monkeypatch):
+    weak = "scrypt$16384$8$1$c3Nzc3Nzc3Nzc3Nzc3Nzcw==$ZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQ="
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__USERS", f'[{{name: a, role: operator, password_hash: "{weak}"}}]')
+    at = seeded(auth="password")
+    shown = _rendered(at)
+    assert "Configuration error" in shown and "dashboard.users[0].password_hash" in shown
+    assert "scrypt$16384" not in shown and "c3Nzc3Nz" not in shown
