@@ -17,6 +17,7 @@ from views import sessions
 
 _USER_KEY = "auth_user"
 _HANDOFF_KEY = "auth_handoff"
+_COOKIE_KEY = "auth_cookie"  # the session cookie this Streamlit session's user came from
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,25 @@ def _address() -> str | None:
 
 
 def _writer(settings: Settings):
-    from store.db import connect_writer  # the store is migrated by the collector service
+    """A writer on the store for sign-in state; the page stops saying why when the store is not ready
+    (sessions, lockouts and the audit log live there; only the collector service creates and migrates it)."""
+    from pathlib import Path
 
-    return connect_writer(settings.store.path)
+    from store.db import NotMigrated, connect_writer, require_migrated
+
+    path = Path(settings.store.path)
+    if not path.is_file():
+        st.error("Sign-in is not possible yet: the store has not been created — start the collector service "
+                 "(`python -m collectors`).")
+        st.stop()
+    conn = connect_writer(path)
+    try:
+        require_migrated(conn, path)
+    except NotMigrated as exc:
+        conn.close()
+        st.error(f"Sign-in is not possible yet: {exc}.")
+        st.stop()
+    return conn
 
 
 def _cookie() -> str | None:
@@ -125,18 +142,24 @@ def current_user(settings: Settings) -> User:
         operators = {o.lower() for o in cfg.oidc_operators}
         return User(identity, "operator" if identity.lower() in operators else "viewer")
     user = st.session_state.get(_USER_KEY)
+    cookie = _cookie()
+    if cookie and (not isinstance(user, User) or st.session_state.get(_COOKIE_KEY) == cookie):
+        # Every run re-checks a cookie session: one revoked (signed out in another tab) or expired ends here.
+        conn = _writer(settings)
+        try:
+            found = sessions.resume(conn, cookie, now_ms())
+        finally:
+            conn.close()
+        configured = {u.name: u.role for u in cfg.users}
+        if found is not None and found[0] in configured:
+            user = st.session_state[_USER_KEY] = User(found[0], configured[found[0]])  # the configured role now
+            st.session_state[_COOKIE_KEY] = cookie
+            return user
+        if isinstance(user, User):
+            st.session_state.pop(_USER_KEY, None)
+            st.session_state.pop(_COOKIE_KEY, None)
+            user = None
     if not isinstance(user, User):
-        cookie = _cookie()
-        if cookie:
-            conn = _writer(settings)
-            try:
-                found = sessions.resume(conn, cookie, now_ms())
-            finally:
-                conn.close()
-            if found is not None and any(u.name == found[0] for u in cfg.users):
-                role = next(u.role for u in cfg.users if u.name == found[0])  # the configured role now
-                user = st.session_state[_USER_KEY] = User(found[0], role)
-                return user
         _login_form(settings)
     code = st.session_state.pop(_HANDOFF_KEY, None)
     if code:  # just signed in: have the browser install the session cookie (a reload or a link stays signed in)
@@ -150,6 +173,7 @@ def sign_out(settings: Settings) -> None:
         st.logout()
     user = st.session_state.pop(_USER_KEY, None)
     st.session_state.pop(_HANDOFF_KEY, None)
+    st.session_state.pop(_COOKIE_KEY, None)
     if settings.dashboard.auth == "password":
         conn = _writer(settings)
         try:

@@ -38,8 +38,14 @@ def test_signed_in_user_stays_signed_in_across_reload_and_links(password_dashboa
     page.get_by_text("Signed in as").wait_for(timeout=30_000)
     page.locator('h1:has-text("Alerts")').wait_for(timeout=30_000)
     shoot(page, "signin-kept-after-link")
+    other = page.context.new_page()  # a second tab of the same browser: same cookie, own Streamlit session
+    other.goto(f"{password_dashboard.url}/kafka")
+    other.get_by_text("Signed in as").wait_for(timeout=30_000)
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    other.get_by_role("link", name="Alerts").click()  # its next run finds the session revoked
+    other.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    other.close()
     page.reload()  # the cookie is still in the browser, but its session is revoked
     page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
     shoot(page, "signin-after-signout-reload")
