@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from config.alerts import AlertsConfig
 from config.base import Section
@@ -41,6 +41,15 @@ class Settings(Section):
     @property
     def has_brokers(self) -> bool:
         return bool(self.kafka.clusters or self.rabbitmq.clusters)
+
+    @model_validator(mode="after")
+    def _allowed_targets_name_clusters(self) -> "Settings":
+        known = {c.name for c in self.kafka.clusters} | {c.name for c in self.rabbitmq.clusters}
+        unknown = sorted(set(self.dlq.allowed_targets) - known)
+        if unknown:  # a typo would silently allow nothing
+            raise ValueError(f"dlq.allowed_targets: {unknown[0]!r} is not a configured cluster "
+                             f"(kafka.clusters, rabbitmq.clusters)")
+        return self
 
 
 class ConfigError(ValueError):
