@@ -10,7 +10,9 @@ Streamlit's ``st.App`` with two additions:
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import streamlit as st
 from starlette.middleware import Middleware
@@ -44,7 +46,9 @@ def _allowed_config() -> tuple[str, list[str]]:
     if _CACHE["at"] is None or now - _CACHE["at"] > 5.0:
         try:
             cfg = load_settings().dashboard
-            _CACHE["value"] = (cfg.address, list(cfg.allowed_hosts))
+            # the host of the public URL alert links point at (dashboard.public_url, where configured)
+            public = urlsplit(getattr(cfg, "public_url", None) or "").hostname
+            _CACHE["value"] = (cfg.address, [*cfg.allowed_hosts, *([public] if public else [])])
         except ConfigError:  # the page itself shows the configuration error; only loopback may see it
             _CACHE["value"] = ("127.0.0.1", [])
         _CACHE["at"] = now
@@ -87,4 +91,4 @@ def handoff(request: Request) -> Response:
     return response
 
 
-app = st.App("app.py", routes=[Route(sessions.HANDOFF_PATH, handoff)], middleware=[Middleware(HostGuard)])
+app = st.App(Path(__file__).resolve().with_name("app.py"), routes=[Route(sessions.HANDOFF_PATH, handoff)], middleware=[Middleware(HostGuard)])

@@ -57,15 +57,21 @@ def topology_sources(conn: sqlite3.Connection | None, broker: str, cluster: str,
 
 def target_policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost: str | None = None,
                   conn: sqlite3.Connection | None = None) -> TargetPolicy:
-    """The policy header-derived targets of ``dlq`` are checked against (see dlq.policy)."""
+    """The policy header-derived targets of ``dlq`` are checked against (see dlq.policy). A parking lot
+    (``<dlq><parking_suffix>``) has the sources of its DLQ: a replay from it goes back where they came from."""
+    suffix = settings.dlq.parking_suffix
+    names = [dlq] + ([dlq[:-len(suffix)]] if dlq.endswith(suffix) and len(dlq) > len(suffix) else [])
     if broker == "kafka":
         kcfg = kafka_cluster(settings, cluster)
-        patterns, mapped = kcfg.dlq_patterns, [t.source_topic for n, t in kcfg.dlq_map.items() if n == dlq]
+        patterns = kcfg.dlq_patterns
+        mapped = [t.source_topic for n, t in kcfg.dlq_map.items() if n in names]
     else:
         rcfg = rabbit_cluster(settings, cluster)
         patterns = rcfg.dlq_patterns
-        mapped = [t.source_queue for n, t in rcfg.dlq_map.items() if n == dlq and t.vhost == (vhost or "/")]
-    linked = linked_sources(dlq, patterns, mapped, topology_sources(conn, broker, cluster, dlq, vhost))
+        mapped = [t.source_queue for n, t in rcfg.dlq_map.items() if n in names and t.vhost == (vhost or "/")]
+    linked: frozenset[str] = frozenset()
+    for name in names:
+        linked |= linked_sources(name, patterns, mapped, topology_sources(conn, broker, cluster, name, vhost))
     return TargetPolicy(dlq, cluster, linked, tuple(settings.dlq.allowed_targets.get(cluster, ())))
 
 

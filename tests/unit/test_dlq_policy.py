@@ -95,3 +95,16 @@ def test_pinned_ranges(pin, current, want):
                                               ({"count": 0}, 7, 0)])
 def test_pinned_count(pin, depth, want):
     assert pinned_count({"pin": pin} if pin else {}, depth) == want
+
+
+def test_a_parking_lot_has_the_sources_of_its_dlq():
+    from config import Settings
+    from dlq.context import target_policy
+
+    st = Settings.model_validate({"rabbitmq": {"clusters": [{"name": "r", "dlq_map": {
+        "odd": {"source_queue": "billing"}}}]}, "dlq": {"allowed_targets": {"r": ["extra-*"]}}})
+    for dlq, linked in (("orders.dlq", {"orders"}), ("orders.dlq.parking", {"orders"}),
+                        ("odd.parking", {"billing"}), ("odd", {"billing"})):
+        policy = target_policy(st, "rabbitmq", "r", dlq, "/")  # no store: no topology links
+        assert linked <= policy.linked and policy.allowed == ("extra-*",), dlq
+        assert not policy.permits(Q(dlq + ".parking")), dlq  # never back into a parking lot from headers
