@@ -36,6 +36,18 @@ log = logging.getLogger(__name__)
 FORGET_AFTER_MS = 24 * 3600 * 1000
 
 
+def notify_targets(named: list[str], severity: str, configured: Mapping[str, list[str]]) -> list[str]:
+    """The secret names a rule's notifications go to: those it names that ``alerts.notify_env`` configures
+    (a rule may not name any other environment variable: its value would be sent as an apprise URL), else
+    the severity's configured ones."""
+    known = {n for names in configured.values() for n in names}
+    allowed = [n for n in named if n in known]
+    if len(allowed) < len(named):
+        log.warning("alert rule names notification variables not in alerts.notify_env; ignored: %s",
+                    ", ".join(sorted(set(named) - known))[:200])
+    return allowed or list(configured.get(severity, []))
+
+
 @dataclass
 class Options:
     """Evaluation settings taken from ``config.alerts``."""
@@ -114,7 +126,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
         hot = COMPARISONS[rule.comparison](values, rule.threshold)
         candidates = {keys[i] for i in np.flatnonzero(hot).tolist()} | previous.keys()
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
-    targets = rule.notify or list(opts.targets.get(rule.severity, []))
+    targets = notify_targets(rule.notify, rule.severity, opts.targets)
     identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
     rows: list[dict[str, Any]] = []
     transitions: list[tuple] = []

@@ -7,11 +7,12 @@ Overrides use ``__`` between levels: ``EVENTDECK_STORE__PATH=/var/lib/eventdeck.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from config.alerts import AlertsConfig
 from config.base import Section
@@ -41,6 +42,15 @@ class Settings(Section):
     def has_brokers(self) -> bool:
         return bool(self.kafka.clusters or self.rabbitmq.clusters)
 
+    @model_validator(mode="after")
+    def _allowed_targets_name_clusters(self) -> "Settings":
+        known = {c.name for c in self.kafka.clusters} | {c.name for c in self.rabbitmq.clusters}
+        unknown = sorted(set(self.dlq.allowed_targets) - known)
+        if unknown:  # a typo would silently allow nothing
+            raise ValueError(f"dlq.allowed_targets: {unknown[0]!r} is not a configured cluster "
+                             f"(kafka.clusters, rabbitmq.clusters)")
+        return self
+
 
 class ConfigError(ValueError):
     """A configuration problem; the message names the key (``kafka.clusters[0].interval_s``).
@@ -61,8 +71,11 @@ def _key(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|hash|credential|api_?key", re.IGNORECASE)
+
+
 def problem_lines(err: ValidationError) -> list[str]:
-    """One ``key: what`` line per validation error."""
+    """One ``key: what`` line per validation error; a secret-looking key's value is never echoed."""
     lines = []
     for e in err.errors():
         key = _key(e["loc"])[:300]
@@ -70,7 +83,9 @@ def problem_lines(err: ValidationError) -> list[str]:
             lines.append(f"{key}: unknown key")
         else:
             got = e.get("input")
-            if isinstance(got, (dict, list)):
+            if _SECRET_KEY.search(key):
+                shown = " (value not shown)"  # a hash, password, token or secret is never echoed
+            elif isinstance(got, (dict, list)):
                 shown = ""
             elif isinstance(got, int) and not isinstance(got, bool) and abs(got) >= 10 ** 30:
                 shown = " (got a very large integer)"  # repr() of a 5,000-digit int raises

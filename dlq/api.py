@@ -12,7 +12,7 @@ from typing import Any
 from config import Settings
 from core.rejects import Rejects
 from dlq import plan
-from dlq.context import kafka_cluster, rabbit_cluster
+from dlq.context import kafka_cluster, rabbit_cluster, target_policy
 from store import audit as store_audit
 from store import dlq as store_dlq
 from store import rejects as store_rejects
@@ -32,77 +32,163 @@ def list_dlqs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (-r["messages"], r["broker"], r["cluster"], r["dlq"]))
 
 
+class BrowseRefused(ValueError):
+    """Browsing this DLQ now is not allowed (a replay job runs on it, a page beyond the maximum...)."""
+
+
+RABBIT_BROWSE_NOTE = ("Browsing a RabbitMQ queue gets each shown message and requeues it: the broker marks it "
+                      "redelivered, and on a quorum queue every browse counts toward its delivery limit "
+                      "(a message past the limit is dropped or dead-lettered).")
+
+
+def _open_reader(settings: Settings) -> sqlite3.Connection | None:
+    path = Path(settings.store.path)
+    return connect_reader(path) if path.exists() else None
+
+
+def active_job(settings: Settings, broker: str, cluster: str, dlq: str) -> int | None:
+    """A queued or running replay job on this DLQ (its id), or None."""
+    conn = _open_reader(settings)
+    if conn is None:
+        return None
+    try:
+        return store_dlq.active_job(conn, broker, cluster, dlq)
+    finally:
+        conn.close()
+
+
+def _policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost: str) -> Any:
+    if broker not in ("kafka", "rabbitmq"):
+        raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
+    conn = _open_reader(settings)
+    try:
+        return target_policy(settings, broker, cluster, dlq, vhost if broker == "rabbitmq" else None, conn)
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def browse_refusal(settings: Settings, broker: str, role: str) -> str | None:
+    """Why a user of ``role`` may not browse DLQs of ``broker`` (None: they may). Kafka browse only reads;
+    RabbitMQ browse requeues (see RABBIT_BROWSE_NOTE), so ``dlq.rabbit_browse_role`` decides."""
+    if broker == "rabbitmq" and settings.dlq.rabbit_browse_role == "operator" and role != "operator":
+        return ("browsing RabbitMQ DLQs needs the operator role (dlq.rabbit_browse_role): " + RABBIT_BROWSE_NOTE)
+    return None
+
+
 def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 0, page_size: int = 50,
            **filters: Any) -> list[dict[str, Any]]:
     """One page of a DLQ with decoded headers, rendered payload and replay target per message.
 
     Kafka: newest first; filters partition, from_offset, to_offset, from_ms, to_ms, key, reason,
-    exception_class. RabbitMQ: from the head by non-destructive peek; filters vhost, rabbit_mode and
-    the same selection filters.
+    exception_class. RabbitMQ: from the head by peek (get, then requeue); filters vhost, rabbit_mode
+    and the same selection filters. Reading is bounded by ``dlq.scan_max_messages``/``scan_max_bytes``;
+    the page number by ``dlq.browse_max_page``. A RabbitMQ DLQ is never browsed while a replay job
+    is queued or running on it (BrowseRefused).
     """
-    if page < 0 or page_size <= 0:
-        raise ValueError("page must be >= 0 and page_size > 0")
-    preview = settings.dlq.payload_preview_bytes
+    if page < 0 or page_size <= 0 or page_size > 1000:
+        raise ValueError("page must be >= 0 and 0 < page_size <= 1000")
+    cfg = settings.dlq
+    if page > cfg.browse_max_page:
+        raise BrowseRefused(f"page {page} is beyond the last page that may be browsed ({cfg.browse_max_page}, "
+                            f"dlq.browse_max_page); narrow the filters instead")
+    preview = cfg.payload_preview_bytes
+    bounds = {"max_messages": cfg.scan_max_messages, "max_bytes": cfg.scan_max_bytes}
+    policy = _policy(settings, broker, cluster, dlq, filters.get("vhost") or "/")
     if broker == "kafka":
         from dlq import kafka_io
 
-        return kafka_io.browse(kafka_cluster(settings, cluster), dlq, page, page_size, preview, **filters)
+        return kafka_io.browse(kafka_cluster(settings, cluster), dlq, page, page_size, preview, policy=policy,
+                               **bounds, **filters)
     if broker == "rabbitmq":
         from dlq import rabbit_io
 
-        return rabbit_io.browse(rabbit_cluster(settings, cluster), dlq, page, page_size, preview, **filters)
+        job_id = active_job(settings, broker, cluster, dlq)
+        if job_id is not None:
+            raise BrowseRefused(f"replay job {job_id} is queued or running on {dlq}; browsing would take its "
+                                f"messages away from it (get and requeue) — wait until it ends")
+        return rabbit_io.browse(rabbit_cluster(settings, cluster), dlq, page, page_size, preview, policy=policy,
+                                **bounds, **filters)
     raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
 
 
-def _ledger_states(settings: Settings, req: dict[str, Any], coords: list[str]) -> dict[str, tuple[str, int]]:
-    path = Path(settings.store.path)
-    if not path.exists():
-        return {}
-    conn = connect_reader(path)
-    try:
-        return store_dlq.ledger(conn, req["broker"], req["cluster"], req["dlq"], coords)
-    finally:
-        conn.close()
+def dry_run_report(settings: Settings, request: dict[str, Any], limit: int = 10_000) -> dict[str, Any]:
+    """What a replay would do without changing anything, and how far the dry run looked.
 
-
-DRY_RUN_SCAN = 50_000  # messages read (Kafka) or peeked (RabbitMQ) at most for a preview
-
-
-def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) -> list[dict[str, Any]]:
-    """What a replay would do, message by message, without changing anything (first ``limit`` rows
-    of at most DRY_RUN_SCAN messages read).
-
-    Each row: coord, replay_id, action (replay | park | skip | error), target, reason, key, timestamp_ms.
+    Returns ``rows`` (first ``limit`` of the selected messages: coord, replay_id, action (replay | park |
+    skip | error), target, reason, key, timestamp_ms), ``by_destination`` (selected messages per action
+    and target), ``looked`` / ``total`` / ``read_bytes`` / ``stopped`` (None, 'messages' or 'bytes': the
+    ``dlq.scan_max_*`` limit that ended the read) and ``pin``: what Confirm freezes into the request so the
+    job replays exactly the messages seen (Kafka offset ranges; RabbitMQ message count).
     """
     req = plan.validate_request(request, settings.dlq.default_rate_per_s, settings.dlq.default_rabbit_mode)
-    max_count = plan.loop_limit(req["dlq"], settings.dlq)
-    parking_name = req["dlq"] + settings.dlq.parking_suffix
+    cfg = settings.dlq
+    max_count = plan.loop_limit(req["dlq"], cfg)
+    parking_name = req["dlq"] + cfg.parking_suffix
     from dlq import targets
 
-    if req["broker"] == "kafka":
-        from dlq import kafka_io
+    conn = _open_reader(settings)
+    try:
+        policy = target_policy(settings, req["broker"], req["cluster"], req["dlq"],
+                               req["vhost"] if req["broker"] == "rabbitmq" else None, conn)
+        if req["broker"] == "kafka":
+            from dlq import kafka_io
 
-        resolved = kafka_io.dry_run_targets(kafka_cluster(settings, req["cluster"]), req, DRY_RUN_SCAN)
-        parking = targets.Target("kafka", "parking", topic=parking_name)
-    else:
-        from dlq import rabbit_io
+            scan = kafka_io.dry_run_targets(kafka_cluster(settings, req["cluster"]), req, cfg.scan_max_messages,
+                                            policy=policy, max_bytes=cfg.scan_max_bytes)
+            parking = targets.Target("kafka", "parking", topic=parking_name)
+        else:
+            from dlq import rabbit_io
 
-        resolved = rabbit_io.dry_run_targets(rabbit_cluster(settings, req["cluster"]), req, DRY_RUN_SCAN)
-        parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
-    chosen = [(m, t) for m, t in resolved if plan.selected(req["selection"], m)][:limit]
-    ledger = _ledger_states(settings, req, [m.coord for m, _ in chosen])
-    out = []
+            job_id = store_dlq.active_job(conn, "rabbitmq", req["cluster"], req["dlq"]) if conn is not None else None
+            if job_id is not None:  # a dry run peeks (get, requeue) like a browse
+                raise BrowseRefused(f"replay job {job_id} is queued or running on {req['dlq']}; a dry run would "
+                                    f"take its messages away from it (get and requeue) — wait until it ends")
+            scan = rabbit_io.dry_run_targets(rabbit_cluster(settings, req["cluster"]), req, cfg.scan_max_messages,
+                                             policy=policy, max_bytes=cfg.scan_max_bytes)
+            parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
+        chosen = [(m, t) for m, t in scan.items if plan.selected(req["selection"], m)]
+        ledger = store_dlq.ledger(conn, req["broker"], req["cluster"], req["dlq"], [m.coord for m, _ in chosen]) \
+            if conn is not None else {}
+    finally:
+        if conn is not None:
+            conn.close()
+    rows: list[dict[str, Any]] = []
+    by_dest: dict[tuple[str, str], int] = {}
     for m, t in chosen:
         rid = plan.replay_id(req["broker"], req["cluster"], req["dlq"], m.coord)
         if isinstance(t, Exception) and not isinstance(t, targets.NoTarget):
             t = targets.NoTarget(f"message {m.coord}: {t}")
         state = ledger.get(m.coord)
         item = plan.plan_item(m, rid, t, state[0] if state else None, req["force"], max_count, parking)
-        out.append({"coord": item.coord, "replay_id": item.replay_id, "action": item.action,
-                    "target": item.target.describe() if item.target else None, "reason": item.reason,
-                    "key": None if m.key is None else m.key.decode("utf-8", errors="replace"),
-                    "timestamp_ms": m.ts_ms})
-    return out
+        dest = item.target.describe() if item.target else ("blocked: target not allowed"
+                                                           if item.reason.startswith("blocked:") else "—")
+        by_dest[(item.action, dest)] = by_dest.get((item.action, dest), 0) + 1
+        if len(rows) < limit:
+            rows.append({"coord": item.coord, "replay_id": item.replay_id, "action": item.action,
+                         "target": item.target.describe() if item.target else None, "reason": item.reason,
+                         "key": None if m.key is None else m.key.decode("utf-8", errors="replace"),
+                         "timestamp_ms": m.ts_ms})
+    return {"rows": rows, "selected": len(chosen), "looked": scan.looked, "total": scan.total,
+            "read_bytes": scan.read_bytes, "stopped": scan.stopped, "pin": scan.pin,
+            "by_destination": [{"action": a, "destination": d, "messages": n}
+                               for (a, d), n in sorted(by_dest.items(), key=lambda kv: -kv[1])]}
+
+
+def dry_run(settings: Settings, request: dict[str, Any], limit: int = 10_000) -> list[dict[str, Any]]:
+    """The rows of ``dry_run_report``: what a replay would do, message by message."""
+    return dry_run_report(settings, request, limit)["rows"]
+
+
+def describe_scan(report: dict[str, Any]) -> str:
+    """How far a dry run looked, in words (shown above the plan and stored with the job)."""
+    looked, total = report["looked"], report["total"]
+    if report["stopped"] is None:
+        return f"read all {looked:,} messages in the DLQ ({report['read_bytes']:,} bytes)"
+    why = "message" if report["stopped"] == "messages" else "byte"
+    return (f"read the first {looked:,} of {total:,} messages ({report['read_bytes']:,} bytes) — the dry run's "
+            f"{why} limit (dlq.scan_max_{report['stopped']}); Confirm replays only these, the rest waits "
+            f"for another replay")
 
 
 def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str, now_ms: int) -> int:

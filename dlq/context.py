@@ -13,6 +13,7 @@ from config.rabbitmq import RabbitClusterConfig
 from core.clock import Clock, now_ms as wall_now_ms
 from dlq import edit, plan
 from dlq.headers import HeaderError
+from dlq.policy import TargetPolicy, linked_sources
 from dlq.targets import NoTarget, Target
 from store import audit
 from store import dlq as store_dlq
@@ -42,6 +43,38 @@ def rabbit_cluster(settings: Settings, name: str) -> RabbitClusterConfig:
     raise ReplayError(f"rabbitmq cluster {name!r} is not in the configuration (rabbitmq.clusters)")
 
 
+def topology_sources(conn: sqlite3.Connection | None, broker: str, cluster: str, dlq: str,
+                     vhost: str | None) -> list[str]:
+    """Sources the collector linked to ``dlq`` in the broker's topology (``dlq_source_info`` series)."""
+    if conn is None:
+        return []
+    from store import queries  # pandas loads only here
+
+    match = {"broker": broker, "cluster": cluster, "dlq": dlq, **({"vhost": vhost} if vhost else {})}
+    df = queries.latest(conn, "dlq_source_info", match)
+    return [] if df.empty or "source" not in df.columns else [str(s) for s in df["source"].dropna()]
+
+
+def target_policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost: str | None = None,
+                  conn: sqlite3.Connection | None = None) -> TargetPolicy:
+    """The policy header-derived targets of ``dlq`` are checked against (see dlq.policy). A parking lot
+    (``<dlq><parking_suffix>``) has the sources of its DLQ: a replay from it goes back where they came from."""
+    suffix = settings.dlq.parking_suffix
+    names = [dlq] + ([dlq[:-len(suffix)]] if dlq.endswith(suffix) and len(dlq) > len(suffix) else [])
+    if broker == "kafka":
+        kcfg = kafka_cluster(settings, cluster)
+        patterns = kcfg.dlq_patterns
+        mapped = [t.source_topic for n, t in kcfg.dlq_map.items() if n in names]
+    else:
+        rcfg = rabbit_cluster(settings, cluster)
+        patterns = rcfg.dlq_patterns
+        mapped = [t.source_queue for n, t in rcfg.dlq_map.items() if n in names and t.vhost == (vhost or "/")]
+    linked: frozenset[str] = frozenset()
+    for name in names:
+        linked |= linked_sources(name, patterns, mapped, topology_sources(conn, broker, cluster, name, vhost))
+    return TargetPolicy(dlq, cluster, linked, tuple(settings.dlq.allowed_targets.get(cluster, ())))
+
+
 @dataclass
 class JobContext:
     conn: sqlite3.Connection
@@ -65,6 +98,8 @@ class JobContext:
             self.req["window"] = cfg.default_window
         self.start = self.clock()
         self.done = store_dlq.job_message_ids(self.conn, self.job["id"])
+        self.policy = target_policy(self.settings, self.job["broker"], self.job["cluster"], self.job["dlq"],
+                                    self.req.get("vhost"), self.conn)
 
     @property
     def where(self) -> str:

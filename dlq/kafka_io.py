@@ -23,6 +23,7 @@ from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
 from dlq.context import JobContext, ReplayError, outcome
+from dlq.policy import TargetPolicy
 from dlq.payload import message_view
 from store import dlq as store_dlq
 
@@ -100,44 +101,60 @@ def read(consumer: KafkaConsumer, topic: str, ranges: dict[int, tuple[int, int]]
 
 
 def resolve(msg: plan.Message, err: hdr.HeaderError | None, cfg: KafkaClusterConfig, dlq: str,
-            explicit: dict[str, Any] | None) -> targets.Target | targets.NoTarget | hdr.HeaderError:
+            explicit: dict[str, Any] | None, *, policy: TargetPolicy
+            ) -> targets.Target | targets.NoTarget | hdr.HeaderError:
+    """The target of a record, a header-derived one only if ``policy`` permits it."""
     if err is not None and not explicit:
         return err
     try:
-        return targets.resolve_kafka(msg.decoded, dlq, explicit,
-                                     {k: v.source_topic for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns)
+        t = targets.resolve_kafka(msg.decoded, dlq, explicit,
+                                  {k: v.source_topic for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns)
     except targets.NoTarget as exc:
         return exc
+    return policy.check(t)
 
 
-def dry_run_targets(cfg: KafkaClusterConfig, req: dict[str, Any], scan: int
-            ) -> list[tuple[plan.Message, targets.Target | targets.NoTarget | hdr.HeaderError]]:
-    """The first ``scan`` records of the request's DLQ, each with the target a replay would use
-    (a target topic that does not exist is a NoTarget); reads only, commits nothing."""
+def dry_run_targets(cfg: KafkaClusterConfig, req: dict[str, Any], scan: int, *, policy: TargetPolicy,
+                    max_bytes: int = 16 * 1024 * 1024) -> plan.Scan:
+    """Records of the request's DLQ from the start of each partition, each with the target a replay would
+    use (a target topic that does not exist is a NoTarget), up to ``scan`` records or ``max_bytes``; reads
+    only, commits nothing. The scan's pin is the per-partition offset ranges it covered."""
     consumer = open_consumer(cfg)
     try:
         known = set(consumer.topics())
+        ranges = scope(consumer, req["dlq"])
         msgs: list[tuple[plan.Message, hdr.HeaderError | None]] = []
-        for batch in read(consumer, req["dlq"], scope(consumer, req["dlq"])):
-            msgs += [to_message(r) for r in batch]
-            if len(msgs) >= scan:
+        seen: dict[int, int] = {}
+        size, stopped = 0, None
+        for batch in read(consumer, req["dlq"], ranges):
+            for r in batch:
+                if len(msgs) >= scan or size >= max_bytes:
+                    stopped = "messages" if len(msgs) >= scan else "bytes"
+                    break
+                msgs.append(to_message(r))
+                size += plan.message_bytes(r.key, r.value, r.headers)
+                seen[r.partition] = r.offset + 1
+            if stopped:
                 break
     finally:
         consumer.close()
+    covered = ranges if not stopped else {p: (b, seen.get(p, b)) for p, (b, e) in ranges.items()}
     out = []
     for m, e in msgs:
-        t = resolve(m, e, cfg, req["dlq"], req["target"])
+        t = resolve(m, e, cfg, req["dlq"], req["target"], policy=policy)
         if isinstance(t, targets.Target) and t.topic not in known:
             t = targets.NoTarget(f"record {m.coord}: target topic {t.topic!r} does not exist")
         out.append((m, t))
-    return out
+    return plan.Scan(out, sum(e - b for b, e in ranges.values()), size, stopped,
+                     {"ranges": {str(p): [b, e] for p, (b, e) in covered.items()}})
 
 
-def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview: int,
+def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview: int, *,
+           policy: TargetPolicy, max_messages: int = 20_000, max_bytes: int = 16 * 1024 * 1024,
            **filters: Any) -> list[dict[str, Any]]:
     """Newest first, one page; filters: partition, from_offset, to_offset, from_ms, to_ms and the
     selection filters (key, reason, exception_class). Without selection filters only the needed
-    window is read."""
+    window is read; reading stops after ``max_messages`` records or ``max_bytes``."""
     consumer = open_consumer(cfg)
     try:
         ranges = scope(consumer, dlq)
@@ -154,20 +171,25 @@ def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview
         sel = {"mode": "filter", **{k: filters.get(k) for k in ("from_ms", "to_ms", "key", "reason",
                                                                  "exception_class")}}
         narrow = any(sel[k] for k in ("to_ms", "key", "reason", "exception_class"))
-        window = (page + 1) * page_size if not narrow else 20_000
+        window = (page + 1) * page_size if not narrow else max_messages
         ranges = {p: (max(b, e - window), e) for p, (b, e) in ranges.items()}
         picked = []
+        count = size = 0
         for batch in read(consumer, dlq, ranges):
             for rec in batch:
                 msg, err = to_message(rec)
                 if plan.selected(sel, msg):
                     picked.append((msg, err))
+                count += 1
+                size += plan.message_bytes(rec.key, rec.value, rec.headers)
+            if count >= max_messages or size >= max_bytes:
+                break
     finally:
         consumer.close()
     picked.sort(key=lambda me: (me[0].ts_ms or 0, me[0].offset or 0), reverse=True)
     out = []
     for msg, err in picked[page * page_size:(page + 1) * page_size]:
-        t = resolve(msg, err, cfg, dlq, None)
+        t = resolve(msg, err, cfg, dlq, None, policy=policy)
         where = t.describe() if isinstance(t, targets.Target) else f"no target: {t}"
         out.append(message_view(msg, err, where, preview))
     return out
@@ -185,7 +207,7 @@ def plan_items(ctx: JobContext, cfg: KafkaClusterConfig, records: list[Any],
         rid = ctx.rid(msg.coord)
         if rid in ctx.done:
             continue
-        t = resolve(msg, err, cfg, ctx.job["dlq"], ctx.req["target"])
+        t = resolve(msg, err, cfg, ctx.job["dlq"], ctx.req["target"], policy=ctx.policy)
         if isinstance(t, targets.Target):
             topics.check(t.topic or "")
             if t.topic not in topics.known:
@@ -314,8 +336,8 @@ def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
     previous: _Batch | None = None
     try:
         marks = ctx.job["marks"]
-        if "scope" not in marks:
-            marks["scope"] = {str(p): list(r) for p, r in scope(consumer, dlq).items()}
+        if "scope" not in marks:  # the dry run's ranges when Confirm pinned them
+            marks["scope"] = {str(p): list(r) for p, r in plan.pinned_ranges(ctx.req, scope(consumer, dlq)).items()}
             marks["targets"] = {}
             store_dlq.set_marks(ctx.conn, ctx.job["id"], marks)
         ranges = {int(p): (r[0], r[1]) for p, r in marks["scope"].items()}

@@ -185,7 +185,85 @@ def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
             out["edit"] = edit.validate(req["edit"], out["selection"])
         except edit.EditError as exc:
             raise RequestError(str(exc)) from None
+    pin = _pin(broker, req.get("pin"))
+    if pin is not None:
+        out["pin"] = pin
     return out
+
+
+MAX_PARTITIONS = 100_000
+MAX_OFFSET = 2 ** 63 - 1
+
+
+def _pin(broker: str, raw: Any) -> dict[str, Any] | None:
+    """What Confirm froze: Kafka ``{"ranges": {partition: [start, end]}}`` (the dry run's offset ranges),
+    RabbitMQ ``{"count": n}`` (the messages the dry run saw from the head of the queue)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise RequestError("pin: must be a mapping (Kafka: ranges; RabbitMQ: count)")
+    if broker == "kafka":
+        if set(raw) != {"ranges"} or not isinstance(raw["ranges"], Mapping) or len(raw["ranges"]) > MAX_PARTITIONS:
+            raise RequestError("pin: a Kafka pin is {ranges: {partition: [start, end]}}")
+        ranges: dict[str, list[int]] = {}
+        for p, r in raw["ranges"].items():
+            ok_p = isinstance(p, str) and p.isdigit() and len(p) <= 10 and int(p) <= 2 ** 31 - 1
+            ok_r = isinstance(r, (list, tuple)) and len(r) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_OFFSET for x in r) and r[0] <= r[1]
+            if not ok_p or not ok_r:
+                raise RequestError(f"pin.ranges.{_show(p)}: must be partition -> [start, end] offsets "
+                                   f"(0 <= start <= end), got {_show(r)}")
+            ranges[str(int(p))] = [int(r[0]), int(r[1])]
+        return {"ranges": ranges}
+    count = raw.get("count")
+    if set(raw) != {"count"} or isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_MS:
+        raise RequestError(f"pin.count: must be the number of messages the dry run saw (int), got {_show(count)}")
+    return {"count": count}
+
+
+def pinned_ranges(req: Mapping[str, Any], current: Mapping[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
+    """The offset ranges a Kafka job reads: the pinned ones within what the topic still holds (records
+    that arrived after Confirm wait for another replay), else everything there is now."""
+    pin = req.get("pin")
+    if not pin:
+        return dict(current)
+    out = {}
+    for p, (start, end) in ((int(k), v) for k, v in pin["ranges"].items()):
+        if p in current:
+            b, e = current[p]
+            out[p] = (max(start, b), max(max(start, b), min(end, e)))
+    return out
+
+
+def pinned_count(req: Mapping[str, Any], depth: int) -> int:
+    """How many messages from the head of a RabbitMQ queue a job fetches: what the dry run saw (at most
+    the depth now), else the depth at start; later arrivals wait for another replay."""
+    pin = req.get("pin")
+    return depth if not pin else min(depth, pin["count"])
+
+
+@dataclass
+class Scan:
+    """What a dry run read: messages with their targets, and how far it looked."""
+
+    items: list[tuple[Message, Any]]  # (message, Target | NoTarget | HeaderError)
+    total: int  # messages in the DLQ when it was read (Kafka: offsets in range; RabbitMQ: depth)
+    read_bytes: int = 0
+    stopped: str | None = None  # None: read to the end; 'messages' or 'bytes': the limit that stopped it
+    pin: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def looked(self) -> int:
+        return len(self.items)
+
+
+def message_bytes(key: bytes | None, value: bytes | None, headers: Any) -> int:
+    """Bytes a message costs to hold: key, value and header names and values."""
+    n = len(key or b"") + len(value or b"")
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    for k, v in pairs:
+        n += len(str(k)) + (len(v) if isinstance(v, (bytes, str)) else len(str(v)))
+    return n
 
 
 def selected(sel: Mapping[str, Any], msg: Message) -> bool:

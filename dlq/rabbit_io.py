@@ -19,6 +19,7 @@ from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
 from dlq.context import JobContext, ReplayError
+from dlq.policy import TargetPolicy
 from dlq.payload import message_view
 
 _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
@@ -69,54 +70,75 @@ def to_message(body: bytes, props: pika.BasicProperties, tag: int) -> tuple[plan
 
 
 def resolve(msg: plan.Message, err: hdr.HeaderError | None, cfg: RabbitClusterConfig, dlq: str,
-            explicit: dict[str, Any] | None, mode: str) -> targets.Target | targets.NoTarget | hdr.HeaderError:
+            explicit: dict[str, Any] | None, mode: str, *, policy: TargetPolicy
+            ) -> targets.Target | targets.NoTarget | hdr.HeaderError:
+    """The target of a message, a header-derived one only if ``policy`` permits it."""
     if err is not None and not explicit:
         return err
     try:
-        return targets.resolve_rabbit(msg.decoded, dlq, explicit,
-                                      {k: v.source_queue for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns, mode)
+        t = targets.resolve_rabbit(msg.decoded, dlq, explicit,
+                                   {k: v.source_queue for k, v in cfg.dlq_map.items()}, cfg.dlq_patterns, mode)
     except targets.NoTarget as exc:
         return exc
+    return policy.check(t)
 
 
-def peek(cfg: RabbitClusterConfig, vhost: str, dlq: str, limit: int) -> list[tuple[plan.Message, Any]]:
-    """Up to ``limit`` messages from the head of the queue, all requeued before returning."""
+def peek(cfg: RabbitClusterConfig, vhost: str, dlq: str, limit: int,
+         max_bytes: int = 16 * 1024 * 1024) -> list[tuple[plan.Message, Any]]:
+    """Up to ``limit`` messages (and about ``max_bytes``) from the head of the queue, all requeued
+    before returning (which marks them redelivered)."""
+    return peek_scan(cfg, vhost, dlq, limit, max_bytes)[0]
+
+
+def peek_scan(cfg: RabbitClusterConfig, vhost: str, dlq: str, limit: int, max_bytes: int
+              ) -> tuple[list[tuple[plan.Message, Any]], int, int, str | None]:
+    """``peek`` with how far it looked: (messages, depth, bytes read, limit that stopped it or None)."""
     conn = connect(cfg, vhost)
     try:
-        n = min(limit, depth(conn, dlq))
+        total = depth(conn, dlq)
+        n = min(limit, total)
         ch = conn.channel()
         out = []
+        size, stopped = 0, None
         for _ in range(n):
+            if size >= max_bytes:
+                stopped = "bytes"
+                break
             method, props, body = ch.basic_get(dlq, auto_ack=False)
             if method is None:
                 break
             out.append(to_message(body, props, method.delivery_tag))
+            size += plan.message_bytes(None, body, props.headers)
+        if stopped is None and limit < total:
+            stopped = "messages"
         if out:
             ch.basic_nack(delivery_tag=0, multiple=True, requeue=True)
         ch.close()
-        return out
+        return out, total, size, stopped
     finally:
         conn.close()
 
 
-def dry_run_targets(cfg: RabbitClusterConfig, req: dict[str, Any], scan: int
-            ) -> list[tuple[plan.Message, targets.Target | targets.NoTarget | hdr.HeaderError]]:
-    """Up to ``scan`` messages from the head of the request's DLQ (peeked and requeued), each with
-    the target a replay would use."""
-    msgs = peek(cfg, req["vhost"], req["dlq"], scan)  # peek stops at the depth
-    return [(m, resolve(m, e, cfg, req["dlq"], req["target"], req["rabbit_mode"])) for m, e in msgs]
+def dry_run_targets(cfg: RabbitClusterConfig, req: dict[str, Any], scan: int, *, policy: TargetPolicy,
+                    max_bytes: int = 16 * 1024 * 1024) -> plan.Scan:
+    """Up to ``scan`` messages (or ``max_bytes``) from the head of the request's DLQ (peeked and
+    requeued), each with the target a replay would use; the pin is the number of messages seen."""
+    msgs, total, size, stopped = peek_scan(cfg, req["vhost"], req["dlq"], scan, max_bytes)
+    items = [(m, resolve(m, e, cfg, req["dlq"], req["target"], req["rabbit_mode"], policy=policy)) for m, e in msgs]
+    return plan.Scan(items, total, size, stopped, {"count": len(items)})
 
 
 def browse(cfg: RabbitClusterConfig, dlq: str, page: int, page_size: int, preview: int, vhost: str = "/",
-           rabbit_mode: str = "queue", **filters: Any) -> list[dict[str, Any]]:
-    """One page of the queue from its head (oldest first), by non-destructive peek."""
+           rabbit_mode: str = "queue", *, policy: TargetPolicy, max_messages: int = 20_000,
+           max_bytes: int = 16 * 1024 * 1024, **filters: Any) -> list[dict[str, Any]]:
+    """One page of the queue from its head (oldest first), by peek (get, then requeue)."""
     sel = {"mode": "filter", **{k: filters.get(k) for k in ("from_ms", "to_ms", "key", "reason", "exception_class")}}
     narrow = any(sel[k] for k in ("from_ms", "to_ms", "key", "reason", "exception_class"))
-    msgs = [(m, e) for m, e in peek(cfg, vhost, dlq, 20_000 if narrow else (page + 1) * page_size)
+    msgs = [(m, e) for m, e in peek(cfg, vhost, dlq, max_messages if narrow else (page + 1) * page_size, max_bytes)
             if plan.selected(sel, m)]
     out = []
     for msg, err in msgs[page * page_size:(page + 1) * page_size]:
-        t = resolve(msg, err, cfg, dlq, None, rabbit_mode)
+        t = resolve(msg, err, cfg, dlq, None, rabbit_mode, policy=policy)
         where = t.describe() if isinstance(t, targets.Target) else f"no target: {t}"
         view = message_view(msg, err, where, preview)
         view["deaths"] = [d.__dict__ | {"routing_keys": list(d.routing_keys)} for d in msg.decoded.deaths]
@@ -136,7 +158,7 @@ def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
     dlq, vhost = ctx.job["dlq"], ctx.req["vhost"]
     admin = connect(cfg, vhost)
     try:
-        n = depth(admin, dlq)  # the selection is pinned here: later arrivals wait for another job
+        n = plan.pinned_count(ctx.req, depth(admin, dlq))  # what Confirm saw; later arrivals wait
         sel = ctx.req["selection"]
         job = ctx.job
         before = sum(int(job.get(k) or 0) for k in ("replayed", "parked", "skipped", "failed"))
@@ -145,7 +167,8 @@ def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
         total = len(set(sel["coords"])) if sel["mode"] == "picked" else before + n
         ctx.beat(total=total)
         return WindowedReplay(ctx, cfg, params(cfg, vhost), admin, n, total,
-                              lambda m, e: resolve(m, e, cfg, dlq, ctx.req["target"], ctx.req["rabbit_mode"]),
+                              lambda m, e: resolve(m, e, cfg, dlq, ctx.req["target"], ctx.req["rabbit_mode"],
+                                                    policy=ctx.policy),
                               to_message, _properties).run()
     finally:
         if admin.is_open:

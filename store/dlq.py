@@ -42,6 +42,13 @@ def list_jobs(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]
     return [_job(r) for r in rows]  # type: ignore[misc]
 
 
+def active_job(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str) -> int | None:
+    """The id of a queued or running job on this DLQ, or None."""
+    row = conn.execute("SELECT id FROM dlq_jobs WHERE broker = ? AND cluster = ? AND dlq = ? "
+                       "AND state IN ('queued', 'running') ORDER BY id LIMIT 1", (broker, cluster, dlq)).fetchone()
+    return None if row is None else int(row[0])
+
+
 def job_messages(conn: sqlite3.Connection, job_id: int, limit: int = 10_000) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT replay_id, coord, outcome, target, detail, ts_ms FROM dlq_job_messages "
                         "WHERE job_id = ? ORDER BY ts_ms, coord LIMIT ?", (job_id, limit))

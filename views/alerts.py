@@ -95,7 +95,7 @@ with tab_rules:
             sel = yaml.safe_load(selector) if selector.strip() else {}
         except yaml.YAMLError as exc:
             sel = None
-            st.error(f"selector: not valid YAML: {exc}")
+            st.error(f"selector: not valid YAML: {frames.md_escape(exc, 500)}")
         if sel is not None:
             spec = {**{k: v for k, v in base.items() if k not in ("builtin", "updated_ms", "updated_by", "error")},
                     "name": name, "metric": metric, "selector": sel, "aggregation": aggregation,
@@ -128,7 +128,7 @@ with tab_silences:
             parsed = yaml.safe_load(matchers) if matchers.strip() else None
         except yaml.YAMLError as exc:
             parsed = None
-            st.error(f"matchers: not valid YAML: {exc}")
+            st.error(f"matchers: not valid YAML: {frames.md_escape(exc, 500)}")
         if parsed is not None:
             start = common.now_ms()
             sid = common.operator_action(ctx, "alert_silence.add", "silence", lambda conn: api.add_silence(

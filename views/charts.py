@@ -30,10 +30,17 @@ def downsample(ts_ms: np.ndarray, values: np.ndarray, n_out: int = MAX_POINTS) -
     return ts_ms[idx], values[idx]
 
 
+def plotly_text(text: str) -> str:
+    """Broker-derived text made literal for plotly, whose labels understand a little HTML (``<a href>``
+    becomes a live SVG link, ``<b>``, ``<span style>``...): ``&``, ``<`` and ``>`` as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def series_name(row: pd.Series | dict, label_cols: Sequence[str]) -> str:
-    """Readable legend name of one series: its label values joined by ' / ' (``total`` if none)."""
+    """Readable legend name of one series: its label values joined by ' / ' (``total`` if none), as
+    literal text (see :func:`plotly_text`)."""
     parts = [str(row[c]) for c in label_cols if c in row and pd.notna(row[c]) and str(row[c]) != ""]
-    return " / ".join(parts) or "total"
+    return plotly_text(" / ".join(parts)) or "total"
 
 
 def _hover(unit: str) -> str:

@@ -4,6 +4,7 @@ are in ``views.signin``."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,6 +32,7 @@ RANGES: dict[str, int] = {
 CUSTOM = "custom"
 _RANGE_KEY = "time_range"          # shared by every page (plain session_state, not a widget key)
 T = TypeVar("T")
+_SCRYPT = re.compile(r"scrypt\$[^\s'\"]*")
 __all__ = ["NotAllowed", "PageContext", "User", "now_ms", "page", "require_operator"]
 
 
@@ -48,8 +50,8 @@ def load() -> Settings:
     """The settings; a configuration error is shown (it names the key) and the page stops."""
     try:
         return load_settings()
-    except ConfigError as exc:
-        st.error(f"Configuration error: {exc}")
+    except ConfigError as exc:  # keys are named; hashes and secrets never shown (config.settings redacts too)
+        st.error(f"Configuration error: {_SCRYPT.sub('scrypt$<redacted>', str(exc))}")
         st.stop()
         raise  # unreachable: st.stop raises
 
@@ -124,7 +126,7 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
     user = current_user(settings)
     st.title(title)
     with st.sidebar:
-        st.caption(f"Signed in as **{user.name}** ({user.role})")
+        st.caption(f"Signed in as **{frames.md_escape(user.name)}** ({user.role})")  # an OIDC 'sub' is any text
         if settings.dashboard.auth != "none":
             st.button("Sign out", on_click=sign_out, args=(settings,), key="sign_out")
     now = now_ms()
@@ -165,7 +167,9 @@ def no_data(what: str) -> None:
 
 
 def broker_down(what: str, reason: str | None) -> None:
-    st.error(f"Broker down: {what}" + (f" — {reason}" if reason else ""), icon=":material/power_off:")
+    # ``what`` and ``reason`` carry broker- and target-derived text: never Markdown
+    st.error(f"Broker down: {frames.md_escape(what)}" + (f" — {frames.md_escape(reason, 500)}" if reason else ""),
+             icon=":material/power_off:")
 
 
 def not_configured(what: str) -> None:
@@ -243,10 +247,10 @@ def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[s
         except NotAllowed as exc:
             with transaction(conn):
                 audit.record(conn, now_ms(), ctx.user.name, action, target, {"role": ctx.user.role}, "refused")
-            st.error(f"Refused: {exc}.")
+            st.error(f"Refused: {frames.md_escape(exc, 500)}.")
             return None
         try:
             return run(conn)
         except ValueError as exc:
-            st.error(f"{action} refused: {exc}")
+            st.error(f"{action} refused: {frames.md_escape(exc, 500)}")
             return None

@@ -39,8 +39,8 @@ def browse(_settings, store: str, broker: str, cluster: str, dlq: str, vhost: st
 
 
 @st.cache_data(ttl=15, show_spinner="Dry run…")
-def dry_run(_settings, store: str, request_json: str) -> list[dict]:
-    return api.dry_run(_settings, json.loads(request_json))
+def dry_run(_settings, store: str, request_json: str) -> dict:
+    return api.dry_run_report(_settings, json.loads(request_json))
 
 
 def _close_dialog() -> None:
@@ -89,21 +89,17 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
     st.text(f"Replay from {request['broker']} {request['cluster']} {request['dlq']} "
             f"({request['selection']['mode']} messages).")
     try:
-        plan = pd.DataFrame(dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True)))
+        report = dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True))
     except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
         st.error(f"Dry run failed: {frames.md_escape(exc, 500)}")
-        plan = None
-    if plan is not None:
-        counts = plan["action"].value_counts() if not plan.empty else pd.Series(dtype=int)
-        cols = st.columns(4)
-        for col, action in zip(cols, ("replay", "park", "skip", "error")):
-            col.metric(action, int(counts.get(action, 0)))
-        common.table(plan, "the selection matches no message", key="dry_run_plan")
+        report = None
+    plan = None if report is None else _show_plan(request, report)
     edit = edit_form(request, shown)
     ok, cancel = st.columns(2)
     if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty or edit is False,
                  key="replay_confirm"):
-        final = {**request, "edit": edit} if edit else request
+        # the job replays exactly what this dry run saw (the pin), with the operator's edit if any
+        final = {**request, "pin": report["pin"], **({"edit": edit} if edit else {})}
         job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
             ctx, "dlq.replay.requested", f"{request['broker']}:{request['cluster']}:{request['dlq']}",
             lambda conn: api.enqueue_replay(conn, final, ctx.user.name, common.now_ms()))
@@ -116,14 +112,41 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
         st.rerun()
 
 
+def _show_plan(request: dict, report: dict) -> pd.DataFrame:
+    """The dry run: how far it looked, the explicit target if any, counts per destination, the rows."""
+    st.text(f"Dry run {api.describe_scan(report)}.")  # plain text: never Markdown
+    if request.get("target"):
+        st.warning("Explicit target chosen by you (overrides the message headers; recorded in the audit log): "
+                   + frames.md_escape(json.dumps(request["target"], sort_keys=True), 300))
+    plan = pd.DataFrame(report["rows"])
+    counts = plan["action"].value_counts() if not plan.empty else pd.Series(dtype=int)
+    cols = st.columns(4)
+    for col, action in zip(cols, ("replay", "park", "skip", "error")):
+        col.metric(action, int(counts.get(action, 0)))
+    common.table(pd.DataFrame(report["by_destination"]), "no destination", key="dry_run_destinations")
+    common.table(plan, "the selection matches no message", key="dry_run_plan")
+    return plan
+
+
+def _guarded_browse(broker: str, cluster: str, name: str, vhost: str, page: int, filters: dict) -> list[dict]:
+    """Browse unless the role may not (RabbitMQ: dlq.rabbit_browse_role); say what a RabbitMQ browse does."""
+    refusal = api.browse_refusal(ctx.settings, broker, ctx.user.role)
+    if refusal:
+        raise api.BrowseRefused(refusal)
+    if broker == "rabbitmq":
+        st.caption(api.RABBIT_BROWSE_NOTE + " A queue is never browsed while a replay job runs on it.")
+    return browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
+                  tuple((k, v) for k, v in filters.items() if v))
+
+
 def pick_dlq(dlqs: list[dict]) -> tuple[str, str, str, str, bool]:
     """The DLQ picker (and its parking-lot switch): broker, cluster, name to browse, vhost, parking."""
     chosen = st.selectbox("DLQ", dlqs, key=links.DLQ, bind="query-params",
                           format_func=lambda d: links.dlq_label(d["broker"], d["cluster"], d.get("vhost"), d["dlq"]))
     vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
     suffix = ctx.settings.dlq.parking_suffix
-    parking = st.toggle(f"Parking lot ({chosen['dlq']}{suffix}: messages replayed too often)", key=links.DLQ_PARKING,
-                        bind="query-params")
+    parking = st.toggle(f"Parking lot ({frames.md_escape(chosen['dlq'] + suffix)}: messages replayed too often)",
+                        key=links.DLQ_PARKING, bind="query-params")  # widget labels are Markdown: escape the name
     name = chosen["dlq"] + suffix if parking else chosen["dlq"]
     return chosen["broker"], chosen["cluster"], name, vhost, parking
 
@@ -134,7 +157,8 @@ def filter_row() -> tuple[dict, int, bool]:
     filters = {"key": f1.text_input("Key contains", key=links.DLQ_KEY, bind="query-params"),
                "reason": f2.text_input("Reason contains", key=links.DLQ_REASON, bind="query-params"),
                "exception_class": f3.text_input("Exception class", key=links.DLQ_EXC, bind="query-params")}
-    page = int(f4.number_input("Page", min_value=0, value=0, step=1, key=links.DLQ_PAGE, bind="query-params"))
+    page = int(f4.number_input("Page", min_value=0, max_value=ctx.settings.dlq.browse_max_page, value=0, step=1,
+                               key=links.DLQ_PAGE, bind="query-params"))
     in_window = f5.toggle("In range only", key="f_window", bind="query-params",
                           help="only messages dead-lettered in the time range picked in the sidebar")
     return filters, page, in_window
@@ -200,8 +224,9 @@ if health.state == frames.DOWN:
 else:
     window = {"from_ms": ctx.start_ms, "to_ms": ctx.end_ms} if in_window else {}
     try:
-        msgs = browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
-                      tuple((k, v) for k, v in {**filters, **window}.items() if v))
+        msgs = _guarded_browse(broker, cluster, name, vhost, page, {**filters, **window})
+    except api.BrowseRefused as exc:
+        st.info(f"Not browsed: {frames.md_escape(exc, 1000)}")
     except Exception as exc:  # broker I/O of any kind: say why, keep the rest of the page
         st.warning(f"Cannot read {frames.md_escape(name)} from {broker} {frames.md_escape(cluster)}: "
                    f"{frames.md_escape(exc, 500)}")

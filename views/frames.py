@@ -67,10 +67,17 @@ def escape_text(value: object, limit: int) -> str:
 _MD_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>~$:=")
 
 
+_WJ = "\u2060"  # word joiner: invisible, but no autolink matches across it
+_AUTOLINKS = (("://", ":" + _WJ + "//"), ("www.", "www" + _WJ + "."), ("WWW.", "WWW" + _WJ + "."),
+              ("@", "@" + _WJ))
+
+
 def md_escape(value: object, limit: int = 200) -> str:
     """Broker-supplied text made inert inside Markdown (st.subheader/warning): every Markdown character is
     backslash-escaped, newlines become spaces, truncated like :func:`escape_text`."""
     text = escape_text(value, limit).replace("\n", " ").replace("\r", " ")
+    for found, inert in _AUTOLINKS:  # GFM turns bare URLs, www. names and e-mail addresses into links
+        text = text.replace(found, inert)
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 

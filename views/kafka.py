@@ -45,9 +45,9 @@ group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind=
 match = {"cluster": cluster, "group": group}
 parts = common.latest_wide(ctx.conn, {**PARTITION_METRICS, "kafka_group_lag_seconds_method": "method"}, match,
                            ["topic", "partition"])
-st.subheader(f"Partitions of {group}")
+st.subheader(f"Partitions of {frames.md_escape(group)}")
 if parts.empty:
-    common.no_data(f"no partition data for group {group}")
+    common.no_data(f"no partition data for group {frames.md_escape(group)}")
 else:
     parts = frames.decode(parts, "status", STATUS_NAMES)
     parts["partition"] = parts["partition"].astype(int)

@@ -1,6 +1,7 @@
-"""A real `streamlit run app.py` on a free port against a seeded store, and a headless Chromium page."""
+"""A real `streamlit run serve.py` (st.App serving app.py) on a free port against a seeded store, and a headless Chromium page."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,14 +30,27 @@ class Dashboard(NamedTuple):
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
     """A dashboard serving the seeded store (its URL and store path); stopped after the module."""
-    tmp = tmp_path_factory.mktemp("dashboard")
+    with serve(tmp_path_factory.mktemp("dashboard")) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def password_dashboard(tmp_path_factory):
+    """The same with password sign-in (tests.seed.USERS)."""
+    with serve(tmp_path_factory.mktemp("dashboard"), auth="password") as d:
+        yield d
+
+
+@contextlib.contextmanager
+def serve(tmp: Path, auth: str = "none"):
+    """`streamlit run serve.py` on a free port against a freshly seeded store."""
     store = tmp / "eventdeck.db"
     seed_store(store, int(time.time() * 1000))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
-    env["EVENTDECK_CONFIG"] = str(seed_config(tmp, store))
+    env["EVENTDECK_CONFIG"] = str(seed_config(tmp, store, auth=auth))
     with open(tmp / "streamlit.log", "wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
                                  "--server.address", "127.0.0.1", "--server.headless", "true",
                                  "--browser.gatherUsageStats", "false",
                                  "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=log,

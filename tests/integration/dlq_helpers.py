@@ -88,8 +88,11 @@ def header(rec: Any, name: str) -> str | None:
     return next((v.decode() for k, v in rec.headers if k == name), None)
 
 
-def settings_for(bootstrap: str, store: Any, **kafka: Any) -> Settings:
-    return Settings.model_validate({"store": {"path": str(store)},
+def settings_for(bootstrap: str, store: Any, dlq: dict[str, Any] | None = None, **kafka: Any) -> Settings:
+    """Settings of one Kafka cluster 'k'. Unless ``dlq`` says otherwise every header-derived replay target
+    is allowed: these tests are about replay mechanics, the target policy has its own (test_dlq_replay_policy)."""
+    dlq = {"allowed_targets": {"k": ["*"]}} if dlq is None else dlq
+    return Settings.model_validate({"store": {"path": str(store)}, "dlq": dlq,
                                     "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [bootstrap], **kafka}]}})
 
 

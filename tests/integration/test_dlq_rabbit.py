@@ -33,6 +33,9 @@ def settings(rabbitmq, tmp_store, monkeypatch):
     monkeypatch.setenv(PW_ENV, rabbitmq.password)
 
     def make(**dlq: Any) -> Settings:
+        # These tests are about replay mechanics: every header-derived target is allowed here; the target
+        # policy itself is exercised in test_dlq_replay_policy.py.
+        dlq.setdefault("allowed_targets", {"r": ["*", "exchange:*"]})
         return Settings.model_validate({
             "store": {"path": str(tmp_store)}, "dlq": dlq,
             "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",

@@ -5,6 +5,7 @@ from store import audit
 from store.db import connect_reader
 from tests import seed
 from tests.ui.conftest import metrics, sign_in
+from views.frames import md_escape
 from views.registry import PAGES
 
 VIEWER, OPERATOR = "vera", "otto"
@@ -85,12 +86,46 @@ def test_auth_none_refuses_a_non_loopback_bind(seeded):
 
 def test_oidc_roles_come_from_the_operator_list(seeded, monkeypatch):
     monkeypatch.setenv("EVENTDECK_DASHBOARD__OIDC_OPERATORS", '["ops@example.com"]')
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__OIDC__ALLOWED_DOMAINS", '["example.com"]')
     at = seeded(auth="oidc")
     assert at.title[0].value == "Eventdeck — sign in" and at.button[0].label == "Sign in"  # logged out
     for email, role in (("ops@example.com", "operator"), ("dev@example.com", "viewer")):
-        at.user = {"is_logged_in": True, "email": email}
+        at.user = {"is_logged_in": True, "email": email, "email_verified": True, "sub": "s-" + email}
         at.run()
-        assert any(f"**{email}** ({role})" in c.value for c in at.caption), [c.value for c in at.caption]
+        shown = f"**{md_escape(email)}** ({role})"  # an identity is shown escaped, never as Markdown
+        assert any(shown in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_oidc_identity_is_a_verified_email_never_a_name(seeded, monkeypatch):
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__OIDC_OPERATORS", '["ops@example.com"]')
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__OIDC__ALLOWED_DOMAINS", '["example.com"]')
+    at = seeded(auth="oidc")
+    for claims in ({"email": "ops@example.com", "email_verified": False, "sub": "x"},  # unverified
+                   {"email": "ops@example.com", "sub": "x"},  # verification not asserted
+                   {"name": "ops@example.com", "sub": "x"},  # a display name is never an identity
+                   {"email": "ops@evil.example", "email_verified": True, "sub": "y"}):  # not an allowed domain
+        at.user = {"is_logged_in": True, **claims}
+        at.run()
+        assert any("may not use Eventdeck" in e.value for e in at.error), claims
+        assert not metrics(at) and not any("Signed in as" in c.value for c in at.caption), claims
+
+
+def test_lockout_is_kept_in_the_store_across_sessions_and_sign_ins_are_audited(seeded, monkeypatch):
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__LOGIN_MAX_FAILURES", "2")
+    at = seeded(auth="password")
+    for _ in range(2):
+        sign_in(at, VIEWER, "wrong")
+    fresh = seeded(auth="password")  # a new browser session starts with no failures of its own
+    sign_in(fresh, VIEWER, _password(VIEWER))
+    assert any("Too many failed sign-ins" in e.value for e in fresh.error)
+    assert fresh.title[0].value == "Eventdeck — sign in"
+    other = sign_in(seeded(auth="password"), OPERATOR, _password(OPERATOR))  # per user: otto is not locked
+    assert other.title[0].value == "Overview"
+    log = _audit(seeded.store)
+    rows = log[log["action"] == "auth.signin"].sort_values("id")
+    assert [(r.actor, r.outcome) for r in rows.itertuples()] == [
+        (VIEWER, "failure"), (VIEWER, "failure"), (VIEWER, "locked"), (OPERATOR, "success")]
+    assert not any(_password(VIEWER) in str(d) or "wrong" in str(d) for d in rows["detail"])  # never a password
 
 
 def _rendered(at) -> str:
@@ -112,3 +147,12 @@ def test_no_secret_or_password_hash_on_any_page(seeded, monkeypatch):
         assert not at.exception, page.title
         assert secret_value not in shown, page.title
         assert "scrypt$" not in shown and _password(OPERATOR) not in shown, page.title
+
+
+def test_config_error_page_names_the_key_but_not_the_hash(seeded, monkeypatch):
+    weak = "scrypt$16384$8$1$c3Nzc3Nzc3Nzc3Nzc3Nzcw==$ZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQ="
+    monkeypatch.setenv("EVENTDECK_DASHBOARD__USERS", f'[{{name: a, role: operator, password_hash: "{weak}"}}]')
+    at = seeded(auth="password")
+    shown = _rendered(at)
+    assert "Configuration error" in shown and "dashboard.users[0].password_hash" in shown
+    assert "scrypt$16384" not in shown and "c3Nzc3Nz" not in shown

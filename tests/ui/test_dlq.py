@@ -64,3 +64,23 @@ def test_cancel_closes_the_confirmation_and_queues_nothing(seeded, rabbit_dlq):
     at.run()  # stays closed on the next rerun
     assert not any(b.key == "replay_confirm" for b in at.button)
     assert _read(seeded.store, api.list_jobs) == []
+
+
+def test_confirm_pins_what_the_dry_run_saw(seeded, rabbit_dlq):
+    at = sign_in(seeded(auth="password"), "otto", seed.USERS["otto"][1])
+    at = open_dlq(at, rabbit_dlq)
+    at.button(key="replay_open").click().run()
+    assert any("read all 3 messages" in t.value for t in at.text)  # how far the dry run looked
+    dests = next(d.value for d in at.dataframe if "destination" in d.value.columns)
+    assert dests["messages"].tolist() == [3]  # counts per destination
+    at.button(key="replay_confirm").click().run()
+    job = _read(seeded.store, api.list_jobs)[0]
+    assert _read(seeded.store, lambda c: api.job(c, job["id"]))["request"]["pin"] == {"count": 3}
+
+
+def test_viewer_may_not_browse_rabbitmq_dlqs_by_default(seeded, rabbit_dlq):
+    at = sign_in(seeded(auth="password"), "vera", seed.USERS["vera"][1])
+    at = open_dlq(at, rabbit_dlq)
+    assert any("needs the operator role" in i.value and "redelivered" in i.value for i in at.info), \
+        [e.value for kind in ("info", "warning", "error") for e in getattr(at, kind)]
+    assert not any("coord" in d.value.columns for d in at.dataframe)  # nothing was peeked

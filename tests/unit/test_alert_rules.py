@@ -105,3 +105,16 @@ def test_summary_template():
     rule = rule_from_dict({**BASE, "summary": "{group} on {cluster}: {value} > {threshold} ({missing})"})
     assert render_summary(rule, {"group": "g1", "cluster": "a"}, 150.0) == "g1 on a: 150 > 100 (?)"
     assert "no data" in render_summary(rule_from_dict(BASE), {}, None)
+
+
+@pytest.mark.parametrize("named, severity, want", [
+    (["SLACK"], "warning", ["SLACK"]),
+    (["AWS_SECRET_ACCESS_KEY"], "warning", ["PAGER"]),  # not configured: never read, severity default instead
+    (["SLACK", "HOME"], "critical", ["SLACK"]),
+    ([], "critical", ["SLACK"]),
+    ([], "info", []),
+])
+def test_notify_may_name_only_configured_variables(named, severity, want):
+    from alerts.evaluator import notify_targets
+
+    assert notify_targets(named, severity, {"warning": ["PAGER"], "critical": ["SLACK"]}) == want

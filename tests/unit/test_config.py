@@ -125,3 +125,12 @@ def test_example_loads_and_documents_every_key():
     missing = [n for n in sorted(_field_names(Settings))
                if not re.search(rf"(^|[\s{{,#-]){re.escape(n)}:", text, re.M)]
     assert missing == [], f"keys not documented in {EXAMPLE.name}: {missing}"
+
+
+def test_allowed_targets_must_name_a_configured_cluster():
+    env = {"EVENTDECK_KAFKA__CLUSTERS": '[{name: k, bootstrap_servers: ["127.0.0.1:9092"]}]',
+           "EVENTDECK_DLQ__ALLOWED_TARGETS": '{kk: ["orders"]}'}
+    with pytest.raises(ConfigError, match=r"dlq\.allowed_targets: 'kk' is not a configured cluster"):
+        load_settings(environ=env)
+    env["EVENTDECK_DLQ__ALLOWED_TARGETS"] = '{k: ["orders", "exchange:x"]}'
+    assert load_settings(environ=env).dlq.allowed_targets == {"k": ["orders", "exchange:x"]}

@@ -42,6 +42,8 @@ def test_downsample_keeps_extremes():
     ({"group": "g", "topic": None}, ["group", "topic"], "g"),      # a missing label is left out
     ({"group": "g"}, [], "total"),                                 # an aggregate has no labels
     ({"queue": ""}, ["queue"], "total"),                           # empty label values are not names
+    ({"topic": '<a href="http://evil.example">x</a> & <b>'}, ["topic"],  # plotly's HTML subset stays text
+     '&lt;a href="http://evil.example"&gt;x&lt;/a&gt; &amp; &lt;b&gt;'),
 ])
 def test_series_name(row, cols, expected):
     assert charts.series_name(row, cols) == expected

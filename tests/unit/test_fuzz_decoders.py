@@ -202,7 +202,11 @@ REQUEST = st.fixed_dictionaries(
                             "reason": JSONISH, "exception_class": JSONISH})),
               "target": st.one_of(JSONISH, st.fixed_dictionaries({}, optional={
                   "topic": JSONISH, "partition": NUMBERS, "queue": JSONISH, "exchange": JSONISH,
-                  "routing_key": JSONISH}))})
+                  "routing_key": JSONISH})),
+              "pin": st.one_of(JSONISH, st.fixed_dictionaries({}, optional={
+                  "count": NUMBERS, "ranges": st.one_of(JSONISH, st.dictionaries(
+                      st.one_of(TEXT, st.sampled_from(["0", "1", "-1", "99999999999"])),
+                      st.one_of(JSONISH, st.lists(NUMBERS, max_size=3)), max_size=4))}))})
 
 
 @FUZZ
@@ -218,6 +222,11 @@ def test_replay_request_raises_only_request_error(req):
     assert coords is None or all(isinstance(c, str) for c in coords)
     if out["target"]:
         targets.explicit_target(out["broker"], out["target"])  # what was accepted resolves
+    pin = out.get("pin")
+    if pin is not None:  # an accepted pin bounds the job: finite, ordered, non-negative integers only
+        for start, end in pin.get("ranges", {}).values():
+            assert type(start) is int and type(end) is int and 0 <= start <= end
+        assert "ranges" in pin or (type(pin["count"]) is int and pin["count"] >= 0)
 
 
 MATCHER = st.one_of(TEXT, NUMBERS, st.dictionaries(

@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "instrument"
 PROJECT_PACKAGES = {"collectors", "store", "dlq", "alerts", "views", "config", "core", "brokers", "runner",
-                    "demo", "bench", "tests", "app", "scripts", "eventdeck"}
+                    "demo", "bench", "tests", "app", "serve", "scripts", "eventdeck"}
 # import name of each distribution instrument may use
 IMPORT_NAMES = {"ddsketch": "ddsketch", "kafka-python": "kafka", "pika": "pika", "redis": "redis"}
 MODULES = sorted(PKG.glob("*.py"))

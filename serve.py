@@ -1,0 +1,94 @@
+"""The dashboard server: ``streamlit run serve.py`` (or ``uvicorn serve:app``) serves ``app.py`` through
+Streamlit's ``st.App`` with two additions:
+
+* a Host-header guard: a request whose Host is not the configured address, a loopback name or one of
+  ``dashboard.allowed_hosts`` is refused (421), so a DNS-rebinding page in a local browser cannot drive
+  a loopback-only dashboard (websocket included);
+* ``/eventdeck/session``: trades the one-time code of a password sign-in for the signed, expiring,
+  HttpOnly session cookie (the Streamlit script cannot set cookies itself); see views/sessions.py.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import streamlit as st
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from config import ConfigError, load_settings
+from config.dashboard import LOOPBACK
+from core.clock import now_ms
+from store.db import connect_writer
+from views import sessions
+
+
+def host_allowed(host_header: str | None, address: str, extra: list[str]) -> bool:
+    """Is the Host header (with or without port) the configured address, a loopback name or allowed?"""
+    if not host_header:
+        return False
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":")[0]
+    allowed = {address.lower(), *LOOPBACK, *(h.lower() for h in extra)}
+    return host in allowed and host not in ("0.0.0.0", "::")
+
+
+def _allowed_config() -> tuple[str, list[str]]:
+    """(dashboard.address, dashboard.allowed_hosts), re-read at most every few seconds."""
+    now = time.monotonic()
+    if _CACHE["at"] is None or now - _CACHE["at"] > 5.0:
+        try:
+            cfg = load_settings().dashboard
+            # the host of the public URL alert links point at (dashboard.public_url, where configured)
+            public = urlsplit(getattr(cfg, "public_url", None) or "").hostname
+            _CACHE["value"] = (cfg.address, [*cfg.allowed_hosts, *([public] if public else [])])
+        except ConfigError:  # the page itself shows the configuration error; only loopback may see it
+            _CACHE["value"] = ("127.0.0.1", [])
+        _CACHE["at"] = now
+    return _CACHE["value"]
+
+
+_CACHE: dict[str, Any] = {"at": None, "value": ("127.0.0.1", [])}
+
+
+class HostGuard:
+    """Pure ASGI middleware (HTTP and websocket) refusing foreign Host headers."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
+            if not host_allowed(host, *_allowed_config()):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                await PlainTextResponse("Misdirected request: unknown Host header", status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def handoff(request: Request) -> Response:
+    settings = load_settings()
+    conn = connect_writer(settings.store.path)
+    try:
+        got = sessions.exchange(conn, request.query_params.get("code"), now_ms())
+    finally:
+        conn.close()
+    response = RedirectResponse("/", status_code=303)
+    if got is not None:
+        value, max_age = got
+        response.set_cookie(sessions.COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+    return response
+
+
+app = st.App(Path(__file__).resolve().with_name("app.py"), routes=[Route(sessions.HANDOFF_PATH, handoff)], middleware=[Middleware(HostGuard)])

@@ -1,0 +1,71 @@
+"""Dashboard sign-in state: server-side sessions, failed sign-ins (lockout), the cookie signing key."""
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from typing import Any
+
+from store.db import transaction
+
+
+def signing_key(conn: sqlite3.Connection) -> bytes:
+    """The store's cookie signing key, made on first use."""
+    row = conn.execute("SELECT key_hex FROM dashboard_keys WHERE id = 1").fetchone()
+    if row is None:
+        with transaction(conn):
+            conn.execute("INSERT OR IGNORE INTO dashboard_keys (id, key_hex) VALUES (1, ?)", (secrets.token_hex(32),))
+        row = conn.execute("SELECT key_hex FROM dashboard_keys WHERE id = 1").fetchone()
+    return bytes.fromhex(row[0])
+
+
+def failures(conn: sqlite3.Connection, subjects: list[str], since_ms: int) -> dict[str, int]:
+    """Failed sign-ins per subject since ``since_ms``."""
+    out = {s: 0 for s in subjects}
+    for s in subjects:
+        out[s] = conn.execute("SELECT count(*) FROM signin_failures WHERE subject = ? AND ts_ms >= ?",
+                              (s, since_ms)).fetchone()[0]
+    return out
+
+
+def add_failure(conn: sqlite3.Connection, subjects: list[str], ts_ms: int, forget_before_ms: int) -> None:
+    with transaction(conn):
+        conn.execute("DELETE FROM signin_failures WHERE ts_ms < ?", (forget_before_ms,))
+        conn.executemany("INSERT INTO signin_failures (subject, ts_ms) VALUES (?, ?)", [(s, ts_ms) for s in subjects])
+
+
+def clear_failures(conn: sqlite3.Connection, subject: str) -> None:
+    with transaction(conn):
+        conn.execute("DELETE FROM signin_failures WHERE subject = ?", (subject,))
+
+
+def create_session(conn: sqlite3.Connection, token_sha256: str, user: str, role: str, address: str | None,
+                   now_ms: int, expires_ms: int, handoff_sha256: str, handoff_expires_ms: int) -> None:
+    with transaction(conn):
+        conn.execute("DELETE FROM dashboard_sessions WHERE expires_ms < ?", (now_ms,))
+        conn.execute("INSERT INTO dashboard_sessions (token_sha256, user_name, role, address, created_ms, "
+                     "expires_ms, handoff_sha256, handoff_expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (token_sha256, user, role, address, now_ms, expires_ms, handoff_sha256, handoff_expires_ms))
+
+
+def take_handoff(conn: sqlite3.Connection, handoff_sha256: str, token_sha256: str, now_ms: int) -> int | None:
+    """Bind a fresh token to the session a live one-time handoff code belongs to (the code is used up);
+    returns the session's expiry, or None."""
+    with transaction(conn):
+        row = conn.execute("UPDATE dashboard_sessions SET token_sha256 = ?, handoff_sha256 = NULL "
+                           "WHERE handoff_sha256 = ? AND handoff_expires_ms >= ? AND revoked_ms IS NULL "
+                           "RETURNING expires_ms", (token_sha256, handoff_sha256, now_ms)).fetchone()
+        conn.execute("UPDATE dashboard_sessions SET handoff_sha256 = NULL WHERE handoff_sha256 = ?", (handoff_sha256,))
+    return None if row is None else int(row[0])
+
+
+def session(conn: sqlite3.Connection, token_sha256: str, now_ms: int) -> dict[str, Any] | None:
+    """A live (not expired, not revoked) session, or None."""
+    row = conn.execute("SELECT user_name, role, expires_ms FROM dashboard_sessions WHERE token_sha256 = ? "
+                       "AND expires_ms > ? AND revoked_ms IS NULL", (token_sha256, now_ms)).fetchone()
+    return None if row is None else {"user": row[0], "role": row[1], "expires_ms": row[2]}
+
+
+def revoke(conn: sqlite3.Connection, token_sha256: str, now_ms: int) -> bool:
+    with transaction(conn):
+        return conn.execute("UPDATE dashboard_sessions SET revoked_ms = ? WHERE token_sha256 = ? AND revoked_ms IS NULL",
+                            (now_ms, token_sha256)).rowcount == 1

@@ -1,0 +1,91 @@
+"""Sign-in in a real browser: the session cookie survives a reload and an opened link (HttpOnly, so page
+scripts cannot read it), sign-out revokes it, and a foreign Host header (DNS rebinding) is refused."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import requests
+
+from store import audit
+from store.db import connect_reader
+from tests import seed
+from tests.e2e.conftest import shoot
+
+USER = "otto"
+
+
+def _sign_in(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("textbox", name="User").fill(USER)
+    page.get_by_role("textbox", name="Password").fill(seed.USERS[USER][1])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as").wait_for(timeout=30_000)
+
+
+def test_signed_in_user_stays_signed_in_across_reload_and_links(password_dashboard, page):
+    _sign_in(page, password_dashboard.url)
+    page.wait_for_url(f"{password_dashboard.url}/", timeout=30_000)  # back from the cookie handoff
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "eventdeck_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+    assert page.evaluate("document.cookie").find("eventdeck_session") < 0  # invisible to page scripts
+    page.reload()
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.goto(f"{password_dashboard.url}/dlq")  # a link, as an alert notification carries
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.set_content(f'<a id="open" href="{password_dashboard.url}/alerts">alert</a>')  # from another site (chat)
+    page.click("#open")
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.locator('h1:has-text("Alerts")').wait_for(timeout=30_000)
+    shoot(page, "signin-kept-after-link")
+    other = page.context.new_page()  # a second tab of the same browser: same cookie, own Streamlit session
+    other.goto(f"{password_dashboard.url}/kafka")
+    other.get_by_text("Signed in as").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    other.get_by_role("link", name="Alerts").click()  # its next run finds the session revoked
+    other.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    other.close()
+    page.reload()  # the cookie is still in the browser, but its session is revoked
+    page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    shoot(page, "signin-after-signout-reload")
+    conn = connect_reader(password_dashboard.store)
+    try:
+        log = audit.read(conn, action_prefix="auth.")
+    finally:
+        conn.close()
+    assert {(r.actor, r.action, r.outcome) for r in log.itertuples()} >= {
+        (USER, "auth.signin", "success"), (USER, "auth.signout", "revoked")}
+
+
+def test_foreign_host_header_is_refused(password_dashboard):
+    url = password_dashboard.url
+    port = urlsplit(url).port
+    assert requests.get(url, timeout=10).status_code == 200
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}"):
+        r = requests.get(url, headers={"Host": host}, timeout=10)
+        assert r.status_code == 421, host
+        r = requests.get(f"{url}/_stcore/health", headers={"Host": host}, timeout=10)
+        assert r.status_code == 421, host
+    assert requests.get(url, headers={"Host": f"localhost:{port}"}, timeout=10).status_code == 200
+
+
+def _handshake(url: str, host: str) -> str:
+    """The status line a websocket upgrade of Streamlit's stream gets with ``host`` as Host header."""
+    import base64
+    import os
+    import socket
+
+    parts = urlsplit(url)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n\r\n")
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        return sock.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_foreign_host_websocket_is_refused(password_dashboard):
+    port = urlsplit(password_dashboard.url).port
+    assert " 101 " in _handshake(password_dashboard.url, f"127.0.0.1:{port}")  # the genuine host is served
+    assert " 403 " in _handshake(password_dashboard.url, f"evil.example:{port}")
