@@ -288,24 +288,24 @@ class WindowedReplay:
             assert target is not None
             refused = self._check_target(target, item.action == "park")
             if refused:
-                self.settled.append(outcome(item, "failed", f"message {msg.coord}: publish to {target.describe()} "
-                                                            f"refused: {refused}; it stays in {self.dlq}"))
-                self.pending_rids.add(rid)
-                self._hold(msg.handle)
+                self._stays(item, msg, f"publish to {target.describe()} refused: {refused}")
                 continue
             count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
             value, headers = self.ctx.edited(msg, item.action)  # an operator's edit of this one message, if any
             props = self._properties(msg, plan.replay_headers(headers, rid, count, target))
             unencodable = _encoding_problem(target, props)
             if unencodable:
-                self.settled.append(outcome(item, "failed", f"message {msg.coord}: cannot be encoded for "
-                                                            f"{target.describe()}: {unencodable}; it stays in {self.dlq}"))
-                self.pending_rids.add(rid)
-                self._hold(msg.handle)
+                self._stays(item, msg, f"cannot be encoded for {target.describe()}: {unencodable}")
                 continue
             self.ready.append(_Flight(item, msg.handle, target, value or b"", props))
             self.pending_rids.add(rid)
         self._ack(acks)
+
+    def _stays(self, item: plan.PlanItem, msg: plan.Message, why: str) -> None:
+        """The message fails alone before anything is published: its copy stays in the DLQ."""
+        self.settled.append(outcome(item, "failed", f"message {msg.coord}: {why}; it stays in {self.dlq}"))
+        self.pending_rids.add(item.replay_id)
+        self._hold(msg.handle)
 
     def _check_target(self, t: targets.Target, park: bool) -> str | None:
         """None when the target can be published to; else the broker's refusal (missing exchange)."""
