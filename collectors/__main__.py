@@ -8,6 +8,7 @@ import sys
 import threading
 
 from config import ConfigError, load_settings
+from runner.prometheus import serve_settings
 from runner.service import build_service
 
 
@@ -32,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("eventdeck").warning(
             "no Kafka or RabbitMQ cluster configured: only housekeeping runs (see config/eventdeck.example.yaml)")
     service = build_service(settings, args.store).start()
+    exporter = serve_settings(settings, service.store_path)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+    if exporter is not None:
+        exporter.close()
     service.stop()
     return 0
 

@@ -19,6 +19,7 @@ from config.dashboard import DashboardConfig
 from config.demo import DemoConfig
 from config.dlq import DlqConfig
 from config.kafka import KafkaConfig
+from config.prometheus import PrometheusConfig
 from config.rabbitmq import RabbitConfig
 from config.store import StoreConfig
 from config.telemetry import TelemetryConfig
@@ -36,6 +37,7 @@ class Settings(Section):
     dlq: DlqConfig = DlqConfig()
     dashboard: DashboardConfig = DashboardConfig()
     demo: DemoConfig = DemoConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
 
     @property
     def has_brokers(self) -> bool:
