@@ -1,0 +1,29 @@
+"""PostgreSQL half of :meth:`store.writes.SampleWriter._stage`: the batch goes in by ``COPY`` into a
+temporary table, then three set-based statements stage it, register its timestamps and advance
+``latest`` with the same rules as SQLite's row-by-row statements (first write of a (series, ts) wins;
+of one series, the newest sample wins, the first of equal timestamps)."""
+from __future__ import annotations
+
+from store.postgres import PgConnection
+
+_INCOMING = "eventdeck_incoming"
+
+
+def stage(conn: PgConnection, rows: list[tuple]) -> int:
+    """Insert ``(series_id, ts_ms, value)`` rows; returns rows newly staged. Runs inside the caller's transaction."""
+    if _INCOMING not in conn.temp_tables:
+        conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INCOMING} (ord bigint, series_id bigint, ts_ms bigint, "
+                     "value double precision) ON COMMIT DELETE ROWS")
+        conn.temp_tables.add(_INCOMING)
+    else:  # emptied at each commit; a second batch in one transaction must not see the first
+        conn.execute(f"DELETE FROM {_INCOMING}")
+    conn.copy(_INCOMING, ("ord", "series_id", "ts_ms", "value"), ((i, *r) for i, r in enumerate(rows)))
+    accepted = conn.execute(
+        f"INSERT INTO samples_recent (series_id, ts_ms, value) SELECT DISTINCT ON (series_id, ts_ms) series_id, ts_ms, "
+        f"value FROM {_INCOMING} ORDER BY series_id, ts_ms, ord ON CONFLICT DO NOTHING").rowcount
+    conn.execute(f"INSERT INTO staged_ts (ts_ms) SELECT DISTINCT ts_ms FROM {_INCOMING} ON CONFLICT DO NOTHING")
+    conn.execute(
+        f"INSERT INTO latest (series_id, ts_ms, value) SELECT DISTINCT ON (series_id) series_id, ts_ms, value "
+        f"FROM {_INCOMING} ORDER BY series_id, ts_ms DESC, ord ON CONFLICT (series_id) DO UPDATE "
+        "SET ts_ms = excluded.ts_ms, value = excluded.value WHERE excluded.ts_ms > latest.ts_ms")
+    return max(accepted, 0)
