@@ -119,6 +119,7 @@ class PgConnection:
         return cur
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> psycopg.Cursor:
+        """Runs in pipeline mode (one round trip); ``rowcount`` is the sum over the parameter sets."""
         text, order = convert(sql)
         cur = self.raw.cursor()
         cur.executemany(text, [_args(order, p) for p in seq])
@@ -160,8 +161,7 @@ def connect(url: str, read_only: bool = False) -> PgConnection:
 
 
 def begin_write(conn: PgConnection) -> None:
-    conn.raw.execute("BEGIN")
-    conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+    conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")  # one round trip
 
 
 def begin_read(conn: PgConnection) -> None:

@@ -270,7 +270,7 @@ def _raw_rows(conn: sqlite3.Connection, meta: dict[str, int], ids: list[int], ar
         if max(counts.values()) > max_points:
             return None
     rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {dialect.in_ids(conn)} "
-                        "AND ts_ms BETWEEN ? AND ?",
+                        "AND ts_ms BETWEEN ? AND ? ORDER BY series_id, ts_ms",
                         (args[0], start_ms, end_ms)).fetchall()
     if not len(c_sid):
         return _frame(sorted(rows + staged) if staged else rows)
