@@ -169,11 +169,16 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
     Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with its row in
     ``schema_migrations``, so concurrent starters never apply one twice.
     """
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)")
+    pg = is_postgres(conn)
+    create = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
+              "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)")
+    if pg:  # concurrent CREATE ... IF NOT EXISTS can collide on PostgreSQL: under the writers' lock
+        with transaction(conn):
+            conn.execute(create)
+    else:
+        conn.execute(create)
     done = set(applied_migrations(conn))
     applied: list[int] = []
-    pg = is_postgres(conn)
     for version, name, file in migration_files(PG_MIGRATIONS_DIR if pg else MIGRATIONS_DIR):
         if upto is not None and version > upto:
             break

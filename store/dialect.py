@@ -36,6 +36,12 @@ def last_value(conn: Any, value: str, ts: str) -> str:
     return f"(array_agg({value} ORDER BY {ts} DESC))[1]" if is_pg(conn) else value
 
 
+def skip_locked(conn: Any) -> str:
+    """Row locks for a claim: on PostgreSQL the rows read are locked and rows another claimer holds are
+    skipped (``FOR UPDATE SKIP LOCKED``); SQLite's ``BEGIN IMMEDIATE`` already excludes other writers."""
+    return " FOR UPDATE SKIP LOCKED" if is_pg(conn) else ""
+
+
 def forced_join(conn: Any) -> str:
     """``CROSS JOIN`` fixes SQLite's loop order (left table outer); PostgreSQL plans a plain ``JOIN`` itself."""
     return "JOIN" if is_pg(conn) else "CROSS JOIN"

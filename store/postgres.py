@@ -57,7 +57,8 @@ def conninfo(url: str, environ: dict[str, str] | None = None) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def convert(sql: str) -> tuple[str, tuple[int, ...] | None]:
-    """(psycopg SQL, parameter order or None): ``?`` and ``?N`` become ``%s``, ``%`` becomes ``%%``.
+    """(psycopg SQL, parameter order or None): ``?`` and ``?N`` become ``%s``, ``:name`` ``%(name)s``,
+    ``%`` becomes ``%%``.
 
     Quoted strings and identifiers are left alone. With ``?N`` placeholders the order lists, for each
     ``%s``, the 0-based index of the parameter it takes.
@@ -86,13 +87,24 @@ def convert(sql: str) -> tuple[str, tuple[int, ...] | None]:
             out.append("%s")
             i = j
             continue
+        if ch == ":" and i + 1 < n and (sql[i + 1].isalpha() or sql[i + 1] == "_") and (i == 0 or sql[i - 1] != ":"):
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] == "_"):
+                j += 1
+            out.append(f"%({sql[i + 1:j]})s")  # a named parameter (its params are a mapping)
+            i = j
+            continue
+        if ch == ":" and i + 1 < n and sql[i + 1] == ":":  # a PostgreSQL cast
+            out.append("::")
+            i += 2
+            continue
         out.append("%%" if ch == "%" else ch)
         i += 1
     return "".join(out), (tuple(order) if numbered else None)
 
 
-def _args(order: tuple[int, ...] | None, params: Sequence[Any]) -> Sequence[Any]:
-    return params if order is None else [params[k] for k in order]
+def _args(order: tuple[int, ...] | None, params: Any) -> Any:
+    return params if order is None or isinstance(params, dict) else [params[k] for k in order]
 
 
 class PgConnection:
