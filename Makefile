@@ -23,6 +23,7 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m demo.brokers up-rabbitmq
+	bash scripts/postgres-up.sh
 	$(PY) -m pytest
 
 test-unit: $(STAMP)

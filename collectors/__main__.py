@@ -15,7 +15,7 @@ from runner.service import build_service
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m collectors", description=__doc__)
     ap.add_argument("--config", help="YAML settings file (default: $EVENTDECK_CONFIG or built-in defaults)")
-    ap.add_argument("--store", help="SQLite store path (default: store.path from the settings)")
+    ap.add_argument("--store", help="SQLite store path or postgresql:// URL (default: store.url or store.path from the settings)")
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),

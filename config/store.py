@@ -1,4 +1,4 @@
-"""Settings of the SQLite time-series store."""
+"""Settings of the time-series store: a SQLite file (default) or a PostgreSQL database (``url``)."""
 from __future__ import annotations
 
 from pydantic import Field
@@ -17,8 +17,16 @@ class RetentionConfig(Section):
 
 class StoreConfig(Section):
     path: str = Field(".eventdeck/eventdeck.db", min_length=1, description="SQLite file")
+    url: str | None = Field(None, pattern=r"^postgres(ql)?://", description="postgresql://user@host:5432/db: the store "
+                            "is this PostgreSQL database instead of the SQLite file (password from "
+                            "$EVENTDECK_STORE_PASSWORD or the secrets file, never in the URL)")
     retention: RetentionConfig = RetentionConfig()
     checkpoint_interval_s: float = Field(300.0, gt=0, description="WAL checkpoint(TRUNCATE) period")
     retention_interval_s: float = Field(600.0, gt=0, description="how often old samples are pruned")
     seal_interval_s: float = Field(300.0, gt=0, description="how often closed 2 h windows are sealed into "
                                                             "compressed chunks (also converts an older store at start)")
+
+    @property
+    def location(self) -> str:
+        """What store.db opens: the PostgreSQL URL when set, else the SQLite path."""
+        return self.url or self.path

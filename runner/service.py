@@ -132,14 +132,15 @@ def build_service(settings: Settings, store_path: str | Path | None = None) -> S
     """Create and migrate the store, then collect every module's jobs and hooks."""
     from store import db
 
-    path = Path(store_path or settings.store.path)
+    location = store_path or settings.store.location
+    path = location if db.is_postgres(location) else Path(location)  # a postgresql:// URL is no path
     conn = db.connect_writer(path)
     try:
         applied = db.migrate(conn)  # once, before jobs race for it
     finally:
         conn.close()
     if applied:
-        log.info("store %s migrated: %s", path, ", ".join(f"{v:04d}" for v in applied))
+        log.info("store %s migrated: %s", db.postgres.redact(str(path)), ", ".join(f"{v:04d}" for v in applied))
     specs: list[JobSpec] = []
     for name in JOB_MODULES:
         specs.extend(importlib.import_module(name).jobs(settings, path))
