@@ -20,6 +20,9 @@ class StoreConfig(Section):
     url: str | None = Field(None, pattern=r"^postgres(ql)?://", description="postgresql://user@host:5432/db: the store "
                             "is this PostgreSQL database instead of the SQLite file (password from "
                             "$EVENTDECK_STORE_PASSWORD or the secrets file, never in the URL)")
+    lease_ttl_s: float = Field(0.0, ge=0, description="PostgreSQL store: how long a collector's target lease lasts "
+                               "unrenewed (0: 0.6 x the shortest collection interval, so a dead collector's "
+                               "targets are collected again within two intervals)")
     retention: RetentionConfig = RetentionConfig()
     checkpoint_interval_s: float = Field(300.0, gt=0, description="WAL checkpoint(TRUNCATE) period")
     retention_interval_s: float = Field(600.0, gt=0, description="how often old samples are pruned")
