@@ -178,3 +178,8 @@ def begin_write(conn: PgConnection) -> None:
 
 def begin_read(conn: PgConnection) -> None:
     conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+
+
+def database_size(conn: PgConnection) -> int:
+    """Bytes of the store's database."""
+    return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
