@@ -99,6 +99,7 @@ class Exporter:
 
     server: Any
     thread: Any
+    on_close: Callable[[], None] | None = None
 
     @property
     def port(self) -> int:
@@ -108,6 +109,8 @@ class Exporter:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+        if self.on_close is not None:
+            self.on_close()
 
 
 def registry(open_reader: Callable[[], Any], clock: Callable[[], int], max_age_ms: int) -> CollectorRegistry:
@@ -134,9 +137,14 @@ def serve_settings(settings: Any, store_path: Any) -> Exporter | None:
     cfg = settings.prometheus
     if not cfg.enabled:
         return None
+    pool = db.postgres.ReaderPool(str(store_path)) if db.is_postgres(store_path) else None
+    open_reader = pool.connect if pool is not None else (lambda: db.connect_reader(store_path))
     try:
-        exp = serve(cfg.host, cfg.port, lambda: db.connect_reader(store_path), now_ms, int(cfg.max_age_s * 1000))
+        exp = serve(cfg.host, cfg.port, open_reader, now_ms, int(cfg.max_age_s * 1000))
+        exp.on_close = pool.close if pool is not None else None
     except OSError as exc:  # port taken or address not local: say so, keep collecting
+        if pool is not None:
+            pool.close()
         log.error("cannot serve /metrics on %s:%s: %s (set prometheus.port, or prometheus.enabled: false)",
                   cfg.host, cfg.port, exc)
         return None

@@ -183,3 +183,33 @@ def begin_read(conn: PgConnection) -> None:
 def database_size(conn: PgConnection) -> int:
     """Bytes of the store's database."""
     return int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+
+
+class _Pooled(PgConnection):
+    """A pooled connection: ``close()`` gives it back to its pool."""
+
+    def __init__(self, conn: psycopg.Connection, location: str, pool: Any):
+        super().__init__(conn, location)
+        self._pool = pool
+
+    def close(self) -> None:
+        self._pool.putconn(self.raw)
+
+
+class ReaderPool:
+    """Read-only connections for concurrent readers (a psycopg-pool ``ConnectionPool``):
+    ``connect()`` lends one, its ``close()`` returns it."""
+
+    def __init__(self, url: str, max_size: int = 4):
+        from psycopg_pool import ConnectionPool
+
+        self.url = url
+        self._pool = ConnectionPool(conninfo(url), min_size=1, max_size=max_size, open=True, name="eventdeck-readers",
+                                    kwargs={"autocommit": True, "application_name": "eventdeck"},
+                                    configure=lambda c: c.execute("SET default_transaction_read_only = on"))
+
+    def connect(self) -> PgConnection:
+        return _Pooled(self._pool.getconn(), self.url, self._pool)
+
+    def close(self) -> None:
+        self._pool.close()

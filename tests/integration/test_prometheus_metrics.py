@@ -143,3 +143,19 @@ def test_disabled_exporter_serves_nothing(tmp_store):
     from runner.prometheus import serve_settings
 
     assert serve_settings(Settings(prometheus={"enabled": False}), tmp_store) is None
+
+
+def test_scrape_on_postgresql_reads_through_a_pool(any_store):
+    """The same exposition from a PostgreSQL store (readers lent by a psycopg-pool pool), several scrapes."""
+    from config import Settings
+    from runner.prometheus import serve_settings
+
+    now = now_ms()
+    _seed(any_store, now)
+    exp = serve_settings(Settings(prometheus={"port": 0}), any_store)
+    try:
+        bodies = [requests.get(f"http://127.0.0.1:{exp.port}/metrics", timeout=10).text for _ in range(3)]
+    finally:
+        exp.close()
+    expected = _expected(any_store, now_ms() - 900_000)
+    assert all(_scraped(parse_text(b)) == expected for b in bodies) and len(expected) == 20
