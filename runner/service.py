@@ -71,7 +71,7 @@ class Service:
                               self.leases.member)
             except Exception:  # one failing job never stops the others; collectors never get here
                 log.exception("job %s failed", spec.id)
-            if spec.after_tick:
+            if spec.after_tick and self.leases is None:  # with leases: the service:alerts job runs them
                 self._run_hooks()
         return run
 
@@ -172,4 +172,9 @@ def build_service(settings: Settings, store_path: str | Path | None = None) -> S
         leases = LeaseManager(lambda: db.connect_writer(path), [s.id for s in shared], ttl_s)
         specs.append(JobSpec("service:leases", leases.beat, leases.beat_s, after_tick=False))
         log.info("collector %s shares %d targets by lease (ttl %.1f s)", leases.member, len(shared), ttl_s)
-    return Service(settings=settings, store_path=path, specs=specs, hooks=[h for h in hooks if h], leases=leases)
+    service = Service(settings=settings, store_path=path, specs=specs, hooks=[h for h in hooks if h], leases=leases)
+    if leases is not None and service.hooks:
+        # The holder of the singleton lease may hold no collector target: evaluate on a clock of its own.
+        every = min((s.interval_s for s in specs if s.id.startswith(COLLECTOR_PREFIXES)), default=15.0)
+        specs.append(JobSpec("service:alerts", service._run_hooks, every, after_tick=False))
+    return service

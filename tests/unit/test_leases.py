@@ -114,3 +114,48 @@ def test_allows_gates_collectors_and_housekeeping_only(pg_store):
     m.beat()
     assert m.allows("kafka:x") and m.allows("store:seal") and not m.allows("kafka:other")
     m.leave()
+
+
+class _Leases:
+    """A stand-in lease manager holding ``held`` (the gating logic of the service is what is tested)."""
+
+    member = "me"
+
+    def __init__(self, held):
+        self.held_set = set(held)
+
+    def holds(self, target):
+        return target in self.held_set
+
+    def allows(self, job_id):
+        return LeaseManager.allows(self, job_id)
+
+    def beat(self):
+        pass
+
+    def leave(self):
+        pass
+
+
+def test_service_runs_only_what_its_leases_allow(tmp_path):
+    from config import Settings
+    from runner.jobs import JobSpec
+    from runner.service import Service
+
+    ran: list[str] = []
+    specs = [JobSpec(i, (lambda i=i: ran.append(i)), 0.1) for i in
+             ("kafka:mine", "kafka:theirs", "store:seal", "dlq:replay-jobs")]
+    hooks = [lambda: ran.append("hook")]
+    for held, want in (({"kafka:mine"}, {"kafka:mine", "dlq:replay-jobs"}),
+                       ({"kafka:mine", SINGLETON}, {"kafka:mine", "store:seal", "dlq:replay-jobs"})):
+        ran.clear()
+        svc = Service(settings=Settings(), store_path=tmp_path / "x.db", specs=specs, hooks=hooks,
+                      leases=_Leases(held)).start()
+        deadline = time.monotonic() + 10
+        while not want <= set(ran) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        svc._run_hooks()  # what the service:alerts job does
+        svc.stop()
+        assert want <= set(ran) and "kafka:theirs" not in ran and ("store:seal" in ran) == (SINGLETON in held)
+        # hooks never follow collector ticks in lease mode; service:alerts runs them on the singleton holder
+        assert ran.count("hook") == (1 if SINGLETON in held else 0)
