@@ -114,8 +114,6 @@ def _meta(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT key, value FROM store_meta"))
 
 
-
-
 def _staged(conn: object, meta: dict[str, int], ticks: int, n_series: int) -> str:
     """SELECT of staged samples (rows not yet flushed) for params (lo, hi, ids json, flushed max).
 

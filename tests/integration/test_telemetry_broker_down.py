@@ -2,8 +2,6 @@
 reported to the collector once the broker is back."""
 from __future__ import annotations
 
-import pytest
-
 import statistics
 import time
 import uuid
@@ -13,13 +11,6 @@ from demo.brokers import free_port
 from instrument.publisher import KafkaTransport, RabbitTransport, TelemetryPublisher
 from instrument.timing import Recorder
 from store import db, queries
-
-
-@pytest.fixture
-def tmp_store(any_store):
-    """This module runs on both store backends (SQLite, PostgreSQL)."""
-    return any_store
-
 
 PAIRS = 12
 ROUND_S = 0.25

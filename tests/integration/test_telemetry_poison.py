@@ -2,8 +2,6 @@
 one is counted in eventdeck_rejected_inputs_total and never read again, and the target stays up."""
 from __future__ import annotations
 
-import pytest
-
 import json
 import time
 import uuid
@@ -17,13 +15,6 @@ from instrument.sketch import new_sketch
 from instrument.summary import Summary, encode_summary
 from runner.collect import CollectJob
 from store import db, queries, status
-
-
-@pytest.fixture
-def tmp_store(any_store):
-    """This module runs on both store backends (SQLite, PostgreSQL)."""
-    return any_store
-
 
 
 def _good(consumer: str, instance: str) -> bytes:
