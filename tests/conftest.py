@@ -119,6 +119,14 @@ def _pg_schema(url: str):
     return f"{url}&options={quote(f'-csearch_path={schema} -csynchronous_commit=off', safe='')}", drop
 
 
+@pytest.fixture
+def pg_store(pg_database):
+    """An empty, un-migrated PostgreSQL store location (a schema of its own in the session's database)."""
+    url, drop = _pg_schema(pg_database)
+    yield url
+    drop()
+
+
 @pytest.fixture(params=STORE_BACKENDS)
 def store_location(request, tmp_path):
     """An empty, un-migrated store location of each backend: a SQLite path, or a ``postgresql://`` URL of a

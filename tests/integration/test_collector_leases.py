@@ -59,10 +59,8 @@ def _wait(pred, timeout_s: float, what: str):
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def test_three_collectors_share_six_targets_and_take_over_a_killed_one(tmp_path, pg_database, kafka, rabbitmq):
-    from tests.conftest import _pg_schema
-
-    url, drop = _pg_schema(pg_database)
+def test_three_collectors_share_six_targets_and_take_over_a_killed_one(tmp_path, pg_store, kafka, rabbitmq):
+    url = pg_store
     cfg = _config(tmp_path, url, kafka, rabbitmq)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
     env["EVENTDECK_RABBITMQ_PASSWORD"] = rabbitmq.password
@@ -122,7 +120,6 @@ def test_three_collectors_share_six_targets_and_take_over_a_killed_one(tmp_path,
                 p.kill()
         for log in logs:
             log.close()
-        drop()
     # no target collected by two processes in one interval
     cycles: dict[tuple[str, int], set[str]] = defaultdict(set)
     seen = 0

@@ -19,6 +19,7 @@ from views.registry import PAGES
 
 @pytest.fixture(scope="module")
 def pg_seeded(pg_database, tmp_path_factory):
+    """The seeded store in a PostgreSQL schema of its own, written once for the module, and its settings."""
     from tests.conftest import _pg_schema
 
     url, drop = _pg_schema(pg_database)

@@ -41,13 +41,10 @@ def test_default_ttl(intervals, ttl):
 
 
 @pytest.fixture
-def pg_store(pg_database):
-    from tests.conftest import _pg_schema
-
-    url, drop = _pg_schema(pg_database)
-    db.open_migrated(url).close()
-    yield url
-    drop()
+def pg_store(pg_store):
+    """A migrated PostgreSQL store."""
+    db.open_migrated(pg_store).close()
+    return pg_store
 
 
 def _owners(url) -> dict[str, str]:

@@ -43,18 +43,22 @@ def test_password_from_environment_or_secrets_file(tmp_path):
     assert postgres.conninfo("postgresql://u@h/db", {}) == "postgresql://u@h/db"
 
 
+def test_store_url_setting_refuses_a_password_and_selects_the_location():
+    from config import ConfigError, load_settings
+
+    s = load_settings(environ={"EVENTDECK_STORE__URL": "postgresql://eventdeck@db:5432/ed"})
+    assert s.store.location == "postgresql://eventdeck@db:5432/ed"
+    assert load_settings(environ={}).store.location == s.store.path
+    with pytest.raises(ConfigError, match="store: .*url must not hold the password.*EVENTDECK_STORE_PASSWORD") as err:
+        load_settings(environ={"EVENTDECK_STORE__URL": "postgresql://eventdeck:hunter2@db/ed"})
+    assert "hunter2" not in str(err.value)
+    with pytest.raises(ConfigError, match="store.url"):
+        load_settings(environ={"EVENTDECK_STORE__URL": "mysql://x@db/ed"})
+
+
 def test_is_url():
     assert postgres.is_url("postgresql://u@h/db") and postgres.is_url("postgres://u@h/db")
     assert not postgres.is_url("/var/lib/eventdeck.db") and not postgres.is_url(None)
-
-
-@pytest.fixture
-def pg_store(pg_database):
-    from tests.conftest import _pg_schema
-
-    url, drop = _pg_schema(pg_database)
-    yield url
-    drop()
 
 
 def test_migrations_are_recorded_per_dialect(pg_store):
