@@ -66,6 +66,7 @@ class LeaseManager:
         self.ttl_ms = int(ttl_s * 1000)
         self.member = member or new_member_id()
         self._held: dict[str, float] = {}  # target -> time.monotonic() until which we may act on it
+        self._since: dict[str, int] = {}  # target -> wall ms when this member took it (kept while held)
         self._lock = threading.Lock()
         self._conn: Any = None
 
@@ -78,11 +79,15 @@ class LeaseManager:
             until = self._held.get(target)
         return until is not None and time.monotonic() < until
 
-    def allows(self, job_id: str) -> bool:
-        """Whether this member may run the job now: a collector target it holds, housekeeping if it holds
-        the singleton lease, anything else (replay job polling) always."""
+    def allows(self, job_id: str, slot_ms: int | None = None) -> bool:
+        """Whether this member may run the job now: a collector target it holds (for a cycle of the interval
+        slot starting at ``slot_ms``: only slots starting after it took the lease, so the member it took
+        the target from, which may have collected in the current slot, and this one never share a slot),
+        housekeeping if it holds the singleton lease, anything else (replay job polling) always."""
         if job_id.startswith(COLLECTOR_PREFIXES):
-            return self.holds(job_id)
+            with self._lock:
+                since = self._since.get(job_id)
+            return self.holds(job_id) and (slot_ms is None or since is None or slot_ms >= since)
         if job_id.startswith("store:"):
             return self.holds(SINGLETON)
         return True
@@ -107,10 +112,13 @@ class LeaseManager:
             valid_until = started + (self.ttl_ms - self.ttl_ms / 3) / 1000.0
             for target, owner in desired(self.targets, live).items():
                 if owner == self.member:
+                    was_valid = self.holds(target)
                     if leases.acquire(conn, target, self.member, self.ttl_ms):
                         with self._lock:
                             if target not in self._held:
                                 log.info("lease on %s taken by %s", target, self.member)
+                            if not was_valid:  # taken now, or again after our validity lapsed
+                                self._since[target] = int(time.time() * 1000)
                             self._held[target] = valid_until
                     else:
                         self._drop(target)
@@ -124,12 +132,14 @@ class LeaseManager:
             # the store is unreachable or failed: stop acting on leases we cannot renew, reconnect next beat
             with self._lock:
                 self._held.clear()
+                self._since.clear()
             self._close_conn()
             raise
 
     def _drop(self, target: str) -> None:
         with self._lock:
             self._held.pop(target, None)
+            self._since.pop(target, None)
 
     def _close_conn(self) -> None:
         if self._conn is not None:

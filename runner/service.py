@@ -62,7 +62,8 @@ class Service:
 
     def _wrap(self, spec: JobSpec) -> Callable[[], None]:
         def run() -> None:
-            if self.leases is not None and not self.leases.allows(spec.id):
+            if self.leases is not None and not self.leases.allows(
+                    spec.id, grid_slot(now_ms(), max(1, int(spec.interval_s * 1000)))):
                 return  # another collector process holds this target (or the housekeeping)
             try:
                 spec.func()

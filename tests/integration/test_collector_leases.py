@@ -20,13 +20,13 @@ from store import db, leases as store_leases, status
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL_S = 3.0
-LEASE_TTL_S = 1.5  # the default would be 0.6 x 3 s = 1.8 s
+LEASE_TTL_S = 1.2  # the default would be 0.6 x 3 s = 1.8 s
 CYCLE = re.compile(r"cycle (\S+) stamped (\d+) by (\S+)")
 
 
 def _config(tmp_path: Path, url: str, kafka, rabbitmq) -> Path:
     cfg = {
-        # worst case ttl + one beat (ttl/3) + one interval = 5 s: 1 s of slack for a loaded machine
+        # worst case: ttl + one beat (ttl/3) + the next slot (one interval) = 4.6 s: 1.4 s of slack for delays
         "store": {"url": url, "lease_ttl_s": LEASE_TTL_S},
         "kafka": {"clusters": [{"name": f"k{i}", "bootstrap_servers": [kafka.bootstrap], "interval_s": INTERVAL_S}
                                for i in range(3)]},

@@ -3,6 +3,7 @@ manager against the machine's PostgreSQL (Unix socket): one owner per target, ta
 stops beating, hand-back when it returns, release on leave."""
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 
@@ -120,12 +121,14 @@ class _Leases:
 
     def __init__(self, held):
         self.held_set = set(held)
+        self._lock = threading.Lock()
+        self._since = {t: 0 for t in held}
 
     def holds(self, target):
         return target in self.held_set
 
-    def allows(self, job_id):
-        return LeaseManager.allows(self, job_id)
+    def allows(self, job_id, slot_ms=None):
+        return LeaseManager.allows(self, job_id, slot_ms)
 
     def beat(self):
         pass
@@ -156,3 +159,14 @@ def test_service_runs_only_what_its_leases_allow(tmp_path):
         assert want <= set(ran) and "kafka:theirs" not in ran and ("store:seal" in ran) == (SINGLETON in held)
         # hooks never follow collector ticks in lease mode; service:alerts runs them on the singleton holder
         assert ran.count("hook") == (1 if SINGLETON in held else 0)
+
+
+def test_a_new_holder_collects_only_slots_starting_after_it_took_the_lease(pg_store):
+    m = LeaseManager(lambda: db.connect_writer(pg_store), ["kafka:x"], 5.0, member="late")
+    m.beat()
+    taken = m._since["kafka:x"]
+    # the previous holder may have collected the slot in progress: not this member
+    assert not m.allows("kafka:x", taken - 1) and m.allows("kafka:x", taken) and m.allows("kafka:x", taken + 3_000)
+    m.beat()  # renewing keeps the time it was taken
+    assert m._since["kafka:x"] == taken
+    m.leave()
