@@ -145,8 +145,9 @@ def test_disabled_exporter_serves_nothing(tmp_store):
     assert serve_settings(Settings(prometheus={"enabled": False}), tmp_store) is None
 
 
-def test_scrape_on_postgresql_reads_through_a_pool(any_store):
-    """The same exposition from a PostgreSQL store (readers lent by a psycopg-pool pool), several scrapes."""
+def test_scrape_from_service_settings_on_both_backends(any_store):
+    """The same exposition from either store backend as the service serves it (on PostgreSQL, readers lent by a
+    psycopg-pool pool), several scrapes."""
     from config import Settings
     from runner.prometheus import serve_settings
 
