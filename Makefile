@@ -30,6 +30,7 @@ test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
 bench: $(STAMP) system-deps
+	bash scripts/postgres-up.sh
 	$(PY) -m bench
 
 brokers-up: $(STAMP)
