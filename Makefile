@@ -23,12 +23,14 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m demo.brokers up-rabbitmq
+	bash scripts/postgres-up.sh
 	$(PY) -m pytest
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
 bench: $(STAMP) system-deps
+	bash scripts/postgres-up.sh
 	$(PY) -m bench
 
 brokers-up: $(STAMP)

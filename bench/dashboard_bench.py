@@ -125,16 +125,38 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--step-s", type=float, default=60.0, help="seconds between samples of a series")
     ap.add_argument("--warm-runs", type=int, default=3)
     ap.add_argument("--ranges", nargs="+", default=["last 1 h", "last 24 h"], help="time-range picker choices")
+    ap.add_argument("--postgres", action="store_true", help="the store in a fresh database of the machine's "
+                    "PostgreSQL (store.url) instead of a SQLite file")
     args = ap.parse_args(argv)
+    if args.postgres:
+        from bench.postgres_bench import _drop, _pg_db
+
+        name, url = _pg_db()
+        try:
+            return _run(args, url)
+        finally:
+            _drop(name)
+    return _run(args, None)
+
+
+def _run(args: argparse.Namespace, url: str | None) -> int:
     with tempfile.TemporaryDirectory(prefix="eventdeck-dash-bench-") as tmp_dir:  # the store is ~100 MiB
         tmp = Path(tmp_dir)
         store = tmp / "eventdeck.db"
         now_ms = int(time.time() * 1000)
-        n_series, n_samples, secs = build(store, now_ms, args.hours, args.step_s)
+        n_series, n_samples, secs = build(url or store, now_ms, args.hours, args.step_s)
+        size = "PostgreSQL" if url else f"{store.stat().st_size / 2**20:,.0f} MiB"
         print(f"store: {n_series} series x {args.hours:g} h at {args.step_s:g} s = {n_samples:,} samples "
-              f"written in {secs:.1f} s ({n_samples / secs:,.0f} samples/s), {store.stat().st_size / 2**20:,.0f} MiB")
+              f"written in {secs:.1f} s ({n_samples / secs:,.0f} samples/s), {size}")
         saved = {k: os.environ.pop(k, None) for k in ("EVENTDECK_CONFIG", "EVENTDECK_STORE__PATH")}
-        os.environ["EVENTDECK_CONFIG"] = str(seed_config(tmp, store))
+        config = seed_config(tmp, store)
+        if url:  # the same settings with the store in PostgreSQL
+            import yaml
+
+            cfg = yaml.safe_load(config.read_text())
+            cfg["store"] = {"url": url}
+            config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        os.environ["EVENTDECK_CONFIG"] = str(config)
         try:
             worst = run_pages(args.ranges, args.warm_runs)
         finally:  # `python -m bench` runs the next benchmark in this process

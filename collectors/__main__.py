@@ -8,13 +8,14 @@ import sys
 import threading
 
 from config import ConfigError, load_settings
+from runner.prometheus import serve_settings
 from runner.service import build_service
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m collectors", description=__doc__)
     ap.add_argument("--config", help="YAML settings file (default: $EVENTDECK_CONFIG or built-in defaults)")
-    ap.add_argument("--store", help="SQLite store path (default: store.path from the settings)")
+    ap.add_argument("--store", help="SQLite store path or postgresql:// URL (default: store.url or store.path from the settings)")
     ap.add_argument("--log-level", default="INFO")
     args = ap.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
@@ -32,10 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("eventdeck").warning(
             "no Kafka or RabbitMQ cluster configured: only housekeeping runs (see config/eventdeck.example.yaml)")
     service = build_service(settings, args.store).start()
+    exporter = serve_settings(settings, service.store_path)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+    if exporter is not None:
+        exporter.close()
     service.stop()
     return 0
 

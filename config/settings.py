@@ -20,6 +20,7 @@ from config.dashboard import DashboardConfig
 from config.demo import DemoConfig
 from config.dlq import DlqConfig
 from config.kafka import KafkaConfig
+from config.prometheus import PrometheusConfig
 from config.rabbitmq import RabbitConfig
 from config.store import StoreConfig
 from config.telemetry import TelemetryConfig
@@ -37,6 +38,7 @@ class Settings(Section):
     dlq: DlqConfig = DlqConfig()
     dashboard: DashboardConfig = DashboardConfig()
     demo: DemoConfig = DemoConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
 
     @property
     def has_brokers(self) -> bool:

@@ -1,7 +1,10 @@
-"""Settings of the SQLite time-series store."""
+"""Settings of the time-series store: a SQLite file (default) or a PostgreSQL database (``url``)."""
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, model_validator
 
 from config.base import Section
 
@@ -17,8 +20,29 @@ class RetentionConfig(Section):
 
 class StoreConfig(Section):
     path: str = Field(".eventdeck/eventdeck.db", min_length=1, description="SQLite file")
+    url: str | None = Field(None, pattern=r"^postgres(ql)?://", description="postgresql://user@host:5432/db: the store "
+                            "is this PostgreSQL database instead of the SQLite file (password from "
+                            "$EVENTDECK_STORE_PASSWORD or the secrets file, never in the URL)")
+    lease_ttl_s: float = Field(0.0, ge=0, description="PostgreSQL store: how long a collector's target lease lasts "
+                               "unrenewed (0: 0.6 x the shortest collection interval, so a dead collector's "
+                               "targets are collected again within two intervals)")
     retention: RetentionConfig = RetentionConfig()
     checkpoint_interval_s: float = Field(300.0, gt=0, description="WAL checkpoint(TRUNCATE) period")
     retention_interval_s: float = Field(600.0, gt=0, description="how often old samples are pruned")
     seal_interval_s: float = Field(300.0, gt=0, description="how often closed 2 h windows are sealed into "
                                                             "compressed chunks (also converts an older store at start)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_in_url(cls, data: Any) -> Any:
+        # On the section, not the field: a field error would echo the URL, password included.
+        url = data.get("url") if isinstance(data, dict) else None
+        if isinstance(url, str) and urlsplit(url).password is not None:
+            raise ValueError("url must not hold the password: set $EVENTDECK_STORE_PASSWORD or put it in the "
+                             "secrets file ($EVENTDECK_SECRETS_FILE)")
+        return data
+
+    @property
+    def location(self) -> str:
+        """What store.db opens: the PostgreSQL URL when set, else the SQLite path."""
+        return self.url or self.path

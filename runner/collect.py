@@ -90,6 +90,11 @@ class CollectJob:
     def target(self) -> str:
         return self.collector.target
 
+    @property
+    def last_ts(self) -> int | None:
+        """The timestamp of the last attempted cycle."""
+        return self._last_ts
+
     def __call__(self) -> None:
         self.run()
 

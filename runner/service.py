@@ -24,6 +24,7 @@ from config import Settings
 from core.clock import now_ms
 from runner.collect import grid_slot
 from runner.jobs import JobSpec
+from runner.leases import COLLECTOR_PREFIXES, SINGLETON, LeaseManager, default_ttl_s
 
 log = logging.getLogger("eventdeck.scheduler")
 
@@ -45,10 +46,13 @@ class Service:
     specs: list[JobSpec] = field(default_factory=list)
     hooks: list[Callable[[], None]] = field(default_factory=list)
     scheduler: BackgroundScheduler | None = None
+    leases: LeaseManager | None = None  # PostgreSQL store: targets shared with other collector processes
     _hook_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _run_hooks(self) -> None:
-        # Hooks share state (alert states); run them one at a time.
+        # Hooks share state (alert states); run them one at a time, and on one member of several.
+        if self.leases is not None and not self.leases.holds(SINGLETON):
+            return
         with self._hook_lock:
             for hook in self.hooks:
                 try:
@@ -58,17 +62,28 @@ class Service:
 
     def _wrap(self, spec: JobSpec) -> Callable[[], None]:
         def run() -> None:
+            if self.leases is not None and not self.leases.allows(
+                    spec.id, grid_slot(now_ms(), max(1, int(spec.interval_s * 1000)))):
+                return  # another collector process holds this target (or the housekeeping)
             try:
                 spec.func()
+                if self.leases is not None and spec.id.startswith(COLLECTOR_PREFIXES):
+                    log.debug("cycle %s stamped %s by %s", spec.id, getattr(spec.func, "last_ts", None),
+                              self.leases.member)
             except Exception:  # one failing job never stops the others; collectors never get here
                 log.exception("job %s failed", spec.id)
-            if spec.after_tick:
+            if spec.after_tick and self.leases is None:  # with leases: the service:alerts job runs them
                 self._run_hooks()
         return run
 
     def start(self) -> "Service":
         sched = BackgroundScheduler(timezone="UTC", job_defaults={"max_instances": 1, "coalesce": True,
                                                                     "misfire_grace_time": None})
+        if self.leases is not None:
+            try:  # take leases before the first ticks
+                self.leases.beat()
+            except Exception:  # the lease job retries every beat; collection waits for it
+                log.exception("first lease beat failed")
         now = now_ms()
         for spec in self.specs:
             interval_ms = max(1, int(spec.interval_s * 1000))
@@ -87,6 +102,11 @@ class Service:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
+        if self.leases is not None:
+            try:
+                self.leases.leave()
+            except Exception:  # the others take over when the leases expire anyway
+                log.exception("releasing the leases failed")
         for spec in self.specs:
             if spec.close is not None:
                 try:
@@ -132,17 +152,30 @@ def build_service(settings: Settings, store_path: str | Path | None = None) -> S
     """Create and migrate the store, then collect every module's jobs and hooks."""
     from store import db
 
-    path = Path(store_path or settings.store.path)
+    location = store_path or settings.store.location
+    path = location if db.is_postgres(location) else Path(location)  # a postgresql:// URL is no path
     conn = db.connect_writer(path)
     try:
         applied = db.migrate(conn)  # once, before jobs race for it
     finally:
         conn.close()
     if applied:
-        log.info("store %s migrated: %s", path, ", ".join(f"{v:04d}" for v in applied))
+        log.info("store %s migrated: %s", db.postgres.redact(str(path)), ", ".join(f"{v:04d}" for v in applied))
     specs: list[JobSpec] = []
     for name in JOB_MODULES:
         specs.extend(importlib.import_module(name).jobs(settings, path))
     specs.extend(_housekeeping(settings, path))
     hooks = [importlib.import_module(name).hook(settings, path) for name in HOOK_MODULES]
-    return Service(settings=settings, store_path=path, specs=specs, hooks=[h for h in hooks if h])
+    leases = None
+    if db.is_postgres(path):  # several collector processes may share this store: lease the targets
+        shared = [s for s in specs if s.id.startswith(COLLECTOR_PREFIXES)]
+        ttl_s = settings.store.lease_ttl_s or default_ttl_s(s.interval_s for s in shared)
+        leases = LeaseManager(lambda: db.connect_writer(path), [s.id for s in shared], ttl_s)
+        specs.append(JobSpec("service:leases", leases.beat, leases.beat_s, after_tick=False))
+        log.info("collector %s shares %d targets by lease (ttl %.1f s)", leases.member, len(shared), ttl_s)
+    service = Service(settings=settings, store_path=path, specs=specs, hooks=[h for h in hooks if h], leases=leases)
+    if leases is not None and service.hooks:
+        # The holder of the singleton lease may hold no collector target: evaluate on a clock of its own.
+        every = min((s.interval_s for s in specs if s.id.startswith(COLLECTOR_PREFIXES)), default=15.0)
+        specs.append(JobSpec("service:alerts", service._run_hooks, every, after_tick=False))
+    return service

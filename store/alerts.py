@@ -54,7 +54,8 @@ def insert_rule_if_absent(conn: sqlite3.Connection, name: str, spec: dict[str, A
                           now_ms: int, actor: str) -> bool:
     """Insert unless a rule of that name exists (operator edits win over seeds); True if inserted."""
     cur = conn.execute(
-        "INSERT OR IGNORE INTO alert_rules(name, spec, builtin, updated_ms, updated_by) VALUES (?,?,?,?,?)",
+        "INSERT INTO alert_rules(name, spec, builtin, updated_ms, updated_by) VALUES (?,?,?,?,?) "
+        "ON CONFLICT (name) DO NOTHING",
         (name, _dump(spec), int(builtin), now_ms, actor))
     return cur.rowcount == 1
 
@@ -85,17 +86,20 @@ def read_states(conn: sqlite3.Connection, rule: str | None = None,
     return _rows(conn.execute(sql + " ORDER BY rule, group_key", args))
 
 
+# Upsert of a whole state row (the same statement on SQLite and PostgreSQL).
+_STATE_UPSERT = (f"INSERT INTO alert_state({', '.join(_STATE_COLS)}) VALUES ({','.join('?' * len(_STATE_COLS))}) "
+                 "ON CONFLICT (rule, group_key) DO UPDATE SET "
+                 + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLS[2:]))
+
+
 def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
     values = [_dump(row.get(c)) if c in _JSON_COLS else row.get(c) for c in _STATE_COLS]
-    conn.execute(f"INSERT OR REPLACE INTO alert_state({', '.join(_STATE_COLS)}) "
-                 f"VALUES ({','.join('?' * len(_STATE_COLS))})", values)
+    conn.execute(_STATE_UPSERT, values)
 
 
 def write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
     """:func:`write_state` for many rows in one statement."""
-    conn.executemany(f"INSERT OR REPLACE INTO alert_state({', '.join(_STATE_COLS)}) "
-                     f"VALUES ({','.join('?' * len(_STATE_COLS))})",
-                     [[_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS] for row in rows])
+    conn.executemany(_STATE_UPSERT, [[_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS] for row in rows])
 
 
 def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:
@@ -109,6 +113,8 @@ def delete_states(conn: sqlite3.Connection, rule: str, group_keys: Iterable[str]
 def delete_orphan_states(conn: sqlite3.Connection, rules: Iterable[str]) -> int:
     """Drop states of rules that no longer exist."""
     rules = list(rules)
+    if not rules:  # `NOT IN ()` is SQLite-only
+        return conn.execute("DELETE FROM alert_state").rowcount
     return conn.execute(f"DELETE FROM alert_state WHERE rule NOT IN ({','.join('?' * len(rules))})",
                         rules).rowcount
 
@@ -118,10 +124,10 @@ def add_transition(conn: sqlite3.Connection, ts_ms: int, rule: str, group_key: s
                    silenced_by: list[int] | None) -> int:
     cur = conn.execute(
         "INSERT INTO alert_transitions(ts_ms, rule, group_key, labels, event, from_state, to_state, value, "
-        "silenced_by) VALUES (?,?,?,?,?,?,?,?,?)",
+        "silenced_by) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
         (ts_ms, rule, group_key, _dump(labels), event, from_state, to_state, value,
          _dump(silenced_by) if silenced_by else None))
-    return int(cur.lastrowid)
+    return int(cur.fetchone()[0])
 
 
 def add_transitions(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
@@ -149,8 +155,8 @@ def add_silence(conn: sqlite3.Connection, matchers: list[dict[str, Any]], start_
                 created_by: str, reason: str, now_ms: int) -> int:
     cur = conn.execute(
         "INSERT INTO alert_silences(matchers, start_ms, end_ms, created_by, reason, created_ms) "
-        "VALUES (?,?,?,?,?,?)", (_dump(matchers), start_ms, end_ms, created_by, reason, now_ms))
-    return int(cur.lastrowid)
+        "VALUES (?,?,?,?,?,?) RETURNING id", (_dump(matchers), start_ms, end_ms, created_by, reason, now_ms))
+    return int(cur.fetchone()[0])
 
 
 def expire_silence(conn: sqlite3.Connection, silence_id: int, now_ms: int, actor: str) -> bool:
@@ -177,9 +183,9 @@ def enqueue(conn: sqlite3.Connection, created_ms: int, transition_id: int, rule:
             title: str, body: str, notify_type: str) -> int:
     cur = conn.execute(
         "INSERT INTO alert_outbox(created_ms, transition_id, rule, target, title, body, notify_type, "
-        "next_attempt_ms) VALUES (?,?,?,?,?,?,?,?)",
+        "next_attempt_ms) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
         (created_ms, transition_id, rule, target, title, body, notify_type, created_ms))
-    return int(cur.lastrowid)
+    return int(cur.fetchone()[0])
 
 
 def due(conn: sqlite3.Connection, now_ms: int, limit: int = 100) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ def signing_key(conn: sqlite3.Connection) -> bytes:
     row = conn.execute("SELECT key_hex FROM dashboard_keys WHERE id = 1").fetchone()
     if row is None:
         with transaction(conn):
-            conn.execute("INSERT OR IGNORE INTO dashboard_keys (id, key_hex) VALUES (1, ?)", (secrets.token_hex(32),))
+            conn.execute("INSERT INTO dashboard_keys (id, key_hex) VALUES (1, ?) ON CONFLICT DO NOTHING",
+                         (secrets.token_hex(32),))
         row = conn.execute("SELECT key_hex FROM dashboard_keys WHERE id = 1").fetchone()
     return bytes.fromhex(row[0])
 

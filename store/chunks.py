@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from store import codec
+from store import codec, dialect
 from store.rollups import HOUR_MS, MINUTE_MS
 
 log = logging.getLogger("eventdeck.store.chunks")
@@ -28,7 +28,6 @@ CHUNK_TABLES: dict[str, tuple[int, str, str]] = {
     "sample_chunks": (RAW_WINDOW_MS, "samples", "ts_ms"),
     "rollup_1h_chunks": (WEEK_MS, "rollup_1h", "bucket_ms"),
 }
-_IN_IDS = "series_id IN (SELECT value FROM json_each(?))"
 _EMPTY_I = np.empty(0, dtype=np.int64)
 _EMPTY_F = np.empty(0, dtype=np.float64)
 _ZERO = {"i": np.int64, "f": np.float64}
@@ -48,7 +47,7 @@ class BadChunk:
 def _overlapping(conn: sqlite3.Connection, table: str, ids_json: str, start_ms: int, end_ms: int) -> list[tuple]:
     """(series_id, t_start, t_end, n, data) of the chunks of ``table`` overlapping [start_ms, end_ms]."""
     window = CHUNK_TABLES[table][0]
-    return conn.execute(f"SELECT series_id, t_start, t_end, n, data FROM {table} WHERE {_IN_IDS} "
+    return conn.execute(f"SELECT series_id, t_start, t_end, n, data FROM {table} WHERE {dialect.in_ids(conn)} "
                         "AND t_start BETWEEN ? AND ? ORDER BY series_id, t_start",
                         (ids_json, start_ms - window + 1, end_ms)).fetchall()
 
@@ -56,7 +55,7 @@ def _overlapping(conn: sqlite3.Connection, table: str, ids_json: str, start_ms: 
 def sample_counts(conn: sqlite3.Connection, ids_json: str, start_ms: int, end_ms: int) -> dict[int, int]:
     """Samples per series in chunks lying wholly inside [start_ms, end_ms] (read without decoding)."""
     window = CHUNK_TABLES["sample_chunks"][0]
-    return dict(conn.execute(f"SELECT series_id, sum(n) FROM sample_chunks WHERE {_IN_IDS} "
+    return dict(conn.execute(f"SELECT series_id, sum(n) FROM sample_chunks WHERE {dialect.in_ids(conn)} "
                              "AND t_start BETWEEN ? AND ? AND t_end - 1 <= ? GROUP BY series_id",
                              (ids_json, start_ms, end_ms - window + 1, end_ms)))
 
@@ -94,7 +93,7 @@ def minute_buckets(conn: sqlite3.Connection, ids_json: str, lo_ms: int, end_ms: 
     [lo_ms, end_ms] computed from raw chunks (lo_ms minute-aligned), each bucket whole as a rollup row
     is; None when no chunk overlaps."""
     end_ms = end_ms // MINUTE_MS * MINUTE_MS + MINUTE_MS - 1
-    if not conn.execute(f"SELECT 1 FROM sample_chunks WHERE {_IN_IDS} AND t_start BETWEEN ? AND ? LIMIT 1",
+    if not conn.execute(f"SELECT 1 FROM sample_chunks WHERE {dialect.in_ids(conn)} AND t_start BETWEEN ? AND ? LIMIT 1",
                         (ids_json, lo_ms - RAW_WINDOW_MS + 1, end_ms)).fetchone():
         return None
     sid, ts, values = read_samples(conn, ids_json, lo_ms, end_ms, bad)  # sorted by (series, ts)

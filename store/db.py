@@ -1,5 +1,9 @@
-"""SQLite connections for the store: writer connections (WAL; ``BEGIN IMMEDIATE`` serialises their
-transactions), read-only readers, and the numbered migrations that only the collector service applies."""
+"""Store connections: writer connections (SQLite: WAL, ``BEGIN IMMEDIATE`` serialises their transactions;
+PostgreSQL: an advisory lock does, see store.postgres), read-only readers, and the numbered migrations
+that only the collector service applies (one directory per dialect).
+
+A store *location* is a SQLite path or a ``postgresql://`` URL; every function here takes either.
+"""
 from __future__ import annotations
 
 import re
@@ -9,8 +13,10 @@ from pathlib import Path
 from typing import Iterator
 
 from core.clock import now_ms
+from store import postgres
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+PG_MIGRATIONS_DIR = Path(__file__).with_name("migrations_postgres")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 BUSY_TIMEOUT_MS = 15_000
@@ -28,12 +34,19 @@ class NotMigrated(RuntimeError):
     """The store lacks migrations this code needs; the message says how to apply them."""
 
 
+def is_postgres(conn_or_location: object) -> bool:
+    """True for a PostgreSQL connection or a ``postgresql://`` location."""
+    return getattr(conn_or_location, "dialect", None) == postgres.DIALECT or postgres.is_url(conn_or_location)
+
+
 def connect_writer(path: str | Path) -> sqlite3.Connection:
     """Open a writer connection: creates parent dirs and the file, WAL, synchronous=NORMAL.
 
     It does not migrate: the collector service does that once at start (:func:`migrate`). The
     connection is in autocommit mode; group writes with :func:`transaction`.
     """
+    if postgres.is_url(path):
+        return postgres.connect(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
@@ -60,6 +73,8 @@ def open_migrated(path: str | Path) -> sqlite3.Connection:
 
 def connect_reader(path: str | Path) -> sqlite3.Connection:
     """Open a read-only connection (``mode=ro``); the store must already exist."""
+    if postgres.is_url(path):
+        return postgres.connect(path, read_only=True)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"store not found at {path} (the collector service creates it)")
@@ -79,7 +94,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield conn
         return
-    conn.execute("BEGIN IMMEDIATE")
+    if is_postgres(conn):
+        postgres.begin_write(conn)
+    else:
+        conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
     except BaseException:
@@ -98,7 +116,10 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     if conn.in_transaction:
         yield conn
         return
-    conn.execute("BEGIN")
+    if is_postgres(conn):
+        postgres.begin_read(conn)
+    else:
+        conn.execute("BEGIN")
     try:
         yield conn
     finally:
@@ -107,7 +128,11 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """``PRAGMA wal_checkpoint(TRUNCATE)``: returns (busy, wal pages, pages checkpointed)."""
+    """``PRAGMA wal_checkpoint(TRUNCATE)``: returns (busy, wal pages, pages checkpointed).
+
+    PostgreSQL checkpoints on its own: (0, 0, 0)."""
+    if is_postgres(conn):
+        return 0, 0, 0
     busy, log, done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     return busy, log, done
 
@@ -144,11 +169,17 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
     Each migration runs in its own ``BEGIN IMMEDIATE`` transaction together with its row in
     ``schema_migrations``, so concurrent starters never apply one twice.
     """
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)")
+    pg = is_postgres(conn)
+    create = ("CREATE TABLE IF NOT EXISTS schema_migrations ("
+              "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)")
+    if pg:  # concurrent CREATE ... IF NOT EXISTS can collide on PostgreSQL: under the writers' lock
+        with transaction(conn):
+            conn.execute(create)
+    else:
+        conn.execute(create)
     done = set(applied_migrations(conn))
     applied: list[int] = []
-    for version, name, file in migration_files():
+    for version, name, file in migration_files(PG_MIGRATIONS_DIR if pg else MIGRATIONS_DIR):
         if upto is not None and version > upto:
             break
         if version in done:
@@ -156,7 +187,12 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
         with transaction(conn):
             if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
                 continue
-            for stmt in _statements(file.read_text(encoding="utf-8")):
+            if pg:  # one script, in this transaction (psycopg runs several statements without parameters)
+                try:
+                    conn.raw.execute(file.read_text(encoding="utf-8"))
+                except postgres.psycopg.Error as exc:
+                    raise MigrationError(f"migration {file.name} failed: {exc}") from exc
+            for stmt in ([] if pg else _statements(file.read_text(encoding="utf-8"))):
                 try:
                     conn.execute(stmt)
                 except sqlite3.Error as exc:
@@ -169,7 +205,10 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
 
 def applied_migrations(conn: sqlite3.Connection) -> list[int]:
     """Versions recorded in ``schema_migrations``, ascending (none for a store never migrated)."""
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone() is None:
+    if is_postgres(conn):
+        if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+            return []
+    elif conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone() is None:
         return []
     return [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
 
@@ -177,7 +216,8 @@ def applied_migrations(conn: sqlite3.Connection) -> list[int]:
 def pending_migrations(conn: sqlite3.Connection) -> list[int]:
     """Versions this code has that the store has not applied."""
     done = set(applied_migrations(conn))
-    return [v for v, _, _ in migration_files() if v not in done]
+    return [v for v, _, _ in migration_files(PG_MIGRATIONS_DIR if is_postgres(conn) else MIGRATIONS_DIR)
+            if v not in done]
 
 
 def require_migrated(conn: sqlite3.Connection, path: str | Path) -> None:

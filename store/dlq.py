@@ -5,6 +5,7 @@ import json
 import sqlite3
 from typing import Any, Callable, Iterable, Sequence
 
+from store import dialect
 from store.db import transaction
 
 _JOB_COLS = ("id", "broker", "cluster", "dlq", "request", "actor", "state", "cancel", "owner", "created_ms",
@@ -28,9 +29,9 @@ def create_job(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str, re
     with transaction(conn):
         cur = conn.execute(
             "INSERT INTO dlq_jobs (broker, cluster, dlq, request, actor, state, created_ms) "
-            "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+            "VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
             (broker, cluster, dlq, json.dumps(request, sort_keys=True), actor, now_ms))
-        return int(cur.lastrowid)
+        return int(cur.fetchone()[0])
 
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
@@ -76,7 +77,7 @@ def claim(conn: sqlite3.Connection, owner: str, now_ms: int, stale_ms: int,
         if job_id is not None:
             sql += " AND id = ?"
             params = (job_id,)
-        for row in conn.execute(sql + " ORDER BY id", params).fetchall():
+        for row in conn.execute(sql + " ORDER BY id" + dialect.skip_locked(conn), params).fetchall():
             job = _job(row)
             assert job is not None
             if job["state"] == "running" and job["owner"] != owner and owner_alive(job["owner"] or "") \
@@ -146,7 +147,7 @@ def record(conn: sqlite3.Connection, job: dict[str, Any], outcomes: Sequence[dic
             "INSERT INTO dlq_ledger (broker, cluster, dlq, coord, replay_id, state, target, target_coord, "
             "job_id, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (broker, cluster, dlq, coord) DO UPDATE SET state = excluded.state, "
-            "target = excluded.target, target_coord = excluded.target_coord, times = times + 1, "
+            "target = excluded.target, target_coord = excluded.target_coord, times = dlq_ledger.times + 1, "
             "job_id = excluded.job_id, updated_ms = excluded.updated_ms",
             [(job["broker"], job["cluster"], job["dlq"], o["coord"], o["replay_id"], o["outcome"],
               o.get("target") or "", o.get("target_coord"), job["id"], now_ms)
@@ -162,8 +163,9 @@ def add_inflight(conn: sqlite3.Connection, job_id: int, rows: Sequence[tuple[str
                  marks: dict[str, Any]) -> None:
     """Before a Kafka batch is produced: its (replay_id, coord, action, target) and the scan marks."""
     with transaction(conn):
-        conn.executemany("INSERT OR REPLACE INTO dlq_inflight (job_id, replay_id, coord, action, target) "
-                         "VALUES (?, ?, ?, ?, ?)", [(job_id, *r) for r in rows])
+        conn.executemany("INSERT INTO dlq_inflight (job_id, replay_id, coord, action, target) VALUES (?, ?, ?, ?, ?) "
+                         "ON CONFLICT (job_id, replay_id) DO UPDATE SET coord = excluded.coord, "
+                         "action = excluded.action, target = excluded.target", [(job_id, *r) for r in rows])
         conn.execute("UPDATE dlq_jobs SET marks = ? WHERE id = ?", (json.dumps(marks, sort_keys=True), job_id))
 
 

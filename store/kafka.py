@@ -32,6 +32,7 @@ def apply_timelag_edits(conn: sqlite3.Connection, cluster: str, edits: Iterable[
     with transaction(conn):
         conn.executemany("DELETE FROM kafka_timelag_points "
                          "WHERE cluster = ? AND topic = ? AND partition = ? AND ts_ms = ?", deletes)
-        conn.executemany("INSERT OR REPLACE INTO kafka_timelag_points "
-                         "(cluster, topic, partition, ts_ms, end_offset) VALUES (?, ?, ?, ?, ?)", inserts)
+        conn.executemany("INSERT INTO kafka_timelag_points (cluster, topic, partition, ts_ms, end_offset) "
+                         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster, topic, partition, ts_ms) "
+                         "DO UPDATE SET end_offset = excluded.end_offset", inserts)
 

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from store import chunks
+from store import chunks, dialect
 from store.db import snapshot
 from store.rollups import plan_rollup
 from core.names import LABEL_RE
@@ -32,7 +32,7 @@ _BASE = ["series_id", "ts_ms", "value"]
 _DTYPE = np.dtype([("series_id", "i8"), ("ts_ms", "i8"), ("value", "f8")])
 
 
-def _match_sql(match: Match) -> tuple[str, list]:
+def _match_sql(match: Match, conn: object = None) -> tuple[str, list]:
     """SQL conditions on ``series.labels`` for a label matcher; errors name the label."""
     sql, params = [], []
     for name, wanted in (match or {}).items():
@@ -42,15 +42,15 @@ def _match_sql(match: Match) -> tuple[str, list]:
         if not isinstance(values, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in values):
             raise TypeError(f"match: values of label {name!r} must be str, got {wanted!r}")
         if not values:
-            sql.append("0")
+            sql.append("1 = 0")
             continue
-        sql.append(f"json_extract(s.labels, ?) IN ({', '.join('?' * len(values))})")
-        params += [f"$.{name}", *sorted(values)]
+        sql.append(f"{dialect.label_value(conn)} IN ({', '.join('?' * len(values))})")
+        params += [dialect.label_param(conn, name), *sorted(values)]
     return "".join(f" AND {c}" for c in sql), params
 
 
 def _series(conn: sqlite3.Connection, metric: str, match: Match) -> list[tuple[int, str]]:
-    where, params = _match_sql(match)
+    where, params = _match_sql(match, conn)
     return conn.execute(f"SELECT s.id, s.labels FROM series s WHERE s.metric = ?{where} ORDER BY s.id",
                         [metric, *params]).fetchall()
 
@@ -95,7 +95,7 @@ def top_n(conn: sqlite3.Connection, metric: str, n: int, match: Match = None) ->
 
 
 def _latest(conn: sqlite3.Connection, metric: str, match: Match, tail: str, tail_params: tuple) -> pd.DataFrame:
-    where, params = _match_sql(match)
+    where, params = _match_sql(match, conn)
     rows = conn.execute(
         f"SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s ON s.id = l.series_id "
         f"WHERE s.metric = ?{where} {tail}", [metric, *params, *tail_params]).fetchall()
@@ -114,10 +114,7 @@ def _meta(conn: sqlite3.Connection) -> dict[str, int]:
     return dict(conn.execute("SELECT key, value FROM store_meta"))
 
 
-_IN_IDS = "series_id IN (SELECT value FROM json_each(?))"
-
-
-def _staged(meta: dict[str, int], ticks: int, n_series: int) -> str:
+def _staged(conn: object, meta: dict[str, int], ticks: int, n_series: int) -> str:
     """SELECT of staged samples (rows not yet flushed) for params (lo, hi, ids json, flushed max).
 
     With few staged timestamps, each (timestamp, series) is looked up; with many (ticks x series
@@ -125,11 +122,11 @@ def _staged(meta: dict[str, int], ticks: int, n_series: int) -> str:
     (possible only at or below the flushed maximum) is left out: the next flush drops it.
     """
     if ticks * n_series < meta.get(STAGED_ROWS_KEY, 0):
-        source = ("staged_ts t CROSS JOIN samples_recent r ON r.ts_ms = t.ts_ms "
+        source = (f"staged_ts t {dialect.forced_join(conn)} samples_recent r ON r.ts_ms = t.ts_ms "
                   "WHERE t.ts_ms BETWEEN ?1 AND ?2 AND r.")
     else:
         source = "samples_recent r WHERE r.ts_ms BETWEEN ?1 AND ?2 AND r."
-    return (f"SELECT r.series_id, r.ts_ms, r.value FROM {source}{_IN_IDS.replace('?', '?3')} "
+    return (f"SELECT r.series_id, r.ts_ms, r.value FROM {source}{dialect.in_ids(conn, '?3')} "
             "AND (r.ts_ms > ?4 OR NOT EXISTS (SELECT 1 FROM samples s "
             "WHERE s.series_id = r.series_id AND s.ts_ms = r.ts_ms))")
 
@@ -142,7 +139,7 @@ def _ticks(conn: sqlite3.Connection, start_ms: int, end_ms: int) -> int:
 def _raw_counts(conn: sqlite3.Connection, ids: list[int], start_ms: int, end_ms: int,
                 max_points: int) -> dict[int, int] | None:
     """Flushed raw samples per series in range, or None as soon as one series has more than max_points."""
-    sql = "SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? LIMIT ?)"
+    sql = "SELECT count(*) FROM (SELECT 1 FROM samples WHERE series_id = ? AND ts_ms BETWEEN ? AND ? LIMIT ?) AS c"
     counts = {}
     for sid in ids:
         counts[sid] = conn.execute(sql, (sid, start_ms, end_ms, max_points + 1)).fetchone()[0]
@@ -197,12 +194,13 @@ def _range(conn: sqlite3.Connection, metric: str, match: Match, start_ms: int, e
         return _result(_rollup_merged(conn, meta, table, width, agg, lo, end_ms, ids, args, ticks, sealed),
                        resolution, series, match)
     last = ", max(last_ts_ms)" if agg == "last" else ""
+    value = dialect.last_value(conn, "last_v", "last_ts_ms") if agg == "last" else GROUP_AGG[agg]
     staged_part = (" UNION ALL SELECT series_id, ts_ms, value, value, value, 1, ts_ms, value "
-                   f"FROM ({_staged(meta, ticks, len(ids))})" if ticks else "")
+                   f"FROM ({_staged(conn, meta, ticks, len(ids))}) AS st" if ticks else "")
     # Rollup rows plus staged samples (each a one-sample bucket), grouped into buckets of `width`.
-    sql = (f"SELECT series_id, bucket_ms / {width} * {width} AS b, {GROUP_AGG[agg]}{last} FROM ("
+    sql = (f"SELECT series_id, bucket_ms / {width} * {width} AS b, {value}{last} FROM ("
            f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
-           f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2{staged_part}) "
+           f"WHERE {dialect.in_ids(conn, '?3')} AND bucket_ms BETWEEN ?1 AND ?2{staged_part}) AS u "
            "GROUP BY series_id, b ORDER BY series_id, b")
     rows = [r[:3] for r in conn.execute(sql, (lo, end_ms, *args) if ticks else (lo, end_ms, args[0]))]
     return _result(_frame(rows), resolution, series, match)
@@ -217,10 +215,11 @@ def _rollup_merged(conn: sqlite3.Connection, meta: dict[str, int], table: str, w
     """The rollup answer when some buckets are in chunks: chunk buckets + rollup rows + staged samples
     (one-sample buckets), grouped into buckets of ``width`` with the same aggregations as the SQL path."""
     sql = (f"SELECT series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v FROM {table} "
-           f"WHERE {_IN_IDS.replace('?', '?3')} AND bucket_ms BETWEEN ?1 AND ?2")
+           f"WHERE {dialect.in_ids(conn, '?3')} AND bucket_ms BETWEEN ?1 AND ?2")
     if ticks:  # staged samples as buckets of `width` ('value' is the one at max(ts_ms))
         sql += (f" UNION ALL SELECT series_id, ts_ms / {width} * {width}, min(value), max(value), sum(value), "
-                f"count(*), max(ts_ms), value FROM ({_staged(meta, ticks, len(ids))}) GROUP BY series_id, ts_ms / {width}")
+                f"count(*), max(ts_ms), {dialect.last_value(conn, 'value', 'ts_ms')} "
+                f"FROM ({_staged(conn, meta, ticks, len(ids))}) AS st GROUP BY series_id, ts_ms / {width}")
     rows = conn.execute(sql, (lo, end_ms, *args) if ticks else (lo, end_ms, args[0])).fetchall()
     arr = np.array(rows, dtype=_ROLLUP_DTYPE) if rows else np.empty(0, dtype=_ROLLUP_DTYPE)
     sid, b, mn, mx, sm, cnt, lts, lv = (np.concatenate([c, arr[name]]) for c, name in zip(sealed, _ROLLUP_DTYPE.names))
@@ -257,7 +256,7 @@ def _raw_rows(conn: sqlite3.Connection, meta: dict[str, int], ids: list[int], ar
     if counts is None or max(counts[sid] + whole.get(sid, 0) for sid in ids) > max_points:
         return None
     ticks = _ticks(conn, start_ms, end_ms)
-    staged = conn.execute(_staged(meta, ticks, len(ids)), (start_ms, end_ms, *args)).fetchall() if ticks else []
+    staged = conn.execute(_staged(conn, meta, ticks, len(ids)), (start_ms, end_ms, *args)).fetchall() if ticks else []
     for sid, _, _ in staged:
         counts[sid] += 1
     if max(counts[sid] + whole.get(sid, 0) for sid in ids) > max_points:
@@ -268,7 +267,8 @@ def _raw_rows(conn: sqlite3.Connection, meta: dict[str, int], ids: list[int], ar
             counts[int(sid)] += int(n)
         if max(counts.values()) > max_points:
             return None
-    rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {_IN_IDS} AND ts_ms BETWEEN ? AND ?",
+    rows = conn.execute(f"SELECT series_id, ts_ms, value FROM samples WHERE {dialect.in_ids(conn)} "
+                        "AND ts_ms BETWEEN ? AND ? ORDER BY series_id, ts_ms",
                         (args[0], start_ms, end_ms)).fetchall()
     if not len(c_sid):
         return _frame(sorted(rows + staged) if staged else rows)

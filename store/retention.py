@@ -37,7 +37,8 @@ def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: i
         sealed = conn.execute("SELECT value FROM store_meta WHERE key = ?", (SEALED_UNTIL_KEY,)).fetchone()
         cuts[M1_CUTOFF_KEY] = max(cuts[M1_CUTOFF_KEY], min(cuts[RAW_CUTOFF_KEY], sealed[0] if sealed else 0))
         conn.executemany("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                         "SET value = max(value, excluded.value)", cuts.items())
+                         "SET value = CASE WHEN excluded.value > store_meta.value THEN excluded.value "
+                         "ELSE store_meta.value END", cuts.items())
         cut = dict(conn.execute("SELECT key, value FROM store_meta"))
     ids = [sid for (sid,) in conn.execute("SELECT id FROM series ORDER BY id")]
     deleted = {table: 0 for table, _, _ in TABLES} | dict.fromkeys(CHUNK_CUTOFFS, 0)
@@ -66,5 +67,5 @@ def apply_retention(conn: sqlite3.Connection, now_ms: int, raw_ms: int, m1_ms: i
         ).rowcount
         if deleted["series"]:
             conn.execute("INSERT INTO store_meta (key, value) VALUES (?, 1) ON CONFLICT (key) DO UPDATE "
-                         "SET value = value + 1", (GC_KEY,))
+                         "SET value = store_meta.value + 1", (GC_KEY,))
     return deleted

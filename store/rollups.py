@@ -43,8 +43,11 @@ def merge_staged_sql(table: str, width_ms: int) -> str:
         "sum(value) AS sm, count(*) AS n, max(ts_ms) AS lt FROM samples_recent GROUP BY series_id, b) AS a "
         "JOIN samples_recent AS r ON r.ts_ms = a.lt AND r.series_id = a.series_id ORDER BY a.series_id, a.b "
         "ON CONFLICT (series_id, bucket_ms) DO UPDATE SET "
-        "min_v = min(min_v, excluded.min_v), max_v = max(max_v, excluded.max_v), "
-        "sum_v = sum_v + excluded.sum_v, cnt = cnt + excluded.cnt, "
-        "last_v = CASE WHEN excluded.last_ts_ms >= last_ts_ms THEN excluded.last_v ELSE last_v END, "
-        "last_ts_ms = max(last_ts_ms, excluded.last_ts_ms)"
+        # CASE rather than the two-argument min()/max() SQLite has: the same statement runs on PostgreSQL
+        f"min_v = CASE WHEN excluded.min_v < {table}.min_v THEN excluded.min_v ELSE {table}.min_v END, "
+        f"max_v = CASE WHEN excluded.max_v > {table}.max_v THEN excluded.max_v ELSE {table}.max_v END, "
+        f"sum_v = {table}.sum_v + excluded.sum_v, cnt = {table}.cnt + excluded.cnt, "
+        f"last_v = CASE WHEN excluded.last_ts_ms >= {table}.last_ts_ms THEN excluded.last_v ELSE {table}.last_v END, "
+        f"last_ts_ms = CASE WHEN excluded.last_ts_ms > {table}.last_ts_ms THEN excluded.last_ts_ms "
+        f"ELSE {table}.last_ts_ms END"
     )

@@ -71,7 +71,8 @@ def seal_due(conn: sqlite3.Connection, now_ms: int, *, grace_ms: int = SEAL_GRAC
     with transaction(conn):
         flush(conn)
         conn.execute("INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                     "SET value = max(value, excluded.value)", (SEALED_UNTIL_KEY, due_horizon(now_ms, grace_ms)))
+                     "SET value = CASE WHEN excluded.value > store_meta.value THEN excluded.value ELSE store_meta.value END",
+                     (SEALED_UNTIL_KEY, due_horizon(now_ms, grace_ms)))
         (horizon,) = conn.execute("SELECT value FROM store_meta WHERE key = ?", (SEALED_UNTIL_KEY,)).fetchone()
     stats = SealStats(horizon_ms=horizon)
     ids = [sid for (sid,) in conn.execute("SELECT id FROM series ORDER BY id")]

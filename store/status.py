@@ -24,10 +24,10 @@ def set_status(conn: sqlite3.Connection, target: str, up: bool, reason: str | No
     with transaction(conn):
         conn.execute(
             "INSERT INTO collector_status (target, up, reason, since_ms, last_ms, last_ok_ms, duration_ms) "
-            "VALUES (?1, ?2, ?3, ?4, ?4, CASE WHEN ?2 THEN ?4 END, ?5) ON CONFLICT (target) DO UPDATE SET "
-            "since_ms = CASE WHEN up = excluded.up THEN since_ms ELSE excluded.since_ms END, "
-            "up = excluded.up, reason = excluded.reason, last_ms = excluded.last_ms, "
-            "last_ok_ms = coalesce(excluded.last_ok_ms, last_ok_ms), duration_ms = excluded.duration_ms",
+            "VALUES (?1, ?2, ?3, ?4, ?4, CASE WHEN ?2 = 1 THEN ?4 END, ?5) ON CONFLICT (target) DO UPDATE SET "
+            "since_ms = CASE WHEN collector_status.up = excluded.up THEN collector_status.since_ms "
+            "ELSE excluded.since_ms END, up = excluded.up, reason = excluded.reason, last_ms = excluded.last_ms, "
+            "last_ok_ms = coalesce(excluded.last_ok_ms, collector_status.last_ok_ms), duration_ms = excluded.duration_ms",
             (target, int(bool(up)), reason, now_ms, duration_ms))
         SampleWriter(conn).write([Sample("collector_up", {"target": target}, now_ms, 1.0 if up else 0.0)])
 

@@ -15,7 +15,8 @@ from typing import Iterable, Mapping
 
 from core.names import LABEL_RE, METRIC_RE, RESERVED_LABELS
 from store import rollups
-from store.db import transaction
+from store import postgres_writes
+from store.db import is_postgres, transaction
 from store.types import Sample
 
 ENTITY_LABELS = ("group", "queue", "dlq", "consumer", "topic", "target")
@@ -96,7 +97,8 @@ def flush(conn: sqlite3.Connection) -> int:
             for table, width in rollups.TIERS.values():
                 conn.execute(rollups.merge_staged_sql(table, width))
             conn.execute("INSERT INTO store_meta (key, value) SELECT ?, max(ts_ms) FROM samples_recent WHERE true "
-                         "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)", (FLUSHED_MAX_KEY,))
+                         "ON CONFLICT (key) DO UPDATE SET value = CASE WHEN excluded.value > store_meta.value THEN excluded.value "
+                         "ELSE store_meta.value END", (FLUSHED_MAX_KEY,))
             conn.execute("DELETE FROM samples_recent")
         conn.execute("DELETE FROM staged_ts")
         conn.execute("DELETE FROM store_meta WHERE key IN (?, ?)", (STAGED_ROWS_KEY, STAGED_SINCE_KEY))
@@ -161,7 +163,8 @@ class SampleWriter:
             if staged >= FLUSH_ROWS or hi - since >= FLUSH_MS:
                 flush(self.conn)
             elif accepted:
-                self.conn.executemany("INSERT OR REPLACE INTO store_meta (key, value) VALUES (?, ?)",
+                self.conn.executemany("INSERT INTO store_meta (key, value) VALUES (?, ?) "
+                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                       [(STAGED_ROWS_KEY, staged), (STAGED_SINCE_KEY, since)])
         if not joined:
             self._ids.update(fresh)
@@ -191,6 +194,8 @@ class SampleWriter:
         """Insert rows into ``samples_recent`` (and their timestamps into ``staged_ts``), advance ``latest``;
         returns rows inserted."""
         c = self.conn
+        if is_postgres(c):
+            return postgres_writes.stage(c, rows)
         before = c.total_changes
         c.executemany("INSERT OR IGNORE INTO samples_recent (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
         accepted = c.total_changes - before

@@ -17,7 +17,7 @@ import streamlit as st
 from config import ConfigError, Settings, load_settings
 from core import links
 from core.clock import now_ms
-from store import audit, queries, status
+from store import audit, postgres, queries, status
 from store.db import NotMigrated, connect_reader, connect_writer, require_migrated, transaction
 from views import charts, frames
 from views.signin import NotAllowed, User, current_user, require_operator, sign_out
@@ -74,6 +74,10 @@ def _migrated(conn: sqlite3.Connection, path: str) -> None:
 
 def reader(settings: Settings) -> sqlite3.Connection | None:
     """A read-only store connection, or None if the collector service has not created the store yet."""
+    if settings.store.url:  # PostgreSQL: the collector service created the schema, or the check below says so
+        conn = _reader(settings.store.url)
+        _migrated(conn, postgres.redact(settings.store.url))
+        return conn
     path = Path(settings.store.path)
     if not path.is_file():
         return None
@@ -85,7 +89,7 @@ def reader(settings: Settings) -> sqlite3.Connection | None:
 @contextlib.contextmanager
 def writer(settings: Settings) -> Iterator[sqlite3.Connection]:
     """A short-lived writer connection for one operator action (the API opens BEGIN IMMEDIATE)."""
-    conn = connect_writer(settings.store.path)
+    conn = connect_writer(settings.store.location)
     try:
         yield conn
     finally:

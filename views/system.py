@@ -11,10 +11,11 @@ import streamlit as st
 
 from core.rejects import METRIC
 from core.targets import kafka_target, rabbitmq_target
-from store import queries, status
+from store import leases as store_leases
+from store import postgres, queries, status
 from store import rejects as store_rejects
 from store.db import applied_migrations
-from views import common, frames, units
+from views import common, frames, lease_frames, units
 
 ctx = common.page("System")
 st.subheader("Collector status")
@@ -41,6 +42,17 @@ else:
         st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "poll"]], hide_index=True,
                      key="sys_targets")
 
+st.subheader("Collector processes")
+members = store_leases.read_members(ctx.conn)
+if members.empty:
+    st.caption("One collector service writes this store alone (SQLite, or PostgreSQL before any collector joined).")
+else:
+    lease_rows = store_leases.read_leases(ctx.conn)
+    st.caption("Collector processes sharing this PostgreSQL store: each target is collected by the holder of its "
+               "lease; a process that stops beating loses its targets to the others within two intervals.")
+    st.dataframe(lease_frames.collector_members(members, lease_rows, ctx.now_ms), hide_index=True, key="sys_members")
+    st.dataframe(lease_frames.target_leases(lease_rows, ctx.now_ms), hide_index=True, key="sys_leases")
+
 st.subheader("Rejected inputs")
 st.caption("Bad telemetry summaries, DLQ messages, rules, silences and requests are skipped and counted here; "
            "the rest of each cycle goes on.")
@@ -57,11 +69,15 @@ else:
                      [["time", "source", "reason", "text"]], hide_index=True, key="sys_rejected_examples")
 
 st.subheader("Store")
-path = Path(ctx.settings.store.path)
-wal = path.with_name(path.name + "-wal")
 c1, c2, c3 = st.columns(3)
-c1.metric("Store size (MiB)", f"{path.stat().st_size / 2**20:,.1f}")
-c2.metric("WAL size (MiB)", f"{wal.stat().st_size / 2**20 if wal.exists() else 0:,.1f}")
+if ctx.settings.store.url:
+    c1.metric("Store size (MiB)", f"{postgres.database_size(ctx.conn) / 2**20:,.1f}")
+    c2.metric("Store", "PostgreSQL")
+else:
+    path = Path(ctx.settings.store.path)
+    wal = path.with_name(path.name + "-wal")
+    c1.metric("Store size (MiB)", f"{path.stat().st_size / 2**20:,.1f}")
+    c2.metric("WAL size (MiB)", f"{wal.stat().st_size / 2**20 if wal.exists() else 0:,.1f}")
 c3.metric("Metrics", len(queries.metrics(ctx.conn)))
 st.caption(f"Schema migrations applied: {', '.join(f'{v:04d}' for v in applied_migrations(ctx.conn))}")
 

@@ -15,6 +15,13 @@ from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
 T0 = 1_800_000_000_000
 GOOD = {"name": "orders-lag", "metric": "kafka_group_lag_messages", "threshold": 100, "for_s": 60,
         "selector": {"topic": {"glob": "orders.*"}}}

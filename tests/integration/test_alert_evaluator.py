@@ -10,6 +10,13 @@ from store.db import connect_reader, open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
 T0 = 1_800_000_000_000
 S = 1_000
 LAG = {"cluster": "c1", "group": "orders", "topic": "orders.in"}

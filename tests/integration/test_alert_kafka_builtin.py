@@ -5,6 +5,8 @@ runs after every tick as the scheduler would, with the built-in rules seeded.
 """
 from __future__ import annotations
 
+import pytest
+
 import time
 import uuid
 
@@ -17,6 +19,13 @@ from runner.collect import CollectJob
 from config.kafka import KafkaClusterConfig
 from store import queries
 from store.db import open_migrated
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
 
 
 def _stopped_consumer(bootstrap: str, topic: str, group: str) -> None:

@@ -23,6 +23,13 @@ from dlq import api, plan
 from store.db import connect_reader, open_migrated
 from tests.integration.dlq_helpers import Topology, header, make_topics, read_all, seed, settings_for, spring, uid
 
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 500
 KILLS = 3

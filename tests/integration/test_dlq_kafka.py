@@ -4,6 +4,8 @@ Test data is produced with ``batch_size=1`` (Tansu's ListOffsets LATEST counts b
 """
 from __future__ import annotations
 
+import pytest
+
 import threading
 import time
 from typing import Any
@@ -14,6 +16,13 @@ from dlq.jobs import run_pending
 from store import dlq as store_dlq
 from store.db import open_migrated
 from tests.integration.dlq_helpers import connect, header, make_topics, read_all, seed, settings_for, spring, uid
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
 
 
 def replay(settings: Settings, dlq: str, actor: str = "tester", **req: Any) -> dict[str, Any]:

@@ -3,6 +3,8 @@ every message (malformed ones marked), replay delivers the good ones and fails o
 alone with its reason, and a malformed one still goes to an explicit target."""
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from kafka import KafkaProducer
@@ -13,6 +15,13 @@ from dlq.headers import REPLAY_COUNT, REPLAY_TARGET
 from store import queries
 from store.db import open_migrated
 from tests.integration.test_dlq_kafka import make_topics, read_all, replay, settings_for, spring, uid
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
 
 YEAR_10000_MS = 253402300800000 + 1000
 

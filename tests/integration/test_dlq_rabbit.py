@@ -18,6 +18,13 @@ from dlq.jobs import jobs, run_pending
 from store.db import open_migrated
 from tests.integration.dlq_helpers import Topology, uid
 
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
 PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"  # not EVENTDECK_*: that prefix is for settings overrides
 
 

@@ -15,6 +15,13 @@ from store.queries import latest
 from store.status import read_status
 
 
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
+
 def _status(path, target: str) -> tuple[bool, str | None, float]:
     conn = connect_reader(path)
     try:

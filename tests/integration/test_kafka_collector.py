@@ -20,6 +20,13 @@ from store import queries
 from store.db import connect_reader, open_migrated
 from tests.cycles import run_cycle
 
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
 CONSUMER_OPTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "enable_auto_commit": False,
                  "auto_offset_reset": "earliest"}
 

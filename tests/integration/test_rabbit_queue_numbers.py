@@ -16,6 +16,7 @@ from collectors.rabbitmq import RabbitCollector
 from config.rabbitmq import RabbitClusterConfig
 from core.codes import Status
 from dlq import rabbit_io
+from dlq.policy import TargetPolicy
 from tests.integration.test_rabbit_collector import (_mgmt, by_queue, consume_rejecting, fast_stats,  # noqa: F401
                                                      publish_with_confirms)
 
@@ -71,7 +72,7 @@ def test_browsing_a_dlq_ten_times_changes_no_error_ratio(rabbitmq, work_and_dlq)
     assert dlq not in ratios  # no error ratio for a DLQ itself
 
     for _ in range(10):  # the operator browses and dry-runs the DLQ: get + requeue
-        assert len(rabbit_io.browse(cfg, dlq, 0, 50, 100)) == 10
+        assert len(rabbit_io.browse(cfg, dlq, 0, 50, 100, policy=TargetPolicy(dlq, cfg.name))) == 10
     poll_until(probe, lambda s: by_queue(s, "rabbitmq_queue_redeliver_rate_per_s").get(dlq, 0) > 0
                or by_queue(s, "rabbitmq_queue_deliver_rate_per_s").get(dlq, 0) > 0, "the browse in the stats")
     time.sleep(1.5)

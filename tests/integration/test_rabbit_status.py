@@ -20,6 +20,13 @@ from store.queries import latest
 from store.status import read_status
 
 
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
+
+
 def _status(store_path, target: str) -> dict:
     conn = connect_reader(store_path)
     try:

@@ -2,6 +2,8 @@
 instances of a consumer and stores percentiles, rates and error ratios."""
 from __future__ import annotations
 
+import pytest
+
 import math
 import random
 import time
@@ -15,6 +17,13 @@ from instrument.publisher import KafkaTransport, RabbitTransport, TelemetryPubli
 from instrument.timing import Recorder
 from runner.collect import CollectJob
 from store import db, queries
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
+
 
 
 def _feed_three_instances(make_transport, consumer: str, broker: str) -> list[float]:

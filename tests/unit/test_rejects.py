@@ -36,8 +36,8 @@ def test_counts_per_source_and_reason_and_unknown_sources_are_other():
     assert r.drain() == ({}, [])
 
 
-def test_flush_accumulates_a_counter_across_flushes_and_keeps_the_last_examples(tmp_path):
-    conn = open_migrated(tmp_path / "s.db")
+def test_flush_accumulates_a_counter_across_flushes_and_keeps_the_last_examples(store_location):
+    conn = open_migrated(store_location)
     r = Rejects()
     r.record("telemetry", "not_json", "first", 1000)
     r.record("telemetry", "not_json", "second", 1000)
@@ -69,11 +69,11 @@ def test_a_failed_flush_puts_the_counts_back():
     assert r.pending() == 1
 
 
-def test_a_refused_replay_request_is_counted(tmp_path):
+def test_a_refused_replay_request_is_counted(store_location):
     from dlq import api
     from dlq.plan import RequestError
 
-    conn = open_migrated(tmp_path / "s.db")
+    conn = open_migrated(store_location)
     for bad in ({"broker": "kafka", "cluster": "k", "dlq": "d", "rate_per_s": float("nan")},
                 {"broker": "kafka", "cluster": "k", "dlq": "d", "selection": {"mode": "picked", "coords": [1, 2]}}):
         with pytest.raises(RequestError):

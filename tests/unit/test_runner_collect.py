@@ -56,8 +56,8 @@ def _row(path):
 
 
 @pytest.fixture
-def job(tmp_path):
-    conn = open_migrated(tmp_path / "s.db")
+def job(store_location):
+    conn = open_migrated(store_location)
     j = CollectJob(Fake(), conn, 10, clock=lambda: T0)
     yield j
     j.close()
@@ -65,11 +65,11 @@ def job(tmp_path):
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyError("k"), ZeroDivisionError("x"), OSError("disk"),
                                  ValueError("bad value")])
-def test_any_exception_marks_down_with_its_class_then_recovers(job, tmp_path, exc, caplog):
+def test_any_exception_marks_down_with_its_class_then_recovers(job, store_location, exc, caplog):
     job.collector.error = exc
     with caplog.at_level(logging.WARNING, logger="eventdeck.runner"):
         assert job.run(T0) is False
-        up, reason, sample, durations = _row(tmp_path / "s.db")
+        up, reason, sample, durations = _row(store_location)
         assert (up, sample, durations) == (False, 0.0, 1)
         assert reason.startswith(type(exc).__name__)
         assert job.collector.resets == 1 and job.collector.acks == 0
@@ -79,7 +79,7 @@ def test_any_exception_marks_down_with_its_class_then_recovers(job, tmp_path, ex
     job.collector.error = None
     results = [job.run(T0 + i * 10_000) for i in range(2, 6)]
     assert True in results
-    up, reason, sample, _ = _row(tmp_path / "s.db")
+    up, reason, sample, _ = _row(store_location)
     assert (up, reason, sample) == (True, None, 1.0)
     assert job.backoff.failures == 0 and job.last_reason is None
 

@@ -22,10 +22,13 @@ LAG = "kafka_group_lag_messages"
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "s.db"
-    w = open_migrated(path)
-    return w, connect_reader(path)
+def store(store_location):
+    """A writer and a reader on a fresh store of each backend (SQLite, PostgreSQL)."""
+    w = open_migrated(store_location)
+    r = connect_reader(store_location)
+    yield w, r
+    w.close()
+    r.close()
 
 
 def lag(group: str, ts: int, value: float, cluster: str = "a", topic: str = "t") -> Sample:

@@ -17,9 +17,12 @@ DAY = 24 * HOUR_MS
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "s.db"
-    return open_migrated(path), connect_reader(path)
+def store(store_location):
+    """A writer and a reader on a fresh store of each backend (SQLite, PostgreSQL)."""
+    w, r = open_migrated(store_location), connect_reader(store_location)
+    yield w, r
+    w.close()
+    r.close()
 
 
 def counts(w, series_id):

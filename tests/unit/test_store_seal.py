@@ -41,9 +41,12 @@ def daily_hour_chunks(monkeypatch):
 
 
 @pytest.fixture
-def store(tmp_path):
-    path = tmp_path / "s.db"
-    return open_migrated(path), connect_reader(path)
+def store(store_location):
+    """A writer and a reader on a fresh store of each backend (SQLite, PostgreSQL)."""
+    w, r = open_migrated(store_location), connect_reader(store_location)
+    yield w, r
+    w.close()
+    r.close()
 
 
 def fill(w, groups: int, hours: float, start: int = T0, gap: int = 0) -> None:
@@ -237,7 +240,7 @@ def test_a_chunk_that_does_not_decode_is_reported_and_skipped(store, caplog):
     fill(w, 2, 5)
     seal_due(w, T0 + 5 * HOUR_MS)
     sid, t_start = w.execute("SELECT series_id, t_start FROM sample_chunks ORDER BY series_id, t_start").fetchone()
-    w.execute("UPDATE sample_chunks SET data = x'0102030405' WHERE series_id = ? AND t_start = ?", (sid, t_start))
+    w.execute("UPDATE sample_chunks SET data = ? WHERE series_id = ? AND t_start = ?", (b"\x01\x02\x03\x04\x05", sid, t_start))
     df = queries.range_query(r, LAG, None, T0, T0 + 5 * HOUR_MS, max_points=10**6)
     (bad,) = df.attrs["bad_chunks"]
     assert (bad.table, bad.series_id, bad.t_start, bad.t_end) == ("sample_chunks", sid, t_start, t_start + RAW_WINDOW_MS)
@@ -344,7 +347,7 @@ def test_rows_found_for_a_sealed_window_are_merged_into_its_chunk(store):
     fill(w, 2, 3)
     seal_due(w, T0 + 3 * HOUR_MS)
     (a, b) = [sid for (sid,) in w.execute("SELECT id FROM series ORDER BY id")]
-    w.execute("UPDATE sample_chunks SET data = x'00' WHERE series_id = ?", (b,))
+    w.execute("UPDATE sample_chunks SET data = ? WHERE series_id = ?", (b"\x00", b))
     w.executemany("INSERT INTO samples (series_id, ts_ms, value) VALUES (?, ?, ?)",
                   [(a, T0 + 7, 70.0), (a, T0, -1.0), (b, T0 + 7, 70.0)])
     stats = seal_due(w, T0 + 3 * HOUR_MS)
