@@ -87,7 +87,9 @@ def test_concurrent_starters_apply_each_migration_once(pg_store):
     for t in threads:
         t.join()
     assert errors == []
-    assert sorted(len(a) for a in applied) == [0, 0, len(db.migration_files(db.PG_MIGRATIONS_DIR))]
+    # every migration applied exactly once overall (starters may interleave, taking turns per migration)
+    done = [v for a in applied for v in a]
+    assert sorted(done) == [v for v, _, _ in db.migration_files(db.PG_MIGRATIONS_DIR)]
 
 
 def test_reader_is_read_only_and_snapshot_is_one_instant(pg_store):
