@@ -24,6 +24,8 @@ import time
 import uuid
 from typing import Any, Callable, Iterable
 
+from core.clock import now_ms
+
 log = logging.getLogger("eventdeck.leases")
 
 SINGLETON = "service:housekeeping"
@@ -118,7 +120,7 @@ class LeaseManager:
                             if target not in self._held:
                                 log.info("lease on %s taken by %s", target, self.member)
                             if not was_valid:  # taken now, or again after our validity lapsed
-                                self._since[target] = int(time.time() * 1000)
+                                self._since[target] = now_ms()
                             self._held[target] = valid_until
                     else:
                         self._drop(target)
