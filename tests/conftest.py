@@ -140,6 +140,18 @@ def store_location(request, tmp_path):
 
 
 @pytest.fixture
+def store(store_location):
+    """A writer and a reader on a fresh, migrated store of each backend (SQLite, PostgreSQL)."""
+    from store.db import connect_reader, open_migrated
+
+    w = open_migrated(store_location)
+    r = connect_reader(store_location)
+    yield w, r
+    w.close()
+    r.close()
+
+
+@pytest.fixture
 def any_store(store_location):
     """A fresh, migrated store of each backend (its location, as ``tmp_store`` is a SQLite path)."""
     from store.db import open_migrated

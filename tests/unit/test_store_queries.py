@@ -12,23 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import queries, writes
-from store.db import connect_reader, open_migrated
+from store.db import open_migrated
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
 from store.writes import SampleWriter, flush
 
 T0 = 1_780_000_000_000 // HOUR_MS * HOUR_MS
 LAG = "kafka_group_lag_messages"
-
-
-@pytest.fixture
-def store(store_location):
-    """A writer and a reader on a fresh store of each backend (SQLite, PostgreSQL)."""
-    w = open_migrated(store_location)
-    r = connect_reader(store_location)
-    yield w, r
-    w.close()
-    r.close()
 
 
 def lag(group: str, ts: int, value: float, cluster: str = "a", topic: str = "t") -> Sample:

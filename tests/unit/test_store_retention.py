@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from store import audit, queries, status
-from store.db import connect_reader, open_migrated
 from store.retention import apply_retention
 from store.rollups import HOUR_MS, MINUTE_MS
 from store.types import Sample
@@ -14,15 +13,6 @@ from store.writes import SampleWriter
 T0 = 1_780_000_000_000 // HOUR_MS * HOUR_MS
 LAG = "kafka_group_lag_messages"
 DAY = 24 * HOUR_MS
-
-
-@pytest.fixture
-def store(store_location):
-    """A writer and a reader on a fresh store of each backend (SQLite, PostgreSQL)."""
-    w, r = open_migrated(store_location), connect_reader(store_location)
-    yield w, r
-    w.close()
-    r.close()
 
 
 def counts(w, series_id):

@@ -40,15 +40,6 @@ def daily_hour_chunks(monkeypatch):
     monkeypatch.setitem(chunks.CHUNK_TABLES, "rollup_1h_chunks", (DAY_MS, "rollup_1h", "bucket_ms"))
 
 
-@pytest.fixture
-def store(store_location):
-    """A writer and a reader on a fresh store of each backend (SQLite, PostgreSQL)."""
-    w, r = open_migrated(store_location), connect_reader(store_location)
-    yield w, r
-    w.close()
-    r.close()
-
-
 def fill(w, groups: int, hours: float, start: int = T0, gap: int = 0) -> None:
     """Grid samples: value pattern differs per kind (gauge, counter, rate, percentile); every
     ``gap``-th cycle is missed (a rare gap on the grid)."""
