@@ -307,7 +307,7 @@ class RabbitCollector:
             if len(known) < 1000:
                 known.add(key.name)
         wanted = {(r.vhost, r.name): sorted(set(self.cfg.stream_consumers) | self._stream_names.get((r.vhost, r.name), set()))
-                  for r, q in streams.items() if (_num(q.get("messages")) or 0) > 0}
+                  for r, q in streams.items() if _num(q.get("messages")) != 0}  # empty: nothing to read
         readings = read_streams(self.cfg, self.password, wanted, self._stream_ts, self.cfg.stream_timeout_s) \
             if wanted else {}
         cluster = self.cfg.name
