@@ -39,7 +39,7 @@ BUILTIN_RULES: list[dict[str, Any]] = [
         "for_s": 0,  # a configuration fact, not a fluctuation
         "severity": "warning",
         "summary": "Quorum queue {queue} (vhost {vhost}) on {cluster} has no dead-letter exchange: "
-                   "messages will be dropped after {value} deliveries",
+                   "messages will be dropped after {value} redeliveries",  # 3.10 measured: x-delivery-count 0..N, then gone
     },
     {
         "name": "rabbitmq-stream-consumer-stalled",
