@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 
+import yaml
+from streamlit.testing.v1 import AppTest
+
 from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 from tests import seed
-from tests.ui.conftest import table_with
+from tests.ui.conftest import APP, RUN_TIMEOUT_S, table_with
 
 
 def _add_series(store) -> None:
@@ -36,7 +39,28 @@ def _add_series(store) -> None:
 
 def test_queue_types_delivery_limit_flag_and_stream_consumers(seeded):
     _add_series(seeded.store)
-    at = seeded()
+    _check(seeded())
+
+
+def test_the_same_on_postgresql(pg_database, tmp_path, monkeypatch):
+    from tests.conftest import _pg_schema
+
+    url, drop = _pg_schema(pg_database)
+    try:
+        seed.seed_store(url, int(time.time() * 1000))
+        _add_series(url)
+        cfg_path = seed.seed_config(tmp_path, tmp_path / "unused.db")
+        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg["store"] = {"url": url}
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        monkeypatch.setenv("EVENTDECK_CONFIG", str(cfg_path))
+        monkeypatch.delenv("EVENTDECK_STORE__PATH", raising=False)
+        _check(AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S).run())
+    finally:
+        drop()
+
+
+def _check(at: AppTest) -> None:
     at.switch_page("views/rabbitmq.py").run()
     assert not at.exception
     queues = table_with(at, "unacked").set_index("queue")
