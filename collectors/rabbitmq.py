@@ -199,8 +199,11 @@ class RabbitCollector:
             "dead-letter-exchange" in (p.get("definition") or {}) for p in policies)
         exchanges = self._cols("/api/exchanges", EXCHANGE_COLUMNS) if wants_routes else []
         bindings = self._cols("/api/bindings", BINDING_COLUMNS) if wants_routes else []
-        overview = self._get("/api/overview", {"columns": "rabbitmq_version"})
-        major = rabbit_quorum.major_version(overview.get("rabbitmq_version") if isinstance(overview, dict) else None)
+        major = None  # only quorum queues need the version (their default delivery limit from 4.0)
+        if any(q.get("type") == "quorum" for q in queues):
+            overview = self._get("/api/overview", {"columns": "rabbitmq_version"})
+            major = rabbit_quorum.major_version(overview.get("rabbitmq_version") if isinstance(overview, dict)
+                                                else None)
         self._topology = _Topology(now_ms, policies, exchanges, bindings, major)
         return self._topology
 
