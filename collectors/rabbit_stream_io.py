@@ -13,9 +13,11 @@ need the stream protocol:
 * timestamp: subscribe at stored offset + 1 and take the first message delivered (its chunk timestamp,
   written by the broker on append). Offsets never change, so timestamps are cached per offset.
 
-Each subscription is closed as soon as its first chunk arrived. Costs per cycle and vhost: one
-connection, one subscription per stream, one query per (stream, name), one subscription per lagging
-consumer whose offset moved (about 0.2 s each on the local node).
+Each subscription is closed as soon as its first chunk arrived. Costs per cycle and vhost: up to
+``PARALLEL`` connections, one subscription per stream, one query per (stream, name), one subscription per
+lagging consumer whose offset moved. Measured on the local node, 10 streams × 2 names (one lagging):
+~2.7 s per cycle one stream after another (~0.27 s per stream: rstream opens a connection per
+subscribed stream), ~0.85 s on 8 connections.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from config.rabbitmq import RabbitClusterConfig
 
 log = logging.getLogger(__name__)
 CACHE_SIZE = 10_000
+PARALLEL = 8  # connections per vhost and cycle: each subscription waits on the broker, not on the CPU
 
 
 @dataclass
@@ -117,6 +120,16 @@ async def _read_one(consumer, vhost: str, stream: str, names: Iterable[str], cac
 
 async def _read_vhost(cfg: RabbitClusterConfig, password: str, vhost: str, streams: dict[str, list[str]],
                       cache: TimestampCache, timeout_s: float) -> dict[str, StreamReading]:
+    """The streams of one vhost, split over up to ``PARALLEL`` connections read concurrently."""
+    items = list(streams.items())
+    n = max(1, min(PARALLEL, len(items)))
+    parts = await asyncio.gather(*(_read_some(cfg, password, vhost, dict(items[i::n]), cache, timeout_s)
+                                   for i in range(n)))
+    return {k: v for part in parts for k, v in part.items()}
+
+
+async def _read_some(cfg: RabbitClusterConfig, password: str, vhost: str, streams: dict[str, list[str]],
+                     cache: TimestampCache, timeout_s: float) -> dict[str, StreamReading]:
     out: dict[str, StreamReading] = {}
     consumer = stream_consumer(cfg, password, vhost)
     try:
