@@ -2,7 +2,9 @@
 
 ``kafka_group_status`` carries ``core.codes.Status`` (Burrow's evaluation, worst partition of the
 group), so ``>= STALL`` is STALL, STOP or ERR; ``rabbitmq_queue_status`` the same codes for queues
-(``collectors.queue_status``). Built-in inhibit rules are in ``alerts.inhibit``.
+(``collectors.queue_status``), ``rabbitmq_stream_consumer_status`` per stream consumer name
+(``collectors.rabbit_streams``). ``rabbitmq-delivery-limit-no-dlx`` fires for a quorum queue whose
+messages are dropped silently past its delivery limit (``collectors.rabbit_quorum``). Built-in inhibit rules are in ``alerts.inhibit``.
 """
 from __future__ import annotations
 
@@ -28,6 +30,26 @@ BUILTIN_RULES: list[dict[str, Any]] = [
         "for_s": 30,  # the queue's status already needs a whole window
         "severity": "critical",
         "summary": "RabbitMQ queue {queue} (vhost {vhost}) on {cluster} is STALL/STOP (status code {value})",
+    },
+    {
+        "name": "rabbitmq-delivery-limit-no-dlx",
+        "metric": "rabbitmq_queue_delivery_limit_without_dlx",  # the limit when nothing dead-letters, else 0
+        "comparison": ">",
+        "threshold": 0,
+        "for_s": 0,  # a configuration fact, not a fluctuation
+        "severity": "warning",
+        "summary": "Quorum queue {queue} (vhost {vhost}) on {cluster} has no dead-letter exchange: "
+                   "messages will be dropped after {value} redeliveries",  # 3.10 measured: x-delivery-count 0..N, then gone
+    },
+    {
+        "name": "rabbitmq-stream-consumer-stalled",
+        "metric": "rabbitmq_stream_consumer_status",
+        "comparison": ">=",
+        "threshold": int(Status.STALL),
+        "for_s": 30,  # the status already needs a whole window
+        "severity": "critical",
+        "summary": "RabbitMQ stream consumer {consumer} on stream {stream} (vhost {vhost}) on {cluster} is "
+                   "STALL/STOP/ERR (status code {value})",
     },
     {
         "name": "dlq-growing",

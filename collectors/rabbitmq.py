@@ -20,7 +20,19 @@ Metrics (labels in braces; every sample also carries ``cluster``):
 * ``rabbitmq_queue_drain_eta_seconds{cluster,vhost,queue}`` (ready messages / smoothed net drain rate;
   ``collectors.drain.NOT_DRAINING_S`` when not draining)
 * ``rabbitmq_queue_dlx_messages{cluster,vhost,queue}`` (quorum queues' ``messages_dlx``)
-* ``rabbitmq_queue_info{cluster,vhost,queue,type}`` = 1 (type: classic, quorum, stream)
+* ``rabbitmq_queue_info{cluster,vhost,queue,type}`` = 1 (type: classic, quorum, stream); a stream's
+  ``rabbitmq_queue_messages`` is its size in offsets; streams have no queue status or drain ETA (their
+  consumers' are below)
+* ``rabbitmq_queue_delivery_limit{cluster,vhost,queue}`` (quorum queues with a delivery limit) and
+  ``rabbitmq_queue_delivery_limit_without_dlx{cluster,vhost,queue}`` (the limit when the queue has no
+  dead-letter exchange, so messages past it are dropped silently; else 0): ``collectors.rabbit_quorum``
+* ``rabbitmq_stream_last_offset{cluster,vhost,stream}``; ``rabbitmq_stream_max_lag_messages{cluster,vhost,stream}``
+  (the worst consumer's lag); ``rabbitmq_stream_up{cluster,vhost,stream}`` (1 read, 0 the stream
+  protocol failed: its consumers are ERR)
+* per consumer name, ``{cluster,vhost,stream,consumer}``: ``rabbitmq_stream_consumer_offset`` (stored),
+  ``rabbitmq_stream_consumer_lag_messages``, ``rabbitmq_stream_consumer_lag_seconds`` (exact),
+  ``rabbitmq_stream_consumer_status`` (``core.codes.Status``), ``rabbitmq_stream_consumer_drain_eta_seconds``,
+  ``rabbitmq_stream_consumer_live`` (subscriptions with that name now); see ``collectors.rabbit_streams``
 * ``dlq_messages{broker="rabbitmq",cluster,vhost,dlq}``
 * ``dlq_inflow_rate_per_s{broker="rabbitmq",cluster,vhost,dlq}``
 * ``dlq_source_info{broker="rabbitmq",cluster,vhost,dlq,source,via}`` = 1 per queue feeding the DLQ;
@@ -50,11 +62,16 @@ import requests
 
 from brokers.naming import allowed
 from brokers.rabbitmq import RabbitError, display_url, resolve_password
+from collectors import rabbit_quorum
 from collectors.rabbit_queues import QueueHistories, error_ratios
+from collectors.rabbit_stream_io import TimestampCache, read_streams
+from collectors.rabbit_streams import ConsumerKey, StreamHistories, lag, live_consumers, time_lag_s
 from collectors.rabbit_rates import QueueCounters, QueueRates, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
 from config import Settings
 from config.rabbitmq import RabbitClusterConfig
+from core.codes import Status
+from core.rejects import Rejects
 from core.targets import rabbitmq_target
 from runner.collect import CollectJob, Cycle
 from runner.jobs import JobSpec
@@ -67,7 +84,7 @@ QUEUE_COLUMNS = (
     "vhost", "name", "type", "arguments", "messages", "messages_ready", "messages_unacknowledged",
     "consumers", "consumer_utilisation", "consumer_capacity", "head_message_timestamp", "messages_dlx",
     "message_stats.publish", "message_stats.deliver_get", "message_stats.ack", "message_stats.redeliver",
-    "message_stats.deliver_no_ack", "message_stats.get_no_ack",
+    "message_stats.deliver_no_ack", "message_stats.get_no_ack", "effective_policy_definition",
 )
 NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "fd_total")
 EXCHANGE_COLUMNS = ("vhost", "name", "type")
@@ -85,6 +102,7 @@ class _Topology:
     policies: list[dict[str, Any]]
     exchanges: list[dict[str, Any]]
     bindings: list[dict[str, Any]]
+    major_version: int | None = None  # RabbitMQ's, for quorum queues' default delivery limit
 
 
 class RabbitCollector:
@@ -103,6 +121,10 @@ class RabbitCollector:
         self._prev: dict[QueueRef, QueueCounters] = {}
         self._histories = QueueHistories(int(cluster_cfg.status_window_s * 1000))
         self._topology: _Topology | None = None
+        self._streams = StreamHistories(int(cluster_cfg.status_window_s * 1000))
+        self._stream_ts = TimestampCache()
+        self._stream_names: dict[tuple[str, str], set[str]] = {}  # names seen live, per (vhost, stream)
+        self.rejects = Rejects()
 
     # ------------------------------------------------------------------ HTTP
 
@@ -177,7 +199,12 @@ class RabbitCollector:
             "dead-letter-exchange" in (p.get("definition") or {}) for p in policies)
         exchanges = self._cols("/api/exchanges", EXCHANGE_COLUMNS) if wants_routes else []
         bindings = self._cols("/api/bindings", BINDING_COLUMNS) if wants_routes else []
-        self._topology = _Topology(now_ms, policies, exchanges, bindings)
+        major = None  # only quorum queues need the version (their default delivery limit from 4.0)
+        if any(q.get("type") == "quorum" for q in queues):
+            overview = self._get("/api/overview", {"columns": "rabbitmq_version"})
+            major = rabbit_quorum.major_version(overview.get("rabbitmq_version") if isinstance(overview, dict)
+                                                else None)
+        self._topology = _Topology(now_ms, policies, exchanges, bindings, major)
         return self._topology
 
     # ------------------------------------------------------------------ samples
@@ -212,12 +239,19 @@ class RabbitCollector:
         seen: dict[QueueRef, QueueCounters] = {}
         all_rates: dict[QueueRef, QueueRates] = {}
         labels_of: dict[QueueRef, dict[str, str]] = {}
+        streams: dict[QueueRef, dict[str, Any]] = {}
         for q in queues:
             ref = QueueRef(q.get("vhost", "/"), q["name"])
             if not allowed(ref.name, self.cfg.queues_allow, self.cfg.queues_deny):
                 continue
             labels = {"cluster": cluster, "vhost": ref.vhost, "queue": ref.name}
             out.extend(self._queue_gauges(q, labels, now_ms))
+            audit = rabbit_quorum.audit(q, topo.major_version)
+            if audit is not None:
+                out.append(Sample("rabbitmq_queue_delivery_limit", labels, now_ms, float(audit[0])))
+                out.append(Sample("rabbitmq_queue_delivery_limit_without_dlx", labels, now_ms, float(audit[1])))
+            if q.get("type") == "stream":
+                streams[ref] = q
             if _num(q.get("messages")) is None:
                 continue  # stats not emitted yet for this new queue: nothing more is known
             cur = QueueCounters.from_api(q, now_ms)
@@ -234,9 +268,11 @@ class RabbitCollector:
                     out.append(Sample(metric, labels, now_ms, value))
             status, eta = self._histories.observe(ref, cur, _num(q.get("messages_ready")) or 0.0,
                                                   _num(q.get("consumers")) or 0.0, now_ms)
-            if status is not None and ref not in dlqs:  # a DLQ is unconsumed by design: no STOP for it
+            if ref in streams:
+                pass  # a stream keeps what was read: its depth is no backlog (see its consumers' lag)
+            elif status is not None and ref not in dlqs:  # a DLQ is unconsumed by design: no STOP for it
                 out.append(Sample("rabbitmq_queue_status", labels, now_ms, float(int(status))))
-            if eta is not None:
+            if eta is not None and ref not in streams:
                 out.append(Sample("rabbitmq_queue_drain_eta_seconds", labels, now_ms, eta))
             info = dlqs.get(ref)
             if info is None:
@@ -252,6 +288,70 @@ class RabbitCollector:
             out.append(Sample("rabbitmq_queue_error_rate_ratio", labels_of[ref], now_ms, ratio))
         self._prev = seen
         self._histories.keep_only(set(seen))
+        if self.cfg.streams:
+            out.extend(self._stream_samples(streams, now_ms))
+        return out
+
+    def _stream_samples(self, streams: dict[QueueRef, dict[str, Any]], now_ms: int) -> list[Sample]:
+        """Lag, time lag, status and drain ETA of every consumer name of every stream (``rabbit_streams``)."""
+        if not streams:
+            self._streams.keep_only(set())
+            return []
+        try:
+            items = self._get("/api/stream/consumers")
+        except RabbitError as exc:  # rabbitmq_stream_management not enabled: no live consumers known
+            log.warning("cluster %s: no live stream consumers: %s", self.cfg.name, exc)
+            items = []
+        live, _anonymous, errors = live_consumers(items)
+        for err in errors:
+            self.rejects.record("rabbitmq.stream", err.reason, str(err), now_ms)
+        for key in live:
+            known = self._stream_names.setdefault((key.vhost, key.stream), set())
+            if len(known) < 1000:
+                known.add(key.name)
+        wanted = {(r.vhost, r.name): sorted(set(self.cfg.stream_consumers) | self._stream_names.get((r.vhost, r.name), set()))
+                  for r, q in streams.items() if _num(q.get("messages")) != 0}  # empty: nothing to read
+        readings = read_streams(self.cfg, self.password, wanted, self._stream_ts, self.cfg.stream_timeout_s) \
+            if wanted else {}
+        cluster = self.cfg.name
+        out: list[Sample] = []
+        kept: set[ConsumerKey] = set()
+        for (vhost, stream), reading in readings.items():
+            sl = {"cluster": cluster, "vhost": vhost, "stream": stream}
+            out.append(Sample("rabbitmq_stream_up", sl, now_ms, 0.0 if reading.error else 1.0))
+            if reading.error:
+                log.warning("cluster %s: %s", cluster, self.redact(reading.error))
+                names = {k.name for k in self._streams.seen if (k.vhost, k.stream) == (vhost, stream)}
+                for name in sorted(names):  # known consumers: ERR, their last stored offset is kept
+                    key = ConsumerKey(vhost, stream, name)
+                    kept.add(key)
+                    out.append(Sample("rabbitmq_stream_consumer_status", {**sl, "consumer": name}, now_ms,
+                                      float(int(Status.ERR))))
+                continue
+            if reading.last is not None:
+                out.append(Sample("rabbitmq_stream_last_offset", sl, now_ms, float(reading.last)))
+            worst: int | None = None
+            for name, stored in sorted(reading.stored.items()):
+                key = ConsumerKey(vhost, stream, name)
+                kept.add(key)
+                cl = {**sl, "consumer": name}
+                members = live.get(key, 0)
+                behind = lag(stored, reading.last)
+                status, eta = self._streams.observe(key, stored, reading.last, members, now_ms)
+                secs = time_lag_s(stored, reading.last, reading.next_ts_ms.get(name), now_ms)
+                out.append(Sample("rabbitmq_stream_consumer_offset", cl, now_ms, float(stored)))
+                out.append(Sample("rabbitmq_stream_consumer_live", cl, now_ms, float(members)))
+                for metric, value in (("rabbitmq_stream_consumer_lag_messages", behind),
+                                      ("rabbitmq_stream_consumer_lag_seconds", secs),
+                                      ("rabbitmq_stream_consumer_status", None if status is None else int(status)),
+                                      ("rabbitmq_stream_consumer_drain_eta_seconds", eta)):
+                    if value is not None:
+                        out.append(Sample(metric, cl, now_ms, float(value)))
+                if behind is not None:
+                    worst = behind if worst is None else max(worst, behind)
+            if worst is not None:
+                out.append(Sample("rabbitmq_stream_max_lag_messages", sl, now_ms, float(worst)))
+        self._streams.keep_only(kept)
         return out
 
     @staticmethod

@@ -32,6 +32,14 @@ class RabbitClusterConfig(Section):
     # Policies, exchanges and bindings (for DLQ discovery) are re-read at most this often.
     topology_refresh_s: float = Field(60.0, ge=0)
     status_window_s: float = Field(600.0, gt=0, description="queue status and drain ETA window")
+    # Streams: consumer lag per consumer name over the stream protocol (rabbitmq_stream plugin).
+    streams: bool = True
+    stream_port: int = Field(5552, gt=0, lt=65536)
+    # Names whose stored offsets are read on every stream, besides the names seen on live subscriptions
+    # (RabbitMQ cannot list stored names: a consumer that stopped before Eventdeck saw it is found
+    # only if it is listed here).
+    stream_consumers: list[str] = []
+    stream_timeout_s: float = Field(3.0, gt=0, description="wait for one stream chunk")
 
 
 class RabbitConfig(Section):

@@ -30,7 +30,8 @@ import requests
 
 KAFKA_KINDS = ("noida", "tansu")
 STATE_FILE = Path(".eventdeck/brokers.json")
-RABBIT_PLUGINS = ("rabbitmq_management", "rabbitmq_shovel", "rabbitmq_prometheus")
+RABBIT_PLUGINS = ("rabbitmq_management", "rabbitmq_shovel", "rabbitmq_prometheus", "rabbitmq_stream",
+                  "rabbitmq_stream_management")  # streams: the stream protocol on port 5552
 
 
 class BrokerError(RuntimeError):

@@ -32,6 +32,8 @@ RENAMES: dict[str, tuple[str, dict[str, str]]] = {
     "rabbitmq_queue_ready_messages": ("rabbitmq_queue_messages_ready", {}),
     "rabbitmq_queue_unacked_messages": ("rabbitmq_queue_messages_unacked", {}),
     "rabbitmq_queue_consumer_utilisation_ratio": ("rabbitmq_queue_consumer_utilisation", {}),
+    # rabbitmq_prometheus' per-stream maximum offset lag; ours includes consumers that are not connected
+    "rabbitmq_stream_max_lag_messages": ("rabbitmq_detailed_stream_consumer_max_offset_lag", {"stream": "queue"}),
 }
 # kafka-lag-exporter's max lag in messages per group: the maximum over the group's partitions.
 MAX_LAG = ("kafka_group_lag_messages", "kafka_consumergroup_group_max_lag", ("cluster", "group"))

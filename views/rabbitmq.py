@@ -1,9 +1,11 @@
-"""RabbitMQ: queues with depth, unacked, rates, consumers, head age; node health and alarms."""
+"""RabbitMQ: queues (classic, quorum, stream) with depth, unacked, rates, consumers, head age; quorum queues'
+delivery limits (flagged when nothing dead-letters); stream consumers' lag; node health and alarms."""
 from __future__ import annotations
 
 import streamlit as st
 
 from core.codes import STATUS_NAMES
+from store import queries
 from views import common, frames, units
 
 QUEUE_METRICS = {
@@ -13,9 +15,17 @@ QUEUE_METRICS = {
     "rabbitmq_queue_ack_rate_per_s": "ack/s", "rabbitmq_queue_redeliver_rate_per_s": "redeliver/s",
     "rabbitmq_queue_error_rate_ratio": "error ratio", "rabbitmq_queue_head_age_seconds": "head age",
     "rabbitmq_queue_status": "status", "rabbitmq_queue_drain_eta_seconds": "drain ETA",
+    "rabbitmq_queue_delivery_limit": "delivery limit", "rabbitmq_queue_delivery_limit_without_dlx": "drops after",
 }
-SHOWN = ["vhost", "queue", "status", "ready", "unacked", "drain ETA", "consumers", "utilisation", "publish/s",
-         "deliver/s", "ack/s", "redeliver/s", "error ratio", "head age"]
+SHOWN = ["vhost", "queue", "type", "status", "ready", "unacked", "drain ETA", "consumers", "utilisation", "publish/s",
+         "deliver/s", "ack/s", "redeliver/s", "error ratio", "head age", "delivery limit"]
+STREAM_METRICS = {
+    "rabbitmq_stream_consumer_status": "status", "rabbitmq_stream_consumer_lag_messages": "lag (messages)",
+    "rabbitmq_stream_consumer_lag_seconds": "time lag", "rabbitmq_stream_consumer_drain_eta_seconds": "drain ETA",
+    "rabbitmq_stream_consumer_offset": "stored offset", "rabbitmq_stream_consumer_live": "connected",
+}
+STREAM_SHOWN = ["vhost", "stream", "consumer", "status", "lag (messages)", "time lag", "drain ETA", "stored offset",
+                "connected"]
 NODE_METRICS = {"rabbitmq_node_up": "running", "rabbitmq_node_mem_alarm": "memory alarm",
                 "rabbitmq_node_disk_alarm": "disk alarm", "rabbitmq_node_fd_used_ratio": "fd used"}
 
@@ -26,6 +36,10 @@ cluster = common.cluster_header(ctx, "rabbitmq", "RabbitMQ", [c.name for c in ct
 
 nodes = common.latest_wide(ctx.conn, NODE_METRICS, {"cluster": cluster}, ["node"])
 queues = common.latest_wide(ctx.conn, QUEUE_METRICS, {"cluster": cluster}, ["vhost", "queue"])
+types = queries.latest(ctx.conn, "rabbitmq_queue_info", {"cluster": cluster})
+if not queues.empty and not types.empty and "type" in types:
+    queues = queues.merge(types[["vhost", "queue", "type"]].drop_duplicates(["vhost", "queue"]), how="left",
+                          on=["vhost", "queue"])
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Queues", len(queues))
 c2.metric("Ready", units.count(queues["ready"].sum()) if "ready" in queues else units.MISSING)
@@ -40,7 +54,18 @@ if queues.empty:
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
 name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
-shown = frames.in_units(frames.decode(shown, "status", STATUS_NAMES), counts=["ready", "unacked", "consumers"],
+if "type" in shown:
+    types_shown = st.multiselect("Queue types", ["classic", "quorum", "stream"], key="rabbit_types",
+                                 bind="query-params")
+    shown = shown[shown["type"].isin(types_shown)] if types_shown else shown
+if "drops after" in shown:
+    dropping = shown[shown["drops after"] > 0]
+    for _, row in dropping.iterrows():  # broker-derived names: st.warning with plain text, never Markdown
+        st.warning(f"Quorum queue {row['queue']} (vhost {row['vhost']}) has a delivery limit and no dead-letter "
+                   f"exchange: messages will be dropped after {int(row['drops after'])} redeliveries, without a trace.",
+                   icon=":material/warning:")
+shown = frames.in_units(frames.decode(shown, "status", STATUS_NAMES),
+                        counts=["ready", "unacked", "consumers", "delivery limit"],
                         rates=["publish/s", "deliver/s", "ack/s", "redeliver/s"], ratios=["error ratio"],
                         durations=["head age"])
 st.dataframe(shown, hide_index=True, key="rabbit_queues", column_order=SHOWN,
@@ -48,7 +73,22 @@ st.dataframe(shown, hide_index=True, key="rabbit_queues", column_order=SHOWN,
 st.caption("Status as for Kafka groups: WARN backlog growing, STALL consumers attached but nothing acknowledged, "
            "STOP backlog and no consumer, over the status window. Error ratio: dead-lettered / (consumed + "
            "dead-lettered) for a queue with its own DLQ (browsing or replaying a DLQ does not count), else "
-           "rejected / deliveries; none for DLQs.")
+           "rejected / deliveries; none for DLQs. Type: classic, quorum or stream; a stream keeps what was read, so "
+           "its depth is its size and its consumers' lag is below. Delivery limit: a quorum queue's, argument or policy "
+           "(the lower).")
+
+streams = common.latest_wide(ctx.conn, STREAM_METRICS, {"cluster": cluster}, ["vhost", "stream", "consumer"])
+if not streams.empty:
+    st.subheader("Stream consumers")
+    streams = streams.sort_values("lag (messages)", ascending=False) if "lag (messages)" in streams else streams
+    streams = frames.in_units(frames.decode(streams, "status", STATUS_NAMES),
+                              counts=["lag (messages)", "stored offset", "connected"])
+    st.dataframe(streams, hide_index=True, key="rabbit_streams", column_order=STREAM_SHOWN)
+    st.caption("Per consumer name: lag = the stream's last offset − the consumer's stored offset (offsets, including "
+               "RabbitMQ's offset-tracking entries); time lag = now − the broker's timestamp of the first message not "
+               "yet processed (exact); status by Burrow's rules as for Kafka groups, STOP when the stored offset stays "
+               "behind and no subscription with that name is connected. Names: the configured stream_consumers and "
+               "those seen connected.")
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
                         key="rabbit_picked", bind="query-params")

@@ -129,7 +129,7 @@ def test_scheduler_hook_seeds_and_evaluates(tmp_store, tmp_path):
     try:
         names = {r["name"] for r in api.list_rules(conn)}
         assert names == {"any-lag", "kafka-group-stalled", "rabbitmq-queue-stalled", "dlq-growing",
-                         "collector-down"}
+                         "collector-down", "rabbitmq-delivery-limit-no-dlx", "rabbitmq-stream-consumer-stalled"}
         now = int(time.time() * 1000)
         SampleWriter(conn).write([Sample("kafka_group_lag_messages", {"cluster": "c", "group": "g"}, now, 50.0)])
         run()

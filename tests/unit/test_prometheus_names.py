@@ -24,6 +24,12 @@ from runner.prometheus import exposed, families
     ("rabbitmq_queue_consumers", {"queue": "q"}, "eventdeck_rabbitmq_queue_consumers", {"queue": "q"}),
     ("kafka_group_status", {"cluster": "p", "group": "g"}, "eventdeck_kafka_group_status", {"cluster": "p", "group": "g"}),
     ("collector_up", {"target": "kafka:p"}, "eventdeck_collector_up", {"target": "kafka:p"}),
+    ("rabbitmq_stream_max_lag_messages", {"cluster": "r", "vhost": "/", "stream": "s"},
+     "eventdeck_rabbitmq_detailed_stream_consumer_max_offset_lag", {"cluster": "r", "vhost": "/", "queue": "s"}),
+    ("rabbitmq_stream_consumer_lag_seconds", {"stream": "s", "consumer": "c"},
+     "eventdeck_rabbitmq_stream_consumer_lag_seconds", {"stream": "s", "consumer": "c"}),
+    ("rabbitmq_queue_delivery_limit_without_dlx", {"queue": "q"}, "eventdeck_rabbitmq_queue_delivery_limit_without_dlx",
+     {"queue": "q"}),
     # a rename never hides a label the series already has
     ("kafka_group_lag_messages", {"cluster": "a", "cluster_name": "b"}, "eventdeck_kafka_consumergroup_group_lag",
      {"cluster": "a", "cluster_name": "b"}),
