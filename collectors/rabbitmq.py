@@ -49,7 +49,7 @@ from urllib.parse import quote
 import requests
 
 from brokers.naming import allowed
-from brokers.rabbitmq import RabbitError, display_url, resolve_password
+from brokers.rabbitmq import ManagementClient, RabbitError, display_url, resolve_password
 from collectors.rabbit_queues import QueueHistories, error_ratios
 from collectors.rabbit_rates import QueueCounters, QueueRates, queue_rates
 from collectors.rabbit_topology import QueueRef, resolve_dlqs
@@ -96,8 +96,7 @@ class RabbitCollector:
         self.password = ""
         self.base = cluster_cfg.management_url.rstrip("/")
         self.shown_url = display_url(cluster_cfg.management_url)
-        self.session = requests.Session()
-        self.session.verify = cluster_cfg.ca_file or cluster_cfg.verify_tls
+        self.http = ManagementClient(cluster_cfg)
         self.bytes_last_cycle = 0
         self.requests_last_cycle = 0
         self._prev: dict[QueueRef, QueueCounters] = {}
@@ -108,11 +107,11 @@ class RabbitCollector:
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         try:
-            resp = self.session.get(self.base + path, params=params, timeout=self.cfg.timeout_s,
-                                    auth=(self.cfg.username, self.password))
+            resp = self.http.get(path, self.password, params=params)
         except requests.exceptions.SSLError as exc:
+            from brokers.diagnose import classify
             raise RabbitError(f"TLS error talking to the management API at {self.shown_url}: "
-                              f"{_short(exc)} (check verify_tls / ca_file)") from None
+                              f"{classify(exc, f'rabbitmq.clusters[{self.cfg.name}]').text()}") from None
         except requests.exceptions.Timeout:
             raise RabbitError(f"timeout after {self.cfg.timeout_s:g}s waiting for the management API "
                               f"at {self.shown_url}") from None
@@ -187,7 +186,7 @@ class RabbitCollector:
 
     def reset(self) -> None:
         """Forget pooled HTTP connections after a failure (the next cycle opens new ones)."""
-        self.session.close()
+        self.http.close()
 
     close = reset
 
