@@ -287,6 +287,20 @@ def _probe_management(cfg: RabbitClusterConfig, timeout_s: float) -> Check:
     return Check(cfg.name, "management", None, f"{cfg.username} may read /api/overview and /api/queues")
 
 
+class ConnectionFailed(Exception):
+    """A client could not connect; ``str`` is the failed step and the setting to change (no secrets)."""
+
+
+def connection_failure(cfg: KafkaClusterConfig, exc: BaseException) -> ConnectionFailed:
+    """Why a Kafka client could not connect, named by the probe's steps (the collector's reason)."""
+    try:
+        checks = probe_kafka(cfg)
+    except Exception:  # the probe itself failed: keep the client's own error
+        return ConnectionFailed(str(exc) or type(exc).__name__)
+    diag = checks[0].diagnosis
+    return ConnectionFailed(diag.text() if diag is not None else f"{type(exc).__name__}: {exc}")
+
+
 def probe_all(settings: Any, cluster: str | None = None) -> list[Check]:
     """Every configured cluster's checks (or only ``cluster``'s)."""
     out: list[Check] = []

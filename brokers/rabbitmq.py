@@ -90,6 +90,22 @@ def amqp_parameters(cfg: RabbitClusterConfig, vhost: str | None = None) -> pika.
     return params
 
 
+def amqp_connect(cfg: RabbitClusterConfig, vhost: str | None = None,
+                 params: pika.URLParameters | None = None) -> pika.BlockingConnection:
+    """A blocking AMQP connection of the cluster; RabbitError naming the failed step (DNS, TCP, TLS,
+    authentication, authorisation) and the setting to change when it cannot be opened."""
+    params = params if params is not None else amqp_parameters(cfg, vhost)
+    try:
+        return pika.BlockingConnection(params)
+    except pika.exceptions.AMQPError as exc:
+        from brokers.diagnose import classify
+        parts = urlsplit(cfg.amqp_url)
+        login = "username / password_env" if cfg.login == "PLAIN" else "tls.cert_file (EXTERNAL login)"
+        diag = classify(exc, where(cfg), host=parts.hostname or "", has_cert=bool(cfg.tls.cert_file),
+                        endpoint="amqp_url", login=login)
+        raise RabbitError(f"{diag.text()} [vhost {params.virtual_host!r}]") from None
+
+
 class _ContextAdapter(HTTPAdapter):
     """An HTTPS adapter that connects with the cluster's own TLS context."""
 

@@ -113,11 +113,11 @@ class RabbitCollector:
             raise RabbitError(f"TLS error talking to the management API at {self.shown_url}: "
                               f"{classify(exc, f'rabbitmq.clusters[{self.cfg.name}]').text()}") from None
         except requests.exceptions.Timeout:
-            raise RabbitError(f"timeout after {self.cfg.timeout_s:g}s waiting for the management API "
+            raise RabbitError(f"TCP connect failed: timeout after {self.cfg.timeout_s:g}s waiting for the management API "
                               f"at {self.shown_url}") from None
         except requests.exceptions.ConnectionError as exc:
             why = "connection refused" if "refused" in str(exc).lower() else _short(exc)
-            raise RabbitError(f"management plugin unreachable at {self.shown_url}: {why} "
+            raise RabbitError(f"TCP connect failed: management plugin unreachable at {self.shown_url}: {why} "
                               "(is the node up and rabbitmq_management enabled?)") from None
         except requests.exceptions.RequestException as exc:
             raise RabbitError(f"request to the management API at {self.shown_url} failed: {_short(exc)}") from None
@@ -125,9 +125,10 @@ class RabbitCollector:
         self.bytes_last_cycle += len(resp.content)
         if resp.status_code == 401:
             raise RabbitError(f"authentication failed (401) for user {self.cfg.username!r} at "
-                              f"{self.shown_url}: check the password in {self.cfg.password_env}")
+                              f"{self.shown_url} (check rabbitmq.clusters[{self.cfg.name}].username / password_env: "
+                              f"{self.cfg.password_env})")
         if resp.status_code == 403:
-            raise RabbitError(f"not authorised (403) for user {self.cfg.username!r} on {path}: "
+            raise RabbitError(f"authorisation failed: not authorised (403) for user {self.cfg.username!r} on {path}: "
                               "the user needs the 'monitoring' tag")
         if resp.status_code >= 400:
             raise RabbitError(f"HTTP {resp.status_code} from the management API at {self.shown_url}{path}")

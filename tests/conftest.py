@@ -158,3 +158,39 @@ def any_store(store_location):
 
     open_migrated(store_location).close()
     return store_location
+
+
+# ---------------------------------------------------------------- TLS brokers (tests/tls_brokers.py)
+
+@pytest.fixture(scope="session")
+def tls_pki(tmp_path_factory):
+    """A test CA, server certificate (localhost), client certificate (CN=eventdeck), an untrusted CA."""
+    from tests.tls_brokers import make_pki
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def _tls_start(broker):
+    from tests.tls_brokers import TlsBrokerError
+    try:
+        return broker.start()
+    except TlsBrokerError as exc:
+        pytest.fail(f"TLS test broker could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def tls_rabbit(tls_pki, tmp_path_factory):
+    """A private RabbitMQ node: amqps + https management, PLAIN and EXTERNAL, its own name and ports."""
+    from tests.tls_brokers import TlsRabbit
+    node = _tls_start(TlsRabbit(tls_pki, tmp_path_factory.mktemp("rabbit-tls")))
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session", params=["tls", "mtls"])
+def tls_kafka(request, tls_pki, tmp_path_factory):
+    """Tansu behind a socat TLS terminator; "mtls": the terminator requires a client certificate."""
+    from tests.tls_brokers import TlsKafka
+    broker = _tls_start(TlsKafka(tls_pki, tmp_path_factory.mktemp(f"kafka-{request.param}"),
+                                 mtls=request.param == "mtls"))
+    yield broker
+    broker.stop()
