@@ -169,12 +169,16 @@ def tls_pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def _tls_start(broker):
+def _tls_start(broker, attempts: int = 2):
+    """Start it; a second attempt on fresh ports and a fresh node name when the first start fails
+    (a free port taken in between by a neighbour's test)."""
     from tests.tls_brokers import TlsBrokerError
-    try:
-        return broker.start()
-    except TlsBrokerError as exc:
-        pytest.fail(f"TLS test broker could not be started: {exc}", pytrace=False)
+    for attempt in range(attempts):
+        try:
+            return broker.start()
+        except TlsBrokerError as exc:
+            if attempt + 1 == attempts:
+                pytest.fail(f"TLS test broker could not be started: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ class TlsRabbit:
             raise TlsBrokerError(f"rabbitmqctl {' '.join(args[:2])} failed: {r.stderr.strip()[-400:]}")
         return r.stdout
 
-    def start(self, timeout: float = 120.0) -> "TlsRabbit":
+    def start(self, timeout: float = 90.0) -> "TlsRabbit":
         server = _need("rabbitmq-server", "rabbitmq-server")
         self.node = f"edtls{os.getpid()}x{uuid.uuid4().hex[:6]}@localhost"
         self.amqps_port, self.https_port, self.dist_port = free_port(), free_port(), free_port()
@@ -176,7 +176,21 @@ class TlsRabbit:
         self.ctl("await_startup", timeout=timeout)
         self.add_user("edtls", "edtls-pw-1", tags="monitoring")
         self.add_user("eventdeck", None)  # EXTERNAL: the client certificate's CN
-        return self
+        import requests
+        last = ""
+        while True:  # the management API answers 500 until its stats database is up
+            try:
+                r = requests.get(f"{self.mgmt_url}/api/nodes", auth=("edtls", self.users["edtls"]),
+                                 verify=str(self.pki.ca), timeout=5)
+                if r.status_code == 200 and r.json():
+                    return self
+                last = f"HTTP {r.status_code} {r.text[:300]}"
+            except (requests.RequestException, ValueError) as exc:
+                last = repr(exc)[:300]
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TlsBrokerError(f"management API of {self.node} not ready within {timeout:.0f} s: {last}")
+            time.sleep(0.5)
 
     def add_user(self, name: str, password: str | None, tags: str = "") -> None:
         self.ctl("add_user", name, password or uuid.uuid4().hex)
