@@ -311,3 +311,17 @@ def probe_all(settings: Any, cluster: str | None = None) -> list[Check]:
         if cluster in (None, rc.name):
             out.extend(probe_rabbit(rc))
     return out
+
+
+def connection_rows(checks: list[Check]) -> list[dict[str, str]]:
+    """Checks as table rows for the System page (plain text cells)."""
+    return [{"cluster": c.cluster, "client": c.client, "result": "ok" if c.ok else "failed",
+             "step": "" if c.ok else c.diagnosis.step, "detail": c.detail if c.ok else c.diagnosis.what,
+             "change": "" if c.ok else c.diagnosis.setting} for c in checks]
+
+
+def connection_warnings(settings: Any) -> list[tuple[str, str]]:
+    """(cluster, warning) for every cluster whose TLS does not check the server's identity."""
+    out = [(f"kafka {c.name}", w) for c in settings.kafka.clusters if c.tls is not None for w in c.tls.insecure]
+    out += [(f"rabbitmq {c.name}", w) for c in settings.rabbitmq.clusters for w in c.tls.insecure]
+    return out
