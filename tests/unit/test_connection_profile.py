@@ -197,3 +197,18 @@ def test_management_status(status, step):
 def test_crc32c_status_is_reported():
     ok, text = crc32c_status()
     assert ok is True and "crc32c" in text  # requirements.txt pins crc32c
+
+
+def test_readme_profiles_are_valid_settings():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from config import Settings
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"Profiles to copy.*?```yaml\n(.*?)```", text, re.S).group(1)
+    st = Settings.model_validate(yaml.safe_load(block))
+    assert [c.sasl.mechanism if c.sasl else c.security_protocol for c in st.kafka.clusters] == [
+        "AWS_MSK_IAM", "PLAIN", "SSL", "SCRAM-SHA-512", "OAUTHBEARER"]
+    assert st.rabbitmq.clusters[0].login == "EXTERNAL"
