@@ -84,13 +84,19 @@ def socket_steps(host: str, port: int, context: ssl.SSLContext | None, timeout_s
         addrs = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         return DNS, exc
-    try:
-        family, _t, _p, _c, addr = addrs[0]
+    raw: socket.socket | None = None
+    failure: OSError | None = None
+    for family, _t, _p, _c, addr in addrs:  # every address of the name (localhost: ::1, then 127.0.0.1)
         raw = socket.socket(family, socket.SOCK_STREAM)
         raw.settimeout(timeout_s)
-        raw.connect(addr)
-    except OSError as exc:
-        return TCP, exc
+        try:
+            raw.connect(addr)
+            break
+        except OSError as exc:
+            raw.close()
+            raw, failure = None, failure or exc
+    if raw is None:
+        return TCP, failure or OSError("no address")
     sock: socket.socket = raw
     try:
         if context is not None:
@@ -173,6 +179,11 @@ def probe_kafka(cfg: KafkaClusterConfig, timeout_s: float | None = None) -> list
             return fail(classify(exc, prefix, stage=AUTHN))
     catcher = _LogCatcher()
     kafka_log = logging.getLogger("kafka")
+    # kafka-python's warnings name the real cause; the service silences them (level CRITICAL), so
+    # while probing they go to the catcher only, not to the process's log.
+    saved = kafka_log.level, kafka_log.propagate
+    kafka_log.setLevel(logging.WARNING)
+    kafka_log.propagate = False
     kafka_log.addHandler(catcher)
     admin = None
     try:
@@ -184,6 +195,8 @@ def probe_kafka(cfg: KafkaClusterConfig, timeout_s: float | None = None) -> list
         return fail(_kafka_failure(exc, catcher.texts, prefix, has_cert))
     finally:
         kafka_log.removeHandler(catcher)
+        kafka_log.setLevel(saved[0])
+        kafka_log.propagate = saved[1]
         if admin is not None:
             try:
                 admin.close()

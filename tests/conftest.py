@@ -163,10 +163,22 @@ def any_store(store_location):
 # ---------------------------------------------------------------- TLS brokers (tests/tls_brokers.py)
 
 @pytest.fixture(scope="session")
-def tls_pki(tmp_path_factory):
+def tls_dir():
+    """A private directory for the TLS brokers' certificates and data, outside pytest's numbered temp
+    directories: the brokers read their certificate files at every new connection, and the machine's
+    other pytest sessions prune old numbered directories."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="eventdeck-tls-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tls_pki(tls_dir):
     """A test CA, server certificate (localhost), client certificate (CN=eventdeck), an untrusted CA."""
     from tests.tls_brokers import make_pki
-    return make_pki(tmp_path_factory.mktemp("pki"))
+    return make_pki(tls_dir / "pki")
 
 
 def _tls_start(broker, attempts: int = 2):
@@ -182,19 +194,19 @@ def _tls_start(broker, attempts: int = 2):
 
 
 @pytest.fixture(scope="session")
-def tls_rabbit(tls_pki, tmp_path_factory):
+def tls_rabbit(tls_pki, tls_dir):
     """A private RabbitMQ node: amqps + https management, PLAIN and EXTERNAL, its own name and ports."""
     from tests.tls_brokers import TlsRabbit
-    node = _tls_start(TlsRabbit(tls_pki, tmp_path_factory.mktemp("rabbit-tls")))
+    node = _tls_start(TlsRabbit(tls_pki, tls_dir / "rabbit"))
     yield node
     node.stop()
 
 
 @pytest.fixture(scope="session", params=["tls", "mtls"])
-def tls_kafka(request, tls_pki, tmp_path_factory):
+def tls_kafka(request, tls_pki, tls_dir):
     """Tansu behind a socat TLS terminator; "mtls": the terminator requires a client certificate."""
     from tests.tls_brokers import TlsKafka
-    broker = _tls_start(TlsKafka(tls_pki, tmp_path_factory.mktemp(f"kafka-{request.param}"),
+    broker = _tls_start(TlsKafka(tls_pki, tls_dir / f"kafka-{request.param}",
                                  mtls=request.param == "mtls"))
     yield broker
     broker.stop()
