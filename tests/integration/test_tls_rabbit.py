@@ -209,3 +209,23 @@ def test_broker_down(tls_pki):
                               tls={"ca_file": str(tls_pki.ca)}, timeout_s=3)
     for c in probe_rabbit(cfg):
         assert c.diagnosis.step == "TCP connect" and "refused" in c.diagnosis.what, c.line()
+
+
+def test_config_check_connect_prints_the_failing_step(tls_rabbit, tls_pki, tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from config.__main__ import main
+    monkeypatch.setenv(PW_ENV, "not-the-password")
+    ok = profile(tls_rabbit, tls_pki, "EXTERNAL")
+    wrong_host = profile(tls_rabbit, tls_pki, "PLAIN", amqp_url=f"amqps://127.0.0.1:{tls_rabbit.amqps_port}/%2F")
+    path = tmp_path / "eventdeck.yaml"
+    path.write_text(yaml.safe_dump({"rabbitmq": {"clusters": [{"name": "good", **ok}, {"name": "bad", **wrong_host}]}}))
+    assert main(["check", str(path), "--connect", "bad"]) == 1
+    out = capsys.readouterr().out
+    assert ("bad amqp: TLS failed: host name mismatch: the server certificate does not name 127.0.0.1 "
+            "(check rabbitmq.clusters[bad].amqp_url") in out
+    assert "bad management: authentication failed: bad credentials (management API answered 401)" in out
+    assert "good" not in out and "not-the-password" not in out
+    monkeypatch.setenv(PW_ENV, tls_rabbit.users["edtls"])
+    assert main(["check", str(path), "--connect", "good"]) == 0
+    assert "good amqp: ok (logged in with EXTERNAL to vhost '/')" in capsys.readouterr().out
