@@ -165,9 +165,9 @@ def test_untrusted_ca(tls_rabbit, tls_pki):
         assert "not trusted" in c.diagnosis.what
 
 
-def test_no_ca_configured_is_not_rescued_by_the_environment(tls_rabbit, tls_pki, monkeypatch):
-    # REQUESTS_CA_BUNDLE names the right CA this time: a profile without a CA must still not trust it for AMQP,
-    # and the configured CA (another one) must win for the management API.
+def test_configured_ca_wins_over_the_environment(tls_rabbit, tls_pki, monkeypatch):
+    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE name the broker's CA this time, the profile another one: the
+    # profile's CA is the only trust anchor, for AMQP and for the management API (verify= per request).
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_pki.ca))
     monkeypatch.setenv("CURL_CA_BUNDLE", str(tls_pki.ca))
     cfg = cluster(tls_rabbit, tls_pki, tls={"ca_file": str(tls_pki.other_ca)})
