@@ -29,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from brokers.kafka import crc32c_status
+    crc_ok, crc_text = crc32c_status()
+    if settings.kafka.clusters and not crc_ok:
+        logging.getLogger("eventdeck").warning("%s", crc_text)
     if not settings.has_brokers:
         logging.getLogger("eventdeck").warning(
             "no Kafka or RabbitMQ cluster configured: only housekeeping runs (see config/eventdeck.example.yaml)")

@@ -139,7 +139,11 @@ class KafkaCollector:
 
     def _client(self) -> AdminClient:
         if self._admin is None:
-            admin = AdminClient(**self.client_conf)
+            try:
+                admin = AdminClient(**self.client_conf)
+            except _CONNECTION_ERRORS as exc:
+                from brokers.probe import connection_failure
+                raise connection_failure(self.cfg, exc) from None
             manager = admin._manager  # count every protocol request the admin client sends
             send = manager.send
 

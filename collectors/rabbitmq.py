@@ -61,7 +61,7 @@ from urllib.parse import quote
 import requests
 
 from brokers.naming import allowed
-from brokers.rabbitmq import RabbitError, display_url, resolve_password
+from brokers.rabbitmq import ManagementClient, RabbitError, display_url, resolve_password
 from collectors import rabbit_quorum
 from collectors.rabbit_queues import QueueHistories, error_ratios
 from collectors.rabbit_stream_io import TimestampCache, read_streams
@@ -114,8 +114,7 @@ class RabbitCollector:
         self.password = ""
         self.base = cluster_cfg.management_url.rstrip("/")
         self.shown_url = display_url(cluster_cfg.management_url)
-        self.session = requests.Session()
-        self.session.verify = cluster_cfg.ca_file or cluster_cfg.verify_tls
+        self.http = ManagementClient(cluster_cfg)
         self.bytes_last_cycle = 0
         self.requests_last_cycle = 0
         self._prev: dict[QueueRef, QueueCounters] = {}
@@ -130,17 +129,17 @@ class RabbitCollector:
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         try:
-            resp = self.session.get(self.base + path, params=params, timeout=self.cfg.timeout_s,
-                                    auth=(self.cfg.username, self.password))
+            resp = self.http.get(path, self.password, params=params)
         except requests.exceptions.SSLError as exc:
+            from brokers.diagnose import classify
             raise RabbitError(f"TLS error talking to the management API at {self.shown_url}: "
-                              f"{_short(exc)} (check verify_tls / ca_file)") from None
+                              f"{classify(exc, f'rabbitmq.clusters[{self.cfg.name}]').text()}") from None
         except requests.exceptions.Timeout:
-            raise RabbitError(f"timeout after {self.cfg.timeout_s:g}s waiting for the management API "
+            raise RabbitError(f"TCP connect failed: timeout after {self.cfg.timeout_s:g}s waiting for the management API "
                               f"at {self.shown_url}") from None
         except requests.exceptions.ConnectionError as exc:
             why = "connection refused" if "refused" in str(exc).lower() else _short(exc)
-            raise RabbitError(f"management plugin unreachable at {self.shown_url}: {why} "
+            raise RabbitError(f"TCP connect failed: management plugin unreachable at {self.shown_url}: {why} "
                               "(is the node up and rabbitmq_management enabled?)") from None
         except requests.exceptions.RequestException as exc:
             raise RabbitError(f"request to the management API at {self.shown_url} failed: {_short(exc)}") from None
@@ -148,9 +147,10 @@ class RabbitCollector:
         self.bytes_last_cycle += len(resp.content)
         if resp.status_code == 401:
             raise RabbitError(f"authentication failed (401) for user {self.cfg.username!r} at "
-                              f"{self.shown_url}: check the password in {self.cfg.password_env}")
+                              f"{self.shown_url} (check rabbitmq.clusters[{self.cfg.name}].username / password_env: "
+                              f"{self.cfg.password_env})")
         if resp.status_code == 403:
-            raise RabbitError(f"not authorised (403) for user {self.cfg.username!r} on {path}: "
+            raise RabbitError(f"authorisation failed: not authorised (403) for user {self.cfg.username!r} on {path}: "
                               "the user needs the 'monitoring' tag")
         if resp.status_code >= 400:
             raise RabbitError(f"HTTP {resp.status_code} from the management API at {self.shown_url}{path}")
@@ -214,7 +214,7 @@ class RabbitCollector:
 
     def reset(self) -> None:
         """Forget pooled HTTP connections after a failure (the next cycle opens new ones)."""
-        self.session.close()
+        self.http.close()
 
     close = reset
 

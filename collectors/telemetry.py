@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from brokers.kafka import open_consumer
 from brokers.polling import kafka_poll
-from brokers.rabbitmq import amqp_parameters
+from brokers.rabbitmq import amqp_connect
 from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, isolated_tick_samples
 from config import Settings
 from config.kafka import KafkaClusterConfig
@@ -96,7 +96,7 @@ class RabbitSource:
 
     def _open(self) -> None:
         import pika
-        self._conn = pika.BlockingConnection(amqp_parameters(self.cfg))
+        self._conn = amqp_connect(self.cfg)
         ch = self._conn.channel()
         ch.exchange_declare(self.tcfg.rabbitmq_exchange, exchange_type="fanout", durable=True)
         ch.queue_declare(self.tcfg.rabbitmq_queue, durable=True,

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     hp.add_argument("--stdin", action="store_true", help="read the password from stdin (no prompt)")
     ck = sub.add_parser("check", help="validate a configuration file without starting anything")
     ck.add_argument("file", help="YAML settings file (EVENTDECK_* overrides from the environment apply)")
+    ck.add_argument("--connect", nargs="?", const="*", metavar="CLUSTER",
+                    help="also connect to every cluster (or CLUSTER) and name the step that fails: DNS, TCP "
+                         "connect, TLS, authentication, authorisation (each bounded by the cluster's timeout)")
     args = parser.parse_args(argv)
     if args.command == "check":
         found = problems(args.file)
@@ -25,7 +28,17 @@ def main(argv: list[str] | None = None) -> int:
         if found:
             print(f"{len(found)} problem(s) in {args.file}", file=sys.stderr)
             return 1
+        from config.check import crc32c_line
+        print(f"{args.file}: {crc32c_line()}")
         print(f"{args.file}: ok")
+        if args.connect:
+            from config.check import connect
+            lines, failed = connect(args.file, None if args.connect == "*" else args.connect)
+            for line in lines:
+                print(line)
+            if failed:
+                print(f"{failed} connection check(s) failed", file=sys.stderr)
+                return 1
         return 0
     if args.command == "hash-password":
         if args.stdin:

@@ -45,3 +45,29 @@ def problems(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | N
     except ConfigError as exc:
         return list(exc.problems)
     return _kafka_problems(settings) + _rabbit_problems(settings)
+
+
+def crc32c_line() -> str:
+    from brokers.kafka import crc32c_status
+    return crc32c_status()[1]
+
+
+def connect(path: str | os.PathLike[str] | None, cluster: str | None = None,
+            environ: Mapping[str, str] | None = None) -> tuple[list[str], int]:
+    """``--connect``: one line per cluster and client kind (ok, or the step that failed and the setting
+    to change), and how many failed. Each probe is bounded by its cluster's timeout."""
+    from brokers.probe import probe_all
+
+    settings = load_settings(path, environ)
+    known = [c.name for c in settings.kafka.clusters] + [c.name for c in settings.rabbitmq.clusters]
+    if cluster is not None and cluster not in known:
+        return [f"--connect: no cluster named {cluster!r} (configured: {', '.join(known) or 'none'})"], 1
+    checks = probe_all(settings, cluster)
+    lines = [c.line() for c in checks]
+    for kc in settings.kafka.clusters:
+        if cluster in (None, kc.name) and kc.tls is not None:
+            lines += [f"{kc.name} kafka: warning: {w}" for w in kc.tls.insecure]
+    for rc in settings.rabbitmq.clusters:
+        if cluster in (None, rc.name):
+            lines += [f"{rc.name} rabbitmq: warning: {w}" for w in rc.tls.insecure]
+    return lines or ["no clusters configured"], sum(not c.ok for c in checks)

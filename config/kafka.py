@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.base import Section
+from config.connection import SaslConfig, SecurityProtocol, TlsConfig, check_kafka_profile
 
 DEFAULT_DLQ_PATTERNS = ["*.dlq", "*-dlq", "*.DLT", "*-dlt", "*_dlq", "dlq.*"]
 
@@ -35,8 +36,12 @@ class KafkaClusterConfig(Section):
     exact_timelag: bool = Field(True, description="read the timestamp of the record at the committed offset")
     exact_timelag_max_partitions: int = Field(500, ge=1, le=100_000, description="new offsets to read per cycle")
     exact_timelag_partition_bytes: int = Field(16_384, ge=64, le=1_048_576, description="Fetch bytes per partition")
-    # Passed through to kafka-python (security_protocol, sasl_mechanism, ssl_cafile, ...).
-    # Secret values are given as "env:VARNAME" and resolved from the environment.
+    # The connection profile (brokers/ builds every client from it): PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    tls: TlsConfig | None = Field(None, description="TLS settings (SSL, SASL_SSL); None: system trust store")
+    sasl: SaslConfig | None = None
+    # Escape hatch for rare kafka-python settings, validated against the keys kafka-python accepts;
+    # never the keys the profile above sets. Secret values as "env:VARNAME".
     client_options: dict[str, Any] = {}
 
     @field_validator("bootstrap_servers")
@@ -47,6 +52,11 @@ class KafkaClusterConfig(Section):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{hp!r} is not host:port")
         return v
+
+    @model_validator(mode="after")
+    def _profile(self) -> "KafkaClusterConfig":
+        check_kafka_profile(self.security_protocol, self.tls, self.sasl)
+        return self
 
 
 class KafkaConfig(Section):

@@ -1,9 +1,12 @@
 """Settings of the RabbitMQ collector: any number of clusters (management HTTP API + AMQP)."""
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from config.base import Section
+from config.connection import TlsConfig
 
 
 class RabbitDlqTarget(Section):
@@ -18,8 +21,14 @@ class RabbitClusterConfig(Section):
     username: str = "guest"
     # Never the password itself: the name of the environment variable that holds it.
     password_env: str = "EVENTDECK_RABBITMQ_PASSWORD"
+    # TLS of amqps:// and https:// (one CA and client certificate for both). verify_tls / ca_file are
+    # the older spelling of tls.verify / tls.ca_file and are folded into tls.
+    tls: TlsConfig = TlsConfig()
     verify_tls: bool = True
     ca_file: str | None = None
+    # AMQP login: PLAIN (username + password_env) or EXTERNAL (the client certificate's subject; needs
+    # amqps and tls.cert_file). The management API always logs in with username + password_env.
+    login: Literal["PLAIN", "EXTERNAL"] = "PLAIN"
     interval_s: float = Field(15.0, gt=0)
     timeout_s: float = Field(10.0, gt=0)
     vhosts: list[str] = ["*"]
@@ -40,6 +49,16 @@ class RabbitClusterConfig(Section):
     # only if it is listed here).
     stream_consumers: list[str] = []
     stream_timeout_s: float = Field(3.0, gt=0, description="wait for one stream chunk")
+
+    @model_validator(mode="after")
+    def _profile(self) -> "RabbitClusterConfig":
+        if self.ca_file and not self.tls.ca_file:
+            self.tls = self.tls.model_copy(update={"ca_file": self.ca_file})
+        if not self.verify_tls and self.tls.verify:
+            self.tls = self.tls.model_copy(update={"verify": False})
+        if self.login == "EXTERNAL" and not (self.amqp_url.startswith("amqps://") and self.tls.cert_file):
+            raise ValueError("login EXTERNAL needs an amqps:// amqp_url and tls.cert_file (the client certificate)")
+        return self
 
 
 class RabbitConfig(Section):

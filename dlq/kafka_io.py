@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from brokers.kafka import client_config
+from brokers.kafka import client_config, open_admin, open_consumer as _open_consumer, open_producer
 from brokers.polling import kafka_poll
 from config import ConfigError
 from config.kafka import KafkaClusterConfig
@@ -42,8 +42,11 @@ def client_kwargs(cfg: KafkaClusterConfig) -> dict[str, Any]:
 
 
 def open_consumer(cfg: KafkaClusterConfig) -> KafkaConsumer:
-    return KafkaConsumer(**client_kwargs(cfg), group_id=None, enable_auto_commit=False,
-                         auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    try:  # a bad option or missing secret: ReplayError naming the key
+        return _open_consumer(cfg, group_id=None, enable_auto_commit=False,
+                              auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    except ConfigError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def to_message(rec: Any) -> tuple[plan.Message, hdr.HeaderError | None]:
@@ -224,9 +227,9 @@ def plan_items(ctx: JobContext, cfg: KafkaClusterConfig, records: list[Any],
 class _Topics:
     """Topic existence and partition counts, refreshed on a miss; creates the parking topic."""
 
-    def __init__(self, consumer: KafkaConsumer, kwargs: dict[str, Any]) -> None:
+    def __init__(self, consumer: KafkaConsumer, cfg: KafkaClusterConfig) -> None:
         self.consumer = consumer
-        self.kwargs = kwargs
+        self.cfg = cfg
         self.known: set[str] = set(consumer.topics())
         self.partitions: dict[str, int] = {}
         self.missing: set[str] = set()  # looked up in this batch and absent
@@ -244,7 +247,7 @@ class _Topics:
         self.check(topic)
         if topic in self.known:
             return
-        admin = KafkaAdminClient(**self.kwargs)
+        admin = open_admin(self.cfg)
         try:
             admin.create_topics({topic: {"num_partitions": num_partitions, "replication_factor": 1}})
         except TopicAlreadyExistsError:
@@ -329,9 +332,8 @@ def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
     in flight in the store, so a crash at any point is reconciled on resume.
     """
     dlq = ctx.job["dlq"]
-    kwargs = client_kwargs(cfg)
     consumer = open_consumer(cfg)
-    producer = KafkaProducer(**kwargs, acks="all", linger_ms=5, retries=5, batch_size=256 * 1024,
+    producer = open_producer(cfg, acks="all", linger_ms=5, retries=5, batch_size=256 * 1024,
                              max_in_flight_requests_per_connection=1)
     previous: _Batch | None = None
     try:
@@ -345,7 +347,7 @@ def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
         total = len(sel["coords"]) if sel["mode"] == "picked" else sum(e - b for b, e in ranges.values())
         ctx.beat(total=total)
         reconcile(ctx, consumer)
-        topics = _Topics(consumer, kwargs)
+        topics = _Topics(consumer, cfg)
         rate = ctx.req.get("rate_per_s")
         size = MAX_BATCH if not rate else max(1, min(MAX_BATCH, int(rate / 10)))
         state = "done"

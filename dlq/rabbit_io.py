@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pika
 from pika.exceptions import ChannelClosedByBroker
 
-from brokers.rabbitmq import RabbitError, amqp_parameters
+from brokers.rabbitmq import RabbitError, amqp_connect, amqp_parameters
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
@@ -38,10 +38,9 @@ def connect(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.BlockingConnecti
     """A blocking connection to ``vhost`` with the cluster's credentials (never put in messages)."""
     parts = urlsplit(cfg.amqp_url)
     try:
-        return pika.BlockingConnection(params(cfg, vhost))
-    except pika.exceptions.AMQPConnectionError as exc:
-        raise ReplayError(f"rabbitmq cluster {cfg.name}: cannot connect to {parts.hostname}:{parts.port} "
-                          f"vhost {vhost!r}: {type(exc).__name__} {exc}") from None
+        return amqp_connect(cfg, vhost, params(cfg, vhost))
+    except RabbitError as exc:
+        raise ReplayError(f"rabbitmq cluster {cfg.name}: cannot connect to {parts.hostname}:{parts.port}: {exc}") from None
 
 
 def depth(conn: pika.BlockingConnection, queue: str) -> int:

@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("collectors.__main__", "the collector service (collect, store, alerts, replay jobs)"),
     "dashboard": ("eventdeck.cli", "the dashboard (Streamlit) on dashboard.address:dashboard.port"),
     "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs"),
-    "config": ("config.__main__", "check FILE (every problem, with its key) | hash-password"),
+    "config": ("config.__main__", "check FILE [--connect [CLUSTER]] (every problem, with its key; the failing connection step) | hash-password"),
     "brokers": ("demo.brokers", "local test brokers: up | up-rabbitmq | status | down"),
     "store": ("store.__main__", "migrate --store PATH: create or migrate the SQLite store"),
 }

@@ -3,12 +3,14 @@
 #   chromium        - the browser the end-to-end tests drive through Playwright
 #   rabbitmq-server - only if no RabbitMQ is installed at all
 #   redis-server    - the Redis dedup store of `instrument` (its tests start a private one if none runs)
+#   socat           - the TLS terminator in front of Tansu for the Kafka-over-TLS/mTLS tests (tests/tls_brokers.py)
 # Needs root (or sudo) the first time; does nothing when everything is there.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v socat >/dev/null 2>&1 || need+=(socat)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "system-deps: installing ${need[*]} with apt-get" >&2
 SUDO=""

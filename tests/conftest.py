@@ -158,3 +158,55 @@ def any_store(store_location):
 
     open_migrated(store_location).close()
     return store_location
+
+
+# ---------------------------------------------------------------- TLS brokers (tests/tls_brokers.py)
+
+@pytest.fixture(scope="session")
+def tls_dir():
+    """A private directory for the TLS brokers' certificates and data, outside pytest's numbered temp
+    directories: the brokers read their certificate files at every new connection, and the machine's
+    other pytest sessions prune old numbered directories."""
+    import shutil
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="eventdeck-tls-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tls_pki(tls_dir):
+    """A test CA, server certificate (localhost), client certificate (CN=eventdeck), an untrusted CA."""
+    from tests.tls_brokers import make_pki
+    return make_pki(tls_dir / "pki")
+
+
+def _tls_start(broker, attempts: int = 2):
+    """Start it; a second attempt on fresh ports and a fresh node name when the first start fails
+    (a free port taken in between by a neighbour's test)."""
+    from tests.tls_brokers import TlsBrokerError
+    for attempt in range(attempts):
+        try:
+            return broker.start()
+        except TlsBrokerError as exc:
+            if attempt + 1 == attempts:
+                pytest.fail(f"TLS test broker could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def tls_rabbit(tls_pki, tls_dir):
+    """A private RabbitMQ node: amqps + https management, PLAIN and EXTERNAL, its own name and ports."""
+    from tests.tls_brokers import TlsRabbit
+    node = _tls_start(TlsRabbit(tls_pki, tls_dir / "rabbit"))
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session", params=["tls", "mtls"])
+def tls_kafka(request, tls_pki, tls_dir):
+    """Tansu behind a socat TLS terminator; "mtls": the terminator requires a client certificate."""
+    from tests.tls_brokers import TlsKafka
+    broker = _tls_start(TlsKafka(tls_pki, tls_dir / f"kafka-{request.param}",
+                                 mtls=request.param == "mtls"))
+    yield broker
+    broker.stop()

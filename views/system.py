@@ -16,6 +16,9 @@ from store import postgres, queries, status
 from store import rejects as store_rejects
 from store.db import applied_migrations
 from views import common, frames, lease_frames, units
+from views.signin import NotAllowed, require_operator
+from brokers.kafka import crc32c_status
+from brokers.probe import connection_rows, connection_warnings, probe_all
 
 ctx = common.page("System")
 st.subheader("Collector status")
@@ -41,6 +44,27 @@ else:
         shown = shown.assign(poll=(shown["duration_ms"] / 1000).map(units.duration))
         st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "poll"]], hide_index=True,
                      key="sys_targets")
+
+st.subheader("Connections")
+_crc_ok, _crc_text = crc32c_status()
+(st.caption if _crc_ok else st.warning)(_crc_text)
+for _cluster, _warning in connection_warnings(ctx.settings):
+    st.warning(f"{_cluster}: {_warning}")
+if ctx.settings.has_brokers:
+    _may = ctx.user.is_operator
+    if st.button("Test connection", key="sys_test_connection", disabled=not _may,
+                 help=None if _may else "needs the operator role"):
+        try:
+            require_operator(ctx.user, "test connection")
+            with st.spinner("Connecting to every cluster (each bounded by its timeout)..."):
+                st.session_state["sys_connection_checks"] = connection_rows(probe_all(ctx.settings))
+        except NotAllowed as exc:
+            st.error(f"Refused: {frames.md_escape(exc, 500)}.")
+    if not _may:
+        st.caption("Testing the connections needs the operator role.")
+    _rows = st.session_state.get("sys_connection_checks")
+    if _rows:  # plain cells in a table: never Markdown or HTML
+        st.dataframe(pd.DataFrame(_rows), hide_index=True, key="sys_connections")
 
 st.subheader("Collector processes")
 members = store_leases.read_members(ctx.conn)
