@@ -55,6 +55,16 @@ def conninfo(url: str, environ: dict[str, str] | None = None) -> str:
     return urlunsplit(parts)
 
 
+def with_options(url: str, options: "dict[str, str] | Any") -> str:
+    """The URL with libpq ``options`` (``sslmode``, ``sslrootcert``...) added to its query (the URL's own win)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for k, v in options.items():
+        if v is not None:
+            query.setdefault(k, str(v))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 @functools.lru_cache(maxsize=4096)
 def convert(sql: str) -> tuple[str, tuple[int, ...] | None]:
     """(psycopg SQL, parameter order or None): ``?`` and ``?N`` become ``%s``, ``:name`` ``%(name)s``,
@@ -200,12 +210,16 @@ class ReaderPool:
     """Read-only connections for concurrent readers (a psycopg-pool ``ConnectionPool``):
     ``connect()`` lends one, its ``close()`` returns it."""
 
-    def __init__(self, url: str, max_size: int = 4):
+    def __init__(self, url: str, max_size: int = 4, shown: str | None = None):
         from psycopg_pool import ConnectionPool
 
         self.url = url
+        self.shown = shown or redact(url)
+        # check: a connection the server dropped (restart) is replaced before it is lent, not handed out
         self._pool = ConnectionPool(conninfo(url), min_size=1, max_size=max_size, open=True, name="eventdeck-readers",
-                                    kwargs={"autocommit": True, "application_name": "eventdeck"},
+                                    check=ConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
+                                    kwargs={"autocommit": True, "application_name": "eventdeck",
+                                            "connect_timeout": CONNECT_TIMEOUT_S},
                                     configure=lambda c: c.execute("SET default_transaction_read_only = on"))
 
     def connect(self) -> PgConnection:

@@ -22,10 +22,10 @@ PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"
 
 
 def _run(st: Settings, req: dict[str, Any]) -> dict[str, Any]:
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"rate_per_s": None, **req}, "otto", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         return api.job(conn, jid)
     finally:
         conn.close()

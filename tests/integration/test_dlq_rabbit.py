@@ -52,11 +52,11 @@ def settings(rabbitmq, tmp_store, monkeypatch):
 
 
 def replay(st: Settings, dlq: str, **req: Any) -> dict[str, Any]:
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None, **req},
                                  "tester", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         return api.job(conn, jid)
     finally:
         conn.close()
@@ -149,10 +149,10 @@ def test_bad_target_leaves_the_message(topo, settings):
     missing = f"nowhere-{u}"
     job = replay(st, dlq, target={"queue": missing})
     assert (job["replayed"], job["failed"]) == (0, 1)
-    [m] = api.job_messages(open_migrated(st.store.path), job["id"])
+    [m] = api.job_messages(open_migrated(st.store.handle), job["id"])
     assert missing in m["detail"] and "does not exist" in m["detail"] and "unroutable" in m["detail"]
     job = replay(st, dlq, target={"exchange": f"no-exchange-{u}", "routing_key": "k"})
-    [m] = api.job_messages(open_migrated(st.store.path), job["id"])
+    [m] = api.job_messages(open_migrated(st.store.handle), job["id"])
     assert "404" in m["detail"] and f"no-exchange-{u}" in m["detail"]
     assert topo.depth(dlq) == 1
     assert [b for _, b in topo.drain(dlq)] == [b"stay"]
@@ -200,9 +200,9 @@ def test_cli_and_collector_poller(topo, settings, tmp_path):
                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert err.returncode == 1 and f"none-{u}" in err.stderr and "not found" in err.stderr
 
-    [spec] = jobs(st, st.store.path)  # what the collector service schedules
+    [spec] = jobs(st, st.store.handle)  # what the collector service schedules
     assert spec.after_tick is False and spec.interval_s == st.dlq.job_poll_interval_s
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq}, "ann", 1)
     spec.func()
     job = api.job(conn, jid)
@@ -225,7 +225,7 @@ def test_target_rejecting_publishes_keeps_the_messages(topo, settings):
     st = settings()
     job = replay(st, dlq)
     assert (job["replayed"], job["failed"]) == (2, 3), job
-    failed = [m for m in api.job_messages(open_migrated(st.store.path), job["id"]) if m["outcome"] == "failed"]
+    failed = [m for m in api.job_messages(open_migrated(st.store.handle), job["id"]) if m["outcome"] == "failed"]
     assert all("nacked" in m["detail"] and dest in m["detail"] for m in failed), failed
     assert sorted(b for _, b in topo.drain(dest)) == [b"m0", b"m1"]
     assert sorted(b for _, b in topo.drain(dlq)) == [b"m2", b"m3", b"m4"]
@@ -249,7 +249,7 @@ def test_windowed_replay_full_and_unroutable_targets_keep_their_messages(topo, s
     st = settings()
     job = replay(st, dlq, window=64)
     assert (job["state"], job["replayed"], job["failed"], job["total"]) == ("done", 120, 180, 300), job
-    msgs = api.job_messages(open_migrated(st.store.path), job["id"])
+    msgs = api.job_messages(open_migrated(st.store.handle), job["id"])
     failed = [m["detail"] for m in msgs if m["outcome"] == "failed"]
     assert sum("nacked" in d and full in d for d in failed) == 80
     assert sum("unroutable" in d and "does not exist" in d and gone in d for d in failed) == 100
@@ -272,10 +272,10 @@ def test_cancel_settles_the_window_and_stops(topo, settings):
         topo.ch.basic_publish("", dlq, f"m{i}".encode())
     topo.wait_depth(dlq, 1000)
     st = settings()
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": 400,
                                     "window": 32}, "ann", int(time.time() * 1000))
-    runner = threading.Thread(target=run_pending, args=(st, st.store.path, jid))
+    runner = threading.Thread(target=run_pending, args=(st, st.store.handle, jid))
     runner.start()
     deadline = time.monotonic() + 20
     while (api.job(conn, jid) or {}).get("replayed", 0) < 100:

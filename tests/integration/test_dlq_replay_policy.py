@@ -22,10 +22,10 @@ PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"
 
 
 def _run(st: Settings, request: dict[str, Any]) -> dict[str, Any]:
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"rate_per_s": None, **request}, "tester", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         return {**api.job(conn, jid), "messages": api.job_messages(conn, jid)}
     finally:
         conn.close()
@@ -119,8 +119,8 @@ def rsettings(rabbitmq, tmp_store, monkeypatch):
 def _link_by_collector(st: Settings, dlq: str, source: str, timeout: float = 30.0) -> None:
     """Run the RabbitMQ collector into the store until it links ``dlq`` to ``source`` (the management API
     lists a new queue's counters only after its first stats tick)."""
-    job = collect_job(st.rabbitmq.clusters[0], st.store.path)
-    conn = open_migrated(st.store.path)
+    job = collect_job(st.rabbitmq.clusters[0], st.store.handle)
+    conn = open_migrated(st.store.handle)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -195,7 +195,7 @@ def test_rabbit_browse_is_refused_while_a_job_is_queued(topo, rsettings):
     topo.ch.basic_publish("", dlq, b"m")
     topo.wait_depth(dlq, 1)
     st = rsettings()
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq}, "tester",
                                  int(time.time() * 1000))
