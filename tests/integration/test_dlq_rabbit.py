@@ -16,7 +16,10 @@ from config import Settings
 from dlq import api
 from dlq.jobs import jobs, run_pending
 from store.db import open_migrated
+from store.types import Sample
+from store.writes import SampleWriter
 from tests.integration.dlq_helpers import Topology, uid
+from tests.conftest import store_settings
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def settings(rabbitmq, tmp_store, monkeypatch):
         # policy itself is exercised in test_dlq_replay_policy.py.
         dlq.setdefault("allowed_targets", {"r": ["*", "exchange:*"]})
         return Settings.model_validate({
-            "store": {"path": str(tmp_store)}, "dlq": dlq,
+            "store": store_settings(tmp_store), "dlq": dlq,
             "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
                                        "management_url": rabbitmq.mgmt_url, "username": rabbitmq.user,
                                        "password_env": PW_ENV}]}})
@@ -208,7 +211,17 @@ def test_cli_and_collector_poller(topo, settings, tmp_path):
     job = api.job(conn, jid)
     assert (job["state"], job["replayed"]) == ("done", 3)
     assert topo.depth(dest) == 3 and topo.depth(dlq) == 0
+    SampleWriter(conn).write([Sample("dlq_messages", {"broker": "rabbitmq", "cluster": "r", "vhost": "/", "dlq": dlq},
+                                     int(time.time() * 1000), 0.0)])
     conn.close()
+    listed = cli("jobs").splitlines()  # the CLI reads the configured store, SQLite or PostgreSQL
+    assert any(f"id={jid}  state=done" in ln and "replayed=3" in ln for ln in listed), listed
+    assert any(f"dlq={dlq}  messages=0" in ln for ln in cli("list").splitlines())
+    for i in range(2):
+        topo.ch.basic_publish("", dlq, f'{{"again": {i}}}'.encode())
+    topo.wait_depth(dlq, 2)
+    out = cli("replay", "rabbitmq", "r", dlq, "--unthrottled", "--actor", "cli-tester")
+    assert "done: replayed=2" in out and topo.depth(dest) == 5 and topo.depth(dlq) == 0
 
 
 def test_target_rejecting_publishes_keeps_the_messages(topo, settings):

@@ -17,6 +17,13 @@ from store import queries
 from store.db import open_migrated
 from tests.cycles import run_cycle
 from tests.integration.dlq_helpers import Topology, make_topics, read_all, seed, settings_for, spring, uid
+from tests.conftest import store_settings
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
 
 PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"
 
@@ -109,7 +116,7 @@ def rsettings(rabbitmq, tmp_store, monkeypatch):
 
     def make(**dlq: Any) -> Settings:
         return Settings.model_validate({
-            "store": {"path": str(tmp_store)}, "dlq": dlq,
+            "store": store_settings(tmp_store), "dlq": dlq,
             "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
                                        "management_url": rabbitmq.mgmt_url, "username": rabbitmq.user,
                                        "password_env": PW_ENV}]}})
