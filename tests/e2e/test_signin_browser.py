@@ -89,3 +89,40 @@ def test_foreign_host_websocket_is_refused(password_dashboard):
     port = urlsplit(password_dashboard.url).port
     assert " 101 " in _handshake(password_dashboard.url, f"127.0.0.1:{port}")  # the genuine host is served
     assert " 403 " in _handshake(password_dashboard.url, f"evil.example:{port}")
+
+
+def test_repeated_wrong_passwords_lock_the_user_out(password_dashboard, page):
+    """Lockout in the browser, kept in the configured store (SQLite or PostgreSQL); another user still signs in."""
+    user = "vera"  # not the user the other tests of this module sign in with
+    page.goto(password_dashboard.url)
+    for _ in range(5):  # dashboard.login_max_failures (default 5)
+        page.get_by_role("textbox", name="User").fill(user)
+        page.get_by_role("textbox", name="Password").fill("wrong")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Unknown user or wrong password").wait_for(timeout=30_000)
+    page.get_by_role("textbox", name="User").fill(user)
+    page.get_by_role("textbox", name="Password").fill(seed.USERS[user][1])  # the right password, too late
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Too many failed sign-ins").wait_for(timeout=30_000)
+    shoot(page, "signin-locked-out")
+    conn = connect_reader(password_dashboard.store)
+    try:
+        log = audit.read(conn, action_prefix="auth.")
+    finally:
+        conn.close()
+    outcomes = [r.outcome for r in log.sort_values("id").itertuples() if r.actor == user]
+    assert outcomes[-6:] == ["failure"] * 5 + ["locked"]
+
+
+def test_an_anonymous_session_request_creates_no_store(tmp_path):
+    """`/eventdeck/session` without a code (or with a forged one) before the collector service made the store
+    hands nothing over and never creates a SQLite file."""
+    from tests.e2e.conftest import serve
+
+    store = tmp_path / "never" / "eventdeck.db"
+    with serve(tmp_path, auth="password", store=store, seed=False) as d:
+        for query in ("", "?code=forged"):
+            r = requests.get(f"{d.url}/eventdeck/session{query}", allow_redirects=False, timeout=10)
+            assert r.status_code == 303 and "set-cookie" not in r.headers, query
+        assert requests.get(d.url, timeout=10).status_code == 200
+    assert not store.exists() and not store.parent.exists()
