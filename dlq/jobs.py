@@ -46,8 +46,11 @@ def owner_alive(owner: str) -> bool:
 
 
 def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
-    """Run one claimed job; records its end state and audits it. Never raises for broker errors."""
+    """Run one claimed job; records its end state and audits it. Never raises for broker errors. When the store
+    stops answering mid-job the job is left 'running' as this runner's and the error raised: the next poll
+    claims it again (its own job) and resumes it from its ledger."""
     from dlq import kafka_io, rabbit_io  # broker clients load only when a job runs
+    from store.handle import unreachable_errors
 
     ctx = JobContext(conn=conn, job=job, settings=settings)
     error = None
@@ -56,6 +59,10 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
             state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
         else:
             state = rabbit_io.run_replay(ctx, rabbit_cluster(settings, job["cluster"]))
+    except unreachable_errors() as exc:  # not the job's fault: pause it, resume when the store is back
+        log.warning("replay job %s paused: the store is unreachable (%s); it resumes when the store answers",
+                    job["id"], exc)
+        raise
     except (ReplayError, KafkaError, AMQPError, OSError) as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
         log.warning("replay job %s failed: %s", job["id"], error)

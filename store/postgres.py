@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -122,17 +122,30 @@ class PgConnection:
 
     dialect = DIALECT
 
-    def __init__(self, conn: psycopg.Connection, location: str):
+    def __init__(self, conn: psycopg.Connection, location: str, reopen: Callable[[], psycopg.Connection] | None = None):
         self.raw = conn
         self.location = location
         self.total_changes = 0
         self.temp_tables: set[str] = set()  # temporary tables this session already created
+        self._reopen = reopen
+        self.reconnects = 0
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        # a connection the server dropped has no transaction left to commit or roll back
+        return not self.raw.closed and self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def ensure(self) -> None:
+        """Replace a connection the server dropped (a restart, a network cut) by a new one, outside a
+        transaction: the statement that met the drop failed; the next one runs on a fresh connection.
+        Raises ``psycopg.OperationalError`` while the server does not answer."""
+        if self.raw.closed and self._reopen is not None:
+            self.raw = self._reopen()
+            self.temp_tables = set()  # temporary tables went with the old session
+            self.reconnects += 1
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
+        self.ensure()
         text, order = convert(sql)
         cur = self.raw.cursor()
         cur.execute(text, _args(order, params) if params or order else None)
@@ -142,6 +155,7 @@ class PgConnection:
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> psycopg.Cursor:
         """Runs in pipeline mode (one round trip); ``rowcount`` is the sum over the parameter sets."""
+        self.ensure()
         text, order = convert(sql)
         cur = self.raw.cursor()
         cur.executemany(text, [_args(order, p) for p in seq])
@@ -151,6 +165,7 @@ class PgConnection:
 
     def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Bulk load rows with ``COPY … FROM STDIN`` (binary)."""
+        self.ensure()
         with self.raw.cursor() as cur:
             with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
                 for row in rows:
@@ -169,8 +184,7 @@ class PgConnection:
         self.close()
 
 
-def connect(url: str, read_only: bool = False) -> PgConnection:
-    """A connection in autocommit mode (group writes with ``store.db.transaction``)."""
+def _open(url: str, read_only: bool) -> psycopg.Connection:
     try:
         raw = psycopg.connect(conninfo(url), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                               application_name="eventdeck")
@@ -179,14 +193,22 @@ def connect(url: str, read_only: bool = False) -> PgConnection:
                                        f"{redact(str(exc))}") from None
     if read_only:
         raw.execute("SET default_transaction_read_only = on")
-    return PgConnection(raw, url)
+    return raw
+
+
+def connect(url: str, read_only: bool = False) -> PgConnection:
+    """A connection in autocommit mode (group writes with ``store.db.transaction``). It reconnects by itself
+    after the server dropped it (see :meth:`PgConnection.ensure`)."""
+    return PgConnection(_open(url, read_only), url, reopen=functools.partial(_open, url, read_only))
 
 
 def begin_write(conn: PgConnection) -> None:
+    conn.ensure()
     conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")  # one round trip
 
 
 def begin_read(conn: PgConnection) -> None:
+    conn.ensure()
     conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
 
 
