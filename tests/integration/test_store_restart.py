@@ -10,6 +10,8 @@ import uuid
 
 import pika
 import pytest
+import yaml
+from streamlit.testing.v1 import AppTest
 
 from config import Settings
 from runner.service import build_service
@@ -44,7 +46,11 @@ def _wait(pred, timeout_s: float, what: str):
         time.sleep(0.2)
 
 
-def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitmq, monkeypatch):
+def _errors(at) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitmq, monkeypatch, tmp_path):
     queue = f"eventdeck-restart-{uuid.uuid4().hex[:8]}"
     amqp = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))
     amqp.channel().queue_declare(queue)
@@ -58,16 +64,26 @@ def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitm
                                    "interval_s": INTERVAL_MS / 1000, "queues_allow": [queue],
                                    "topology_refresh_s": 0}]}})
     store = settings.store.handle
+    cfg = tmp_path / "eventdeck.yaml"
+    cfg.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    monkeypatch.setenv("EVENTDECK_CONFIG", str(cfg))
+    from tests.ui.conftest import APP, RUN_TIMEOUT_S
     target = {"target": "rabbitmq:restart"}
     service = build_service(settings).start()
     reader = None
     try:
         _wait(lambda: len(_series_ts(store, "collector_up", target)) >= 3, 60, "the first cycles")
         reader = store.reader()  # as the dashboard holds one
+        page = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S)
+        page.run()
+        page.switch_page("views/system.py").run()
+        assert not page.exception and not _errors(page), _errors(page)
         [job] = [s.func for s in service.specs if s.id == "rabbitmq:restart"]
         private_pg.stop()
         stopped = time.time() * 1000
-        time.sleep(DOWN_S)
+        page.run()  # the dashboard says so, and does not hang
+        assert any("Store unreachable" in e for e in _errors(page)), _errors(page)
+        time.sleep(max(0.0, DOWN_S - (time.time() * 1000 - stopped) / 1000))
         held = len(job.spool)
         assert held >= DOWN_S * 0.8, f"only {held} cycles held while the store was down"  # collection went on
         private_pg.start()
@@ -84,6 +100,9 @@ def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitm
             except Exception:  # noqa: BLE001 - the first statement on the dropped connection fails
                 assert time.monotonic() < deadline, "the reader did not reconnect within 10 s"
                 time.sleep(0.5)
+        page.run()  # the dashboard's cached reader is replaced by itself
+        assert not page.exception and not _errors(page), _errors(page)
+        assert time.monotonic() - restarted < 10
         time.sleep(3 * INTERVAL_MS / 1000)
     finally:
         service.stop()
