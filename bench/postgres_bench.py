@@ -4,7 +4,9 @@
 
 Ingest: the same time-major batches (one value per series every 15 s, --batch samples a batch, COPY on
 PostgreSQL) into a fresh store of each backend; samples/s. Then both seal (2 h chunks) and report
-bytes per sample (SQLite: the file; PostgreSQL: the store's tables and indexes). Query shapes of the
+bytes per sample (SQLite: the file; PostgreSQL: the store's tables and indexes), for the whole store and without
+the empty migrated store's own size (each empty table and index costs a page or two: a fixed cost that does
+not grow with the samples). PostgreSQL loads large batches by binary COPY. Query shapes of the
 dashboard: latest of a metric, top 10, one series' raw hour, every series at 1-minute resolution over
 the span, and the 1-hour view; median of 5, interleaved. Small collection-cycle batches (200 samples)
 show the per-transaction cost. Lease failover: three lease managers beat every ttl/3 (ttl 1.8 s, as for
@@ -176,8 +178,10 @@ def main(argv: list[str]) -> int:
             locs = {"sqlite": Path(tmp) / "s.db", "postgresql": url}
             res = {}
             for backend, loc in locs.items():
+                db.open_migrated(loc).close()
+                empty = _size(loc)  # the schema alone
                 rate, n = _ingest(loc, args.series, args.hours, args.batch)
-                res[backend] = {"rate": rate, "n": n, "bytes": _size(loc), "small": _small_batches(loc)}
+                res[backend] = {"rate": rate, "n": n, "bytes": _size(loc), "empty": empty, "small": _small_batches(loc)}
             qs = {b: _queries(loc, args.hours) for b, loc in locs.items()}
         print(f"{args.series} series x {args.hours} h at 15 s, batches of {args.batch}")
         print(f"{'':38} {'sqlite':>12} {'postgresql':>12}")
@@ -186,7 +190,12 @@ def main(argv: list[str]) -> int:
               f"{res['postgresql']['small']:12,.0f}")
         for b in res:
             res[b]["bps"] = res[b]["bytes"] / res[b]["n"]
+            res[b]["growth"] = (res[b]["bytes"] - res[b]["empty"]) / res[b]["n"]
+        print(f"{'empty migrated store (KiB)':38} {res['sqlite']['empty'] / 1024:12,.0f} "
+              f"{res['postgresql']['empty'] / 1024:12,.0f}")
         print(f"{'bytes per sample, sealed (whole store)':38} {res['sqlite']['bps']:12.2f} {res['postgresql']['bps']:12.2f}")
+        print(f"{'bytes per sample, sealed, beyond schema':38} {res['sqlite']['growth']:12.2f} "
+              f"{res['postgresql']['growth']:12.2f}")
         for shape in qs["sqlite"]:
             print(f"{shape + ' (ms)':38} {qs['sqlite'][shape]:12.1f} {qs['postgresql'][shape]:12.1f}")
         fo = _failover(url, args.kills)

@@ -163,11 +163,16 @@ class PgConnection:
             self.total_changes += cur.rowcount
         return cur
 
-    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Bulk load rows with ``COPY … FROM STDIN`` (binary)."""
+    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+             types: Sequence[str] | None = None) -> None:
+        """Bulk load rows with ``COPY … FROM STDIN``: binary when the columns' PostgreSQL ``types`` are given
+        (no text formatting and parsing of every value), else text."""
         self.ensure()
+        binary = " (FORMAT BINARY)" if types else ""
         with self.raw.cursor() as cur:
-            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{binary}") as cp:
+                if types:
+                    cp.set_types(list(types))
                 for row in rows:
                     cp.write_row(row)
 

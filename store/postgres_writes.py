@@ -34,7 +34,8 @@ def stage(conn: PgConnection, rows: list[tuple]) -> int:
         conn.temp_tables.add(_INCOMING)
     else:  # emptied at each commit; a second batch in one transaction must not see the first
         conn.execute(f"DELETE FROM {_INCOMING}")
-    conn.copy(_INCOMING, ("ord", "series_id", "ts_ms", "value"), ((i, *r) for i, r in enumerate(rows)))
+    conn.copy(_INCOMING, ("ord", "series_id", "ts_ms", "value"), ((i, *r) for i, r in enumerate(rows)),
+              types=("int8", "int8", "int8", "float8"))
     accepted = conn.execute(
         f"INSERT INTO samples_recent (series_id, ts_ms, value) SELECT DISTINCT ON (series_id, ts_ms) series_id, ts_ms, "
         f"value FROM {_INCOMING} ORDER BY series_id, ts_ms, ord ON CONFLICT DO NOTHING").rowcount
