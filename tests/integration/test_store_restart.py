@@ -122,3 +122,64 @@ def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitm
     assert not sorted(set(range(depth[0], depth[-1] + 1, INTERVAL_MS)) - set(depth))  # the queue's series too
     assert job.spool.dropped_samples_total == 0
     print(f"restart: {held} cycles held over {DOWN_S} s, written {flushed_s:.1f} s after the database returned")
+
+
+def test_a_replay_job_pauses_while_the_store_is_away_and_resumes(private_pg, rabbitmq, monkeypatch):
+    """A RabbitMQ replay running when PostgreSQL stops is not marked failed: it stays the runner's, and the
+    next poll after the database returns finishes it; every message reaches its queue, none is lost (a duplicate
+    of the one in-flight window at most, carrying the same replay id, as after a crash)."""
+    import threading
+
+    from dlq import api
+    from dlq.jobs import run_pending
+    from tests.integration.dlq_helpers import Topology, uid
+
+    topo = Topology(rabbitmq.amqp_url)
+    u = uid()
+    dlq, dest = topo.queue(f"resume-{u}.dlq"), topo.queue(f"resume-{u}")
+    total = 30
+    for i in range(total):
+        topo.ch.basic_publish("", dlq, f'{{"n": {i}}}'.encode())
+    topo.wait_depth(dlq, total)
+    monkeypatch.setenv("RESUME_TEST_RABBIT_PW", rabbitmq.password)
+    settings = Settings.model_validate({
+        "store": {"url": private_pg.url("eventdeck")},
+        "dlq": {"allowed_targets": {"r": ["*"]}},
+        "rabbitmq": {"clusters": [{"name": "r", "management_url": rabbitmq.mgmt_url,
+                                   "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
+                                   "username": rabbitmq.user, "password_env": "RESUME_TEST_RABBIT_PW"}]}})
+    store = settings.store.handle
+    try:
+        with store.open_migrated() as conn:
+            jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": 10,
+                                            "window": 1}, "tester", int(time.time() * 1000))
+        outcome = {}
+
+        def first_run():
+            try:
+                outcome["id"] = run_pending(settings, store, jid)
+            except Exception as exc:  # noqa: BLE001 - what the collector service's poller would log
+                outcome["error"] = exc
+
+        runner = threading.Thread(target=first_run)
+        runner.start()
+        _wait(lambda: topo.depth(dest) >= 5, 30, "the replay to start")
+        private_pg.stop()
+        runner.join(60)
+        assert not runner.is_alive(), "the replay hung on the stopped store"
+        assert "error" in outcome, outcome  # paused: the job was not finished (nor marked failed)
+        private_pg.start()
+        assert run_pending(settings, store, jid) == jid  # the next poll: its own job, claimed again
+        with store.reading() as conn:
+            job = api.job(conn, jid)
+        assert job["state"] == "done", job
+        assert topo.depth(dlq) == 0
+        got = topo.drain(dest)
+        # nothing lost; at most one window (W = 1) replayed twice, the copy with the same replay id
+        assert total <= len(got) <= total + 1
+        assert len({b for _, b in got}) == total
+        assert len({p.headers["eventdeck-replay-id"] for p, _ in got}) == total
+    finally:
+        topo.ch.queue_delete(dlq)
+        topo.ch.queue_delete(dest)
+        topo.conn.close()
