@@ -52,6 +52,12 @@ class Store:
         """The location as it may be shown or logged (no password)."""
         return postgres.redact(self.location) if self.is_postgres else self.location
 
+    @property
+    def key(self) -> str:
+        """A stable identity of the store and its options (a cache key; holds no password)."""
+        where = self.display if self.is_postgres else str(Path(self.location).resolve())
+        return repr((where, sorted(self.options.items())))
+
     def __str__(self) -> str:
         return self.display
 

@@ -7,7 +7,6 @@ import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 import pandas as pd
@@ -100,8 +99,7 @@ def reader(settings: Settings) -> Connection | None:
     store = settings.store.handle
     if not store.is_postgres and not store.exists():  # asking never creates the file
         return None
-    key = repr((str(Path(store.location).resolve()) if not store.is_postgres else store.location,
-                sorted(store.options.items())))
+    key = store.key
     try:
         conn = _reader(key, store)
         if not _alive(conn):
