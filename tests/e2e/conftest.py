@@ -26,6 +26,7 @@ START_DEADLINE_S = 60
 class Dashboard(NamedTuple):
     url: str
     store: Path | str  # the store's location: a SQLite path or a postgresql:// URL
+    config: Path  # the dashboard's settings file
     log: Path | None = None
 
 
@@ -70,7 +71,8 @@ def serve(tmp: Path, auth: str = "none", store: Path | str | None = None, seed: 
         seed_store(store, int(time.time() * 1000))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
-    env["EVENTDECK_CONFIG"] = str(seed_config(tmp, store, auth=auth))
+    config = seed_config(tmp, store, auth=auth)
+    env["EVENTDECK_CONFIG"] = str(config)
     env.update(extra_env or {})
     log_path = tmp / f"streamlit-{port}.log"
     with open(log_path, "wb") as log:  # the child keeps its own descriptor
@@ -91,7 +93,7 @@ def serve(tmp: Path, auth: str = "none", store: Path | str | None = None, seed: 
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not start on {url}: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-        yield Dashboard(url, store, log_path)
+        yield Dashboard(url, store, config, log_path)
     finally:  # also when it never came up: stop and reap it
         proc.terminate()
         try:
