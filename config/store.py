@@ -31,6 +31,10 @@ class StoreConfig(Section):
                           "set: TLS, the server's certificate signed by that CA and naming the URL's host)")
     ca_file: str | None = Field(None, min_length=1, description="PostgreSQL store: PEM file of the CA that signed the "
                                 "server's certificate (libpq sslrootcert)")
+    spool_max_samples: int = Field(200_000, ge=0, description="while the store does not answer (a PostgreSQL "
+                                   "restart), each collection target holds at most this many samples in memory and "
+                                   "writes them when it answers again; older ones beyond it are dropped and counted "
+                                   "(collector_spool_dropped_samples_total)")
     lease_ttl_s: float = Field(0.0, ge=0, description="PostgreSQL store: how long a collector's target lease lasts "
                                "unrenewed (0: 0.6 x the shortest collection interval, so a dead collector's "
                                "targets are collected again within two intervals)")

@@ -161,6 +161,10 @@ def build_service(settings: Settings, store: Any = None) -> Service:
     specs: list[JobSpec] = []
     for name in JOB_MODULES:
         specs.extend(importlib.import_module(name).jobs(settings, path))
+    for spec in specs:  # collection jobs hold cycles while the store is away, up to the configured bound
+        spool = getattr(spec.func, "spool", None)
+        if spool is not None:
+            spool.max_samples = settings.store.spool_max_samples
     specs.extend(_housekeeping(settings, path))
     hooks = [importlib.import_module(name).hook(settings, path) for name in HOOK_MODULES]
     leases = None

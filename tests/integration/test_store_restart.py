@@ -56,7 +56,8 @@ def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitm
     amqp.channel().queue_declare(queue)
     monkeypatch.setenv("RESTART_TEST_RABBIT_PW", rabbitmq.password)
     settings = Settings.model_validate({
-        "store": {"url": private_pg.url("eventdeck"), "seal_interval_s": 3600, "retention_interval_s": 3600},
+        "store": {"url": private_pg.url("eventdeck"), "seal_interval_s": 3600, "retention_interval_s": 3600,
+                  "spool_max_samples": 10_000},
         "telemetry": {"enabled": False}, "alerts": {"enabled": False}, "prometheus": {"enabled": False},
         "rabbitmq": {"clusters": [{"name": "restart", "management_url": rabbitmq.mgmt_url,
                                    "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
@@ -79,6 +80,7 @@ def test_a_restart_loses_no_sample_and_the_reader_reconnects(private_pg, rabbitm
         page.switch_page("views/system.py").run()
         assert not page.exception and not _errors(page), _errors(page)
         [job] = [s.func for s in service.specs if s.id == "rabbitmq:restart"]
+        assert job.spool.max_samples == 10_000  # store.spool_max_samples reaches every collection job
         private_pg.stop()
         stopped = time.time() * 1000
         page.run()  # the dashboard says so, and does not hang
