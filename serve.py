@@ -80,12 +80,13 @@ def handoff(request: Request) -> Response:
     got = None
     code = request.query_params.get("code")
     store = load_settings().store.handle  # the configured store, SQLite or PostgreSQL
-    # Without a code, or before the store exists, there is no session to hand over: nothing is opened
-    # (asking never creates a SQLite file); a PostgreSQL store that does not answer hands over nothing.
-    if code and (store.is_postgres or store.exists()):
+    # Without a code, or before the store exists (SQLite file, PostgreSQL schema), there is no session to hand
+    # over: nothing is opened for writing (asking never creates a SQLite file); a store that does not answer: 503.
+    if code:
         try:
-            with store.writing() as conn:
-                got = sessions.exchange(conn, code, now_ms())
+            if store.exists():
+                with store.writing() as conn:
+                    got = sessions.exchange(conn, code, now_ms())
         except unreachable_errors():
             return PlainTextResponse("The store is unreachable; try again in a moment.", status_code=503)
     response = RedirectResponse("/", status_code=303)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from store import audit
 from store.db import connect_reader
 from tests import seed
+from tests.conftest import STORE_BACKENDS
 from tests.e2e.conftest import shoot
 
 USER = "otto"
@@ -127,15 +129,29 @@ def test_repeated_wrong_passwords_lock_the_user_out(password_dashboard, page):
     shoot(page, "signin-locked-out")
 
 
-def test_an_anonymous_session_request_creates_no_store(tmp_path):
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_an_anonymous_session_request_creates_no_store(tmp_path, request, backend):
     """`/eventdeck/session` without a code (or with a forged one) before the collector service made the store
-    hands nothing over and never creates a SQLite file."""
+    hands nothing over and creates nothing: no SQLite file, no PostgreSQL schema."""
+    from store.handle import Store
     from tests.e2e.conftest import serve
 
-    store = tmp_path / "never" / "eventdeck.db"
-    with serve(tmp_path, auth="password", store=store, seed=False) as d:
-        for query in ("", "?code=forged"):
-            r = requests.get(f"{d.url}/eventdeck/session{query}", allow_redirects=False, timeout=10)
-            assert r.status_code == 303 and "set-cookie" not in r.headers, query
-        assert requests.get(d.url, timeout=10).status_code == 200
-    assert not store.exists() and not store.parent.exists()
+    drop = None
+    if backend == "sqlite":
+        store = tmp_path / "never" / "eventdeck.db"
+    else:
+        from tests.conftest import _pg_schema
+
+        store, drop = _pg_schema(request.getfixturevalue("pg_database"))
+    try:
+        with serve(tmp_path, auth="password", store=store, seed=False) as d:
+            for query in ("", "?code=forged"):
+                r = requests.get(f"{d.url}/eventdeck/session{query}", allow_redirects=False, timeout=10)
+                assert r.status_code == 303 and "set-cookie" not in r.headers, query
+            assert requests.get(d.url, timeout=10).status_code == 200
+        assert not Store.of(store).exists()
+        if backend == "sqlite":
+            assert not store.parent.exists()
+    finally:
+        if drop is not None:
+            drop()
