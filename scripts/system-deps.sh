@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Eventdeck's tests and demo need, when missing:
 #   chromium        - the browser the end-to-end tests drive through Playwright
-#   rabbitmq-server - only if no RabbitMQ is installed at all
-#   redis-server    - the Redis dedup store of `instrument` (its tests start a private one if none runs)
 #   postgresql      - the PostgreSQL store backend (the machine's cluster, and private instances that tests
 #                     restart or put behind TLS: initdb/pg_ctl from /usr/lib/postgresql/*/bin)
+#   rabbitmq-server - only if no RabbitMQ is installed at all
+#   redis-server    - the Redis dedup store of `instrument` (its tests start a private one if none runs)
 # Needs root (or sudo) the first time; does nothing when everything is there.
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "system-deps: installing ${need[*]} with apt-get" >&2
 SUDO=""
