@@ -23,7 +23,7 @@ from starlette.routing import Route
 from config import ConfigError, load_settings
 from config.dashboard import LOOPBACK
 from core.clock import now_ms
-from store.db import connect_writer
+from store.handle import unreachable_errors
 from views import sessions
 
 
@@ -77,12 +77,18 @@ class HostGuard:
 
 
 def handoff(request: Request) -> Response:
-    settings = load_settings()
-    conn = connect_writer(settings.store.path)
-    try:
-        got = sessions.exchange(conn, request.query_params.get("code"), now_ms())
-    finally:
-        conn.close()
+    got = None
+    code = request.query_params.get("code")
+    store = load_settings().store.handle  # the configured store, SQLite or PostgreSQL
+    # Without a code, or before the store exists (SQLite file, PostgreSQL schema), there is no session to hand
+    # over: nothing is opened for writing (asking never creates a SQLite file); a store that does not answer: 503.
+    if code:
+        try:
+            if store.exists():
+                with store.writing() as conn:
+                    got = sessions.exchange(conn, code, now_ms())
+        except unreachable_errors():
+            return PlainTextResponse("The store is unreachable; try again in a moment.", status_code=503)
     response = RedirectResponse("/", status_code=303)
     if got is not None:
         value, max_age = got

@@ -11,7 +11,6 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -263,12 +262,12 @@ def options_from(settings: Settings) -> Options:
                    inhibit.rules_from(cfg.inhibit_rules))
 
 
-def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:
+def hook(settings: Settings, store: Any) -> Callable[[], None]:
     """Post-tick callable for the collector scheduler: seeds built-in/YAML rules once, then on each
     call (at most every ``evaluation_interval_s``; the scheduler runs hooks one at a time) evaluates
     the rules and delivers due notifications. It never raises into the scheduler."""
     cfg = settings.alerts
-    conn = connect_writer(store_path)
+    conn = connect_writer(store)
     try:
         api.seed_builtin(conn, now_ms())
         if cfg.rules_file:
@@ -286,7 +285,7 @@ def hook(settings: Settings, store_path: str | Path) -> Callable[[], None]:
             if now - last["ms"] < cfg.evaluation_interval_s * 1000:
                 return
             last["ms"] = now
-            wconn = connect_writer(store_path)
+            wconn = connect_writer(store)
             try:
                 res = evaluate(wconn, now, opts)
                 for err in res.errors:

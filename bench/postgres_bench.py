@@ -4,12 +4,17 @@
 
 Ingest: the same time-major batches (one value per series every 15 s, --batch samples a batch, COPY on
 PostgreSQL) into a fresh store of each backend; samples/s. Then both seal (2 h chunks) and report
-bytes per sample (SQLite: the file; PostgreSQL: the store's tables and indexes). Query shapes of the
+bytes per sample (SQLite: the file; PostgreSQL: the store's tables and indexes), for the whole store and without
+the empty migrated store's own size (each empty table and index costs a page or two: a fixed cost that does
+not grow with the samples). PostgreSQL loads large batches by binary COPY. Query shapes of the
 dashboard: latest of a metric, top 10, one series' raw hour, every series at 1-minute resolution over
 the span, and the 1-hour view; median of 5, interleaved. Small collection-cycle batches (200 samples)
 show the per-transaction cost. Lease failover: three lease managers beat every ttl/3 (ttl 1.8 s, as for
 a 3 s interval); one stops (a kill) and the time until the others hold all its targets is measured,
-median of --kills. Needs the machine's PostgreSQL (Unix socket); prints figures, asserts nothing.
+median of --kills. Restart: a private PostgreSQL instance (tests/pg_private.py) is stopped for
+--restart-down-s while a collection job of --series samples a second goes on (its cycles held in memory); the
+time from the database's return until the held cycles are written and until a reader opened before the stop
+answers again. Needs the machine's PostgreSQL (Unix socket) and its binaries; prints figures, asserts nothing.
 """
 from __future__ import annotations
 
@@ -163,12 +168,71 @@ def _failover(url: str, kills: int) -> list[float]:
     return results
 
 
+def _restart(series: int, down_s: float) -> str:
+    from runner.collect import CollectJob, Cycle
+    from store.handle import Store
+    from tests.pg_private import PrivatePostgres
+
+    class Synthetic:  # a collector of ``series`` gauges (the bench measures the store side, not a broker)
+        target = "bench:restart"
+        rejects = None
+
+        def collect(self, now: int) -> Cycle:
+            return Cycle([Sample("bench_value_messages", {"n": str(i)}, now, float(i)) for i in range(series)])
+
+        def reset(self) -> None: ...
+        def close(self) -> None: ...
+        def redact(self, text: str) -> str: return text
+
+    pg = PrivatePostgres()
+    try:
+        pg.admin("CREATE DATABASE eventdeck")
+        store = Store(pg.url("eventdeck"))
+        store.migrate()
+        job = CollectJob(Synthetic(), store.writer(), 1.0)
+        reader = store.reader()
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(1.0 - time.time() % 1.0):
+                job.run()
+
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+        time.sleep(3)
+        pg.stop()
+        time.sleep(down_s)
+        held, samples = len(job.spool), job.spool.samples
+        pg.start()
+        back = time.monotonic()
+        while job.spool.items:
+            time.sleep(0.05)
+        flushed = time.monotonic() - back
+        while True:
+            try:
+                reader.execute("SELECT 1").fetchone()
+                break
+            except psycopg.Error:
+                time.sleep(0.05)
+        answered = time.monotonic() - back
+        stop.set()
+        t.join()
+        reader.close()
+        job.close()
+        return (f"restart ({down_s:.0f} s down, {series} samples/s): {held} cycles ({samples:,} samples) held, "
+                f"dropped {job.spool.dropped_samples_total}; written {flushed:.1f} s after the database returned; "
+                f"a reader opened before answered after {answered:.1f} s")
+    finally:
+        pg.remove()
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.postgres_bench", description=__doc__)
     ap.add_argument("--series", type=int, default=1000)
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--restart-down-s", type=float, default=20.0, help="0: no restart measurement")
     args = ap.parse_args(argv)
     name, url = _pg_db()
     try:
@@ -176,8 +240,10 @@ def main(argv: list[str]) -> int:
             locs = {"sqlite": Path(tmp) / "s.db", "postgresql": url}
             res = {}
             for backend, loc in locs.items():
+                db.open_migrated(loc).close()
+                empty = _size(loc)  # the schema alone
                 rate, n = _ingest(loc, args.series, args.hours, args.batch)
-                res[backend] = {"rate": rate, "n": n, "bytes": _size(loc), "small": _small_batches(loc)}
+                res[backend] = {"rate": rate, "n": n, "bytes": _size(loc), "empty": empty, "small": _small_batches(loc)}
             qs = {b: _queries(loc, args.hours) for b, loc in locs.items()}
         print(f"{args.series} series x {args.hours} h at 15 s, batches of {args.batch}")
         print(f"{'':38} {'sqlite':>12} {'postgresql':>12}")
@@ -186,12 +252,19 @@ def main(argv: list[str]) -> int:
               f"{res['postgresql']['small']:12,.0f}")
         for b in res:
             res[b]["bps"] = res[b]["bytes"] / res[b]["n"]
+            res[b]["growth"] = (res[b]["bytes"] - res[b]["empty"]) / res[b]["n"]
+        print(f"{'empty migrated store (KiB)':38} {res['sqlite']['empty'] / 1024:12,.0f} "
+              f"{res['postgresql']['empty'] / 1024:12,.0f}")
         print(f"{'bytes per sample, sealed (whole store)':38} {res['sqlite']['bps']:12.2f} {res['postgresql']['bps']:12.2f}")
+        print(f"{'bytes per sample, sealed, beyond schema':38} {res['sqlite']['growth']:12.2f} "
+              f"{res['postgresql']['growth']:12.2f}")
         for shape in qs["sqlite"]:
             print(f"{shape + ' (ms)':38} {qs['sqlite'][shape]:12.1f} {qs['postgresql'][shape]:12.1f}")
         fo = _failover(url, args.kills)
         print(f"lease failover (ttl 1.8 s, beat 0.6 s): median {statistics.median(fo):.2f} s over {len(fo)} kills "
               f"(min {min(fo):.2f}, max {max(fo):.2f})")
+        if args.restart_down_s > 0:
+            print(_restart(args.series, args.restart_down_s))
     finally:
         _drop(name)
     return 0

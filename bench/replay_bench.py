@@ -35,14 +35,14 @@ from store.db import open_migrated
 
 def _replay(st: Settings, request: dict, profile: bool = False) -> tuple[float, float, dict]:
     """(wall seconds, CPU seconds of this process, the job) of one unthrottled replay."""
-    conn = open_migrated(st.store.path)
+    conn = st.store.handle.open_migrated()
     try:
         jid = api.enqueue_replay(conn, {**request, "rate_per_s": None}, "bench", int(time.time() * 1000))
         prof = cProfile.Profile() if profile else None
         t0, c0 = time.perf_counter(), time.process_time()
         if prof:
             prof.enable()
-        run_pending(st, st.store.path, jid)
+        run_pending(st, st.store.handle, jid)
         if prof:
             prof.disable()
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("eventdeck").warning(
             "no Kafka or RabbitMQ cluster configured: only housekeeping runs (see config/eventdeck.example.yaml)")
     service = build_service(settings, args.store).start()
-    exporter = serve_settings(settings, service.store_path)
+    exporter = serve_settings(settings, service.store)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,12 +1,15 @@
 """Settings of the time-series store: a SQLite file (default) or a PostgreSQL database (``url``)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
 from config.base import Section
+
+if TYPE_CHECKING:
+    from store.handle import Store
 
 
 class RetentionConfig(Section):
@@ -23,6 +26,15 @@ class StoreConfig(Section):
     url: str | None = Field(None, pattern=r"^postgres(ql)?://", description="postgresql://user@host:5432/db: the store "
                             "is this PostgreSQL database instead of the SQLite file (password from "
                             "$EVENTDECK_STORE_PASSWORD or the secrets file, never in the URL)")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        None, description="PostgreSQL store: libpq sslmode (default: libpq's 'prefer'; 'verify-full' when ca_file is "
+                          "set: TLS, the server's certificate signed by that CA and naming the URL's host)")
+    ca_file: str | None = Field(None, min_length=1, description="PostgreSQL store: PEM file of the CA that signed the "
+                                "server's certificate (libpq sslrootcert)")
+    spool_max_samples: int = Field(200_000, ge=0, description="while the store does not answer (a PostgreSQL "
+                                   "restart), each collection target holds at most this many samples in memory and "
+                                   "writes them when it answers again; older ones beyond it are dropped and counted "
+                                   "(collector_spool_dropped_samples_total)")
     lease_ttl_s: float = Field(0.0, ge=0, description="PostgreSQL store: how long a collector's target lease lasts "
                                "unrenewed (0: 0.6 x the shortest collection interval, so a dead collector's "
                                "targets are collected again within two intervals)")
@@ -46,3 +58,16 @@ class StoreConfig(Section):
     def location(self) -> str:
         """What store.db opens: the PostgreSQL URL when set, else the SQLite path."""
         return self.url or self.path
+
+    @property
+    def handle(self) -> "Store":
+        """The one store handle every process, page, route and command opens the store through."""
+        from store.handle import Store
+
+        options: dict[str, str] = {}
+        if self.url:
+            if self.ca_file:
+                options["sslrootcert"] = self.ca_file
+            if self.sslmode or self.ca_file:
+                options["sslmode"] = self.sslmode or "verify-full"
+        return Store(self.location, options)

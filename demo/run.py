@@ -63,22 +63,20 @@ def _stop_all(procs: list[tuple[str, subprocess.Popen]]) -> None:
             p.kill()
 
 
-def _wait_for_store(path: str, service: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """Wait until the collector service has migrated the store, so the dashboard opens on it."""
-    from store.db import connect_reader, pending_migrations
+def _wait_for_store(store, service: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Wait until the collector service has migrated the store (a store handle), so the dashboard opens on it."""
+    from store.db import pending_migrations
+    from store.handle import unreachable_errors
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and service.poll() is None:
-        if Path(path).is_file():
-            try:
-                conn = connect_reader(path)
-                try:
+        try:
+            if store.is_postgres or store.exists():
+                with store.reading() as conn:
                     if not pending_migrations(conn):
                         return
-                finally:
-                    conn.close()
-            except sqlite3.Error:  # the service is creating it right now: look again
-                pass
+        except (sqlite3.Error, *unreachable_errors()):  # the service is creating it right now: look again
+            pass
         time.sleep(0.2)
 
 
@@ -115,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             procs.append(("simulator", _spawn(sim, env, logs / "simulator.log")))
         env["EVENTDECK_CONFIG"] = str(Path(config_path).resolve()) if config_path else ""
         procs.append(("collectors", _spawn([py, "-m", "collectors"], env, logs / "collectors.log")))
-        _wait_for_store(settings.store.path, procs[-1][1])  # the service creates and migrates it
+        _wait_for_store(settings.store.handle, procs[-1][1])  # the service creates and migrates it
         port = args.port or settings.dashboard.port
         procs.append(("dashboard", _spawn(streamlit_command(port, settings.dashboard.address, py), env,
                                           logs / "dashboard.log")))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import closing
 from typing import Any
 
 from config import ConfigError, load_settings
@@ -20,7 +19,8 @@ from core.clock import now_ms
 from dlq import api
 from dlq.context import ReplayError
 from dlq.plan import RequestError
-from store.db import NotMigrated, connect_reader, connect_writer, require_migrated
+from store.db import NotMigrated
+from store.handle import StoreUnreachable
 
 
 def _request(a: argparse.Namespace) -> dict[str, Any]:
@@ -101,19 +101,20 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     try:
         settings = load_settings(a.config)
+        store = settings.store.handle  # SQLite or PostgreSQL, as configured
         if a.cmd == "list":
-            with closing(connect_reader(settings.store.path)) as conn:
+            with store.reading() as conn:
                 _print(api.list_dlqs(conn), False, ("broker", "cluster", "dlq", "messages"))
             return 0
         if a.cmd == "jobs":
-            with closing(connect_reader(settings.store.path)) as conn:
+            with store.reading() as conn:
                 _print(api.list_jobs(conn), False,
                        ("id", "state", "broker", "cluster", "dlq", "total", "replayed", "parked", "skipped",
                         "failed", "error"))
             return 0
         if a.cmd == "replay":  # replays write to the store: it must exist and be migrated
-            with closing(connect_reader(settings.store.path)) as conn:
-                require_migrated(conn, settings.store.path)
+            with store.reading() as conn:
+                store.require_migrated(conn)
         if a.cmd == "replay" and a.resume is not None:
             return _run(settings, a.resume)
         if not (a.broker and a.cluster and a.dlq):
@@ -132,11 +133,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         import getpass
 
-        with closing(connect_writer(settings.store.path)) as conn:
+        with store.writing() as conn:
             job_id = api.enqueue_replay(conn, req, a.actor or f"{getpass.getuser()}@cli", now_ms())
         print(f"job {job_id} queued", flush=True)
         return _run(settings, job_id)
-    except (ConfigError, ReplayError, RequestError, ValueError, FileNotFoundError, NotMigrated) as exc:
+    except (ConfigError, ReplayError, RequestError, ValueError, FileNotFoundError, NotMigrated, StoreUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
@@ -144,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(settings, job_id: int) -> int:
     from dlq.jobs import run_pending
 
-    if run_pending(settings, settings.store.path, job_id) is None:
+    store = settings.store.handle
+    if run_pending(settings, store, job_id) is None:
         print(f"error: job {job_id} is not claimable (finished, or its runner is alive)", file=sys.stderr)
         return 1
-    with closing(connect_reader(settings.store.path)) as conn:
+    with store.reading() as conn:
         job = api.job(conn, job_id) or {}
     print(f"job {job_id} {job.get('state')}: replayed={job.get('replayed')} parked={job.get('parked')} "
           f"skipped={job.get('skipped')} failed={job.get('failed')}" + (f" error: {job['error']}" if job.get("error") else ""))

@@ -5,8 +5,6 @@ executors (``dlq.kafka_io``, ``dlq.rabbit_io``), the SQL in ``store``.
 """
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 from config import Settings
@@ -16,10 +14,11 @@ from dlq.context import kafka_cluster, rabbit_cluster, target_policy
 from store import audit as store_audit
 from store import dlq as store_dlq
 from store import rejects as store_rejects
-from store.db import connect_reader, transaction
+from store.db import applied_migrations, transaction
+from store.handle import Connection, StoreUnreachable, unreachable_errors
 
 
-def list_dlqs(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_dlqs(conn: Connection) -> list[dict[str, Any]]:
     """Known DLQs with their latest size, from the ``dlq_messages`` series the collectors write."""
     from store import queries  # pandas loads only here
 
@@ -41,9 +40,21 @@ RABBIT_BROWSE_NOTE = ("Browsing a RabbitMQ queue gets each shown message and req
                       "(a message past the limit is dropped or dead-lettered).")
 
 
-def _open_reader(settings: Settings) -> sqlite3.Connection | None:
-    path = Path(settings.store.path)
-    return connect_reader(path) if path.exists() else None
+def _open_reader(settings: Settings) -> Connection | None:
+    """A reader on the configured store (SQLite or PostgreSQL), or None when it has not been created yet
+    (then no replay job can exist). A store that does not answer raises :class:`StoreUnreachable`: a
+    guard that cannot read the store refuses, it never assumes "no job"."""
+    store = settings.store.handle
+    if not store.is_postgres and not store.exists():
+        return None
+    try:
+        conn = store.reader()
+        if store.is_postgres and not applied_migrations(conn):
+            conn.close()
+            return None
+    except unreachable_errors() as exc:
+        raise StoreUnreachable(f"the store does not answer ({exc})") from None
+    return conn
 
 
 def active_job(settings: Settings, broker: str, cluster: str, dlq: str) -> int | None:
@@ -53,6 +64,8 @@ def active_job(settings: Settings, broker: str, cluster: str, dlq: str) -> int |
         return None
     try:
         return store_dlq.active_job(conn, broker, cluster, dlq)
+    except unreachable_errors() as exc:
+        raise StoreUnreachable(f"the store does not answer ({exc})") from None
     finally:
         conn.close()
 
@@ -103,7 +116,10 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
     if broker == "rabbitmq":
         from dlq import rabbit_io
 
-        job_id = active_job(settings, broker, cluster, dlq)
+        try:
+            job_id = active_job(settings, broker, cluster, dlq)
+        except StoreUnreachable as exc:  # fail closed: a replay may be running
+            raise BrowseRefused(f"cannot check for a replay job on {dlq}: {exc}; not browsing") from None
         if job_id is not None:
             raise BrowseRefused(f"replay job {job_id} is queued or running on {dlq}; browsing would take its "
                                 f"messages away from it (get and requeue) — wait until it ends")
@@ -191,7 +207,7 @@ def describe_scan(report: dict[str, Any]) -> str:
             f"for another replay")
 
 
-def enqueue_replay(conn: sqlite3.Connection, request: dict[str, Any], actor: str, now_ms: int) -> int:
+def enqueue_replay(conn: Connection, request: dict[str, Any], actor: str, now_ms: int) -> int:
     """Queue a replay job for the collector service (audited); returns the job id.
 
     Request keys: broker, cluster, dlq, vhost (RabbitMQ), selection {mode: all | picked (coords) |
@@ -232,19 +248,19 @@ def _edit_summary(req: dict[str, Any]) -> dict[str, Any]:
                      "headers": sorted(e["headers"])}}
 
 
-def list_jobs(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+def list_jobs(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
     return store_dlq.list_jobs(conn, limit)
 
 
-def job(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
+def job(conn: Connection, job_id: int) -> dict[str, Any] | None:
     return store_dlq.get_job(conn, job_id)
 
 
-def job_messages(conn: sqlite3.Connection, job_id: int) -> list[dict[str, Any]]:
+def job_messages(conn: Connection, job_id: int) -> list[dict[str, Any]]:
     return store_dlq.job_messages(conn, job_id)
 
 
-def cancel(conn: sqlite3.Connection, job_id: int, actor: str, now_ms: int) -> bool:
+def cancel(conn: Connection, job_id: int, actor: str, now_ms: int) -> bool:
     """Ask a queued/running job to stop (audited); False when it had already ended."""
     with transaction(conn):
         ok = store_dlq.request_cancel(conn, job_id)
@@ -255,7 +271,7 @@ def cancel(conn: sqlite3.Connection, job_id: int, actor: str, now_ms: int) -> bo
     return ok
 
 
-def audit(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+def audit(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """DLQ entries of the audit log, newest first."""
     return store_audit.read(conn, limit=limit, action_prefix="dlq.").to_dict("records")
 

@@ -6,7 +6,6 @@ import functools
 import logging
 import os
 import socket
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from runner.jobs import JobSpec
 from store import audit
 from store import dlq as store_dlq
 from store.db import connect_writer, transaction
+from store.handle import Connection
 
 log = logging.getLogger("eventdeck.dlq.jobs")
 
@@ -45,9 +45,12 @@ def owner_alive(owner: str) -> bool:
         return True
 
 
-def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -> str:
-    """Run one claimed job; records its end state and audits it. Never raises for broker errors."""
+def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
+    """Run one claimed job; records its end state and audits it. Never raises for broker errors. When the store
+    stops answering mid-job the job is left 'running' as this runner's and the error raised: the next poll
+    claims it again (its own job) and resumes it from its ledger."""
     from dlq import kafka_io, rabbit_io  # broker clients load only when a job runs
+    from store.handle import unreachable_errors
 
     ctx = JobContext(conn=conn, job=job, settings=settings)
     error = None
@@ -56,6 +59,10 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
             state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
         else:
             state = rabbit_io.run_replay(ctx, rabbit_cluster(settings, job["cluster"]))
+    except unreachable_errors() as exc:  # not the job's fault: pause it, resume when the store is back
+        log.warning("replay job %s paused: the store is unreachable (%s); it resumes when the store answers",
+                    job["id"], exc)
+        raise
     except (ReplayError, KafkaError, AMQPError, OSError) as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
         log.warning("replay job %s failed: %s", job["id"], error)
@@ -71,9 +78,10 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
     return state
 
 
-def run_pending(settings: Settings, store_path: str | Path, job_id: int | None = None) -> int | None:
-    """Claim and run one job (``job_id`` or the oldest claimable); returns its id, None if none."""
-    conn = connect_writer(store_path)
+def run_pending(settings: Settings, store: Any, job_id: int | None = None) -> int | None:
+    """Claim and run one job (``job_id`` or the oldest claimable) on ``store`` (a store handle; a location
+    for tools and tests); returns its id, None if none."""
+    conn = connect_writer(store)
     try:
         job = store_dlq.claim(conn, owner_id(), now_ms(), int(settings.dlq.stale_job_s * 1000), owner_alive, job_id)
         if job is None:
@@ -84,12 +92,12 @@ def run_pending(settings: Settings, store_path: str | Path, job_id: int | None =
         conn.close()
 
 
-def _poll(settings: Settings, store_path: str | Path) -> None:
-    while run_pending(settings, store_path) is not None:
+def _poll(settings: Settings, store: Any) -> None:
+    while run_pending(settings, store) is not None:
         pass
 
 
-def jobs(settings: Settings, store_path: str | Path) -> list[JobSpec]:
+def jobs(settings: Settings, store: Any) -> list[JobSpec]:
     """One poller for the collector service: runs queued replay jobs one after another."""
-    return [JobSpec(id="dlq:replay-jobs", func=functools.partial(_poll, settings, store_path),
+    return [JobSpec(id="dlq:replay-jobs", func=functools.partial(_poll, settings, store),
                     interval_s=settings.dlq.job_poll_interval_s, after_tick=False)]

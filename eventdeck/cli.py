@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs"),
     "config": ("config.__main__", "check FILE [--connect [CLUSTER]] (every problem, with its key; the failing connection step) | hash-password"),
     "brokers": ("demo.brokers", "local test brokers: up | up-rabbitmq | status | down"),
-    "store": ("store.__main__", "migrate --store PATH: create or migrate the SQLite store"),
+    "store": ("store.__main__", "migrate [--store PATH|URL]: create or migrate the store (SQLite or PostgreSQL)"),
 }
 
 

@@ -7,6 +7,13 @@ happens once the write is durable (acknowledging what was read), back-off, and t
 exception's class and message, logs one traceback (on the first failure of a streak), drops the
 collector's connections (``reset``), backs off and recovers by itself.
 
+While the store does not answer (a PostgreSQL restart), collection goes on: each cycle's samples, its
+``collector_up`` and extra writes wait in a bounded in-memory :class:`Spool` (``SPOOL_MAX_SAMPLES`` per
+target) and are written, oldest first, before the next cycle once the store answers again; a cycle that
+does not fit pushes the oldest out, counted as dropped (``collector_spool_dropped_samples_total{target}``,
+and a warning), never silently. A cycle that acknowledges what it read after the write (telemetry) is not
+spooled: it is read again from the broker once the store is back.
+
 Timestamps: every sample of a cycle carries the cycle's slot on the job's interval grid (the
 wall clock at the cycle's start rounded down to a multiple of the interval since the epoch), not
 per-sample wall-clock times. The service starts each job on that grid, so a sample's timestamp
@@ -17,6 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -31,6 +39,60 @@ from store.writes import SampleWriter
 log = logging.getLogger("eventdeck.runner")
 REASON_MAX = 300
 DURATION_METRIC = "collector_duration_seconds"
+DROPPED_METRIC = "collector_spool_dropped_samples_total"
+SPOOL_MAX_SAMPLES = 200_000  # per target: a 20 s restart of a 2,000-series target at 1 s intervals fits twice
+
+
+def store_unreachable(exc: BaseException) -> bool:
+    """Is ``exc`` the store not answering (PostgreSQL restarting, network), not a bad cycle?"""
+    from store.handle import unreachable_errors
+
+    return isinstance(exc, unreachable_errors())
+
+
+@dataclass
+class Spooled:
+    ts_ms: int
+    samples: list[Sample]
+    store: Callable[[sqlite3.Connection], None] | None
+    up: bool
+    reason: str | None
+    duration_ms: int
+
+
+class Spool:
+    """Cycles waiting for the store, oldest first, at most ``max_samples`` samples; what overflows is counted."""
+
+    def __init__(self, max_samples: int = SPOOL_MAX_SAMPLES) -> None:
+        self.max_samples = max_samples
+        self.items: deque[Spooled] = deque()
+        self.samples = 0  # samples waiting now
+        self.spooled_total = 0  # cycles ever spooled
+        self.dropped_samples_total = 0  # samples pushed out by newer ones (or too large to hold)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: Spooled) -> int:
+        """Hold ``item``; returns the samples dropped to make room (the oldest cycles go first)."""
+        size = len(item.samples) + 2  # its collector_up and duration samples
+        dropped = 0
+        while self.items and self.samples + size > self.max_samples:
+            old = self.items.popleft()
+            self.samples -= len(old.samples) + 2
+            dropped += len(old.samples) + 2
+        if size > self.max_samples:
+            dropped += size
+        else:
+            self.items.append(item)
+            self.samples += size
+        self.spooled_total += 1
+        self.dropped_samples_total += dropped
+        return dropped
+
+    def pop(self) -> None:
+        old = self.items.popleft()
+        self.samples -= len(old.samples) + 2
 
 
 @dataclass
@@ -85,6 +147,9 @@ class CollectJob:
         self.last_reason: str | None = None
         self.last_cycle: Cycle | None = None  # what the last successful cycle produced (benches, tests)
         self._last_ts: int | None = None
+        self.spool = Spool()
+        self._dropped_written = 0  # dropped_samples_total as last written to the store
+        self._store_down = False
 
     @property
     def target(self) -> str:
@@ -115,6 +180,7 @@ class CollectJob:
         started = time.monotonic()
         try:
             cycle = self.collector.collect(now)
+            self._flush_spool()  # cycles collected while the store was away go first, in order
             self.writer.write(cycle.samples)  # its own transaction, so the series-id cache fills
             if cycle.store is not None:
                 with transaction(self.conn):
@@ -125,6 +191,9 @@ class CollectJob:
             self._status(True, None, now, started)
             self.last_cycle = cycle
         except Exception as exc:  # the contract: any failure of a cycle is the target being down
+            if store_unreachable(exc) and "cycle" in locals():  # collected, but the store is away: hold it
+                self._spool(cycle, now, started, exc)
+                return True
             self._failed(exc, now, started)
             return False
         if cycle.after_store is not None:
@@ -140,6 +209,49 @@ class CollectJob:
         self.backoff.succeeded()
         return True
 
+    def _spool(self, cycle: Cycle, now: int, started: float, exc: BaseException) -> None:
+        """Hold a collected cycle until the store answers (see the module docstring)."""
+        if not self._store_down:
+            log.warning("%s: the store is unreachable (%s); holding samples in memory (at most %d) until it "
+                        "answers", self.target, reason_of(exc), self.spool.max_samples)
+        self._store_down = True
+        duration_ms = int((time.monotonic() - started) * 1000)
+        if cycle.after_store is not None:  # acknowledged only once durable: read it again later
+            samples, extra = [], None
+            try:
+                self.collector.reset()
+            except Exception:  # best effort, as after a failure
+                log.debug("%s: reset failed", self.target, exc_info=True)
+        else:
+            samples, extra = list(cycle.samples), cycle.store
+        dropped = self.spool.add(Spooled(now, samples, extra, True, None, duration_ms))
+        if dropped:
+            log.warning("%s: the store has been unreachable too long: %d samples dropped (%d in all)", self.target,
+                        dropped, self.spool.dropped_samples_total)
+        self.last_cycle = cycle
+
+    def _flush_spool(self) -> None:
+        """Write the held cycles, oldest first (each removed once written); raises while the store is away."""
+        while self.spool.items:
+            item = self.spool.items[0]
+            self.writer.write(item.samples)
+            if item.store is not None:
+                with transaction(self.conn):
+                    item.store(self.conn)
+            set_status(self.conn, self.target, item.up, item.reason, item.ts_ms, item.duration_ms)
+            self.writer.write([Sample(DURATION_METRIC, {"target": self.target}, item.ts_ms, item.duration_ms / 1000.0)])
+            self.spool.pop()
+        if self.spool.dropped_samples_total != self._dropped_written:
+            self.writer.write([Sample(DROPPED_METRIC, {"target": self.target}, self.stamp_now(),
+                                      float(self.spool.dropped_samples_total))])
+            self._dropped_written = self.spool.dropped_samples_total
+        if self._store_down:
+            log.info("%s: the store answers again; held samples written", self.target)
+            self._store_down = False
+
+    def stamp_now(self) -> int:
+        return self._last_ts if self._last_ts is not None else self.clock()
+
     def _failed(self, exc: Exception, now: int, started: float) -> None:
         reason = reason_of(exc, self.collector.redact)
         self.backoff.failed()
@@ -153,9 +265,14 @@ class CollectJob:
         except Exception:  # reset is best effort; the next attempt reconnects anyway
             log.debug("%s: reset after a failure failed", self.target, exc_info=True)
         try:
+            self._flush_spool()
             self._status(False, reason, now, started)
-        except Exception:  # the store itself failing: nothing more can be recorded; say it once
-            log.exception("%s: could not record the down state", self.target)
+        except Exception as store_exc:
+            if store_unreachable(store_exc):  # the down state waits with the rest, in order
+                self._store_down = True
+                self.spool.add(Spooled(now, [], None, False, reason, int((time.monotonic() - started) * 1000)))
+            else:  # the store itself failing: nothing more can be recorded; say it once
+                log.exception("%s: could not record the down state", self.target)
 
     def _status(self, up: bool, reason: str | None, now: int, started: float) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)

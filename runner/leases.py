@@ -130,11 +130,23 @@ class LeaseManager:
                     log.info("lease on %s released by %s (now %s's)", target, self.member, owner)
             if self.holds(SINGLETON):
                 leases.forget_dead(conn, now, FORGET_AFTER_MS)
-        except Exception:
-            # the store is unreachable or failed: stop acting on leases we cannot renew, reconnect next beat
+        except Exception as exc:
+            from runner.collect import store_unreachable
+
             with self._lock:
-                self._held.clear()
-                self._since.clear()
+                if store_unreachable(exc):
+                    # The store does not answer (a restart): no other member can take a lease meanwhile, so the
+                    # collector targets held go on being collected (their samples wait in the jobs' spools)
+                    # until a beat reaches the store again and decides; housekeeping waits.
+                    for target in list(self._held):
+                        if target.startswith(COLLECTOR_PREFIXES):
+                            self._held[target] = float("inf")
+                        else:
+                            self._held.pop(target, None)
+                            self._since.pop(target, None)
+                else:  # the store failed otherwise: stop acting on leases we cannot renew
+                    self._held.clear()
+                    self._since.clear()
             self._close_conn()
             raise
 

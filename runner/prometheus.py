@@ -130,17 +130,18 @@ def serve(host: str, port: int, open_reader: Callable[[], Any], clock: Callable[
     return Exporter(server, thread)
 
 
-def serve_settings(settings: Any, store_path: Any) -> Exporter | None:
+def serve_settings(settings: Any, store: Any) -> Exporter | None:
     """The service's exporter from ``settings.prometheus``, or None when disabled or it cannot bind
     (collection matters more than the exporter: the error is logged and the service goes on)."""
     from core.clock import now_ms
-    from store import db
+    from store.handle import Store
 
+    store = Store.of(store)
     cfg = settings.prometheus
     if not cfg.enabled:
         return None
-    pool = db.postgres.ReaderPool(str(store_path)) if db.is_postgres(store_path) else None
-    open_reader = pool.connect if pool is not None else (lambda: db.connect_reader(store_path))
+    pool = store.reader_pool()
+    open_reader = pool.connect if pool is not None else store.reader
     try:
         exp = serve(cfg.host, cfg.port, open_reader, now_ms, int(cfg.max_age_s * 1000))
         exp.on_close = pool.close if pool is not None else None

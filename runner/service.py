@@ -1,7 +1,7 @@
 """The collector service: one APScheduler job per target, plus replay jobs and store housekeeping.
 
-Modules in ``JOB_MODULES`` expose ``jobs(settings, store_path) -> list[JobSpec]``; modules in
-``HOOK_MODULES`` expose ``hook(settings, store_path)`` returning a post-tick hook (alert
+Modules in ``JOB_MODULES`` expose ``jobs(settings, store) -> list[JobSpec]``; modules in
+``HOOK_MODULES`` expose ``hook(settings, store)`` returning a post-tick hook (alert
 evaluation). Jobs run in a ``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True``
 so a slow target never piles up runs; each job starts on its interval grid (see
 ``runner.collect``). A job that raises is logged and the others go on. Only this service creates
@@ -14,8 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -42,7 +41,7 @@ class Service:
     """The running collector service: its scheduler and what it was built from."""
 
     settings: Settings
-    store_path: Path
+    store: Any  # store.handle.Store: where every job opens its connections
     specs: list[JobSpec] = field(default_factory=list)
     hooks: list[Callable[[], None]] = field(default_factory=list)
     scheduler: BackgroundScheduler | None = None
@@ -115,14 +114,16 @@ class Service:
                     log.exception("closing job %s failed", spec.id)
 
 
-def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
+def _housekeeping(settings: Settings, store: Any) -> list[JobSpec]:
     """Retention, sealing and WAL checkpoints, run by the service (the only writer of samples)."""
     from store import db, retention, seal
+    from store.handle import Store
 
+    store = Store.of(store)
     r = settings.store.retention
 
     def prune() -> None:
-        conn = db.connect_writer(store_path)
+        conn = store.writer()
         try:
             retention.apply_retention(conn, now_ms(), int(r.raw_hours * 3_600_000),
                                       int(r.rollup_1m_days * 86_400_000), int(r.rollup_1h_days * 86_400_000))
@@ -130,14 +131,14 @@ def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
             conn.close()
 
     def checkpoint() -> None:
-        conn = db.connect_writer(store_path)
+        conn = store.writer()
         try:
             db.checkpoint(conn)
         finally:
             conn.close()
 
     def seal_chunks() -> None:  # its first run, at start, also converts a store written before chunks
-        conn = db.connect_writer(store_path)
+        conn = store.writer()
         try:
             seal.seal_due(conn, now_ms())
         finally:
@@ -148,32 +149,32 @@ def _housekeeping(settings: Settings, store_path: Path) -> list[JobSpec]:
             JobSpec("store:seal", seal_chunks, settings.store.seal_interval_s, after_tick=False)]
 
 
-def build_service(settings: Settings, store_path: str | Path | None = None) -> Service:
-    """Create and migrate the store, then collect every module's jobs and hooks."""
-    from store import db
+def build_service(settings: Settings, store: Any = None) -> Service:
+    """Create and migrate the store (``settings.store.handle``, or ``store``: a handle or a location given
+    on the command line), then collect every module's jobs and hooks."""
+    from store.handle import Store
 
-    location = store_path or settings.store.location
-    path = location if db.is_postgres(location) else Path(location)  # a postgresql:// URL is no path
-    conn = db.connect_writer(path)
-    try:
-        applied = db.migrate(conn)  # once, before jobs race for it
-    finally:
-        conn.close()
+    path = Store.of(store) if store else settings.store.handle
+    applied = path.migrate()  # once, before jobs race for it
     if applied:
-        log.info("store %s migrated: %s", db.postgres.redact(str(path)), ", ".join(f"{v:04d}" for v in applied))
+        log.info("store %s migrated: %s", path.display, ", ".join(f"{v:04d}" for v in applied))
     specs: list[JobSpec] = []
     for name in JOB_MODULES:
         specs.extend(importlib.import_module(name).jobs(settings, path))
+    for spec in specs:  # collection jobs hold cycles while the store is away, up to the configured bound
+        spool = getattr(spec.func, "spool", None)
+        if spool is not None:
+            spool.max_samples = settings.store.spool_max_samples
     specs.extend(_housekeeping(settings, path))
     hooks = [importlib.import_module(name).hook(settings, path) for name in HOOK_MODULES]
     leases = None
-    if db.is_postgres(path):  # several collector processes may share this store: lease the targets
+    if path.is_postgres:  # several collector processes may share this store: lease the targets
         shared = [s for s in specs if s.id.startswith(COLLECTOR_PREFIXES)]
         ttl_s = settings.store.lease_ttl_s or default_ttl_s(s.interval_s for s in shared)
-        leases = LeaseManager(lambda: db.connect_writer(path), [s.id for s in shared], ttl_s)
+        leases = LeaseManager(path.writer, [s.id for s in shared], ttl_s)
         specs.append(JobSpec("service:leases", leases.beat, leases.beat_s, after_tick=False))
         log.info("collector %s shares %d targets by lease (ttl %.1f s)", leases.member, len(shared), ttl_s)
-    service = Service(settings=settings, store_path=path, specs=specs, hooks=[h for h in hooks if h], leases=leases)
+    service = Service(settings=settings, store=path, specs=specs, hooks=[h for h in hooks if h], leases=leases)
     if leases is not None and service.hooks:
         # The holder of the singleton lease may hold no collector target: evaluate on a clock of its own.
         every = min((s.interval_s for s in specs if s.id.startswith(COLLECTOR_PREFIXES)), default=15.0)

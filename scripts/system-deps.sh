@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Eventdeck's tests and demo need, when missing:
 #   chromium        - the browser the end-to-end tests drive through Playwright
+#   postgresql      - the PostgreSQL store backend (the machine's cluster, and private instances that tests
+#                     restart or put behind TLS: initdb/pg_ctl from /usr/lib/postgresql/*/bin)
 #   rabbitmq-server - only if no RabbitMQ is installed at all
 #   redis-server    - the Redis dedup store of `instrument` (its tests start a private one if none runs)
 #   socat           - the TLS terminator in front of Tansu for the Kafka-over-TLS/mTLS tests (tests/tls_brokers.py)
@@ -8,6 +10,7 @@
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v socat >/dev/null 2>&1 || need+=(socat)

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from store.db import transaction
 
+if TYPE_CHECKING:
+    from store.handle import Connection  # sqlite3's, or the sqlite3-shaped PostgreSQL one
+
 COLUMNS = ["id", "ts_ms", "actor", "action", "target", "detail", "outcome"]
 
 
-def record(conn: sqlite3.Connection, ts_ms: int, actor: str, action: str, target: str, detail: dict,
+def record(conn: Connection, ts_ms: int, actor: str, action: str, target: str, detail: dict,
            outcome: str) -> int:
     """Append one entry (``detail`` must be JSON-serialisable and free of secrets); returns its id."""
     for name, value in (("actor", actor), ("action", action), ("target", target), ("outcome", outcome)):
@@ -29,7 +32,7 @@ def record(conn: sqlite3.Connection, ts_ms: int, actor: str, action: str, target
                             (ts_ms, actor, action, target, text, outcome)).fetchone()[0]
 
 
-def read(conn: sqlite3.Connection, limit: int = 200, action_prefix: str = "") -> pd.DataFrame:
+def read(conn: Connection, limit: int = 200, action_prefix: str = "") -> pd.DataFrame:
     """The newest ``limit`` entries (whose action starts with ``action_prefix``), newest first;
     ``detail`` is parsed back into a dict."""
     rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE substr(action, 1, ?) = ? "

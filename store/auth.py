@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import secrets
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store.db import transaction
 
+if TYPE_CHECKING:
+    from store.handle import Connection  # sqlite3's, or the sqlite3-shaped PostgreSQL one
 
-def signing_key(conn: sqlite3.Connection) -> bytes:
+
+def signing_key(conn: Connection) -> bytes:
     """The store's cookie signing key, made on first use."""
     row = conn.execute("SELECT key_hex FROM dashboard_keys WHERE id = 1").fetchone()
     if row is None:
@@ -19,7 +21,7 @@ def signing_key(conn: sqlite3.Connection) -> bytes:
     return bytes.fromhex(row[0])
 
 
-def failures(conn: sqlite3.Connection, subjects: list[str], since_ms: int) -> dict[str, int]:
+def failures(conn: Connection, subjects: list[str], since_ms: int) -> dict[str, int]:
     """Failed sign-ins per subject since ``since_ms``."""
     out = {s: 0 for s in subjects}
     for s in subjects:
@@ -28,18 +30,18 @@ def failures(conn: sqlite3.Connection, subjects: list[str], since_ms: int) -> di
     return out
 
 
-def add_failure(conn: sqlite3.Connection, subjects: list[str], ts_ms: int, forget_before_ms: int) -> None:
+def add_failure(conn: Connection, subjects: list[str], ts_ms: int, forget_before_ms: int) -> None:
     with transaction(conn):
         conn.execute("DELETE FROM signin_failures WHERE ts_ms < ?", (forget_before_ms,))
         conn.executemany("INSERT INTO signin_failures (subject, ts_ms) VALUES (?, ?)", [(s, ts_ms) for s in subjects])
 
 
-def clear_failures(conn: sqlite3.Connection, subject: str) -> None:
+def clear_failures(conn: Connection, subject: str) -> None:
     with transaction(conn):
         conn.execute("DELETE FROM signin_failures WHERE subject = ?", (subject,))
 
 
-def create_session(conn: sqlite3.Connection, token_sha256: str, user: str, role: str, address: str | None,
+def create_session(conn: Connection, token_sha256: str, user: str, role: str, address: str | None,
                    now_ms: int, expires_ms: int, handoff_sha256: str, handoff_expires_ms: int) -> None:
     with transaction(conn):
         conn.execute("DELETE FROM dashboard_sessions WHERE expires_ms < ?", (now_ms,))
@@ -48,7 +50,7 @@ def create_session(conn: sqlite3.Connection, token_sha256: str, user: str, role:
                      (token_sha256, user, role, address, now_ms, expires_ms, handoff_sha256, handoff_expires_ms))
 
 
-def take_handoff(conn: sqlite3.Connection, handoff_sha256: str, token_sha256: str, now_ms: int) -> int | None:
+def take_handoff(conn: Connection, handoff_sha256: str, token_sha256: str, now_ms: int) -> int | None:
     """Bind a fresh token to the session a live one-time handoff code belongs to (the code is used up);
     returns the session's expiry, or None."""
     with transaction(conn):
@@ -59,14 +61,14 @@ def take_handoff(conn: sqlite3.Connection, handoff_sha256: str, token_sha256: st
     return None if row is None else int(row[0])
 
 
-def session(conn: sqlite3.Connection, token_sha256: str, now_ms: int) -> dict[str, Any] | None:
+def session(conn: Connection, token_sha256: str, now_ms: int) -> dict[str, Any] | None:
     """A live (not expired, not revoked) session, or None."""
     row = conn.execute("SELECT user_name, role, expires_ms FROM dashboard_sessions WHERE token_sha256 = ? "
                        "AND expires_ms > ? AND revoked_ms IS NULL", (token_sha256, now_ms)).fetchone()
     return None if row is None else {"user": row[0], "role": row[1], "expires_ms": row[2]}
 
 
-def revoke(conn: sqlite3.Connection, token_sha256: str, now_ms: int) -> bool:
+def revoke(conn: Connection, token_sha256: str, now_ms: int) -> bool:
     with transaction(conn):
         return conn.execute("UPDATE dashboard_sessions SET revoked_ms = ? WHERE token_sha256 = ? AND revoked_ms IS NULL",
                             (now_ms, token_sha256)).rowcount == 1

@@ -2,7 +2,9 @@
 PostgreSQL: an advisory lock does, see store.postgres), read-only readers, and the numbered migrations
 that only the collector service applies (one directory per dialect).
 
-A store *location* is a SQLite path or a ``postgresql://`` URL; every function here takes either.
+A store *location* is a SQLite path or a ``postgresql://`` URL; every function here takes either, or a
+:class:`store.handle.Store` (the handle settings give: ``settings.store.handle``), which is what callers
+outside the store should hold.
 """
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from core.clock import now_ms
 from store import postgres
+
+if TYPE_CHECKING:
+    from store.handle import Connection, Store
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 PG_MIGRATIONS_DIR = Path(__file__).with_name("migrations_postgres")
@@ -39,12 +44,14 @@ def is_postgres(conn_or_location: object) -> bool:
     return getattr(conn_or_location, "dialect", None) == postgres.DIALECT or postgres.is_url(conn_or_location)
 
 
-def connect_writer(path: str | Path) -> sqlite3.Connection:
+def connect_writer(path: "str | Path | Store") -> "Connection":
     """Open a writer connection: creates parent dirs and the file, WAL, synchronous=NORMAL.
 
     It does not migrate: the collector service does that once at start (:func:`migrate`). The
     connection is in autocommit mode; group writes with :func:`transaction`.
     """
+    if hasattr(path, "writer"):  # a store handle
+        return path.writer()
     if postgres.is_url(path):
         return postgres.connect(path)
     path = Path(path)
@@ -60,7 +67,7 @@ def connect_writer(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def open_migrated(path: str | Path) -> sqlite3.Connection:
+def open_migrated(path: "str | Path | Store") -> "Connection":
     """A writer connection to a store brought up to date (for the service and for tools/tests)."""
     conn = connect_writer(path)
     try:
@@ -71,8 +78,10 @@ def open_migrated(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def connect_reader(path: str | Path) -> sqlite3.Connection:
+def connect_reader(path: "str | Path | Store") -> "Connection":
     """Open a read-only connection (``mode=ro``); the store must already exist."""
+    if hasattr(path, "reader"):  # a store handle
+        return path.reader()
     if postgres.is_url(path):
         return postgres.connect(path, read_only=True)
     path = Path(path)
@@ -220,8 +229,9 @@ def pending_migrations(conn: sqlite3.Connection) -> list[int]:
             if v not in done]
 
 
-def require_migrated(conn: sqlite3.Connection, path: str | Path) -> None:
+def require_migrated(conn: "Connection", path: "str | Path | Store") -> None:
     """Raise :class:`NotMigrated` (saying how to migrate) when the store at ``path`` is behind this code."""
+    path = getattr(path, "display", None) or (postgres.redact(path) if postgres.is_url(path) else path)
     pending = pending_migrations(conn)
     if pending:
         raise NotMigrated(f"the store at {path} lacks migrations {', '.join(f'{v:04d}' for v in pending)}: "

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from store import dialect
 from store.db import transaction
+
+if TYPE_CHECKING:
+    from store.handle import Connection  # sqlite3's, or the sqlite3-shaped PostgreSQL one
 
 _JOB_COLS = ("id", "broker", "cluster", "dlq", "request", "actor", "state", "cancel", "owner", "created_ms",
              "started_ms", "heartbeat_ms", "finished_ms", "total", "replayed", "parked", "skipped", "failed",
@@ -24,7 +26,7 @@ def _job(row: Sequence[Any] | None) -> dict[str, Any] | None:
     return d
 
 
-def create_job(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str, request: dict[str, Any],
+def create_job(conn: Connection, broker: str, cluster: str, dlq: str, request: dict[str, Any],
                actor: str, now_ms: int) -> int:
     with transaction(conn):
         cur = conn.execute(
@@ -34,33 +36,33 @@ def create_job(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str, re
         return int(cur.fetchone()[0])
 
 
-def get_job(conn: sqlite3.Connection, job_id: int) -> dict[str, Any] | None:
+def get_job(conn: Connection, job_id: int) -> dict[str, Any] | None:
     return _job(conn.execute(f"SELECT {', '.join(_JOB_COLS)} FROM dlq_jobs WHERE id = ?", (job_id,)).fetchone())
 
 
-def list_jobs(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+def list_jobs(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
     rows = conn.execute(f"SELECT {', '.join(_JOB_COLS)} FROM dlq_jobs ORDER BY id DESC LIMIT ?", (limit,))
     return [_job(r) for r in rows]  # type: ignore[misc]
 
 
-def active_job(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str) -> int | None:
+def active_job(conn: Connection, broker: str, cluster: str, dlq: str) -> int | None:
     """The id of a queued or running job on this DLQ, or None."""
     row = conn.execute("SELECT id FROM dlq_jobs WHERE broker = ? AND cluster = ? AND dlq = ? "
                        "AND state IN ('queued', 'running') ORDER BY id LIMIT 1", (broker, cluster, dlq)).fetchone()
     return None if row is None else int(row[0])
 
 
-def job_messages(conn: sqlite3.Connection, job_id: int, limit: int = 10_000) -> list[dict[str, Any]]:
+def job_messages(conn: Connection, job_id: int, limit: int = 10_000) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT replay_id, coord, outcome, target, detail, ts_ms FROM dlq_job_messages "
                         "WHERE job_id = ? ORDER BY ts_ms, coord LIMIT ?", (job_id, limit))
     return [dict(zip(("replay_id", "coord", "outcome", "target", "detail", "ts_ms"), r)) for r in rows]
 
 
-def job_message_ids(conn: sqlite3.Connection, job_id: int) -> set[str]:
+def job_message_ids(conn: Connection, job_id: int) -> set[str]:
     return {r for (r,) in conn.execute("SELECT replay_id FROM dlq_job_messages WHERE job_id = ?", (job_id,))}
 
 
-def request_cancel(conn: sqlite3.Connection, job_id: int) -> bool:
+def request_cancel(conn: Connection, job_id: int) -> bool:
     """Flag an active job for cancellation (a queued one is cancelled at once); False if not active."""
     with transaction(conn):
         cur = conn.execute("UPDATE dlq_jobs SET cancel = 1, state = CASE state WHEN 'queued' THEN 'cancelled' "
@@ -68,7 +70,7 @@ def request_cancel(conn: sqlite3.Connection, job_id: int) -> bool:
         return cur.rowcount == 1
 
 
-def claim(conn: sqlite3.Connection, owner: str, now_ms: int, stale_ms: int,
+def claim(conn: Connection, owner: str, now_ms: int, stale_ms: int,
           owner_alive: Callable[[str], bool], job_id: int | None = None) -> dict[str, Any] | None:
     """Take the oldest queued job, or a running one whose owner died or went silent for ``stale_ms``."""
     with transaction(conn):
@@ -89,7 +91,7 @@ def claim(conn: sqlite3.Connection, owner: str, now_ms: int, stale_ms: int,
     return None
 
 
-def heartbeat(conn: sqlite3.Connection, job_id: int, now_ms: int, total: int | None = None) -> bool:
+def heartbeat(conn: Connection, job_id: int, now_ms: int, total: int | None = None) -> bool:
     """Refresh the heartbeat (and total); returns True when cancellation was requested."""
     with transaction(conn):
         conn.execute("UPDATE dlq_jobs SET heartbeat_ms = ?, total = COALESCE(?, total) WHERE id = ?",
@@ -98,13 +100,13 @@ def heartbeat(conn: sqlite3.Connection, job_id: int, now_ms: int, total: int | N
     return bool(row and row[0])
 
 
-def finish(conn: sqlite3.Connection, job_id: int, state: str, now_ms: int, error: str | None = None) -> None:
+def finish(conn: Connection, job_id: int, state: str, now_ms: int, error: str | None = None) -> None:
     with transaction(conn):
         conn.execute("UPDATE dlq_jobs SET state = ?, finished_ms = ?, heartbeat_ms = ?, error = ? WHERE id = ?",
                      (state, now_ms, now_ms, error, job_id))
 
 
-def ledger(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str,
+def ledger(conn: Connection, broker: str, cluster: str, dlq: str,
            coords: Iterable[str]) -> dict[str, tuple[str, int]]:
     """coord -> (state, job_id) for the coordinates already replayed or parked."""
     out: dict[str, tuple[str, int]] = {}
@@ -119,14 +121,14 @@ def ledger(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str,
     return out
 
 
-def ledger_rows(conn: sqlite3.Connection, broker: str, cluster: str, dlq: str) -> list[dict[str, Any]]:
+def ledger_rows(conn: Connection, broker: str, cluster: str, dlq: str) -> list[dict[str, Any]]:
     cols = ("coord", "replay_id", "state", "target", "target_coord", "times", "job_id", "updated_ms")
     rows = conn.execute(f"SELECT {', '.join(cols)} FROM dlq_ledger WHERE broker = ? AND cluster = ? AND dlq = ? "
                         "ORDER BY updated_ms", (broker, cluster, dlq))
     return [dict(zip(cols, r)) for r in rows]
 
 
-def record(conn: sqlite3.Connection, job: dict[str, Any], outcomes: Sequence[dict[str, Any]], now_ms: int) -> None:
+def record(conn: Connection, job: dict[str, Any], outcomes: Sequence[dict[str, Any]], now_ms: int) -> None:
     """Write per-message outcomes (one per message and job); replayed/parked ones also go to the ledger;
     their in-flight rows are cleared and the job's counters move.
 
@@ -159,7 +161,7 @@ def record(conn: sqlite3.Connection, job: dict[str, Any], outcomes: Sequence[dic
                      "WHERE id = :job", {"now": now_ms, "job": job["id"], **counts})
 
 
-def add_inflight(conn: sqlite3.Connection, job_id: int, rows: Sequence[tuple[str, str, str, str]],
+def add_inflight(conn: Connection, job_id: int, rows: Sequence[tuple[str, str, str, str]],
                  marks: dict[str, Any]) -> None:
     """Before a Kafka batch is produced: its (replay_id, coord, action, target) and the scan marks."""
     with transaction(conn):
@@ -169,16 +171,16 @@ def add_inflight(conn: sqlite3.Connection, job_id: int, rows: Sequence[tuple[str
         conn.execute("UPDATE dlq_jobs SET marks = ? WHERE id = ?", (json.dumps(marks, sort_keys=True), job_id))
 
 
-def set_marks(conn: sqlite3.Connection, job_id: int, marks: dict[str, Any]) -> None:
+def set_marks(conn: Connection, job_id: int, marks: dict[str, Any]) -> None:
     with transaction(conn):
         conn.execute("UPDATE dlq_jobs SET marks = ? WHERE id = ?", (json.dumps(marks, sort_keys=True), job_id))
 
 
-def inflight(conn: sqlite3.Connection, job_id: int) -> list[dict[str, Any]]:
+def inflight(conn: Connection, job_id: int) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT replay_id, coord, action, target FROM dlq_inflight WHERE job_id = ?", (job_id,))
     return [dict(zip(("replay_id", "coord", "action", "target"), r)) for r in rows]
 
 
-def clear_inflight(conn: sqlite3.Connection, job_id: int) -> None:
+def clear_inflight(conn: Connection, job_id: int) -> None:
     with transaction(conn):
         conn.execute("DELETE FROM dlq_inflight WHERE job_id = ?", (job_id,))

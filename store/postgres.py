@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -53,6 +53,16 @@ def conninfo(url: str, environ: dict[str, str] | None = None) -> str:
             query.setdefault("password", password)
             parts = parts._replace(query=urlencode(query))
     return urlunsplit(parts)
+
+
+def with_options(url: str, options: "dict[str, str] | Any") -> str:
+    """The URL with libpq ``options`` (``sslmode``, ``sslrootcert``...) added to its query (the URL's own win)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for k, v in options.items():
+        if v is not None:
+            query.setdefault(k, str(v))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -112,17 +122,30 @@ class PgConnection:
 
     dialect = DIALECT
 
-    def __init__(self, conn: psycopg.Connection, location: str):
+    def __init__(self, conn: psycopg.Connection, location: str, reopen: Callable[[], psycopg.Connection] | None = None):
         self.raw = conn
         self.location = location
         self.total_changes = 0
         self.temp_tables: set[str] = set()  # temporary tables this session already created
+        self._reopen = reopen
+        self.reconnects = 0
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        # a connection the server dropped has no transaction left to commit or roll back
+        return not self.raw.closed and self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    def ensure(self) -> None:
+        """Replace a connection the server dropped (a restart, a network cut) by a new one, outside a
+        transaction: the statement that met the drop failed; the next one runs on a fresh connection.
+        Raises ``psycopg.OperationalError`` while the server does not answer."""
+        if self.raw.closed and self._reopen is not None:
+            self.raw = self._reopen()
+            self.temp_tables = set()  # temporary tables went with the old session
+            self.reconnects += 1
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
+        self.ensure()
         text, order = convert(sql)
         cur = self.raw.cursor()
         cur.execute(text, _args(order, params) if params or order else None)
@@ -132,6 +155,7 @@ class PgConnection:
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> psycopg.Cursor:
         """Runs in pipeline mode (one round trip); ``rowcount`` is the sum over the parameter sets."""
+        self.ensure()
         text, order = convert(sql)
         cur = self.raw.cursor()
         cur.executemany(text, [_args(order, p) for p in seq])
@@ -139,10 +163,16 @@ class PgConnection:
             self.total_changes += cur.rowcount
         return cur
 
-    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """Bulk load rows with ``COPY … FROM STDIN`` (binary)."""
+    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+             types: Sequence[str] | None = None) -> None:
+        """Bulk load rows with ``COPY … FROM STDIN``: binary when the columns' PostgreSQL ``types`` are given
+        (no text formatting and parsing of every value), else text."""
+        self.ensure()
+        binary = " (FORMAT BINARY)" if types else ""
         with self.raw.cursor() as cur:
-            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+            with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{binary}") as cp:
+                if types:
+                    cp.set_types(list(types))
                 for row in rows:
                     cp.write_row(row)
 
@@ -159,8 +189,7 @@ class PgConnection:
         self.close()
 
 
-def connect(url: str, read_only: bool = False) -> PgConnection:
-    """A connection in autocommit mode (group writes with ``store.db.transaction``)."""
+def _open(url: str, read_only: bool) -> psycopg.Connection:
     try:
         raw = psycopg.connect(conninfo(url), autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                               application_name="eventdeck")
@@ -169,14 +198,22 @@ def connect(url: str, read_only: bool = False) -> PgConnection:
                                        f"{redact(str(exc))}") from None
     if read_only:
         raw.execute("SET default_transaction_read_only = on")
-    return PgConnection(raw, url)
+    return raw
+
+
+def connect(url: str, read_only: bool = False) -> PgConnection:
+    """A connection in autocommit mode (group writes with ``store.db.transaction``). It reconnects by itself
+    after the server dropped it (see :meth:`PgConnection.ensure`)."""
+    return PgConnection(_open(url, read_only), url, reopen=functools.partial(_open, url, read_only))
 
 
 def begin_write(conn: PgConnection) -> None:
+    conn.ensure()
     conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")  # one round trip
 
 
 def begin_read(conn: PgConnection) -> None:
+    conn.ensure()
     conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
 
 
@@ -200,12 +237,16 @@ class ReaderPool:
     """Read-only connections for concurrent readers (a psycopg-pool ``ConnectionPool``):
     ``connect()`` lends one, its ``close()`` returns it."""
 
-    def __init__(self, url: str, max_size: int = 4):
+    def __init__(self, url: str, max_size: int = 4, shown: str | None = None):
         from psycopg_pool import ConnectionPool
 
         self.url = url
+        self.shown = shown or redact(url)
+        # check: a connection the server dropped (restart) is replaced before it is lent, not handed out
         self._pool = ConnectionPool(conninfo(url), min_size=1, max_size=max_size, open=True, name="eventdeck-readers",
-                                    kwargs={"autocommit": True, "application_name": "eventdeck"},
+                                    check=ConnectionPool.check_connection, timeout=CONNECT_TIMEOUT_S,
+                                    kwargs={"autocommit": True, "application_name": "eventdeck",
+                                            "connect_timeout": CONNECT_TIMEOUT_S},
                                     configure=lambda c: c.execute("SET default_transaction_read_only = on"))
 
     def connect(self) -> PgConnection:

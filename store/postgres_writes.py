@@ -34,10 +34,15 @@ def stage(conn: PgConnection, rows: list[tuple]) -> int:
         conn.temp_tables.add(_INCOMING)
     else:  # emptied at each commit; a second batch in one transaction must not see the first
         conn.execute(f"DELETE FROM {_INCOMING}")
-    conn.copy(_INCOMING, ("ord", "series_id", "ts_ms", "value"), ((i, *r) for i, r in enumerate(rows)))
-    accepted = conn.execute(
-        f"INSERT INTO samples_recent (series_id, ts_ms, value) SELECT DISTINCT ON (series_id, ts_ms) series_id, ts_ms, "
-        f"value FROM {_INCOMING} ORDER BY series_id, ts_ms, ord ON CONFLICT DO NOTHING").rowcount
+    conn.copy(_INCOMING, ("ord", "series_id", "ts_ms", "value"), ((i, *r) for i, r in enumerate(rows)),
+              types=("int8", "int8", "int8", "float8"))
+    if len({(r[0], r[1]) for r in rows}) == len(rows):  # no (series, ts) twice in the batch (the usual case)
+        accepted = conn.execute(f"INSERT INTO samples_recent (series_id, ts_ms, value) SELECT series_id, ts_ms, value "
+                                f"FROM {_INCOMING} ON CONFLICT DO NOTHING").rowcount
+    else:  # the first of equal (series, ts) wins, as SQLite's row-by-row INSERT OR IGNORE
+        accepted = conn.execute(
+            f"INSERT INTO samples_recent (series_id, ts_ms, value) SELECT DISTINCT ON (series_id, ts_ms) series_id, "
+            f"ts_ms, value FROM {_INCOMING} ORDER BY series_id, ts_ms, ord ON CONFLICT DO NOTHING").rowcount
     conn.execute(f"INSERT INTO staged_ts (ts_ms) SELECT DISTINCT ts_ms FROM {_INCOMING} ON CONFLICT DO NOTHING")
     conn.execute(
         f"INSERT INTO latest (series_id, ts_ms, value) SELECT DISTINCT ON (series_id) series_id, ts_ms, value "

@@ -5,6 +5,7 @@ naming the missing piece and the command that fixes it (see demo/brokers.py).
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -117,6 +118,55 @@ def _pg_schema(url: str):
     # synchronous_commit off: tests need no durability across a crash of the machine, and each commit
     # would otherwise wait for an fsync (a test writing 1,440 small batches: 5.5 s -> ~1.5 s)
     return f"{url}&options={quote(f'-csearch_path={schema} -csynchronous_commit=off', safe='')}", drop
+
+
+def store_settings(location) -> dict:
+    """The ``store`` settings section of a store location: ``{"url": …}`` for PostgreSQL, ``{"path": …}`` else."""
+    where = str(location)
+    return {"url": where} if where.startswith(("postgresql://", "postgres://")) else {"path": where}
+
+
+def pg_url(name: str) -> str:
+    """The store URL of database ``name`` on the machine's PostgreSQL (over its socket, no fsync wait per commit)."""
+    from urllib.parse import quote
+
+    return (f"postgresql://postgres@/{name}?host={quote(PG_SOCKET_DIR, safe='')}"
+            f"&options={quote('-csynchronous_commit=off', safe='')}")
+
+
+@contextlib.contextmanager
+def pg_template_copies(seed):
+    """A database written once by ``seed(url)``, and a function making a private copy of it (``CREATE DATABASE
+    … TEMPLATE``, far faster than seeding again) that returns the copy's store URL; all dropped at the end."""
+    import uuid
+
+    import psycopg
+
+    admin = f"host={PG_SOCKET_DIR} user=postgres dbname=postgres"
+    template = f"eventdeck_seed_{uuid.uuid4().hex[:10]}"
+    made = [template]
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{template}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is needed for the postgresql store tests and is not reachable at {PG_SOCKET_DIR}: "
+                    f"{exc}\nStart it with `{PG_START}` (`make test` does), or install it with "
+                    "`apt-get install -y postgresql`.", pytrace=False)
+
+    def copy() -> str:
+        name = f"eventdeck_copy_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        made.append(name)
+        return pg_url(name)
+
+    try:
+        seed(pg_url(template))  # every connection of the seeding is closed: a template must have none
+        yield copy
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for name in made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

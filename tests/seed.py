@@ -155,9 +155,11 @@ def password_hash(password: str) -> str:
 
 
 def seed_config(directory: str | Path, store_path: str | Path, auth: str = "none") -> Path:
-    """A configuration file matching the seeded clusters (the RabbitMQ clusters point at the local node)."""
+    """A configuration file matching the seeded clusters (the RabbitMQ clusters point at the local node);
+    the store is ``store_path``: a SQLite path or a ``postgresql://`` URL."""
+    where = str(store_path)
     cfg = {
-        "store": {"path": str(store_path)},
+        "store": {"url": where} if where.startswith("postgresql://") else {"path": where},
         "kafka": {"clusters": [{"name": KAFKA, "bootstrap_servers": ["127.0.0.1:9"]}]},
         "rabbitmq": {"clusters": [{"name": RABBIT}, {"name": RABBIT_DOWN, "management_url": "http://127.0.0.1:5999"}]},
         "dashboard": {"auth": auth, "refresh_s": 60,

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
 import pandas as pd
@@ -17,8 +15,9 @@ import streamlit as st
 from config import ConfigError, Settings, load_settings
 from core import links
 from core.clock import now_ms
-from store import audit, postgres, queries, status
-from store.db import NotMigrated, connect_reader, connect_writer, require_migrated, transaction
+from store import audit, queries, status
+from store.db import NotMigrated, transaction
+from store.handle import Connection, Store, unreachable_errors
 from views import charts, frames
 from views.signin import NotAllowed, User, current_user, require_operator, sign_out
 
@@ -40,7 +39,7 @@ __all__ = ["NotAllowed", "PageContext", "User", "now_ms", "page", "require_opera
 class PageContext:
     settings: Settings
     user: User
-    conn: sqlite3.Connection
+    conn: Connection
     now_ms: int
     start_ms: int
     end_ms: int
@@ -57,43 +56,73 @@ def load() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def _reader(path: str) -> sqlite3.Connection:
-    """The process-wide read-only connection to ``path`` (sqlite3 here is serialized: threadsafety 3)."""
-    return connect_reader(path)
+def _reader(key: str, _store: Store) -> Connection:
+    """The process-wide read-only connection to the store ``key`` names (sqlite3 here is serialized:
+    threadsafety 3)."""
+    return _store.reader()
 
 
-def _migrated(conn: sqlite3.Connection, path: str) -> None:
-    """Stop the page with the way out when the store is behind this code (only the collector
-    service migrates; the dashboard never changes the schema)."""
+RETRY_S = 3.0  # while the store is unreachable, the page tries again this often
+
+
+def _alive(conn: Connection) -> bool:
+    """Does the cached reader still answer? (A PostgreSQL restart drops every connection.)"""
     try:
-        require_migrated(conn, path)
+        conn.execute("SELECT 1").fetchone()
+        return True
+    except unreachable_errors():
+        return False
+
+
+def unreachable(store: Store, reason: object) -> None:
+    """The "store unreachable" state: said, and retried by itself every ``RETRY_S`` until it answers."""
+    st.error(f"Store unreachable: {frames.md_escape(store.display)} does not answer — "
+             f"{frames.md_escape(str(reason).splitlines()[0] if str(reason) else type(reason).__name__, 300)}. "
+             f"Trying again every {RETRY_S:.0f} s.", icon=":material/cloud_off:")
+
+    @st.fragment(run_every=RETRY_S)
+    def retry() -> None:
+        try:
+            with store.reading() as conn:
+                conn.execute("SELECT 1").fetchone()
+        except unreachable_errors():
+            return
+        st.rerun(scope="app")
+
+    retry()
+
+
+def reader(settings: Settings) -> Connection | None:
+    """A read-only store connection, or None if the collector service has not created the store yet.
+    A store that does not answer (PostgreSQL restarting) stops the page with the "store unreachable" state;
+    the cached connection is replaced as soon as the store answers again."""
+    store = settings.store.handle
+    if not store.is_postgres and not store.exists():  # asking never creates the file
+        return None
+    key = store.key
+    try:
+        conn = _reader(key, store)
+        if not _alive(conn):
+            _reader.clear(key, store)
+            conn = _reader(key, store)
+    except unreachable_errors() as exc:
+        _reader.clear(key, store)
+        unreachable(store, exc)
+        st.stop()
+        raise  # unreachable: st.stop raises
+    try:
+        store.require_migrated(conn)
     except NotMigrated as exc:
         st.error(f"The store cannot be read yet: {exc}.")
         st.stop()
-
-
-def reader(settings: Settings) -> sqlite3.Connection | None:
-    """A read-only store connection, or None if the collector service has not created the store yet."""
-    if settings.store.url:  # PostgreSQL: the collector service created the schema, or the check below says so
-        conn = _reader(settings.store.url)
-        _migrated(conn, postgres.redact(settings.store.url))
-        return conn
-    path = Path(settings.store.path)
-    if not path.is_file():
-        return None
-    conn = _reader(str(path.resolve()))
-    _migrated(conn, str(path))
     return conn
 
 
 @contextlib.contextmanager
-def writer(settings: Settings) -> Iterator[sqlite3.Connection]:
+def writer(settings: Settings) -> Iterator[Connection]:
     """A short-lived writer connection for one operator action (the API opens BEGIN IMMEDIATE)."""
-    conn = connect_writer(settings.store.location)
-    try:
+    with settings.store.handle.writing() as conn:
         yield conn
-    finally:
-        conn.close()
 
 
 def time_range(now: int) -> tuple[int, int]:
@@ -202,7 +231,7 @@ def table(df, empty: str, rename: dict[str, str] | None = None, **kwargs) -> Non
         st.dataframe(df.rename(columns=rename or {}), hide_index=True, **kwargs)
 
 
-def latest_wide(conn: sqlite3.Connection, metrics: dict[str, str], match: dict | None,
+def latest_wide(conn: Connection, metrics: dict[str, str], match: dict | None,
                 index: list[str]) -> pd.DataFrame:
     """Latest values of several metrics as one table: a row per ``index`` labels, a column per metric label."""
     parts = [queries.latest(conn, m, match).assign(metric=label) for m, label in metrics.items()]
@@ -239,7 +268,7 @@ def history_chart(ctx: PageContext, metric: str, match: dict | None, *, title: s
     st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=label_cols), key=key)
 
 
-def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[sqlite3.Connection], T]) -> T | None:
+def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[Connection], T]) -> T | None:
     """Run an operator-only change on a writer connection after the server-side role check.
 
     A viewer's attempt is refused, shown as an error and audited with outcome 'refused'; an error

@@ -89,7 +89,7 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
     st.text(f"Replay from {request['broker']} {request['cluster']} {request['dlq']} "
             f"({request['selection']['mode']} messages).")
     try:
-        report = dry_run(ctx.settings, ctx.settings.store.path, json.dumps(request, sort_keys=True))
+        report = dry_run(ctx.settings, ctx.settings.store.handle.display, json.dumps(request, sort_keys=True))
     except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
         st.error(f"Dry run failed: {frames.md_escape(exc, 500)}")
         report = None
@@ -135,7 +135,7 @@ def _guarded_browse(broker: str, cluster: str, name: str, vhost: str, page: int,
         raise api.BrowseRefused(refusal)
     if broker == "rabbitmq":
         st.caption(api.RABBIT_BROWSE_NOTE + " A queue is never browsed while a replay job runs on it.")
-    return browse(ctx.settings, ctx.settings.store.path, broker, cluster, name, vhost, page,
+    return browse(ctx.settings, ctx.settings.store.handle.display, broker, cluster, name, vhost, page,
                   tuple((k, v) for k, v in filters.items() if v))
 
 

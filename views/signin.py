@@ -52,18 +52,21 @@ def _address() -> str | None:
 def _writer(settings: Settings):
     """A writer on the store for sign-in state; the page stops saying why when the store is not ready
     (sessions, lockouts and the audit log live there; only the collector service creates and migrates it)."""
-    from pathlib import Path
+    from store.db import NotMigrated
+    from store.handle import unreachable_errors
 
-    from store.db import NotMigrated, connect_writer, require_migrated
-
-    path = Path(settings.store.path)
-    if not path.is_file():
+    store = settings.store.handle  # SQLite or PostgreSQL, as configured
+    if not store.is_postgres and not store.exists():  # asking never creates the file
         st.error("Sign-in is not possible yet: the store has not been created — start the collector service "
                  "(`python -m collectors`).")
         st.stop()
-    conn = connect_writer(path)
     try:
-        require_migrated(conn, path)
+        conn = store.writer()
+    except unreachable_errors():
+        st.error("Sign-in is not possible now: the store is unreachable; try again in a moment.")
+        st.stop()
+    try:
+        store.require_migrated(conn)
     except NotMigrated as exc:
         conn.close()
         st.error(f"Sign-in is not possible yet: {exc}.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import platform
 import sqlite3
 from importlib.metadata import version
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +11,7 @@ import streamlit as st
 from core.rejects import METRIC
 from core.targets import kafka_target, rabbitmq_target
 from store import leases as store_leases
-from store import postgres, queries, status
+from store import queries, status
 from store import rejects as store_rejects
 from store.db import applied_migrations
 from views import common, frames, lease_frames, units
@@ -94,14 +93,13 @@ else:
 
 st.subheader("Store")
 c1, c2, c3 = st.columns(3)
-if ctx.settings.store.url:
-    c1.metric("Store size (MiB)", f"{postgres.database_size(ctx.conn) / 2**20:,.1f}")
+store_handle = ctx.settings.store.handle
+sizes = store_handle.size_bytes(ctx.conn)
+c1.metric("Store size (MiB)", f"{sizes['store'] / 2**20:,.1f}")
+if store_handle.is_postgres:
     c2.metric("Store", "PostgreSQL")
 else:
-    path = Path(ctx.settings.store.path)
-    wal = path.with_name(path.name + "-wal")
-    c1.metric("Store size (MiB)", f"{path.stat().st_size / 2**20:,.1f}")
-    c2.metric("WAL size (MiB)", f"{wal.stat().st_size / 2**20 if wal.exists() else 0:,.1f}")
+    c2.metric("WAL size (MiB)", f"{sizes['wal'] / 2**20:,.1f}")
 c3.metric("Metrics", len(queries.metrics(ctx.conn)))
 st.caption(f"Schema migrations applied: {', '.join(f'{v:04d}' for v in applied_migrations(ctx.conn))}")
 

@@ -15,6 +15,7 @@ from playwright.sync_api import sync_playwright
 
 from demo.brokers import free_port
 from demo.screenshots import ARGS, CHROMIUM
+from tests.conftest import STORE_BACKENDS
 from tests.seed import seed_config, seed_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,32 +25,57 @@ START_DEADLINE_S = 60
 
 class Dashboard(NamedTuple):
     url: str
-    store: Path
+    store: Path | str  # the store's location: a SQLite path or a postgresql:// URL
+    config: Path  # the dashboard's settings file
+    log: Path | None = None
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
-    """A dashboard serving the seeded store (its URL and store path); stopped after the module."""
-    with serve(tmp_path_factory.mktemp("dashboard")) as d:
+@contextlib.contextmanager
+def backend_store(request, tmp: Path):
+    """A fresh, empty store location of the backend ``request.param`` names (``STORE_BACKENDS``)."""
+    if request.param == "sqlite":
+        yield tmp / "eventdeck.db"
+        return
+    from tests.conftest import _pg_schema
+
+    url, drop = _pg_schema(request.getfixturevalue("pg_database"))
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def dashboard(request, tmp_path_factory):
+    """A dashboard serving the seeded store of each backend (its URL and store location); stopped after the module."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    with backend_store(request, tmp) as store, serve(tmp, store=store) as d:
         yield d
 
 
-@pytest.fixture(scope="module")
-def password_dashboard(tmp_path_factory):
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def password_dashboard(request, tmp_path_factory):
     """The same with password sign-in (tests.seed.USERS)."""
-    with serve(tmp_path_factory.mktemp("dashboard"), auth="password") as d:
+    tmp = tmp_path_factory.mktemp("dashboard")
+    with backend_store(request, tmp) as store, serve(tmp, auth="password", store=store) as d:
         yield d
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, auth: str = "none"):
-    """`streamlit run serve.py` on a free port against a freshly seeded store."""
-    store = tmp / "eventdeck.db"
-    seed_store(store, int(time.time() * 1000))
+def serve(tmp: Path, auth: str = "none", store: Path | str | None = None, seed: bool = True,
+          extra_env: dict[str, str] | None = None):
+    """`streamlit run serve.py` on a free port against ``store`` (default: a SQLite file in ``tmp``), freshly
+    seeded unless ``seed`` is false (then the store is used as it is, or not created at all)."""
+    store = tmp / "eventdeck.db" if store is None else store
+    if seed:
+        seed_store(store, int(time.time() * 1000))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
-    env["EVENTDECK_CONFIG"] = str(seed_config(tmp, store, auth=auth))
-    with open(tmp / "streamlit.log", "wb") as log:  # the child keeps its own descriptor
+    config = seed_config(tmp, store, auth=auth)
+    env["EVENTDECK_CONFIG"] = str(config)
+    env.update(extra_env or {})
+    log_path = tmp / f"streamlit-{port}.log"
+    with open(log_path, "wb") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
                                  "--server.address", "127.0.0.1", "--server.headless", "true",
                                  "--browser.gatherUsageStats", "false",
@@ -62,12 +88,12 @@ def serve(tmp: Path, auth: str = "none"):
             try:
                 if requests.get(f"{url}/_stcore/health", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time (loaded machine)
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start on {url}: {(tmp / 'streamlit.log').read_text()[-2000:]}")
+                pytest.fail(f"streamlit did not start on {url}: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-        yield Dashboard(url, store)
+        yield Dashboard(url, store, config, log_path)
     finally:  # also when it never came up: stop and reap it
         proc.terminate()
         try:

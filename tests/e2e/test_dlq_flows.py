@@ -102,7 +102,7 @@ def test_edited_payload_is_replayed_and_audited(dashboard, page, rabbit_dlq, rab
         job = api.list_jobs(conn)[0]
     finally:
         conn.close()
-    settings = load_settings(str(dashboard.store.parent / "eventdeck.yaml"))  # the dashboard's (seed_config)
+    settings = load_settings(str(dashboard.config))  # the dashboard's (seed_config)
     assert run_pending(settings, dashboard.store, job["id"]) == job["id"]
     amqp = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))
     try:

@@ -2,13 +2,16 @@
 scripts cannot read it), sign-out revokes it, and a foreign Host header (DNS rebinding) is refused."""
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from store import audit
 from store.db import connect_reader
 from tests import seed
+from tests.conftest import STORE_BACKENDS
 from tests.e2e.conftest import shoot
 
 USER = "otto"
@@ -89,3 +92,66 @@ def test_foreign_host_websocket_is_refused(password_dashboard):
     port = urlsplit(password_dashboard.url).port
     assert " 101 " in _handshake(password_dashboard.url, f"127.0.0.1:{port}")  # the genuine host is served
     assert " 403 " in _handshake(password_dashboard.url, f"evil.example:{port}")
+
+
+def _outcomes(store, user: str) -> list[str]:
+    conn = connect_reader(store)
+    try:
+        log = audit.read(conn, action_prefix="auth.signin")
+    finally:
+        conn.close()
+    return [r.outcome for r in log.sort_values("id").itertuples() if r.actor == user]
+
+
+def _attempt(page, store, user: str, password: str) -> str:
+    """Submit the form once and wait until the store has audited that attempt; returns its outcome."""
+    before = len(_outcomes(store, user))
+    page.get_by_role("textbox", name="User").fill(user)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    deadline = time.monotonic() + 30
+    while len(got := _outcomes(store, user)) == before:
+        assert time.monotonic() < deadline, "the sign-in attempt was never audited"
+        time.sleep(0.2)
+    return got[-1]
+
+
+def test_repeated_wrong_passwords_lock_the_user_out(password_dashboard, page):
+    """Lockout in the browser, kept in the configured store (SQLite or PostgreSQL)."""
+    user = "vera"  # not the user the other tests of this module sign in with
+    page.goto(password_dashboard.url)
+    page.get_by_role("button", name="Sign in").wait_for(timeout=30_000)
+    for _ in range(5):  # dashboard.login_max_failures (default 5)
+        assert _attempt(page, password_dashboard.store, user, "wrong") == "failure"
+    # the right password, too late
+    assert _attempt(page, password_dashboard.store, user, seed.USERS[user][1]) == "locked"
+    page.get_by_text("Too many failed sign-ins").wait_for(timeout=30_000)
+    shoot(page, "signin-locked-out")
+
+
+@pytest.mark.parametrize("backend", STORE_BACKENDS)
+def test_an_anonymous_session_request_creates_no_store(tmp_path, request, backend):
+    """`/eventdeck/session` without a code (or with a forged one) before the collector service made the store
+    hands nothing over and creates nothing: no SQLite file, no PostgreSQL schema."""
+    from store.handle import Store
+    from tests.e2e.conftest import serve
+
+    drop = None
+    if backend == "sqlite":
+        store = tmp_path / "never" / "eventdeck.db"
+    else:
+        from tests.conftest import _pg_schema
+
+        store, drop = _pg_schema(request.getfixturevalue("pg_database"))
+    try:
+        with serve(tmp_path, auth="password", store=store, seed=False) as d:
+            for query in ("", "?code=forged"):
+                r = requests.get(f"{d.url}/eventdeck/session{query}", allow_redirects=False, timeout=10)
+                assert r.status_code == 303 and "set-cookie" not in r.headers, query
+            assert requests.get(d.url, timeout=10).status_code == 200
+        assert not Store.of(store).exists()
+        if backend == "sqlite":
+            assert not store.parent.exists()
+    finally:
+        if drop is not None:
+            drop()

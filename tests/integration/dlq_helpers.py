@@ -11,6 +11,7 @@ import pika
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from config import Settings
+from tests.conftest import store_settings
 
 
 def uid() -> str:
@@ -92,7 +93,7 @@ def settings_for(bootstrap: str, store: Any, dlq: dict[str, Any] | None = None, 
     """Settings of one Kafka cluster 'k'. Unless ``dlq`` says otherwise every header-derived replay target
     is allowed: these tests are about replay mechanics, the target policy has its own (test_dlq_replay_policy)."""
     dlq = {"allowed_targets": {"k": ["*"]}} if dlq is None else dlq
-    return Settings.model_validate({"store": {"path": str(store)}, "dlq": dlq,
+    return Settings.model_validate({"store": store_settings(store), "dlq": dlq,
                                     "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [bootstrap], **kafka}]}})
 
 

@@ -125,7 +125,7 @@ def test_dashboard_serves_from_any_directory(installed, tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or too busy to answer in time (loaded machine)
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
             time.sleep(0.3)

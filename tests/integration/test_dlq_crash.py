@@ -22,6 +22,7 @@ import yaml
 from dlq import api, plan
 from store.db import connect_reader, open_migrated
 from tests.integration.dlq_helpers import Topology, header, make_topics, read_all, seed, settings_for, spring, uid
+from tests.conftest import store_settings
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_kafka_replay_survives_sigkill(kafka, tmp_store, tmp_path):
     make_topics(kafka.bootstrap, {src: 3, dlq: 1})
     seed(kafka.bootstrap, dlq, [(str(i).encode(), f"v{i}".encode(), spring(src, i % 3, i)) for i in range(TOTAL)])
     cfg = tmp_path / "eventdeck.yaml"
-    cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)},
+    cfg.write_text(yaml.safe_dump({"store": store_settings(tmp_store),
                                    "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [kafka.bootstrap]}]}}))
     job_id = _job(tmp_store, {"broker": "kafka", "cluster": "k", "dlq": dlq})
     kills = kill_and_resume(cfg, tmp_store, job_id, seed_=zlib.crc32(kafka.kind.encode()))
@@ -124,7 +125,7 @@ def test_rabbit_strict_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
             topo.ch.basic_publish("", dlq, f"m{i}".encode(), pika.BasicProperties(message_id=str(i)))
         topo.wait_depth(dlq, TOTAL)
         cfg = tmp_path / "eventdeck.yaml"
-        cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+        cfg.write_text(yaml.safe_dump({"store": store_settings(tmp_store), "rabbitmq": {"clusters": [
             {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
              "username": rabbitmq.user}]}}))
         job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "window": 1})  # strict mode
@@ -211,7 +212,7 @@ def test_rabbit_recorded_but_unacked_copy_is_acked_not_republished(rabbitmq, tmp
         for i in range(10):
             topo.ch.basic_publish("", dlq, f"m{i}".encode())
         topo.wait_depth(dlq, 10)
-        st = Settings.model_validate({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+        st = Settings.model_validate({"store": store_settings(tmp_store), "rabbitmq": {"clusters": [
             {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F", "username": rabbitmq.user}]}})
         job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None,
                                   "window": window})
@@ -254,7 +255,7 @@ def test_rabbit_windowed_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
             topo.ch.basic_publish("", dlq, f"m{i}".encode(), pika.BasicProperties(message_id=str(i)))
         topo.wait_depth(dlq, BIG)
         cfg = tmp_path / "eventdeck.yaml"
-        cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+        cfg.write_text(yaml.safe_dump({"store": store_settings(tmp_store), "rabbitmq": {"clusters": [
             {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
              "username": rabbitmq.user}]}}))
         job_id = _job(tmp_store, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "window": WINDOW,

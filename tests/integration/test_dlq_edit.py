@@ -17,15 +17,22 @@ from dlq.jobs import run_pending
 from store import audit
 from store.db import connect_reader, open_migrated
 from tests.integration.dlq_helpers import Topology, header, make_topics, read_all, seed, settings_for, spring, uid
+from tests.conftest import store_settings
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
 
 PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"
 
 
 def _run(st: Settings, req: dict[str, Any]) -> dict[str, Any]:
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"rate_per_s": None, **req}, "otto", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         return api.job(conn, jid)
     finally:
         conn.close()
@@ -76,7 +83,7 @@ def topo(rabbitmq):
 def test_rabbit_edited_copy_is_confirmed_before_the_original_is_acked(topo, rabbitmq, tmp_store, monkeypatch):
     monkeypatch.setenv(PW_ENV, rabbitmq.password)
     st = Settings.model_validate({
-        "store": {"path": str(tmp_store)},
+        "store": store_settings(tmp_store),
         "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
                                    "management_url": rabbitmq.mgmt_url, "username": rabbitmq.user,
                                    "password_env": PW_ENV}]}})

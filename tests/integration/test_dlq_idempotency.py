@@ -18,6 +18,7 @@ from store.db import open_migrated
 from tests.integration.test_dlq_crash import Crash, _crash_on_record, _progress
 from tests.integration.test_dlq_kafka import make_topics, read_all, replay, seed, settings_for, spring, uid
 from tests.integration.test_dlq_rabbit import Topology
+from tests.conftest import store_settings
 
 
 def test_rabbit_crash_duplicates_are_dropped_by_replay_id(rabbitmq, tmp_store, tmp_path, monkeypatch):
@@ -29,7 +30,7 @@ def test_rabbit_crash_duplicates_are_dropped_by_replay_id(rabbitmq, tmp_store, t
         for i in range(30):
             topo.ch.basic_publish("", dlq, f"m{i}".encode(), pika.BasicProperties(message_id=f"id{i}"))
         topo.wait_depth(dlq, 30)
-        st = Settings.model_validate({"store": {"path": str(tmp_store)}, "rabbitmq": {"clusters": [
+        st = Settings.model_validate({"store": store_settings(tmp_store), "rabbitmq": {"clusters": [
             {"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F", "username": rabbitmq.user}]}})
         conn = open_migrated(tmp_store)
         job_id = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None,

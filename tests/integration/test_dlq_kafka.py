@@ -26,11 +26,11 @@ def tmp_store(any_store):
 
 
 def replay(settings: Settings, dlq: str, actor: str = "tester", **req: Any) -> dict[str, Any]:
-    conn = open_migrated(settings.store.path)
+    conn = open_migrated(settings.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": None, **req},
                                  actor, int(time.time() * 1000))
-        assert run_pending(settings, settings.store.path, jid) == jid
+        assert run_pending(settings, settings.store.handle, jid) == jid
         return api.job(conn, jid)
     finally:
         conn.close()

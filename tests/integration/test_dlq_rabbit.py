@@ -16,7 +16,10 @@ from config import Settings
 from dlq import api
 from dlq.jobs import jobs, run_pending
 from store.db import open_migrated
+from store.types import Sample
+from store.writes import SampleWriter
 from tests.integration.dlq_helpers import Topology, uid
+from tests.conftest import store_settings
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def settings(rabbitmq, tmp_store, monkeypatch):
         # policy itself is exercised in test_dlq_replay_policy.py.
         dlq.setdefault("allowed_targets", {"r": ["*", "exchange:*"]})
         return Settings.model_validate({
-            "store": {"path": str(tmp_store)}, "dlq": dlq,
+            "store": store_settings(tmp_store), "dlq": dlq,
             "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
                                        "management_url": rabbitmq.mgmt_url, "username": rabbitmq.user,
                                        "password_env": PW_ENV}]}})
@@ -52,11 +55,11 @@ def settings(rabbitmq, tmp_store, monkeypatch):
 
 
 def replay(st: Settings, dlq: str, **req: Any) -> dict[str, Any]:
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None, **req},
                                  "tester", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         return api.job(conn, jid)
     finally:
         conn.close()
@@ -149,10 +152,10 @@ def test_bad_target_leaves_the_message(topo, settings):
     missing = f"nowhere-{u}"
     job = replay(st, dlq, target={"queue": missing})
     assert (job["replayed"], job["failed"]) == (0, 1)
-    [m] = api.job_messages(open_migrated(st.store.path), job["id"])
+    [m] = api.job_messages(open_migrated(st.store.handle), job["id"])
     assert missing in m["detail"] and "does not exist" in m["detail"] and "unroutable" in m["detail"]
     job = replay(st, dlq, target={"exchange": f"no-exchange-{u}", "routing_key": "k"})
-    [m] = api.job_messages(open_migrated(st.store.path), job["id"])
+    [m] = api.job_messages(open_migrated(st.store.handle), job["id"])
     assert "404" in m["detail"] and f"no-exchange-{u}" in m["detail"]
     assert topo.depth(dlq) == 1
     assert [b for _, b in topo.drain(dlq)] == [b"stay"]
@@ -200,15 +203,25 @@ def test_cli_and_collector_poller(topo, settings, tmp_path):
                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert err.returncode == 1 and f"none-{u}" in err.stderr and "not found" in err.stderr
 
-    [spec] = jobs(st, st.store.path)  # what the collector service schedules
+    [spec] = jobs(st, st.store.handle)  # what the collector service schedules
     assert spec.after_tick is False and spec.interval_s == st.dlq.job_poll_interval_s
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq}, "ann", 1)
     spec.func()
     job = api.job(conn, jid)
     assert (job["state"], job["replayed"]) == ("done", 3)
     assert topo.depth(dest) == 3 and topo.depth(dlq) == 0
+    SampleWriter(conn).write([Sample("dlq_messages", {"broker": "rabbitmq", "cluster": "r", "vhost": "/", "dlq": dlq},
+                                     int(time.time() * 1000), 0.0)])
     conn.close()
+    listed = cli("jobs").splitlines()  # the CLI reads the configured store, SQLite or PostgreSQL
+    assert any(f"id={jid}  state=done" in ln and "replayed=3" in ln for ln in listed), listed
+    assert any(f"dlq={dlq}  messages=0" in ln for ln in cli("list").splitlines())
+    for i in range(2):
+        topo.ch.basic_publish("", dlq, f'{{"again": {i}}}'.encode())
+    topo.wait_depth(dlq, 2)
+    out = cli("replay", "rabbitmq", "r", dlq, "--unthrottled", "--actor", "cli-tester")
+    assert "done: replayed=2" in out and topo.depth(dest) == 5 and topo.depth(dlq) == 0
 
 
 def test_target_rejecting_publishes_keeps_the_messages(topo, settings):
@@ -225,7 +238,7 @@ def test_target_rejecting_publishes_keeps_the_messages(topo, settings):
     st = settings()
     job = replay(st, dlq)
     assert (job["replayed"], job["failed"]) == (2, 3), job
-    failed = [m for m in api.job_messages(open_migrated(st.store.path), job["id"]) if m["outcome"] == "failed"]
+    failed = [m for m in api.job_messages(open_migrated(st.store.handle), job["id"]) if m["outcome"] == "failed"]
     assert all("nacked" in m["detail"] and dest in m["detail"] for m in failed), failed
     assert sorted(b for _, b in topo.drain(dest)) == [b"m0", b"m1"]
     assert sorted(b for _, b in topo.drain(dlq)) == [b"m2", b"m3", b"m4"]
@@ -249,7 +262,7 @@ def test_windowed_replay_full_and_unroutable_targets_keep_their_messages(topo, s
     st = settings()
     job = replay(st, dlq, window=64)
     assert (job["state"], job["replayed"], job["failed"], job["total"]) == ("done", 120, 180, 300), job
-    msgs = api.job_messages(open_migrated(st.store.path), job["id"])
+    msgs = api.job_messages(open_migrated(st.store.handle), job["id"])
     failed = [m["detail"] for m in msgs if m["outcome"] == "failed"]
     assert sum("nacked" in d and full in d for d in failed) == 80
     assert sum("unroutable" in d and "does not exist" in d and gone in d for d in failed) == 100
@@ -272,10 +285,10 @@ def test_cancel_settles_the_window_and_stops(topo, settings):
         topo.ch.basic_publish("", dlq, f"m{i}".encode())
     topo.wait_depth(dlq, 1000)
     st = settings()
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": 400,
                                     "window": 32}, "ann", int(time.time() * 1000))
-    runner = threading.Thread(target=run_pending, args=(st, st.store.path, jid))
+    runner = threading.Thread(target=run_pending, args=(st, st.store.handle, jid))
     runner.start()
     deadline = time.monotonic() + 20
     while (api.job(conn, jid) or {}).get("replayed", 0) < 100:

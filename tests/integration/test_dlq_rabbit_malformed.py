@@ -35,7 +35,7 @@ def test_malformed_rabbit_headers_are_listed_and_fail_alone(topo, settings):
         topo.ch.basic_publish("", dlq, mid.encode(), pika.BasicProperties(message_id=mid, headers=headers))
     topo.wait_depth(dlq, len(good) + len(bad))
     st = settings()
-    open_migrated(st.store.path).close()
+    open_migrated(st.store.handle).close()
 
     rows = api.browse(st, "rabbitmq", "r", dlq, page=0, page_size=50)
     assert sorted(r["key"] for r in rows) == sorted([*good, *bad])  # every message listed
@@ -46,7 +46,7 @@ def test_malformed_rabbit_headers_are_listed_and_fail_alone(topo, settings):
     assert (job["state"], job["replayed"], job["failed"]) == ("done", len(good), len(bad)), job
     assert sorted(b.decode() for _, b in topo.drain(orders)) == sorted(good)
     topo.wait_depth(dlq, len(bad))  # the bad ones stay
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         counted = queries.latest(conn, METRIC, {"source": "dlq.rabbitmq"})
         details = [m["detail"] for m in api.job_messages(conn, job["id"]) if m["outcome"] == "failed"]
@@ -66,7 +66,7 @@ def test_malformed_rabbit_headers_are_listed_and_fail_alone(topo, settings):
     coord = next(r["coord"] for r in rows if r["key"] == "routing-key-int")
     unsendable = replay(st, dlq, selection={"mode": "picked", "coords": [coord]}, target={"queue": "é" * 200})
     assert (unsendable["state"], unsendable["replayed"], unsendable["failed"]) == ("done", 0, 1), unsendable
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         detail = api.job_messages(conn, unsendable["id"])[0]["detail"]
     finally:

@@ -17,15 +17,22 @@ from store import queries
 from store.db import open_migrated
 from tests.cycles import run_cycle
 from tests.integration.dlq_helpers import Topology, make_topics, read_all, seed, settings_for, spring, uid
+from tests.conftest import store_settings
+
+
+@pytest.fixture
+def tmp_store(any_store):
+    """This module runs on both store backends (SQLite, PostgreSQL)."""
+    return any_store
 
 PW_ENV = "DLQ_TEST_RABBIT_PASSWORD"
 
 
 def _run(st: Settings, request: dict[str, Any]) -> dict[str, Any]:
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"rate_per_s": None, **request}, "tester", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         return {**api.job(conn, jid), "messages": api.job_messages(conn, jid)}
     finally:
         conn.close()
@@ -109,7 +116,7 @@ def rsettings(rabbitmq, tmp_store, monkeypatch):
 
     def make(**dlq: Any) -> Settings:
         return Settings.model_validate({
-            "store": {"path": str(tmp_store)}, "dlq": dlq,
+            "store": store_settings(tmp_store), "dlq": dlq,
             "rabbitmq": {"clusters": [{"name": "r", "amqp_url": f"amqp://{rabbitmq.host}:{rabbitmq.amqp_port}/%2F",
                                        "management_url": rabbitmq.mgmt_url, "username": rabbitmq.user,
                                        "password_env": PW_ENV}]}})
@@ -119,8 +126,8 @@ def rsettings(rabbitmq, tmp_store, monkeypatch):
 def _link_by_collector(st: Settings, dlq: str, source: str, timeout: float = 30.0) -> None:
     """Run the RabbitMQ collector into the store until it links ``dlq`` to ``source`` (the management API
     lists a new queue's counters only after its first stats tick)."""
-    job = collect_job(st.rabbitmq.clusters[0], st.store.path)
-    conn = open_migrated(st.store.path)
+    job = collect_job(st.rabbitmq.clusters[0], st.store.handle)
+    conn = open_migrated(st.store.handle)
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -195,7 +202,7 @@ def test_rabbit_browse_is_refused_while_a_job_is_queued(topo, rsettings):
     topo.ch.basic_publish("", dlq, b"m")
     topo.wait_depth(dlq, 1)
     st = rsettings()
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq}, "tester",
                                  int(time.time() * 1000))

@@ -20,6 +20,7 @@ from runner.prometheus import exposed, serve
 from store import db, queries, status
 from store.types import Sample
 from store.writes import SampleWriter
+from tests.conftest import store_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -124,7 +125,7 @@ def test_collector_service_serves_metrics_and_stops(tmp_path, tmp_store):
     _seed(tmp_store, now)
     port = _free_port()
     cfg = tmp_path / "eventdeck.yaml"
-    cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_store)}, "prometheus": {"port": port}}))
+    cfg.write_text(yaml.safe_dump({"store": store_settings(tmp_store), "prometheus": {"port": port}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
     proc = subprocess.Popen([sys.executable, "-m", "collectors", "--config", str(cfg)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

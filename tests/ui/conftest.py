@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import STORE_BACKENDS
 from tests.seed import delete_queues, real_rabbit_dlq, seed_config, seed_store
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -22,13 +23,28 @@ def seed_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def seeded(tmp_path, monkeypatch, seed_template):
-    """A private copy of the seeded store, the settings pointed at it, and ``make(auth) -> AppTest`` (already run)."""
-    store = tmp_path / "eventdeck.db"
-    for suffix in ("", "-wal"):  # the WAL only exists if a checkpoint was left undone
-        if Path(f"{seed_template}{suffix}").exists():
-            shutil.copyfile(f"{seed_template}{suffix}", f"{store}{suffix}")
+@pytest.fixture(scope="session")
+def pg_seed_template():
+    """The seeded store in a PostgreSQL database of its own, written once per session; tests get a copy
+    (``CREATE DATABASE … TEMPLATE``). Yields a function making a copy and returning its store URL."""
+    from tests.conftest import pg_template_copies
+
+    with pg_template_copies(lambda url: seed_store(url, int(time.time() * 1000))) as copy:
+        yield copy
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def seeded(request, tmp_path, monkeypatch):
+    """A private copy of the seeded store of each backend (SQLite, PostgreSQL), the settings pointed at it,
+    and ``make(auth) -> AppTest`` (already run). ``make.store`` is the store's location."""
+    if request.param == "sqlite":
+        seed_template = request.getfixturevalue("seed_template")
+        store = tmp_path / "eventdeck.db"
+        for suffix in ("", "-wal"):  # the WAL only exists if a checkpoint was left undone
+            if Path(f"{seed_template}{suffix}").exists():
+                shutil.copyfile(f"{seed_template}{suffix}", f"{store}{suffix}")
+    else:
+        store = request.getfixturevalue("pg_seed_template")()
 
     def make(auth: str = "none") -> AppTest:
         monkeypatch.setenv("EVENTDECK_CONFIG", str(seed_config(tmp_path, store, auth=auth)))

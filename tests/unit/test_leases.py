@@ -149,7 +149,7 @@ def test_service_runs_only_what_its_leases_allow(tmp_path):
     for held, want in (({"kafka:mine"}, {"kafka:mine", "dlq:replay-jobs"}),
                        ({"kafka:mine", SINGLETON}, {"kafka:mine", "store:seal", "dlq:replay-jobs"})):
         ran.clear()
-        svc = Service(settings=Settings(), store_path=tmp_path / "x.db", specs=specs, hooks=hooks,
+        svc = Service(settings=Settings(), store=tmp_path / "x.db", specs=specs, hooks=hooks,
                       leases=_Leases(held)).start()
         deadline = time.monotonic() + 10
         while not want <= set(ran) and time.monotonic() < deadline:

@@ -33,7 +33,7 @@ def test_failing_job_does_not_stop_others_and_hooks_follow_ticks(tmp_path):
     specs = [JobSpec("good", lambda: bump("good"), 0.2),
              JobSpec("bad", bad, 0.2),
              JobSpec("housekeeping", lambda: bump("housekeeping"), 0.2, after_tick=False)]
-    svc = Service(settings=Settings(), store_path=tmp_path / "x.db", specs=specs, hooks=[lambda: bump("hook")])
+    svc = Service(settings=Settings(), store=tmp_path / "x.db", specs=specs, hooks=[lambda: bump("hook")])
     svc.start()
     try:
         assert _wait_for(lambda: counts["good"] >= 3 and counts["bad"] >= 3)
@@ -72,7 +72,7 @@ def test_stop_closes_every_job_once_after_its_last_run(tmp_path):
     specs = [JobSpec("a", tick, 0.2, close=lambda: events.append("close a")),
              JobSpec("b", lambda: None, 0.2, close=broken_close),  # a failing close does not stop the others
              JobSpec("c", lambda: None, 0.2, close=lambda: events.append("close c"))]
-    svc = Service(settings=Settings(), store_path=tmp_path / "x.db", specs=specs)
+    svc = Service(settings=Settings(), store=tmp_path / "x.db", specs=specs)
     svc.start()
     assert ran.wait(20)
     svc.stop()

@@ -159,3 +159,26 @@ def test_each_replay_job_is_claimed_once_by_concurrent_claimers(pg_store):
     assert sorted(claimed) == ids  # every job once, none twice
     assert conn.execute("SELECT count(*) FROM dlq_jobs WHERE state = 'done'").fetchone()[0] == 20
     conn.close()
+
+
+def test_large_batches_keep_the_first_write_of_a_sample_on_both_backends(store):
+    """Batches from 2,000 samples go by binary COPY on PostgreSQL: the first write of a (series, ts) wins,
+    within a batch (duplicates) and across batches (already stored), as on SQLite."""
+    from store import queries
+    from store.types import Sample
+    from store.writes import SampleWriter
+
+    w, r = store
+    sw = SampleWriter(w)
+    first = [Sample("kafka_group_lag_messages", {"cluster": "c", "group": f"g{i % 500}"}, 60_000 * (i // 500), 1.0)
+             for i in range(2_000)]
+    assert sw.write(first) == 2_000
+    again = [s._replace(value=2.0) for s in first[:1_000]]  # stored already: ignored
+    fresh = [Sample("kafka_group_lag_messages", {"cluster": "c", "group": f"g{i % 500}"}, 600_000 + 60_000 * (i // 500),
+                    3.0) for i in range(1_000)]
+    assert sw.write(again + fresh) == 1_000
+    dup = [Sample("kafka_group_lag_messages", {"cluster": "c", "group": f"g{i % 500}"}, 1_200_000, float(4 + i // 500))
+           for i in range(2_000)]  # each (series, ts) four times in one batch: the first (4.0) wins
+    assert sw.write(dup) == 500
+    df = queries.range_query(r, "kafka_group_lag_messages", {"group": "g7"}, 0, 2_000_000)
+    assert df.sort_values("ts_ms")["value"].tolist() == [1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 4.0]
