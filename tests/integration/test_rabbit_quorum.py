@@ -171,7 +171,7 @@ def test_quorum_dlq_gets_the_message_past_the_limit_and_replays_it(rabbitmq, tmp
     try:
         jid = dlq_api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "itest-qq", "dlq": dlq,
                                             "rate_per_s": None}, "tester", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         job_row = dlq_api.job(conn, jid)
     finally:
         conn.close()

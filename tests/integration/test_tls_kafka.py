@@ -147,11 +147,11 @@ def test_dlq_browse_and_replay_over_tls(tls_kafka, tls_pki, tmp_store):
     assert rows[1]["exception_class"] == "com.acme.PriceException"
     assert rows[1]["target"] == f"topic {src} partition 1 (from spring)"
 
-    conn = open_migrated(st.store.path)
+    conn = open_migrated(st.store.handle)
     try:
         jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": None,
                                         "selection": {"mode": "all"}}, "tester", int(time.time() * 1000))
-        assert run_pending(st, st.store.path, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         job = api.job(conn, jid)
     finally:
         conn.close()

@@ -105,11 +105,11 @@ def test_collection_browse_replay_over_tls(tls_rabbit, tls_pki, tmp_store, login
         rows = api.browse(st, "rabbitmq", "r", dlq)
         assert sorted(r["payload"] for r in rows) == ["order-0", "order-1", "order-2"]
         assert topo.depth(dlq) == 3
-        conn = open_migrated(st.store.path)
+        conn = open_migrated(st.store.handle)
         try:
             jid = api.enqueue_replay(conn, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None},
                                      "tester", int(time.time() * 1000))
-            assert run_pending(st, st.store.path, jid) == jid
+            assert run_pending(st, st.store.handle, jid) == jid
             job = api.job(conn, jid)
         finally:
             conn.close()
