@@ -46,11 +46,11 @@ def test_rule_accepts_prometheus_names_and_refuses_bad_windows():
                         "range_function": "increase", "range_s": 300})
     assert (r.keep_firing_for_s, r.range_function, r.range_s) == (120, "increase", 300)
     with pytest.raises(RuleError, match="range_s"):
-        rule_from_dict({"name": "x", "metric": "m", "threshold": 0, "range_s": 0})
+        rule_from_dict({"name": "x", "metric": "dlq_messages", "threshold": 0, "range_s": 0})
     with pytest.raises(RuleError, match="range_function"):
-        rule_from_dict({"name": "x", "metric": "m", "threshold": 0, "range_function": "rate"})
+        rule_from_dict({"name": "x", "metric": "dlq_messages", "threshold": 0, "range_function": "rate"})
     with pytest.raises(RuleError, match="keep_firing_for_s"):
-        rule_from_dict({"name": "x", "metric": "m", "threshold": 0, "keep_firing_for_s": math.inf})
+        rule_from_dict({"name": "x", "metric": "dlq_messages", "threshold": 0, "keep_firing_for_s": math.inf})
 
 
 def run(breaches, keep_ms, dt=5_000):
