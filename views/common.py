@@ -210,6 +210,27 @@ def latest_wide(conn: sqlite3.Connection, metrics: dict[str, str], match: dict |
     return frames.wide(pd.concat(parts, ignore_index=True), index, "metric") if parts else pd.DataFrame()
 
 
+GONE_HELP = ("Gone: absent from its collector's latest successful poll (deleted, or no longer reported). "
+             "Left out of the tables, totals, top lists and alerts above; history keeps it.")
+
+
+def gone_section(conn: sqlite3.Connection, metrics: list[str], match: dict | None, index: list[str], what: str,
+                 key: str) -> pd.DataFrame:
+    """The "show gone" switch under a now-table: ``what`` (e.g. "groups") whose series of ``metrics`` (the
+    table's) all left their target's latest successful cycle, listed greyed with "last seen" when switched
+    on. Returns them."""
+    parts = [p for p in (queries.latest(conn, m, match, gone=True) for m in metrics) if not p.empty]
+    gone = frames.gone_entities(pd.concat(parts, ignore_index=True) if parts else None, index)
+    if gone.empty:
+        return gone
+    if st.toggle(f"Show gone {what} ({len(gone)})", key=key, help=GONE_HELP):
+        shown = gone.assign(**{"last seen": gone["last_seen_ms"].map(fmt_ts), "status": "gone"})[
+            [*[c for c in index if c in gone], "status", "last seen"]]
+        st.dataframe(shown.style.set_properties(**{"color": "#888888", "font-style": "italic"}),
+                     hide_index=True, key=f"{key}_table")
+    return gone
+
+
 def cluster_header(ctx: PageContext, broker: str, label: str, clusters: list[str], key: str) -> str:
     """The cluster picker of a broker page and its health line (down with the reason, or not polled yet)."""
     cluster = st.selectbox("Cluster", clusters, key=key, bind="query-params")

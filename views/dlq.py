@@ -207,12 +207,15 @@ def selection_buttons(selected: list[str], filters: dict) -> None:
 
 dlqs = api.list_dlqs(ctx.conn)
 st.subheader("Dead-letter queues")
+DLQ_INDEX = ["broker", "cluster", "vhost", "dlq"]
 if not dlqs:
     common.no_data("no dead-letter queue found by the collectors")
+    common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
     st.stop()
 table = pd.DataFrame(dlqs)
 st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
 st.dataframe(table.drop(columns=["ts_ms"]), hide_index=True, key="dlq_list")
+common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
 
 broker, cluster, name, vhost, parking = pick_dlq(dlqs)
 st.subheader(f"Messages in {frames.md_escape(name)}" + (" (parking lot)" if parking else ""))

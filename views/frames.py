@@ -109,3 +109,20 @@ def in_units(df: pd.DataFrame, counts: Sequence[str] = (), rates: Sequence[str] 
             if col in out:
                 out[col] = out[col].map(fmt)
     return out
+
+
+def gone_entities(df: pd.DataFrame, index: Sequence[str]) -> pd.DataFrame:
+    """Entities (distinct ``index`` labels) of a ``queries.latest(..., gone=True)`` frame that have only gone
+    series, with ``last_seen_ms`` (their newest sample), most recently seen first. Index labels no series
+    has (a Kafka DLQ's ``vhost``) are left out."""
+    if df is None or df.empty or "gone" not in df:
+        return pd.DataFrame(columns=[*index, "last_seen_ms"])
+    index = [c for c in index if c in df.columns]
+    cols = [*index, "last_seen_ms"]
+    keys = df[index].astype(object).where(df[index].notna(), "").astype(str).agg("\x1f".join, axis=1)
+    live = set(keys[~df["gone"].astype(bool)])
+    gone = df[df["gone"].astype(bool) & ~keys.isin(live)]
+    if gone.empty:
+        return pd.DataFrame(columns=cols)
+    out = gone.groupby(list(index), dropna=False, as_index=False)["ts_ms"].max().rename(columns={"ts_ms": "last_seen_ms"})
+    return out.sort_values("last_seen_ms", ascending=False, kind="stable").reset_index(drop=True)[cols]

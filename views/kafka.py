@@ -30,6 +30,7 @@ groups = common.latest_wide(ctx.conn, {**GROUP_METRICS, "kafka_group_max_lag_sec
 st.subheader("Consumer groups")
 if groups.empty:
     common.no_data(f"no consumer group with commits in Kafka {cluster}")
+    common.gone_section(ctx.conn, [*GROUP_METRICS], {"cluster": cluster}, ["group"], "groups", "kafka_gone")
     st.stop()
 groups = frames.decode(frames.decode(groups, "status", STATUS_NAMES), "state", GROUP_STATE_NAMES)
 groups = groups.sort_values("lag (messages)", ascending=False) if "lag (messages)" in groups else groups
@@ -40,6 +41,7 @@ c3.metric("Groups not OK", int((groups.get("status", pd.Series(dtype=str)) != "O
 st.dataframe(frames.in_units(groups, counts=["lag (messages)", "members"], rates=["consume (msg/s)"]), hide_index=True,
              key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
 st.caption(LAG_LEGEND)
+common.gone_section(ctx.conn, [*GROUP_METRICS], {"cluster": cluster}, ["group"], "groups", "kafka_gone")
 
 group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind="query-params")
 match = {"cluster": cluster, "group": group}

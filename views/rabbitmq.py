@@ -36,6 +36,8 @@ c4.metric("Node alarms", alarms)
 st.subheader("Queues")
 if queues.empty:
     common.no_data(f"no queue collected from RabbitMQ {cluster}")
+    common.gone_section(ctx.conn, ["rabbitmq_queue_info", *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
+                        "rabbit_gone")
     st.stop()
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
 name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
@@ -49,6 +51,8 @@ st.caption("Status as for Kafka groups: WARN backlog growing, STALL consumers at
            "STOP backlog and no consumer, over the status window. Error ratio: dead-lettered / (consumed + "
            "dead-lettered) for a queue with its own DLQ (browsing or replaying a DLQ does not count), else "
            "rejected / deliveries; none for DLQs.")
+common.gone_section(ctx.conn, ["rabbitmq_queue_info", *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
+                    "rabbit_gone")
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
                         key="rabbit_picked", bind="query-params")
