@@ -75,4 +75,5 @@ if rates.empty:
     common.no_data("no produce rates yet (they need two polls)")
 else:
     st.plotly_chart(charts.timeseries_figure(rates, title=f"Produce rate of the {TOP_TOPICS} busiest topics",
-                                             unit="msg/s", label_cols=["topic"]), key="kafka_rate_chart")
+                                             unit="msg/s", label_cols=["topic"], zone=ctx.zone,
+                                             x_range=(ctx.start_ms, ctx.end_ms)), key="kafka_rate_chart")

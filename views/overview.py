@@ -73,5 +73,6 @@ for col, (metric, label, unit) in zip(st.columns(len(spark)), spark):
         if df.empty:
             common.no_data(label)
         else:
-            st.plotly_chart(charts.sparkline_figure(frames.over_time(df), unit=unit), key=f"spark_{metric}",
+            st.plotly_chart(charts.sparkline_figure(frames.over_time(df), unit=unit, zone=ctx.zone,
+                                                    x_range=(ctx.start_ms, ctx.end_ms)), key=f"spark_{metric}",
                             config={"displayModeBar": False})
