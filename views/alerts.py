@@ -14,9 +14,14 @@ from store import rejects as store_rejects
 from views import common, frames
 
 ctx = common.page("Alerts")
+RESOLVED_SHOWN_MS = 3_600_000
+GONE_PREFIX = "gone: "  # alerts.evaluator.GONE_PREFIX: the summary of an alert resolved because its entity is gone
 
 firing = api.alerts(ctx.conn, ["firing"])
 pending = api.alerts(ctx.conn, ["pending"])
+resolved = api.alerts(ctx.conn, ["resolved"])
+resolved = resolved[resolved["resolved_at_ms"].fillna(0) >= ctx.now_ms - RESOLVED_SHOWN_MS] if not resolved.empty \
+    else resolved
 rules = api.list_rules(ctx.conn)
 silences = api.list_silences(ctx.conn, ctx.now_ms)
 c1, c2, c3, c4 = st.columns(4)
@@ -51,6 +56,17 @@ with tab_now:
         st.dataframe(now_df.assign(since=now_df["active_since_ms"].map(common.fmt_ts), view=view)[[*SHOWN, "view"]],
                      hide_index=True, key="alerts_now",
                      column_config={"view": st.column_config.LinkColumn("view", display_text="open view")})
+    if not resolved.empty:
+        gone = resolved["summary"].fillna("").str.startswith(GONE_PREFIX)
+        st.subheader("Resolved in the last hour")
+        st.caption(f"{int(gone.sum())} resolved because their entity is gone (no longer reported by its collector)"
+                   if gone.any() else "Resolved because their condition cleared.")
+        st.dataframe(resolved.assign(
+            reason=gone.map({True: "gone", False: "condition cleared"}),
+            labels=resolved["labels"].map(lambda lab: ", ".join(f"{k}={v}" for k, v in sorted((lab or {}).items()))),
+            resolved=resolved["resolved_at_ms"].map(common.fmt_ts))[
+            ["rule", "severity", "labels", "reason", "resolved", "summary"]],
+            hide_index=True, key="alerts_resolved")
 
 with tab_rules:
     table = pd.DataFrame(rules)

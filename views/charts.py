@@ -94,7 +94,7 @@ def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Se
         for _, part in df.sort_values("ts_ms").groupby(keys, sort=True, dropna=False):
             x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
             x, y = with_gaps(x, y)
-            fig.add_trace(go.Scattergl(x=zones.wall_ms(x, zone), y=y, mode="lines+markers" if len(x) == 1
+            fig.add_trace(go.Scattergl(x=zones.wall_strings(x, zone), y=y, mode="lines+markers" if len(x) == 1
                                        else "lines", name=series_name(part.iloc[0], label_cols),
                                        hovertemplate=_hover(unit, zlabel), connectgaps=False))
     fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height, margin=dict(l=10, r=10, t=60, b=10),
@@ -102,7 +102,7 @@ def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Se
                       hovermode="x unified" if len(fig.data) < 8 else "closest",
                       uirevision=title)
     fig.update_xaxes(type="date", title_text=f"time ({zlabel})",
-                     **({"range": [int(v) for v in zones.wall_ms(np.array(x_range), zone)]} if x_range else {}))
+                     **({"range": list(zones.wall_strings(np.array(x_range), zone))} if x_range else {}))
     fig.update_yaxes(title_text=unit, rangemode="tozero")
     return fig
 
@@ -115,12 +115,12 @@ def sparkline_figure(df: pd.DataFrame, *, unit: str, max_points: int = 200, zone
         part = df.sort_values("ts_ms")
         x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
         x, y = with_gaps(x, y)
-        fig.add_trace(go.Scatter(x=zones.wall_ms(x, zone), y=y, mode="lines", fill="tozeroy",
+        fig.add_trace(go.Scatter(x=zones.wall_strings(x, zone), y=y, mode="lines", fill="tozeroy",
                                  line=dict(width=1.5), connectgaps=False,
                                  hovertemplate=_hover(unit, zones.label(zone, int(x[-1]))), name=unit))
     fig.update_layout(height=_SPARK_HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
     fig.update_xaxes(type="date", visible=False,
-                     **({"range": [int(v) for v in zones.wall_ms(np.array(x_range), zone)]} if x_range else {}))
+                     **({"range": list(zones.wall_strings(np.array(x_range), zone))} if x_range else {}))
     fig.update_yaxes(visible=False, rangemode="tozero")
     return fig
 

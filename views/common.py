@@ -115,9 +115,10 @@ def display_zone() -> str:
 def zone_picker() -> str:
     """Sidebar switch of the one time zone (UTC, or the browser's), bound to the URL; returns the zone."""
     browser = zones.zone(st.context.timezone)
+    # the URL holds the option itself ("tz=browser"), so a link means the same in every browser
     st.sidebar.radio("Times in", ["UTC", BROWSER], key=ZONE_KEY, bind="query-params", horizontal=True,
-                     format_func=lambda v: "UTC" if v == "UTC" else f"browser ({browser})",
-                     help="Every time on every page (tables, chart axes, hovers) is shown in this zone.")
+                     captions=["", browser], help="Every time on every page (tables, chart axes, hovers) is "
+                     "shown in this zone; 'browser' is this browser's own zone.")
     return display_zone()
 
 
@@ -125,8 +126,11 @@ def time_range(now: int) -> tuple[int, int]:
     """Sidebar picker of the displayed window, shared by all pages through ``st.session_state``."""
     choice = st.session_state.setdefault(_RANGE_KEY, "last 1 h")
     options = [*RANGES, CUSTOM]
-    picked = st.sidebar.selectbox("Time range", options, index=options.index(choice), key=links.RANGE,
-                                  bind="query-params")
+    if links.RANGE not in st.query_params and links.RANGE not in st.session_state:
+        # a page move (the URL lost its parameters): carry the range as the widget's value, which the URL
+        # then shows, so a link copied on any page keeps the range
+        st.session_state[links.RANGE] = choice
+    picked = st.sidebar.selectbox("Time range", options, key=links.RANGE, bind="query-params")
     st.session_state[_RANGE_KEY] = picked
     if picked != CUSTOM:
         return now - RANGES[picked], now

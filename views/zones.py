@@ -1,8 +1,9 @@
 """One time zone for every time on the pages (tables, chart axes, hovers): UTC by default, or the
 browser's zone when the operator picks it; always labelled. Pure (no Streamlit): the page passes the zone.
 
-Charts get their x values as epoch ms shifted to the zone's wall clock (plotly.js formats numbers on a
-date axis in UTC, whatever the browser's zone), so an axis, its hover and the table beside it agree.
+Charts get their x values as wall-clock strings already in the zone, without an offset: plotly.js draws
+epoch-ms numbers on a date axis in the *browser's* zone (measured: a New York browser drew 19:08 UTC as
+14:08), but date strings as given, so an axis, its hover and the table beside it always agree.
 """
 from __future__ import annotations
 
