@@ -32,6 +32,7 @@ RANGES: dict[str, int] = {
 }
 CUSTOM = "custom"
 _RANGE_KEY = "time_range"          # shared by every page (plain session_state, not a widget key)
+RANGE_STATE = _RANGE_KEY
 T = TypeVar("T")
 _SCRYPT = re.compile(r"scrypt\$[^\s'\"]*")
 __all__ = ["NotAllowed", "PageContext", "User", "now_ms", "page", "require_operator"]
