@@ -14,7 +14,16 @@ from core.codes import Status
 
 ERROR_RATIO = 0.05   # a consumer failing more than this share of its messages needs attention
 P99_S = 1.0          # ... or whose p99 processing time is above this
-SEVERITY_MARK = {"critical": "🔴 critical", "warning": "🟠 warning", "info": "🔵 info"}
+SEVERITY_MARK = {"critical": "● critical", "warning": "▲ warning", "info": "○ info"}  # a shape as well as a colour
+COLOURS = {"critical": "#e5484d", "warning": "#f5a524", "info": "#3e9bd6"}  # not the theme's red: that is the accent
+
+
+def colour_of(text: object) -> str:
+    """CSS for a severity cell (its colour beside the text and mark, for the Styler)."""
+    for sev, colour in COLOURS.items():
+        if isinstance(text, str) and text.endswith(sev):
+            return f"color: {colour}; font-weight: 600"
+    return ""
 COLUMNS = ["rank", "severity", "what", "status", "detail", "view"]
 
 

@@ -295,6 +295,17 @@ if msgs:
 elif msgs is not None:
     common.no_data(f"{frames.md_escape(name)} is empty (or nothing matches the filters)")
 
+with st.expander("Why is it growing?", expanded=False):
+    dmatch = {"broker": broker, "cluster": cluster, "dlq": name.removesuffix(ctx.settings.dlq.parking_suffix)
+              if parking else name}
+    common.history_chart(ctx, "dlq_inflow_rate_per_s", dmatch, title=f"Inflow of {name}", unit="msg/s",
+                         label_cols=["dlq"], empty="no inflow history in this time range", key="dlq_inflow_chart")
+    causes = frames.top_causes(msgs or [])
+    st.caption(f"Exception classes and reasons among the {len(msgs or [])} messages listed below"
+               + (" (dead-lettered in the selected range)" if in_window else
+                  " (switch on 'In range only' for the selected range)") + ".")
+    common.table(causes, "no message listed", key="dlq_causes")
+
 st.subheader("Replay")
 mode = st.radio("Messages", ["all", "picked", "filter"], horizontal=True, key="replay_mode",
                 captions=["every message in the DLQ", "the messages picked below", "the filters above"])

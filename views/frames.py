@@ -126,3 +126,16 @@ def gone_entities(df: pd.DataFrame, index: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     out = gone.groupby(list(index), dropna=False, as_index=False)["ts_ms"].max().rename(columns={"ts_ms": "last_seen_ms"})
     return out.sort_values("last_seen_ms", ascending=False, kind="stable").reset_index(drop=True)[cols]
+
+
+def top_causes(msgs: list[dict], limit: int = 10) -> pd.DataFrame:
+    """Why messages were dead-lettered: counts per (exception class, reason) among ``msgs``, most first
+    (texts truncated and shown as plain text)."""
+    cols = ["messages", "exception", "reason"]
+    if not msgs:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame({"exception": [escape_text(m.get("exception_class") or "—", 120) for m in msgs],
+                       "reason": [escape_text(m.get("reason") or "—", 200) for m in msgs]})
+    out = df.groupby(["exception", "reason"], as_index=False).size().rename(columns={"size": "messages"})
+    return out.sort_values(["messages", "exception", "reason"], ascending=[False, True, True]).head(limit)[cols] \
+        .reset_index(drop=True)

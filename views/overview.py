@@ -36,7 +36,7 @@ def live_tiles() -> None:
         st.success("Nothing needs attention: no alert firing or pending, every group and queue OK, no DLQ "
                    "growing, no consumer failing or slow.", icon=":material/check_circle:")
     else:
-        st.dataframe(todo, hide_index=True, key="attention",
+        st.dataframe(todo.style.map(attention.colour_of, subset=["severity"]), hide_index=True, key="attention",
                      column_config={"view": st.column_config.LinkColumn("view", display_text="open view"),
                                     "rank": st.column_config.NumberColumn("#", width="small")})
 

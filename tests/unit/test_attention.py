@@ -42,10 +42,14 @@ def test_ranked_with_status_in_text_and_views():
         "consumer slow (kafka c)", "alert x", "Kafka group w (c)"]
     assert list(got["rank"]) == list(range(1, 10))
     row = got.set_index("what").loc["Kafka group g (c)"]
-    assert row["status"] == "STOP" and row["severity"] == "🔴 critical" and "1 h" in row["detail"]
+    assert row["status"] == "STOP" and row["severity"] == "● critical" and "1 h" in row["detail"]
     assert row["view"].startswith("/kafka?") and "kafka_group=g" in row["view"]
     assert got.set_index("what").loc["DLQ d (kafka c)", "detail"] == "inflow 0.4/s, 430 messages"
     assert got.set_index("what").loc["consumer slow (kafka c)", "status"] == "SLOW"
+
+
+def test_severity_colour():
+    assert "#e5484d" in attention.colour_of("● critical") and attention.colour_of("x") == ""
 
 
 def test_nothing_wrong_is_empty():
