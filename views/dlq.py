@@ -259,7 +259,7 @@ if not dlqs:
     st.stop()
 table = pd.DataFrame(dlqs)
 st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
-st.dataframe(table.drop(columns=["ts_ms"]), hide_index=True, key="dlq_list")
+st.dataframe(table.drop(columns=["ts_ms"]).fillna("—"), hide_index=True, key="dlq_list")
 common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
 
 broker, cluster, name, vhost, parking = pick_dlq(dlqs)

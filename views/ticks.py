@@ -11,6 +11,11 @@ import hashlib
 from typing import Sequence
 
 LABEL_COORDS = 3  # coordinates named on the replay button
+SHORT = 10        # a longer coordinate (a RabbitMQ message's content hash) is named by its first characters
+
+
+def short(coord: str) -> str:
+    return coord if len(coord) <= SHORT else coord[:SHORT - 2] + "…"
 
 
 def merge(ticked: Sequence[str], shown: Sequence[str], selected_rows: Sequence[int]) -> list[str]:
@@ -41,6 +46,6 @@ def button_label(ticked: Sequence[str]) -> str:
     """What the replay button will replay, by coordinate: ``Replay 2 selected (0:692, 0:737)…``."""
     if not ticked:
         return "Replay selected… (tick messages in the table)"
-    named = ", ".join(ticked[:LABEL_COORDS]) + (f" +{len(ticked) - LABEL_COORDS} more" if len(ticked) > LABEL_COORDS
+    named = ", ".join(short(c) for c in ticked[:LABEL_COORDS]) + (f" +{len(ticked) - LABEL_COORDS} more" if len(ticked) > LABEL_COORDS
                                                   else "")
     return f"Replay {len(ticked)} selected ({named})…"

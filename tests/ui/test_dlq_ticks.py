@@ -10,6 +10,7 @@ import streamlit as st
 
 from core import links
 from tests import seed
+from views import ticks
 from tests.ui.conftest import table_with
 from tests.ui.test_dlq_deeplink_edit import _label, _open, _select_rows
 
@@ -38,7 +39,7 @@ def test_ticks_survive_refreshes_with_new_dead_letters_and_replay_exactly_them(s
     assert len(coords) == 3
     at = _select_rows(at, [0, 2])
     ticked = [coords[0], coords[2]]
-    assert at.button(key="replay_selected").label == f"Replay 2 selected ({ticked[0]}, {ticked[1]})…"
+    assert at.button(key="replay_selected").label == ticks.button_label(ticked)
     for k in range(3):  # three refreshes, each after new dead letters arrived
         dead_letter(rabbitmq.amqp_url, rabbit_dlq, 2, start=10 + 2 * k)
         st.cache_data.clear()  # the browse cache's 15 s: as if that much time passed
@@ -46,7 +47,7 @@ def test_ticks_survive_refreshes_with_new_dead_letters_and_replay_exactly_them(s
         assert not at.exception
         assert table_with(at, "coord")["coord"].tolist() == coords  # held still under the ticks
         assert any(f"{2 * (k + 1)} new messages" in i.value for i in at.info), [i.value for i in at.info]
-        assert at.button(key="replay_selected").label == f"Replay 2 selected ({ticked[0]}, {ticked[1]})…"
+        assert at.button(key="replay_selected").label == ticks.button_label(ticked)
     at.button(key="dlq_show_new").click().run()
     shown = table_with(at, "coord")["coord"].tolist()
     assert len(shown) == 9 and set(ticked) <= set(shown)

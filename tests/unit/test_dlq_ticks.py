@@ -33,6 +33,7 @@ def test_button_names_what_it_replays():
     assert ticks.button_label(["0:692", "0:737"]) == "Replay 2 selected (0:692, 0:737)…"
     assert ticks.button_label(["a", "b", "c", "d", "e"]) == "Replay 5 selected (a, b, c +2 more)…"
     assert "tick" in ticks.button_label([])
+    assert ticks.button_label(["c0475be0f2dfedcf0a3f7bebacb70566"]) == "Replay 1 selected (c0475be0…)…"
 
 
 @given(st.lists(st.text(min_size=1, max_size=6), min_size=1, max_size=20, unique=True), st.data())
