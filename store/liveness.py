@@ -24,22 +24,35 @@ def cutoffs(conn: Any) -> dict[str, int]:
     return {t: int(ok) - gone_grace_ms(t, iv) for t, ok, iv in rows}
 
 
+# (metric, labels JSON) -> target: a series' labels never change, so this is shared by every read; bounded.
+_TARGETS: dict[tuple[str, str], str | None] = {}
+_TARGETS_MAX = 500_000
+
+
+def target_of(metric: str, labels_json: str) -> str | None:
+    key = (metric, labels_json)
+    hit = _TARGETS.get(key, _TARGETS)
+    if hit is not _TARGETS:
+        return hit  # type: ignore[return-value]
+    try:
+        labels = json.loads(labels_json)
+    except ValueError:
+        labels = {}
+    target = series_target(metric, labels) if isinstance(labels, dict) else None
+    if len(_TARGETS) >= _TARGETS_MAX:
+        _TARGETS.clear()
+    _TARGETS[key] = target
+    return target
+
+
 class Judge:
-    """Tells gone series of one read (the status table is read once; labels JSON parsed once per series)."""
+    """Tells gone series of one read (the status table is read once per read)."""
 
     def __init__(self, conn: Any) -> None:
         self.cut = cutoffs(conn)
-        self._target: dict[tuple[str, str], str | None] = {}
 
     def target(self, metric: str, labels_json: str) -> str | None:
-        key = (metric, labels_json)
-        if key not in self._target:
-            try:
-                labels = json.loads(labels_json)
-            except ValueError:
-                labels = {}
-            self._target[key] = series_target(metric, labels) if isinstance(labels, dict) else None
-        return self._target[key]
+        return target_of(metric, labels_json)
 
     def gone(self, metric: str, labels_json: str, ts_ms: int) -> bool:
         target = self.target(metric, labels_json)
