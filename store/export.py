@@ -10,8 +10,9 @@ def latest_rows(conn: Any, since_ms: int) -> list[tuple[str, str, int, float]]:
     """``(metric, labels JSON, ts_ms, value)`` of every current series whose latest sample is at or after
     ``since_ms``, by metric then series id (labels JSON is canonical: sorted keys). Series gone from their
     target's latest successful cycle (``store.liveness``) are not exported, as Prometheus marks them stale."""
-    judge = liveness.Judge(conn)
-    return [r for r in _rows(conn, since_ms) if not judge.gone(r[0], r[1], r[2])]
+    rows = _rows(conn, since_ms)
+    flags = liveness.Judge(conn).gone_flags(lambda r: r[0], rows, 2, 1)
+    return [r for r, g in zip(rows, flags) if not g]
 
 
 def _rows(conn: Any, since_ms: int) -> list[tuple[str, str, int, float]]:

@@ -55,6 +55,22 @@ class Judge:
         return target_of(metric, labels_json)
 
     def gone(self, metric: str, labels_json: str, ts_ms: int) -> bool:
-        target = self.target(metric, labels_json)
+        if not self.cut:
+            return False
+        target = target_of(metric, labels_json)
         cut = self.cut.get(target) if target is not None else None
-        return cut is not None and int(ts_ms) < cut
+        return cut is not None and ts_ms < cut
+
+    def gone_flags(self, metric_of_row, rows: list, ts_index: int, labels_index: int) -> list[bool]:
+        """``gone`` of many rows at once (``metric_of_row(row)`` names each row's metric)."""
+        if not self.cut:
+            return [False] * len(rows)
+        cut, targets, out = self.cut, _TARGETS, []
+        for r in rows:
+            key = (metric_of_row(r), r[labels_index])
+            target = targets.get(key, targets)
+            if target is targets:
+                target = target_of(*key)
+            c = cut.get(target) if target is not None else None
+            out.append(c is not None and r[ts_index] < c)
+        return out

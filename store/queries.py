@@ -93,10 +93,10 @@ def latest_points_split(conn: sqlite3.Connection, metric: str) -> tuple[list[tup
     """:func:`latest_points` as ``(current, gone)``: the gone series' last samples apart."""
     rows = conn.execute("SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s "
                         "ON s.id = l.series_id WHERE s.metric = ? ORDER BY s.id", (metric,)).fetchall()
-    judge = liveness.Judge(conn)
+    flags = liveness.Judge(conn).gone_flags(lambda _r: metric, rows, 1, 3)
     current, gone = [], []
-    for r in rows:
-        (gone if judge.gone(metric, r[3], r[1]) else current).append(r)
+    for r, g in zip(rows, flags):
+        (gone if g else current).append(r)
     return current, gone
 
 
@@ -113,8 +113,7 @@ def _latest(conn: sqlite3.Connection, metric: str, match: Match, tail: str, tail
     rows = conn.execute(
         f"SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s ON s.id = l.series_id "
         f"WHERE s.metric = ?{where} {tail}", [metric, *params, *tail_params]).fetchall()
-    judge = liveness.Judge(conn)
-    flags = [judge.gone(metric, r[3], r[1]) for r in rows]
+    flags = liveness.Judge(conn).gone_flags(lambda _r: metric, rows, 1, 3)
     if not with_gone:
         rows = [r for r, g in zip(rows, flags) if not g]
         flags = [False] * len(rows)
