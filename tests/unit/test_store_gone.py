@@ -91,3 +91,39 @@ def test_telemetry_consumer_gone_after_three_missed_cycles(store):
 def json_group(row):
     import json
     return json.loads(row[1])["group"]
+
+
+class Groups:
+    """A collector whose cycles report the groups in ``self.groups`` (a deleted group stops appearing)."""
+
+    target = "kafka:c"
+
+    def __init__(self):
+        self.groups = {"a": 1.0, "b": 2.0}
+
+    def collect(self, now_ms):
+        from runner.collect import Cycle
+        return Cycle([Sample("kafka_group_total_lag_messages", {"cluster": "c", "group": g}, now_ms, v)
+                      for g, v in self.groups.items()])
+
+    def reset(self):
+        pass
+
+    def close(self):
+        pass
+
+    def redact(self, text):
+        return text
+
+
+def test_runner_records_what_makes_a_series_gone(store):
+    from runner.collect import CollectJob
+    w, r = store
+    col = Groups()
+    job = CollectJob(col, w, 15)
+    assert job.run(T0) is True
+    assert set(queries.latest(r, "kafka_group_total_lag_messages")["group"]) == {"a", "b"}
+    del col.groups["b"]
+    assert job.run(T0 + IV) is True
+    assert set(queries.latest(r, "kafka_group_total_lag_messages")["group"]) == {"a"}
+    assert r.execute("SELECT interval_ms FROM collector_status WHERE target = 'kafka:c'").fetchone()[0] == IV
