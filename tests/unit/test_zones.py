@@ -50,3 +50,10 @@ def test_gaps_stay_gaps():
     assert len(x) == 8 and np.isnan(y[4]) and 45_000 < x[4] < 300_000
     x2, y2 = charts.with_gaps(ts[:4], np.arange(4.0))
     assert len(x2) == 4 and not np.isnan(y2).any()
+
+
+def test_ratio_charts_read_as_percent():
+    import pandas as pd
+    df = pd.DataFrame({"series_id": [1, 1], "ts_ms": [T, T + 15_000], "value": [0.01, 0.2]})
+    fig = charts.timeseries_figure(df, title="t", unit="ratio", label_cols=[])
+    assert fig.layout.yaxis.tickformat == ".0%" and "%{y:.2%}" in fig.data[0].hovertemplate
