@@ -104,7 +104,7 @@ def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Se
     fig.update_xaxes(type="date", title_text=f"time ({zlabel})",
                      **({"range": list(zones.wall_strings(np.array(x_range), zone))} if x_range else {}))
     if unit == "ratio":  # ratios read as percentages, on the axis and in the hover
-        fig.update_yaxes(title_text="%", tickformat=".0%", rangemode="tozero")
+        fig.update_yaxes(title_text="%", tickformat=".2~%", rangemode="tozero")
         fig.update_traces(hovertemplate=_hover("", zlabel).replace("%{y:,.3~r} ", "%{y:.2%}"))
         return fig
     fig.update_yaxes(title_text=unit, rangemode="tozero")

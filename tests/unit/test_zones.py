@@ -56,4 +56,4 @@ def test_ratio_charts_read_as_percent():
     import pandas as pd
     df = pd.DataFrame({"series_id": [1, 1], "ts_ms": [T, T + 15_000], "value": [0.01, 0.2]})
     fig = charts.timeseries_figure(df, title="t", unit="ratio", label_cols=[])
-    assert fig.layout.yaxis.tickformat == ".0%" and "%{y:.2%}" in fig.data[0].hovertemplate
+    assert fig.layout.yaxis.tickformat == ".2~%" and "%{y:.2%}" in fig.data[0].hovertemplate
