@@ -52,13 +52,18 @@ BUILTIN_RULES: list[dict[str, Any]] = [
                    "STALL/STOP/ERR (status code {value})",
     },
     {
+        # increase(dlq_messages[5m]) > 0 for 1m, keep_firing_for 5m: a DLQ that grows in bursts fires and
+        # stays firing between bursts (a 5-second inflow rate > 0 "for 5m" was reset by every quiet slot)
         "name": "dlq-growing",
-        "metric": "dlq_inflow_rate_per_s",
+        "metric": "dlq_messages",
+        "range_function": "increase",
+        "range_s": 300,
         "comparison": ">",
         "threshold": 0,
-        "for_s": 300,
+        "for_s": 60,
+        "keep_firing_for_s": 300,
         "severity": "warning",
-        "summary": "DLQ {dlq} ({broker} {cluster}) has been receiving messages: {value}/s",
+        "summary": "DLQ {dlq} ({broker} {cluster}) grew by {value} messages over the last 5 min",
     },
     {
         "name": "collector-down",

@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 
-from alerts import api, inhibit, message, silences as sil
+from alerts import api, inhibit, message, silences as sil, windows
 from alerts.inhibition import Inhibition
 from alerts.notify import deliver_due
-from alerts.rules import COMPARISONS, Rule, RuleError, SeriesPoint, breaches, render_summary, rule_from_dict
+from alerts.rules import (COMPARISONS, Rule, RuleError, SeriesPoint, breaches, group_key, render_summary,
+                          rule_from_dict)
 from alerts.series import PointSet
 from alerts.state import AlertState, step
 from config import Settings, secret
@@ -89,13 +91,17 @@ _LABELS_MAX = 500_000
 
 
 def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
-    """Latest sample of each series of a metric. Read whole and once per evaluation (rules share
+    """Latest sample of each current series of a metric. Read whole and once per evaluation (rules share
     metrics); selectors are applied in memory, where ``label=""`` also matches a missing label."""
+    return _points(queries.latest_points(conn, metric))
+
+
+def _points(rows: list[tuple]) -> list[SeriesPoint]:
     cache = _LABELS
     if len(cache) > _LABELS_MAX:
         cache.clear()
     points = []
-    for _sid, ts, value, text in queries.latest_points(conn, metric):
+    for _sid, ts, value, text in rows:
         labels = cache.get(text)
         if labels is None:
             labels = cache[text] = {str(k): str(v) for k, v in json.loads(text).items()}
@@ -103,17 +109,71 @@ def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     return points
 
 
+@dataclass
+class MetricPoints:
+    """One evaluation's read of a metric: its current series and those gone from their target's latest
+    successful cycle (their alerts resolve as gone), and the range-function values computed so far."""
+
+    current: list[tuple]
+    gone: PointSet
+    latest: PointSet
+    windows: dict[tuple[str, float], PointSet] = field(default_factory=dict)
+
+
+def metric_points(conn: sqlite3.Connection, metric: str) -> MetricPoints:
+    current, gone = queries.latest_points_split(conn, metric)
+    return MetricPoints(current, PointSet(_points(gone), cache=False), PointSet(_points(current)))
+
+
+def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: int) -> PointSet:
+    """What ``rule`` compares: the latest points, or each current series' ``range_function`` over the last
+    ``range_s`` (a series with no value over the window is left out: no data)."""
+    if rule.range_function == "last":
+        return mp.latest
+    key = (rule.range_function, rule.range_s)
+    if key not in mp.windows:
+        start = now_ms - int(rule.range_s * 1000)
+        df = queries.range_query(conn, rule.metric, None, start, now_ms, agg="last")
+        by_sid = {sid: g["value"].to_numpy() for sid, g in df.groupby("series_id", sort=False)} if len(df) else {}
+        rows = []
+        for sid, ts, _value, text in mp.current:
+            v = windows.apply(rule.range_function, by_sid.get(sid, np.empty(0)))
+            if v is not None:
+                rows.append((sid, ts, v, text))
+        mp.windows[key] = PointSet(_points(rows))
+    return mp.windows[key]
+
+
+def gone_keys(rule: Rule, mp: MetricPoints) -> dict[str, int]:
+    """``{group key: last seen ms}`` of the rule's groups made only of gone series."""
+    ps = mp.gone
+    out: dict[str, int] = {}
+    for i in ps.selected(rule).tolist():
+        lab = ps.labels[i]
+        key = ps.keys[i] if rule.aggregation == "series" else group_key({b: lab.get(b, "") for b in rule.by})
+        out[key] = max(out.get(key, 0), int(ps.ts[i]))
+    live = mp.latest
+    for i in live.selected(rule).tolist():
+        lab = live.labels[i]
+        out.pop(live.keys[i] if rule.aggregation == "series" else group_key({b: lab.get(b, "") for b in rule.by}),
+                None)
+    return out
+
+
 def _as_state(row: Mapping[str, Any] | None) -> AlertState:
     if row is None:
         return AlertState()
     return AlertState(row["state"], row["active_since_ms"], row["fired_at_ms"], row["last_notified_ms"],
-                      row["resolved_at_ms"], row["nodata_since_ms"], row["value"])
+                      row["resolved_at_ms"], row["nodata_since_ms"], row["value"], row.get("clear_since_ms"))
 
 
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
                   silences: list[sil.Silence], now_ms: int, opts: Options, result: Result,
-                  inhibition: Inhibition | None = None) -> None:
+                  inhibition: Inhibition | None = None, gone: Mapping[str, int] | None = None) -> None:
+    """``gone``: ``{group key: last seen ms}`` of groups whose series all left their target's latest
+    successful cycle: a stored alert of such a group resolves (reason "gone") instead of holding."""
     points = points if isinstance(points, PointSet) else PointSet(points)
+    gone = gone or {}
     keys, group_labels, values = points.group_arrays(rule, now_ms)
     previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
     index = {k: i for i, k in enumerate(keys)}
@@ -131,6 +191,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
     transitions: list[tuple] = []
     forgotten: list[str] = []
     for_ms = int(rule.for_s * 1000)
+    keep_ms = int(rule.keep_firing_for_s * 1000)
     with transaction(conn):
         for key in sorted(candidates):
             i = index.get(key)
@@ -145,8 +206,14 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
                 continue  # quiet and was quiet: nothing to keep (see _forget)
             old = previous.get(key)
             prev = _as_state(old)
-            new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms,
-                               no_data=rule.no_data, now_ms=now_ms)
+            last_seen = gone.get(key) if i is None else None
+            if last_seen is not None:  # gone, not silent: resolve now (keep_firing_for does not hold it)
+                new, events = step(prev, False, None, for_ms=for_ms, repeat_ms=repeat_ms, no_data=rule.no_data,
+                                   now_ms=now_ms)
+                new = replace(new, value=None, nodata_since_ms=prev.nodata_since_ms or now_ms)
+            else:
+                new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms,
+                                   no_data=rule.no_data, now_ms=now_ms, keep_ms=keep_ms)
             if _forget(rule, new, now_ms):
                 if key in previous:
                     forgotten.append(key)
@@ -161,8 +228,10 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
                 "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
                 "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
                 "nodata_since_ms": new.nodata_since_ms, "value": new.value,
-                "summary": render_summary(rule, labels, new.value), "silenced_by": muted or None,
-                "updated_ms": now_ms, "identity": identity, "inhibited_by": inhibited or None})
+                "summary": gone_summary(labels, last_seen) if last_seen is not None
+                else render_summary(rule, labels, new.value), "silenced_by": muted or None,
+                "updated_ms": now_ms, "identity": identity, "inhibited_by": inhibited or None,
+                "clear_since_ms": new.clear_since_ms})
             for ev in events:
                 result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
                 if not ev.notify or muted or (inhibited and ev.kind != "resolved") or not targets:
@@ -187,6 +256,16 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
         store_alerts.write_states(conn, rows)
         store_alerts.add_transitions(conn, transitions)
         store_alerts.delete_states(conn, rule.name, forgotten)
+
+
+GONE_PREFIX = "gone: "
+
+
+def gone_summary(labels: Mapping[str, str], last_seen_ms: int) -> str:
+    """The summary of an alert resolved because its series are gone (the reason the Alerts page shows)."""
+    what = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "its series"
+    return (f"{GONE_PREFIX}{what} is no longer reported by its collector (last seen "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last_seen_ms / 1000))} UTC)")
 
 
 def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: dict[str, str], new: AlertState,
@@ -238,12 +317,14 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
             rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
     inhibition = Inhibition(conn, rules, opts.inhibit_rules)
     rules = inhibition.order(rules)  # possible inhibition sources first
-    points: dict[str, PointSet] = {}
+    points: dict[str, MetricPoints] = {}
     for rule in rules:
         try:
             if rule.metric not in points:
-                points[rule.metric] = PointSet(series_points(conn, rule.metric))
-            evaluate_rule(conn, rule, points[rule.metric], silences, now_ms, opts, result, inhibition)
+                points[rule.metric] = metric_points(conn, rule.metric)
+            mp = points[rule.metric]
+            evaluate_rule(conn, rule, rule_points(conn, rule, mp, now_ms), silences, now_ms, opts, result,
+                          inhibition, gone_keys(rule, mp))
             result.rules += 1
         except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
             result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")

@@ -30,6 +30,9 @@ COMPARISONS: dict[str, Callable[[float, float], bool]] = {
 Aggregation = Literal["series", "max", "min", "sum", "avg", "count"]
 Severity = Literal["info", "warning", "critical"]
 NoData = Literal["keep", "ok", "alerting"]
+# What a series contributes: its latest value, or a function of its samples over the last ``range_s``
+# (PromQL's ``increase(x[5m])``, ``max_over_time`` ...; see alerts.windows).
+RangeFunction = Literal["last", "increase", "sum_over_time", "max_over_time", "min_over_time", "avg_over_time"]
 MAX_DURATION_S = 366 * 24 * 3600.0  # for, repeat, stale and silence durations
 MAX_PATTERN = 512  # characters of a glob or regex matcher
 MAX_VALUE = 1024  # characters of an exact matcher value
@@ -180,6 +183,11 @@ class Rule(BaseModel):
     comparison: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
     threshold: float
     for_s: float = Field(0.0, ge=0, description="condition must hold this long before firing")
+    keep_firing_for_s: float = Field(0.0, ge=0, description="a firing alert stays firing this long after its "
+                                     "condition stops holding (a flapping condition does not resolve at once)")
+    range_function: RangeFunction = Field("last", description="the series' latest value, or a function of its "
+                                          "samples over the last range_s (increase: the sum of its rises)")
+    range_s: float = Field(300.0, gt=0, description="the window of range_function")
     repeat_interval_s: float | None = Field(None, gt=0, description="None: the configured default")
     stale_after_s: float = Field(300.0, gt=0, description="a series older than this is 'no data'")
     no_data: NoData = "keep"
@@ -210,7 +218,7 @@ class Rule(BaseModel):
             return v
         return parse_matchers(v, "selector")
 
-    @field_validator("for_s", "repeat_interval_s", "stale_after_s")
+    @field_validator("for_s", "repeat_interval_s", "stale_after_s", "keep_firing_for_s", "range_s")
     @classmethod
     def _bounded_duration(cls, v: float | None) -> float | None:
         return _duration(v)
@@ -292,8 +300,9 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
     if not isinstance(data, Mapping):
         raise RuleError("rule", f"expected a mapping, got {type(data).__name__}")
     data = {k if isinstance(k, str) else _show(k): v for k, v in data.items()}
-    if "for" in data and "for_s" not in data:
-        data["for_s"] = data.pop("for")
+    for short in ("for", "keep_firing_for"):  # Prometheus' names
+        if short in data and f"{short}_s" not in data:
+            data[f"{short}_s"] = data.pop(short)
     if "selector" in data:
         data["selector"] = parse_matchers(data["selector"], "selector")
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import math
+import re
 
 from alerts.rules import MAX_DURATION_S, Matcher, RuleError, parse_matchers
 
@@ -90,3 +91,22 @@ def alert_labels(rule_name: str, severity: str, rule_labels: Mapping[str, str],
 def silenced_by(labels: Mapping[str, str], silences: Iterable[Silence], now_ms: int) -> list[int]:
     """Ids of the silences that mute an alert with these labels at ``now_ms``."""
     return [s.id for s in silences if s.active(now_ms) and s.matches(labels)]
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)?\s*$", re.IGNORECASE)
+_UNIT_HOURS = {"m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0}
+
+
+def duration_hours(text: str) -> float:
+    """An operator's silence duration, ``30m``, ``2h``, ``1d`` or plain hours (``1.5``), as hours; RuleError
+    naming the field otherwise (bounds are checked by :func:`end_after`)."""
+    m = _DURATION.match(text if isinstance(text, str) else "")
+    if not m or len(text) > 32:
+        raise RuleError("duration", f"give a duration such as 30m, 2h or 1d (got {str(text)[:40]!r})")
+    return float(m.group(1)) * _UNIT_HOURS[(m.group(2) or "h").lower()]
+
+
+def matching(matchers: Iterable[Matcher], alerts: Iterable[Mapping[str, str]]) -> list[int]:
+    """Indices of the alerts (their silence label sets, :func:`alert_labels`) that the matchers would mute."""
+    ms = list(matchers)
+    return [i for i, labels in enumerate(alerts) if all(m.matches(labels) for m in ms)]

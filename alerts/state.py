@@ -10,6 +10,11 @@ resolved notification. No data is *not* a clear condition unless the rule says s
   and a ``nodata`` event is recorded once;
 * ``ok``: no data counts as below the threshold (the alert resolves);
 * ``alerting``: no data counts as a breach (e.g. a target that stopped reporting).
+
+``keep_ms`` is Prometheus' ``keep_firing_for``: a firing alert whose condition stops holding stays
+firing until it has been clear that long (``clear_since_ms``), so a flapping condition does not
+resolve and re-fire every few seconds. A group that is gone (its series left the target's latest
+successful cycle) resolves at once: the evaluator calls ``step`` with ``breach=False, keep_ms=0``.
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ class AlertState:
     resolved_at_ms: int | None = None
     nodata_since_ms: int | None = None
     value: float | None = None
+    clear_since_ms: int | None = None    # firing, condition clear since then (held by keep_firing_for)
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,10 @@ class Event:
 
 
 def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: int, repeat_ms: int,
-         no_data: str, now_ms: int) -> tuple[AlertState, list[Event]]:
+         no_data: str, now_ms: int, keep_ms: int = 0) -> tuple[AlertState, list[Event]]:
     """Advance one evaluation. ``breach`` is None when the group has no (fresh) data."""
-    if for_ms < 0 or repeat_ms <= 0:
-        raise ValueError("for_ms must be >= 0 and repeat_ms > 0")
+    if for_ms < 0 or repeat_ms <= 0 or keep_ms < 0:
+        raise ValueError("for_ms and keep_ms must be >= 0 and repeat_ms > 0")
     if breach is None:
         nodata_since = prev.nodata_since_ms if prev.nodata_since_ms is not None else now_ms
         if no_data == "keep":
@@ -61,15 +67,17 @@ def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: 
             return replace(prev, nodata_since_ms=nodata_since, value=None), events
         if no_data not in ("ok", "alerting"):
             raise ValueError(f"unknown no_data policy {no_data!r}")
-        nxt, events = _advance(prev, no_data == "alerting", for_ms, repeat_ms, now_ms)
+        nxt, events = _advance(prev, no_data == "alerting", for_ms, repeat_ms, now_ms, keep_ms)
         return replace(nxt, nodata_since_ms=nodata_since, value=None), events
-    nxt, events = _advance(prev, breach, for_ms, repeat_ms, now_ms)
+    nxt, events = _advance(prev, breach, for_ms, repeat_ms, now_ms, keep_ms)
     return replace(nxt, nodata_since_ms=None, value=value), events
 
 
 def _advance(prev: AlertState, breach: bool, for_ms: int, repeat_ms: int,
-             now_ms: int) -> tuple[AlertState, list[Event]]:
+             now_ms: int, keep_ms: int = 0) -> tuple[AlertState, list[Event]]:
     s = prev.state
+    if breach and s == "firing" and prev.clear_since_ms is not None:
+        prev = replace(prev, clear_since_ms=None)  # held by keep_firing_for, and breaching again
     if breach:
         if s in ("inactive", "resolved"):
             if for_ms == 0:
@@ -86,6 +94,9 @@ def _advance(prev: AlertState, breach: bool, for_ms: int, repeat_ms: int,
     if s == "pending":
         return AlertState("inactive"), [Event("cancelled", "pending", "inactive")]
     if s == "firing":
-        return (replace(prev, state="resolved", resolved_at_ms=now_ms),
+        clear_since = prev.clear_since_ms if prev.clear_since_ms is not None else now_ms
+        if now_ms - clear_since < keep_ms:
+            return replace(prev, clear_since_ms=clear_since), []
+        return (replace(prev, state="resolved", resolved_at_ms=now_ms, clear_since_ms=None),
                 [Event("resolved", "firing", "resolved")])
     return prev, []

@@ -59,7 +59,6 @@ import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import kafka.errors as kerr
 from kafka import TopicPartition

@@ -95,7 +95,6 @@ class RabbitSource:
         self._last_tag: int | None = None
 
     def _open(self) -> None:
-        import pika
         self._conn = amqp_connect(self.cfg)
         ch = self._conn.channel()
         ch.exchange_declare(self.tcfg.rabbitmq_exchange, exchange_type="fanout", durable=True)

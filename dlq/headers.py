@@ -334,14 +334,17 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
         origins.append(rabbit)
     exc_class = _clip(_text(h.get(SPRING + "exception-fqcn") or h.get(CONNECT + "exception.class.name")
                             or h.get(SPRING + "exception-cause-fqcn")), MAX_NAME)
-    exc_msg = _clip(_text(h.get(SPRING + "exception-message") or h.get(CONNECT + "exception.message")))
-    stack = _clip(_text(h.get(SPRING + "exception-stacktrace") or h.get(CONNECT + "exception.stacktrace")))
-    reason = None
-    if exc_class or exc_msg:
-        reason = ": ".join(x for x in (exc_class, exc_msg) if x)
-    elif deaths or _text(h.get("x-first-death-reason")):
+    # Spring AMQP's RepublishMessageRecoverer: x-exception-message / x-exception-stacktrace
+    exc_msg = _clip(_text(h.get(SPRING + "exception-message") or h.get(CONNECT + "exception.message")
+                          or h.get("x-exception-message")))
+    stack = _clip(_text(h.get(SPRING + "exception-stacktrace") or h.get(CONNECT + "exception.stacktrace")
+                        or h.get("x-exception-stacktrace")))
+    death = None
+    if deaths or _text(h.get("x-first-death-reason")):
         first = _clip(_text(h.get("x-first-death-reason")), MAX_NAME) or deaths[-1].reason
-        reason = first + (f" (from {rabbit.queue})" if rabbit and rabbit.queue else "")
+        death = first + (f" (from {rabbit.queue})" if rabbit and rabbit.queue else "")
+    exc = ": ".join(x for x in (exc_class, exc_msg) if x) if exc_class or exc_msg else None
+    reason = " — ".join(x for x in (death, exc) if x) or None  # RabbitMQ: the x-death reason and the exception
     count_raw = h.get(REPLAY_COUNT)
     count = 0 if count_raw is None else _int_text(REPLAY_COUNT, count_raw, 0, MAX_REPLAY_COUNT)
     rid = _clip(_text(h.get(REPLAY_ID)), MAX_NAME)

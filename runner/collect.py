@@ -276,7 +276,7 @@ class CollectJob:
 
     def _status(self, up: bool, reason: str | None, now: int, started: float) -> None:
         duration_ms = int((time.monotonic() - started) * 1000)
-        set_status(self.conn, self.target, up, reason, now, duration_ms)
+        set_status(self.conn, self.target, up, reason, now, duration_ms, self.interval_ms)
         self.writer.write([Sample(DURATION_METRIC, {"target": self.target}, now, duration_ms / 1000.0)])
 
     def close(self) -> None:

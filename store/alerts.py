@@ -70,7 +70,7 @@ def delete_rule(conn: sqlite3.Connection, name: str) -> bool:
 
 _STATE_COLS = ("rule", "group_key", "labels", "severity", "state", "active_since_ms", "fired_at_ms",
                "last_notified_ms", "resolved_at_ms", "nodata_since_ms", "value", "summary", "silenced_by",
-               "updated_ms", "identity", "inhibited_by")
+               "updated_ms", "identity", "inhibited_by", "clear_since_ms")
 
 
 def read_states(conn: sqlite3.Connection, rule: str | None = None,
@@ -99,7 +99,8 @@ def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
 
 def write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
     """:func:`write_state` for many rows in one statement."""
-    conn.executemany(_STATE_UPSERT, [[_dump(row[c]) if c in _JSON_COLS else row[c] for c in _STATE_COLS] for row in rows])
+    conn.executemany(_STATE_UPSERT, [[_dump(row.get(c)) if c in _JSON_COLS else row.get(c) for c in _STATE_COLS]
+                                     for row in rows])
 
 
 def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:

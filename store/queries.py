@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from store import chunks, dialect
+from store import chunks, dialect, liveness
 from store.db import snapshot
 from store.rollups import plan_rollup
 from core.names import LABEL_RE
@@ -75,32 +75,55 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame({name: arr[name] for name in _BASE})
 
 
-def latest(conn: sqlite3.Connection, metric: str, match: Match = None) -> pd.DataFrame:
-    """Latest value of every matching series: series_id, ts_ms, value, labels..."""
-    return _latest(conn, metric, match, "ORDER BY s.id", ())
+def latest(conn: sqlite3.Connection, metric: str, match: Match = None, *, gone: bool = False) -> pd.DataFrame:
+    """Latest value of every current matching series: series_id, ts_ms, value, labels...
+
+    Series gone from their target's latest successful cycle (``store.liveness``) are left out; with
+    ``gone=True`` they are kept and a bool column ``gone`` says which (``ts_ms`` is then "last seen")."""
+    return _latest(conn, metric, match, "ORDER BY s.id", (), gone)
 
 
 def latest_points(conn: sqlite3.Connection, metric: str) -> list[tuple[int, int, float, str]]:
-    """``(series_id, ts_ms, value, labels JSON)`` of the latest sample of every series of ``metric``, by
+    """``(series_id, ts_ms, value, labels JSON)`` of the latest sample of every current series of ``metric``, by
     series id: the lean form the alert evaluator reads every tick (labels JSON is canonical: sorted keys)."""
-    return conn.execute("SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s "
+    return latest_points_split(conn, metric)[0]
+
+
+def latest_points_split(conn: sqlite3.Connection, metric: str) -> tuple[list[tuple], list[tuple]]:
+    """:func:`latest_points` as ``(current, gone)``: the gone series' last samples apart."""
+    rows = conn.execute("SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s "
                         "ON s.id = l.series_id WHERE s.metric = ? ORDER BY s.id", (metric,)).fetchall()
+    flags = liveness.Judge(conn).gone_flags(lambda _r: metric, rows, 1, 3)
+    current, gone = [], []
+    for r, g in zip(rows, flags):
+        (gone if g else current).append(r)
+    return current, gone
 
 
 def top_n(conn: sqlite3.Connection, metric: str, n: int, match: Match = None) -> pd.DataFrame:
-    """The ``n`` matching series with the highest latest value, highest first."""
+    """The ``n`` current matching series with the highest latest value, highest first."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"top_n: n must be a positive int, got {n!r}")
-    return _latest(conn, metric, match, "ORDER BY l.value DESC, s.id LIMIT ?", (n,))
+    return _latest(conn, metric, match, "ORDER BY l.value DESC, s.id", (), False, n)
 
 
-def _latest(conn: sqlite3.Connection, metric: str, match: Match, tail: str, tail_params: tuple) -> pd.DataFrame:
+def _latest(conn: sqlite3.Connection, metric: str, match: Match, tail: str, tail_params: tuple,
+            with_gone: bool, limit: int | None = None) -> pd.DataFrame:
     where, params = _match_sql(match, conn)
     rows = conn.execute(
         f"SELECT l.series_id, l.ts_ms, l.value, s.labels FROM latest l JOIN series s ON s.id = l.series_id "
         f"WHERE s.metric = ?{where} {tail}", [metric, *params, *tail_params]).fetchall()
+    flags = liveness.Judge(conn).gone_flags(lambda _r: metric, rows, 1, 3)
+    if not with_gone:
+        rows = [r for r, g in zip(rows, flags) if not g]
+        flags = [False] * len(rows)
+    if limit is not None:
+        rows, flags = rows[:limit], flags[:limit]
     df = _frame([r[:3] for r in rows])
-    return _with_labels(df, [(r[0], r[3]) for r in rows], match).reset_index(drop=True)
+    if with_gone:
+        df["gone"] = np.array(flags, dtype=bool)
+    return _with_labels(df, [(r[0], r[3]) for r in rows], match, extra=["gone"] if with_gone else ()) \
+        .reset_index(drop=True)
 
 
 def metrics(conn: sqlite3.Connection) -> pd.DataFrame:

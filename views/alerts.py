@@ -8,15 +8,21 @@ import streamlit as st
 import yaml
 
 from alerts import api
-from alerts.silences import end_after
+from alerts.rules import RuleError, parse_matchers
+from alerts.silences import alert_labels, duration_hours, end_after, matching
 from core import links
 from store import rejects as store_rejects
 from views import common, frames
 
 ctx = common.page("Alerts")
+RESOLVED_SHOWN_MS = 3_600_000
+GONE_PREFIX = "gone: "  # alerts.evaluator.GONE_PREFIX: the summary of an alert resolved because its entity is gone
 
 firing = api.alerts(ctx.conn, ["firing"])
 pending = api.alerts(ctx.conn, ["pending"])
+resolved = api.alerts(ctx.conn, ["resolved"])
+resolved = resolved[resolved["resolved_at_ms"].fillna(0) >= ctx.now_ms - RESOLVED_SHOWN_MS] if not resolved.empty \
+    else resolved
 rules = api.list_rules(ctx.conn)
 silences = api.list_silences(ctx.conn, ctx.now_ms)
 c1, c2, c3, c4 = st.columns(4)
@@ -39,7 +45,16 @@ def _pick(options: list[str], value: object, default: int = 0) -> int:
     return options.index(value) if value in options else default
 
 
-SHOWN = ["rule", "severity", "state", "summary", "value", "since", "silenced_by", "inhibited_by"]
+SHOWN = ["rule", "labels", "view", "severity", "state", "summary", "value", "since", "silenced_by", "inhibited_by"]
+_PREFILL = "silence_prefill"  # matchers YAML a "Silence…" on an alert row put into the silence form
+
+
+def _labels_text(lab: object) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((lab or {}).items())) if isinstance(lab, dict) else ""
+
+
+def _silence_labels(row: dict) -> dict[str, str]:
+    return alert_labels(str(row["rule"]), str(row["severity"]), {}, row.get("labels") or {})
 tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"],
                                                         key=links.ALERTS_TAB, bind="query-params")
 with tab_now:
@@ -48,9 +63,31 @@ with tab_now:
         st.success("Nothing firing or pending.")
     else:
         view = now_df["labels"].map(lambda lab: links.link_for("", lab or {}))  # relative: this dashboard
-        st.dataframe(now_df.assign(since=now_df["active_since_ms"].map(common.fmt_ts), view=view)[[*SHOWN, "view"]],
+        st.dataframe(now_df.assign(since=now_df["active_since_ms"].map(common.fmt_ts), view=view,
+                                   labels=now_df["labels"].map(_labels_text))[SHOWN],
                      hide_index=True, key="alerts_now",
                      column_config={"view": st.column_config.LinkColumn("view", display_text="open view")})
+        rows = now_df.to_dict("records")
+        s1, s2 = st.columns([4, 1])
+        pick = s1.selectbox("Alert to silence", range(len(rows)), key="silence_alert_pick",
+                            format_func=lambda i: f"{rows[i]['rule']} · {_labels_text(rows[i]['labels'])}")
+        if s2.button("Silence…", key="silence_from_alert"):
+            lab = _silence_labels(rows[pick])
+            lab.pop("severity", None)
+            st.session_state[_PREFILL] = yaml.safe_dump(lab, sort_keys=True, allow_unicode=True).strip()
+            st.session_state["silence_matchers"] = st.session_state[_PREFILL]
+            st.info("The silence form (tab Silences) is filled with this alert's labels: set a duration and a reason.")
+    if not resolved.empty:
+        gone = resolved["summary"].fillna("").str.startswith(GONE_PREFIX)
+        st.subheader("Resolved in the last hour")
+        st.caption(f"{int(gone.sum())} resolved because their entity is gone (no longer reported by its collector)"
+                   if gone.any() else "Resolved because their condition cleared.")
+        st.dataframe(resolved.assign(
+            reason=gone.map({True: "gone", False: "condition cleared"}),
+            labels=resolved["labels"].map(lambda lab: ", ".join(f"{k}={v}" for k, v in sorted((lab or {}).items()))),
+            resolved=resolved["resolved_at_ms"].map(common.fmt_ts))[
+            ["rule", "severity", "labels", "reason", "resolved", "summary"]],
+            hide_index=True, key="alerts_resolved")
 
 with tab_rules:
     table = pd.DataFrame(rules)
@@ -119,17 +156,35 @@ with tab_silences:
         st.dataframe(silences.assign(start=silences["start_ms"].map(common.fmt_ts),
                                      end=silences["end_ms"].map(common.fmt_ts)), hide_index=True, key="silences")
     with st.form("silence_form"):
-        matchers = st.text_area("Matchers (YAML, e.g. `alertname: kafka-group-stalled` or `group: orders`)")
-        hours = st.number_input("Duration (hours)", min_value=0.1, max_value=366 * 24.0, value=2.0)
-        reason = st.text_input("Reason")
-        add = st.form_submit_button("Add silence")
-    if add:
+        matchers = st.text_area("Matchers (YAML, e.g. `alertname: kafka-group-stalled` or `group: orders`)",
+                                key="silence_matchers")
+        duration = st.text_input("Duration (30m, 2h, 1d)", value="2h", key="silence_duration")
+        reason = st.text_input("Reason", key="silence_reason")
+        p1, p2 = st.columns(2)
+        preview = p1.form_submit_button("Preview matches")
+        add = p2.form_submit_button("Add silence")
+    try:
+        parsed = yaml.safe_load(matchers) if matchers.strip() else None
+    except yaml.YAMLError as exc:
+        parsed = None
+        st.error(f"matchers: not valid YAML: {frames.md_escape(exc, 500)}")
+    if parsed is not None:
         try:
-            parsed = yaml.safe_load(matchers) if matchers.strip() else None
-        except yaml.YAMLError as exc:
+            now_rows = pd.concat([firing, pending], ignore_index=True).to_dict("records")
+            hit = matching(parse_matchers(parsed, "matchers"), [_silence_labels(r) for r in now_rows])
+            st.caption(f"Would silence {len(hit)} of the {len(now_rows)} firing or pending alerts"
+                       + (": " + "; ".join(f"{now_rows[i]['rule']} ({_labels_text(now_rows[i]['labels'])})"
+                                           for i in hit[:10]) if hit else "."))
+        except RuleError as exc:
+            st.error(f"{frames.md_escape(exc, 500)}")
             parsed = None
-            st.error(f"matchers: not valid YAML: {frames.md_escape(exc, 500)}")
-        if parsed is not None:
+    if add and parsed is not None:
+        try:
+            hours = duration_hours(duration)
+        except RuleError as exc:
+            hours = None
+            st.error(f"{frames.md_escape(exc, 500)}")
+        if hours is not None:
             start = common.now_ms()
             sid = common.operator_action(ctx, "alert_silence.add", "silence", lambda conn: api.add_silence(
                 conn, parsed, start, end_after(start, hours), ctx.user.name, reason, start))

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from tsdownsample import MinMaxLTTBDownsampler
 
 from store.queries import MAX_POINTS
-from views import units
+from views import units, zones
 
 _HEIGHT = 320
 _SPARK_HEIGHT = 60
@@ -43,9 +43,30 @@ def series_name(row: pd.Series | dict, label_cols: Sequence[str]) -> str:
     return plotly_text(" / ".join(parts)) or "total"
 
 
-def _hover(unit: str) -> str:
+def _hover(unit: str, zone_label: str = zones.UTC) -> str:
     # 3 significant digits, thousands separated: the tables' format (views.units.significant)
-    return "%{x|%Y-%m-%d %H:%M:%S} UTC<br>%{y:,.3~r} " + unit + "<extra>%{fullData.name}</extra>"
+    return "%{x|%Y-%m-%d %H:%M:%S} " + zone_label + "<br>%{y:,.3~r} " + unit + "<extra>%{fullData.name}</extra>"
+
+
+GAP_STEPS = 2.5  # a pause longer than this many typical sample steps is drawn as a gap, not a line across
+
+
+def with_gaps(ts_ms: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NaN points inserted where samples pause for more than ``GAP_STEPS`` typical steps (an outage, a
+    collector down), so the line breaks there instead of drawing a straight line across the missing time."""
+    ts_ms = np.asarray(ts_ms, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if len(ts_ms) < 3:
+        return ts_ms, values
+    steps = np.diff(ts_ms)
+    typical = float(np.median(steps))
+    if typical <= 0:
+        return ts_ms, values
+    at = np.flatnonzero(steps > GAP_STEPS * typical)
+    if not len(at):
+        return ts_ms, values
+    gap_ts = ts_ms[at] + steps[at] // 2
+    return np.insert(ts_ms, at + 1, gap_ts), np.insert(values, at + 1, np.nan)
 
 
 def in_duration_unit(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -58,34 +79,52 @@ def in_duration_unit(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Sequence[str],
-                      max_points: int = MAX_POINTS, height: int = _HEIGHT) -> go.Figure:
-    """One line per distinct combination of ``label_cols`` (or per ``series_id`` when none given)."""
+                      max_points: int = MAX_POINTS, height: int = _HEIGHT, zone: str = zones.UTC,
+                      x_range: tuple[int, int] | None = None) -> go.Figure:
+    """One line per distinct combination of ``label_cols`` (or per ``series_id`` when none given).
+
+    Times are drawn in ``zone`` (``views.zones``; the axis title and hovers name it); ``x_range`` (epoch ms)
+    makes the axis span the page's whole time range; pauses in a series are gaps (:func:`with_gaps`); a
+    series of one point is drawn as a marker."""
     fig = go.Figure()
+    end_ms = x_range[1] if x_range else (int(df["ts_ms"].max()) if df is not None and not df.empty else None)
+    zlabel = zones.label(zone, end_ms)
     if df is not None and not df.empty:
         keys = list(label_cols) or ["series_id"]
         for _, part in df.sort_values("ts_ms").groupby(keys, sort=True, dropna=False):
             x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
-            fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=series_name(part.iloc[0], label_cols),
-                                       hovertemplate=_hover(unit)))
+            x, y = with_gaps(x, y)
+            fig.add_trace(go.Scattergl(x=zones.wall_strings(x, zone), y=y, mode="lines+markers" if len(x) == 1
+                                       else "lines", name=series_name(part.iloc[0], label_cols),
+                                       hovertemplate=_hover(unit, zlabel), connectgaps=False))
     fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
                       hovermode="x unified" if len(fig.data) < 8 else "closest",
                       uirevision=title)
-    fig.update_xaxes(type="date")
+    fig.update_xaxes(type="date", title_text=f"time ({zlabel})",
+                     **({"range": list(zones.wall_strings(np.array(x_range), zone))} if x_range else {}))
+    if unit == "ratio":  # ratios read as percentages, on the axis and in the hover
+        fig.update_yaxes(title_text="%", tickformat=".2~%", rangemode="tozero")
+        fig.update_traces(hovertemplate=_hover("", zlabel).replace("%{y:,.3~r} ", "%{y:.2%}"))
+        return fig
     fig.update_yaxes(title_text=unit, rangemode="tozero")
     return fig
 
 
-def sparkline_figure(df: pd.DataFrame, *, unit: str, max_points: int = 200) -> go.Figure:
-    """A tiny axis-less line of one aggregated series (``ts_ms``, ``value``)."""
+def sparkline_figure(df: pd.DataFrame, *, unit: str, max_points: int = 200, zone: str = zones.UTC,
+                     x_range: tuple[int, int] | None = None) -> go.Figure:
+    """A tiny axis-less line of one aggregated series (``ts_ms``, ``value``), times in ``zone``."""
     fig = go.Figure()
     if df is not None and not df.empty:
         part = df.sort_values("ts_ms")
         x, y = downsample(part["ts_ms"].to_numpy(), part["value"].to_numpy(), max_points)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", fill="tozeroy", line=dict(width=1.5),
-                                 hovertemplate=_hover(unit), name=unit))
+        x, y = with_gaps(x, y)
+        fig.add_trace(go.Scatter(x=zones.wall_strings(x, zone), y=y, mode="lines", fill="tozeroy",
+                                 line=dict(width=1.5), connectgaps=False,
+                                 hovertemplate=_hover(unit, zones.label(zone, int(x[-1]))), name=unit))
     fig.update_layout(height=_SPARK_HEIGHT, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
-    fig.update_xaxes(type="date", visible=False)
+    fig.update_xaxes(type="date", visible=False,
+                     **({"range": list(zones.wall_strings(np.array(x_range), zone))} if x_range else {}))
     fig.update_yaxes(visible=False, rangemode="tozero")
     return fig
 

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, TypeVar
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -18,7 +19,7 @@ from core.clock import now_ms
 from store import audit, queries, status
 from store.db import NotMigrated, transaction
 from store.handle import Connection, Store, unreachable_errors
-from views import charts, frames
+from views import charts, frames, zones
 from views.signin import NotAllowed, User, current_user, require_operator, sign_out
 
 RANGES: dict[str, int] = {
@@ -30,6 +31,7 @@ RANGES: dict[str, int] = {
 }
 CUSTOM = "custom"
 _RANGE_KEY = "time_range"          # shared by every page (plain session_state, not a widget key)
+RANGE_STATE = _RANGE_KEY
 T = TypeVar("T")
 _SCRYPT = re.compile(r"scrypt\$[^\s'\"]*")
 __all__ = ["NotAllowed", "PageContext", "User", "now_ms", "page", "require_operator"]
@@ -43,6 +45,7 @@ class PageContext:
     now_ms: int
     start_ms: int
     end_ms: int
+    zone: str = zones.UTC  # every time on the page is shown in it (views.zones)
 
 
 def load() -> Settings:
@@ -125,24 +128,53 @@ def writer(settings: Settings) -> Iterator[Connection]:
         yield conn
 
 
+ZONE_KEY = "tz"  # widget key and URL query parameter: "UTC" or "browser"
+BROWSER = "browser"
+
+
+def display_zone() -> str:
+    """The zone the operator picked for every time on the pages: UTC (default) or the browser's."""
+    try:
+        if st.session_state.get(ZONE_KEY) == BROWSER:
+            return zones.zone(st.context.timezone)
+    except Exception:  # noqa: BLE001 - outside a script run (unit tests, bare mode): UTC
+        pass
+    return zones.UTC
+
+
+def zone_picker() -> str:
+    """Sidebar switch of the one time zone (UTC, or the browser's), bound to the URL; returns the zone."""
+    browser = zones.zone(st.context.timezone)
+    # the URL holds the option itself ("tz=browser"), so a link means the same in every browser
+    st.sidebar.radio("Times in", ["UTC", BROWSER], key=ZONE_KEY, bind="query-params", horizontal=True,
+                     captions=["", browser], help="Every time on every page (tables, chart axes, hovers) is "
+                     "shown in this zone; 'browser' is this browser's own zone.")
+    return display_zone()
+
+
 def time_range(now: int) -> tuple[int, int]:
     """Sidebar picker of the displayed window, shared by all pages through ``st.session_state``."""
     choice = st.session_state.setdefault(_RANGE_KEY, "last 1 h")
     options = [*RANGES, CUSTOM]
-    picked = st.sidebar.selectbox("Time range", options, index=options.index(choice), key=links.RANGE,
-                                  bind="query-params")
+    if links.RANGE not in st.query_params and links.RANGE not in st.session_state:
+        # a page move (the URL lost its parameters): carry the range as the widget's value, which the URL
+        # then shows, so a link copied on any page keeps the range
+        st.session_state[links.RANGE] = choice
+    picked = st.sidebar.selectbox("Time range", options, key=links.RANGE, bind="query-params")
     st.session_state[_RANGE_KEY] = picked
     if picked != CUSTOM:
         return now - RANGES[picked], now
-    end_default = datetime.fromtimestamp(now / 1000, tz=timezone.utc).replace(tzinfo=None)
+    zone = display_zone()
+    tz = timezone.utc if zone == zones.UTC else ZoneInfo(zone)
+    end_default = datetime.fromtimestamp(now / 1000, tz=tz).replace(tzinfo=None)
     start = st.sidebar.datetime_input(
-        "From (UTC)", value=st.session_state.get("range_from", end_default - timedelta(hours=6)), key=links.RANGE_FROM,
-        bind="query-params")
-    end = st.sidebar.datetime_input("To (UTC)", value=st.session_state.get("range_to", end_default),
+        f"From ({zones.label(zone, now)})", value=st.session_state.get("range_from", end_default - timedelta(hours=6)),
+        key=links.RANGE_FROM, bind="query-params")
+    end = st.sidebar.datetime_input(f"To ({zones.label(zone, now)})", value=st.session_state.get("range_to", end_default),
                                     key=links.RANGE_TO, bind="query-params")
     st.session_state["range_from"], st.session_state["range_to"] = start, end
-    start_ms = int(start.replace(tzinfo=timezone.utc).timestamp() * 1000)
-    end_ms = int(end.replace(tzinfo=timezone.utc).timestamp() * 1000)
+    start_ms = int(start.replace(tzinfo=tz).timestamp() * 1000)
+    end_ms = int(end.replace(tzinfo=tz).timestamp() * 1000)
     if end_ms <= start_ms:
         st.sidebar.error("'From' must be before 'To'; showing the last hour.")
         return now - 3_600_000, now
@@ -163,6 +195,7 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
         if settings.dashboard.auth != "none":
             st.button("Sign out", on_click=sign_out, args=(settings,), key="sign_out")
     now = now_ms()
+    zone = zone_picker()
     start, end = time_range(now)
     live_mark(settings, now)
     if needs is not None and not needs(settings):
@@ -172,7 +205,7 @@ def page(title: str, needs: Callable[[Settings], object] | None = None, missing:
     if conn is None:
         no_data("the store has not been created yet — start the collector service: `python -m collectors`")
         st.stop()
-    return PageContext(settings, user, conn, now, start, end)
+    return PageContext(settings, user, conn, now, start, end, zone)
 
 
 HOLD_KEYS = ["replay_request"]  # session keys that hold the page still (an open dialog): no auto-refresh
@@ -210,15 +243,14 @@ def not_configured(what: str) -> None:
                icon=":material/settings:")
 
 
-def fmt_ts(ts_ms: float | int | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS UTC``; ``—`` for none, and the raw number marked for a value no date can show
-    (year 10000, inf, nan, negative, not a number): a broker-supplied time never breaks a page."""
+def fmt_ts(ts_ms: float | int | None, zone: str | None = None) -> str:
+    """``YYYY-MM-DD HH:MM:SS UTC`` (or in the zone the operator picked, labelled: ``... EST``); ``—`` for none,
+    and the raw number marked for a value no date can show (year 10000, inf, nan, negative, not a number): a
+    broker-supplied time never breaks a page."""
     if ts_ms is None or ts_ms is pd.NA or ts_ms is pd.NaT:
         return "—"
     try:
-        if isinstance(ts_ms, bool) or not 0 <= float(ts_ms) <= 253402300799999:  # up to 9999-12-31
-            raise ValueError("out of range")
-        return datetime.fromtimestamp(int(ts_ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return zones.fmt(ts_ms, zone or display_zone())
     except (TypeError, ValueError, OverflowError, OSError):
         return f"(invalid time: {str(ts_ms)[:40]})"
 
@@ -237,6 +269,27 @@ def latest_wide(conn: Connection, metrics: dict[str, str], match: dict | None,
     parts = [queries.latest(conn, m, match).assign(metric=label) for m, label in metrics.items()]
     parts = [p for p in parts if not p.empty]
     return frames.wide(pd.concat(parts, ignore_index=True), index, "metric") if parts else pd.DataFrame()
+
+
+GONE_HELP = ("Gone: absent from its collector's latest successful poll (deleted, or no longer reported). "
+             "Left out of the tables, totals, top lists and alerts above; history keeps it.")
+
+
+def gone_section(conn: Connection, metrics: list[str], match: dict | None, index: list[str], what: str,
+                 key: str) -> pd.DataFrame:
+    """The "show gone" switch under a now-table: ``what`` (e.g. "groups") whose series of ``metrics`` (the
+    table's) all left their target's latest successful cycle, listed greyed with "last seen" when switched
+    on. Returns them."""
+    parts = [p for p in (queries.latest(conn, m, match, gone=True) for m in metrics) if not p.empty]
+    gone = frames.gone_entities(pd.concat(parts, ignore_index=True) if parts else None, index)
+    if gone.empty:
+        return gone
+    if st.toggle(f"Show gone {what} ({len(gone)})", key=key, help=GONE_HELP):
+        shown = gone.assign(**{"last seen": gone["last_seen_ms"].map(fmt_ts), "status": "gone"})[
+            [*[c for c in index if c in gone], "status", "last seen"]]
+        st.dataframe(shown.style.set_properties(**{"color": "#888888", "font-style": "italic"}),
+                     hide_index=True, key=f"{key}_table")
+    return gone
 
 
 def cluster_header(ctx: PageContext, broker: str, label: str, clusters: list[str], key: str) -> str:
@@ -265,7 +318,8 @@ def history_chart(ctx: PageContext, metric: str, match: dict | None, *, title: s
     df = frame(df) if frame else df
     if unit == "s":  # durations: drawn in the unit the values need, as the tables show them
         df, unit = charts.in_duration_unit(df)
-    st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=label_cols), key=key)
+    st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=label_cols, zone=ctx.zone,
+                                             x_range=(ctx.start_ms, ctx.end_ms)), key=key)
 
 
 def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[Connection], T]) -> T | None:

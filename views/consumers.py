@@ -15,6 +15,7 @@ KEY = ["cluster", "broker", "consumer"]
 quant = queries.latest(ctx.conn, "consumer_processing_seconds")
 if quant.empty:
     common.no_data("no consumer has published telemetry — instrument a consumer with the `instrument` library")
+    common.gone_section(ctx.conn, ["consumer_instances_count", "consumer_processing_seconds"], None, KEY, "consumers", "consumers_gone")
     st.stop()
 qlabel = quant["quantile"].map(lambda q: "max" if q == "max" else f"p{round(float(q) * 100)}")
 table = frames.wide(quant.assign(quantile=qlabel), KEY, "quantile")  # seconds, shown humanised like the chart
@@ -30,6 +31,7 @@ c3.metric("Worst error ratio", units.ratio(table["error ratio"].max()) if "error
 st.dataframe(frames.in_units(table.sort_values(KEY), durations=[c for c in table if re.fullmatch(r"max|p\d+", str(c))],
                              rates=["processed/s"], ratios=["error ratio"], counts=["instances"]),
              hide_index=True, key="consumers_table")
+common.gone_section(ctx.conn, ["consumer_instances_count", "consumer_processing_seconds"], None, KEY, "consumers", "consumers_gone")
 
 names = [" / ".join(r) for r in table[KEY].itertuples(index=False)]
 picked = st.selectbox("Consumer", names, key="consumer_pick", bind="query-params")

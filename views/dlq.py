@@ -16,13 +16,16 @@ from core import links
 from dlq import api
 from dlq.edit import payload_diff
 from store import status
-from views import common, frames
+from views import common, frames, ticks
 
 PAGE_SIZE = 50
 _REQUEST_KEY = "replay_request"   # set by a Replay button; the confirmation dialog is open while it is set
 _DONE_KEY = "replay_done"
 _PENDING_KEY = "replay_pending_selection"  # a selection from the table or the time window, waiting for a request
 _EDIT_KEYS = ("edit_on", "edit_payload", "edit_headers")
+_TICKS_KEY = "dlq_ticked"        # {DLQ id: [coords]}: the ticked messages, by coordinate (views.ticks)
+_HELD_KEY = "dlq_held"           # {"view": ..., "msgs": [...]}: the list last shown (held while anything is ticked)
+_TABLE_KEY = "dlq_messages_key"  # the messages table's current widget key (it changes with the rows)
 ACTIVE = ("queued", "running")
 
 ctx = common.page("DLQ", needs=lambda s: s.has_brokers,
@@ -105,6 +108,9 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
             lambda conn: api.enqueue_replay(conn, final, ctx.user.name, common.now_ms()))
         if job_id:
             _close_dialog()
+            if request["selection"]["mode"] == "picked":  # replayed: the ticks have done their job
+                st.session_state.get(_TICKS_KEY, {}).pop(_dlq_id(request), None)
+                st.session_state.pop(_HELD_KEY, None)
             st.session_state[_DONE_KEY] = job_id
             st.rerun()
     if cancel.button("Cancel", key="replay_cancel"):
@@ -164,17 +170,51 @@ def filter_row() -> tuple[dict, int, bool]:
     return filters, page, in_window
 
 
-def message_table(msgs: list[dict]) -> list[str]:
-    """The messages, with row selection; returns the coordinates of the selected rows."""
+def _dlq_id(d: dict) -> str:
+    return links.dlq_label(d["broker"], d["cluster"], d.get("vhost") if d["broker"] == "rabbitmq" else None, d["dlq"])
+
+
+def held_messages(dlq_id: str, view: str, fresh: list[dict]) -> list[dict]:
+    """What the table shows: the fresh read, or, while messages of this DLQ are ticked, the list the operator
+    ticked them on (the rows do not move under the ticks); then "N new messages — refresh" says what waits.
+    The previous table's selection is folded into the ticks first, by coordinate."""
+    held = st.session_state.get(_HELD_KEY)
+    all_ticks = st.session_state.setdefault(_TICKS_KEY, {})
+    if held and held["view"] == view:
+        prev = st.session_state.get(st.session_state.get(_TABLE_KEY, ""))
+        if prev is not None:
+            shown = [m["coord"] for m in held["msgs"]]
+            all_ticks[dlq_id] = ticks.merge(all_ticks.get(dlq_id, []), shown, prev["selection"]["rows"])
+    if all_ticks.get(dlq_id) and held and held["view"] == view:
+        new = ticks.arrivals([m["coord"] for m in held["msgs"]], [m["coord"] for m in fresh])
+        if new:
+            c1, c2 = st.columns([4, 1])
+            c1.info(f"{new} new message{'s' if new != 1 else ''} — refresh to show them (the list holds still "
+                    "while messages are ticked; your ticks stay on their messages).", icon=":material/update:")
+            if c2.button("Show new messages", key="dlq_show_new"):
+                st.session_state[_HELD_KEY] = {"view": view, "msgs": fresh}
+                st.rerun()
+        return held["msgs"]
+    st.session_state[_HELD_KEY] = {"view": view, "msgs": fresh}
+    return fresh
+
+
+def message_table(msgs: list[dict], ticked: list[str]) -> None:
+    """The messages, with row selection mapped to the ticked coordinates (``views.ticks``)."""
     shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]),
                            "mark": "malformed header" if m.get("header_error") else "",
                            "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
                            "exception": frames.escape_text(m["exception_class"], 256),
                            "replays": m["replay_count"], "target": frames.escape_text(m["target"], 300),
                            "size (B)": m["size"]} for m in msgs])
-    event = st.dataframe(shown, hide_index=True, key="dlq_messages", on_select="rerun", selection_mode="multi-row")
-    rows = event.selection.rows if event is not None else []
-    return [shown["coord"].iloc[i] for i in rows if 0 <= i < len(shown)]
+    coords = shown["coord"].tolist()
+    key = ticks.table_key("dlq_messages", coords)
+    st.session_state[_TABLE_KEY] = key
+    st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="multi-row",
+                 selection_default={"selection": {"rows": ticks.rows_of(ticked, coords), "columns": []}})
+    elsewhere = len(set(ticked) - set(coords))
+    if elsewhere:
+        st.caption(f"{elsewhere} ticked message{'s' if elsewhere != 1 else ''} not on this page (still ticked).")
 
 
 def message_detail(msgs: list[dict]) -> None:
@@ -195,10 +235,15 @@ def message_detail(msgs: list[dict]) -> None:
 
 
 def selection_buttons(selected: list[str], filters: dict) -> None:
-    """Replay the rows selected in the table, or every message of the page's time window."""
-    b1, b2 = st.columns(2)
-    if b1.button(f"Replay {len(selected)} selected…", disabled=not selected, key="replay_selected"):
-        st.session_state[_PENDING_KEY] = {"mode": "picked", "coords": selected}
+    """Replay the ticked messages (named by coordinate), or every message of the page's time window."""
+    b1, b2, b3 = st.columns([3, 1, 3])
+    if b1.button(ticks.button_label(selected), disabled=not selected, key="replay_selected"):
+        st.session_state[_PENDING_KEY] = {"mode": "picked", "coords": list(selected)}
+    if b2.button("Clear ticks", disabled=not selected, key="dlq_clear_ticks"):
+        st.session_state.get(_TICKS_KEY, {}).pop(dlq_id, None)
+        st.session_state.pop(_TABLE_KEY, None)
+        st.rerun()
+    b2 = b3
     if b2.button(f"Replay messages from this time window ({common.fmt_ts(ctx.start_ms)} – {common.fmt_ts(ctx.end_ms)})…",
                  key="replay_window"):
         st.session_state[_PENDING_KEY] = {"mode": "filter", "from_ms": ctx.start_ms, "to_ms": ctx.end_ms,
@@ -207,12 +252,15 @@ def selection_buttons(selected: list[str], filters: dict) -> None:
 
 dlqs = api.list_dlqs(ctx.conn)
 st.subheader("Dead-letter queues")
+DLQ_INDEX = ["broker", "cluster", "vhost", "dlq"]
 if not dlqs:
     common.no_data("no dead-letter queue found by the collectors")
+    common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
     st.stop()
 table = pd.DataFrame(dlqs)
 st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
-st.dataframe(table.drop(columns=["ts_ms"]), hide_index=True, key="dlq_list")
+st.dataframe(table.drop(columns=["ts_ms"]).fillna("—"), hide_index=True, key="dlq_list")
+common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
 
 broker, cluster, name, vhost, parking = pick_dlq(dlqs)
 st.subheader(f"Messages in {frames.md_escape(name)}" + (" (parking lot)" if parking else ""))
@@ -232,15 +280,31 @@ else:
                    f"{frames.md_escape(exc, 500)}")
 if st.button("Refresh", key="dlq_refresh"):
     browse.clear()
+    st.session_state.pop(_HELD_KEY, None)  # show what is there now; ticks stay on their messages
     st.rerun()
 
+dlq_id = links.dlq_label(broker, cluster, vhost if broker == "rabbitmq" else None, name)
 selected: list[str] = []
 if msgs:
-    selected = message_table(msgs)
+    view = json.dumps([dlq_id, page, sorted(filters.items()), in_window], default=str)
+    msgs = held_messages(dlq_id, view, msgs)
+    selected = st.session_state[_TICKS_KEY].get(dlq_id, [])
+    message_table(msgs, selected)
     selection_buttons(selected, filters)
     message_detail(msgs)
 elif msgs is not None:
     common.no_data(f"{frames.md_escape(name)} is empty (or nothing matches the filters)")
+
+with st.expander("Why is it growing?", expanded=False):
+    dmatch = {"broker": broker, "cluster": cluster, "dlq": name.removesuffix(ctx.settings.dlq.parking_suffix)
+              if parking else name}
+    common.history_chart(ctx, "dlq_inflow_rate_per_s", dmatch, title=f"Inflow of {name}", unit="msg/s",
+                         label_cols=["dlq"], empty="no inflow history in this time range", key="dlq_inflow_chart")
+    causes = frames.top_causes(msgs or [])
+    st.caption(f"Exception classes and reasons among the {len(msgs or [])} messages listed below"
+               + (" (dead-lettered in the selected range)" if in_window else
+                  " (switch on 'In range only' for the selected range)") + ".")
+    common.table(causes, "no message listed", key="dlq_causes")
 
 st.subheader("Replay")
 mode = st.radio("Messages", ["all", "picked", "filter"], horizontal=True, key="replay_mode",

@@ -109,3 +109,33 @@ def in_units(df: pd.DataFrame, counts: Sequence[str] = (), rates: Sequence[str] 
             if col in out:
                 out[col] = out[col].map(fmt)
     return out
+
+
+def gone_entities(df: pd.DataFrame, index: Sequence[str]) -> pd.DataFrame:
+    """Entities (distinct ``index`` labels) of a ``queries.latest(..., gone=True)`` frame that have only gone
+    series, with ``last_seen_ms`` (their newest sample), most recently seen first. Index labels no series
+    has (a Kafka DLQ's ``vhost``) are left out."""
+    if df is None or df.empty or "gone" not in df:
+        return pd.DataFrame(columns=[*index, "last_seen_ms"])
+    index = [c for c in index if c in df.columns]
+    cols = [*index, "last_seen_ms"]
+    keys = df[index].astype(object).where(df[index].notna(), "").astype(str).agg("\x1f".join, axis=1)
+    live = set(keys[~df["gone"].astype(bool)])
+    gone = df[df["gone"].astype(bool) & ~keys.isin(live)]
+    if gone.empty:
+        return pd.DataFrame(columns=cols)
+    out = gone.groupby(list(index), dropna=False, as_index=False)["ts_ms"].max().rename(columns={"ts_ms": "last_seen_ms"})
+    return out.sort_values("last_seen_ms", ascending=False, kind="stable").reset_index(drop=True)[cols]
+
+
+def top_causes(msgs: list[dict], limit: int = 10) -> pd.DataFrame:
+    """Why messages were dead-lettered: counts per (exception class, reason) among ``msgs``, most first
+    (texts truncated and shown as plain text)."""
+    cols = ["messages", "exception", "reason"]
+    if not msgs:
+        return pd.DataFrame(columns=cols)
+    df = pd.DataFrame({"exception": [escape_text(m.get("exception_class") or "—", 120) for m in msgs],
+                       "reason": [escape_text(m.get("reason") or "—", 200) for m in msgs]})
+    out = df.groupby(["exception", "reason"], as_index=False).size().rename(columns={"size": "messages"})
+    return out.sort_values(["messages", "exception", "reason"], ascending=[False, True, True]).head(limit)[cols] \
+        .reset_index(drop=True)

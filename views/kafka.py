@@ -30,6 +30,7 @@ groups = common.latest_wide(ctx.conn, {**GROUP_METRICS, "kafka_group_max_lag_sec
 st.subheader("Consumer groups")
 if groups.empty:
     common.no_data(f"no consumer group with commits in Kafka {cluster}")
+    common.gone_section(ctx.conn, [*GROUP_METRICS], {"cluster": cluster}, ["group"], "groups", "kafka_gone")
     st.stop()
 groups = frames.decode(frames.decode(groups, "status", STATUS_NAMES), "state", GROUP_STATE_NAMES)
 groups = groups.sort_values("lag (messages)", ascending=False) if "lag (messages)" in groups else groups
@@ -40,6 +41,7 @@ c3.metric("Groups not OK", int((groups.get("status", pd.Series(dtype=str)) != "O
 st.dataframe(frames.in_units(groups, counts=["lag (messages)", "members"], rates=["consume (msg/s)"]), hide_index=True,
              key="kafka_groups", column_order=["group", *GROUP_METRICS.values()])
 st.caption(LAG_LEGEND)
+common.gone_section(ctx.conn, [*GROUP_METRICS], {"cluster": cluster}, ["group"], "groups", "kafka_gone")
 
 group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind="query-params")
 match = {"cluster": cluster, "group": group}
@@ -73,4 +75,5 @@ if rates.empty:
     common.no_data("no produce rates yet (they need two polls)")
 else:
     st.plotly_chart(charts.timeseries_figure(rates, title=f"Produce rate of the {TOP_TOPICS} busiest topics",
-                                             unit="msg/s", label_cols=["topic"]), key="kafka_rate_chart")
+                                             unit="msg/s", label_cols=["topic"], zone=ctx.zone,
+                                             x_range=(ctx.start_ms, ctx.end_ms)), key="kafka_rate_chart")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import links
 from store import queries, status
 from alerts import api as alerts_api
-from views import charts, common, frames, units
+from views import attention, charts, common, frames, units
 
 ctx = common.page("Overview")
 
@@ -20,6 +21,24 @@ def live_tiles() -> None:
     ready = queries.latest(conn, "rabbitmq_queue_ready_messages")
     dlq = queries.latest(conn, "dlq_messages")
     firing = alerts_api.alerts(conn, ["firing"])
+    pending = alerts_api.alerts(conn, ["pending"])
+    p99 = queries.latest(conn, "consumer_processing_seconds", {"quantile": "0.99"})
+    todo = attention.needs_attention(
+        firing=firing, pending=pending, group_status=queries.latest(conn, "kafka_group_status"),
+        group_lag_s=queries.latest(conn, "kafka_group_max_lag_seconds"),
+        queue_status=queries.latest(conn, "rabbitmq_queue_status"),
+        dlq_inflow=queries.latest(conn, "dlq_inflow_rate_per_s"), dlq_depth=dlq,
+        consumer_errors=queries.latest(conn, "consumer_error_rate_ratio"), consumer_p99=p99,
+        link=lambda labels: links.link_for("", labels, st.session_state.get(common.RANGE_STATE, "last 1 h")),
+        fmt_duration=units.duration, fmt_rate=units.significant)
+    st.subheader("Needs attention")
+    if todo.empty:
+        st.success("Nothing needs attention: no alert firing or pending, every group and queue OK, no DLQ "
+                   "growing, no consumer failing or slow.", icon=":material/check_circle:")
+    else:
+        st.dataframe(todo.style.map(attention.colour_of, subset=["severity"]), hide_index=True, key="attention",
+                     column_config={"view": st.column_config.LinkColumn("view", display_text="open view"),
+                                    "rank": st.column_config.NumberColumn("#", width="small")})
 
     cols = st.columns(5)
     cols[0].metric("Kafka clusters up", f"{(kafka.state == frames.UP).sum()}/{len(kafka)}")
@@ -73,5 +92,6 @@ for col, (metric, label, unit) in zip(st.columns(len(spark)), spark):
         if df.empty:
             common.no_data(label)
         else:
-            st.plotly_chart(charts.sparkline_figure(frames.over_time(df), unit=unit), key=f"spark_{metric}",
+            st.plotly_chart(charts.sparkline_figure(frames.over_time(df), unit=unit, zone=ctx.zone,
+                                                    x_range=(ctx.start_ms, ctx.end_ms)), key=f"spark_{metric}",
                             config={"displayModeBar": False})

@@ -50,6 +50,8 @@ c4.metric("Node alarms", alarms)
 st.subheader("Queues")
 if queues.empty:
     common.no_data(f"no queue collected from RabbitMQ {cluster}")
+    common.gone_section(ctx.conn, ["rabbitmq_queue_info", *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
+                        "rabbit_gone")
     st.stop()
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
 name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
@@ -76,6 +78,8 @@ st.caption("Status as for Kafka groups: WARN backlog growing, STALL consumers at
            "rejected / deliveries; none for DLQs. Type: classic, quorum or stream; a stream keeps what was read, so "
            "its depth is its size and its consumers' lag is below. Delivery limit: a quorum queue's, argument or policy "
            "(the lower).")
+common.gone_section(ctx.conn, ["rabbitmq_queue_info", *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
+                    "rabbit_gone")
 
 streams = common.latest_wide(ctx.conn, STREAM_METRICS, {"cluster": cluster}, ["vhost", "stream", "consumer"])
 if not streams.empty:

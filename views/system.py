@@ -40,7 +40,8 @@ else:
         shown = targets.assign(
             since=targets["since_ms"].map(common.fmt_ts), checked=targets["last_ms"].map(common.fmt_ts),
             last_ok=targets["last_ok_ms"].map(lambda v: common.fmt_ts(v) if pd.notna(v) else "never"))
-        shown = shown.assign(poll=(shown["duration_ms"] / 1000).map(units.duration))
+        shown = shown.assign(poll=(shown["duration_ms"] / 1000).map(units.duration),
+                             reason=shown["reason"].fillna("—"))
         st.dataframe(shown[["target", "up", "reason", "since", "checked", "last_ok", "poll"]], hide_index=True,
                      key="sys_targets")
 

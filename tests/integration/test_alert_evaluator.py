@@ -166,14 +166,14 @@ def test_builtin_rules_fire_on_stopped_group_and_down_collector(conn):
         SampleWriter(conn).write([Sample("kafka_group_status", grp, ts, 4.0),
                                   Sample("kafka_group_status", {**grp, "group": "ok-group"}, ts, 0.0),
                                   Sample("collector_up", {"target": "rabbitmq:main"}, ts, 0.0),
-                                  Sample("dlq_inflow_rate_per_s", {"broker": "kafka", "cluster": "c1",
-                                                                   "dlq": "orders.dlq"}, ts, 2.5)])
+                                  Sample("dlq_messages", {"broker": "kafka", "cluster": "c1",
+                                                          "dlq": "orders.dlq"}, ts, 10.0 + i)])
         evaluate(conn, ts, OPTS)
     firing = api.alerts(conn, states=["firing"])
     assert sorted(firing["rule"]) == ["collector-down", "kafka-group-stalled"]
     assert firing.set_index("rule").loc["kafka-group-stalled", "labels"] == grp
     pending = api.alerts(conn, states=["pending"])
-    assert list(pending["rule"]) == ["dlq-growing"]   # for 300 s not elapsed yet
+    assert list(pending["rule"]) == ["dlq-growing"]   # grew; its for 60 s not elapsed at the first growth + 45 s
 
 
 def test_current_alerts_readable_on_reader_connection(conn, tmp_store):

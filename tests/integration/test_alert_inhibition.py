@@ -71,15 +71,15 @@ def test_collector_down_inhibits_its_cluster_then_notifies_after_recovery(conn):
 
 def test_stopped_group_inhibits_dlq_growing_of_its_dlq(conn):
     grp = {"cluster": "c1", "group": "payments"}
-    for i in range(25):  # 6 minutes: STOP fires after 30 s, dlq-growing would fire after 300 s
+    for i in range(25):  # 6 minutes: STOP fires after 30 s, dlq-growing (growing) would fire after 60 s
         ts = T0 + i * 15 * S
         SampleWriter(conn).write([
             Sample("kafka_group_status", grp, ts, 4.0),
             Sample("kafka_group_topic_lag_messages", {**grp, "topic": "orders"}, ts, 50.0),
             Sample("dlq_source_info", {"broker": "kafka", "cluster": "c1", "dlq": "orders.dlq", "source": "orders",
                                        "via": "pattern"}, ts, 1.0),
-            Sample("dlq_inflow_rate_per_s", {"broker": "kafka", "cluster": "c1", "dlq": "orders.dlq"}, ts, 2.0),
-            Sample("dlq_inflow_rate_per_s", {"broker": "kafka", "cluster": "c1", "dlq": "other.dlq"}, ts, 2.0),
+            Sample("dlq_messages", {"broker": "kafka", "cluster": "c1", "dlq": "orders.dlq"}, ts, 30.0 * i),
+            Sample("dlq_messages", {"broker": "kafka", "cluster": "c1", "dlq": "other.dlq"}, ts, 30.0 * i),
         ])
         evaluate(conn, ts, OPTS)
     st = {(r["rule"], r["labels"].get("dlq", "")): (r["state"], r["inhibited_by"]) for r in store_alerts.read_states(conn)}

@@ -13,6 +13,7 @@ from dlq import api
 from dlq.jobs import run_pending
 from store.db import connect_reader
 from tests import seed
+from views import ticks
 from tests.ui.conftest import APP, RUN_TIMEOUT_S, table_with
 from views import frames
 
@@ -44,7 +45,8 @@ def test_deep_link_opens_the_dlq_with_its_filter_and_time_range(seeded, rabbit_d
 
 
 def _select_rows(at, rows: list[int]):
-    at.session_state["dlq_messages"] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    """Select rows of the messages table as a click does (its widget key changes with its rows)."""
+    at.session_state[at.session_state["dlq_messages_key"]] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     return at.run()
 
 
@@ -52,7 +54,7 @@ def test_selected_rows_are_exactly_what_the_confirmation_lists(seeded, rabbit_dl
     at = _open(seeded, **{links.DLQ: _label(rabbit_dlq)})
     coords = table_with(at, "coord")["coord"].tolist()
     at = _select_rows(at, [0, 2])
-    assert at.button(key="replay_selected").label == "Replay 2 selected…"
+    assert at.button(key="replay_selected").label == ticks.button_label([coords[0], coords[2]])
     at.button(key="replay_selected").click().run()
     plan = table_with(at, "replay_id")
     assert sorted(plan["coord"]) == sorted([coords[0], coords[2]])

@@ -46,3 +46,27 @@ def test_bad_silence_names_field(matchers, start, end, actor, reason, field, why
 def test_validate_accepts_list_form():
     got = validate([{"label": "group", "op": "glob", "value": "ord*"}], NOW, NOW + 1, "ann", "deploy")
     assert got == (Matcher(label="group", op="glob", value="ord*"),)
+
+
+@pytest.mark.parametrize("text, hours", [("30m", 0.5), ("2h", 2.0), ("1d", 24.0), ("1.5", 1.5), (" 45 min ", 0.75),
+                                         ("2H", 2.0)])
+def test_duration_hours(text, hours):
+    from alerts.silences import duration_hours
+    assert duration_hours(text) == pytest.approx(hours)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-2h", "2w", "1e400h", "2" * 40, None])
+def test_duration_hours_refused(text):
+    from alerts.rules import RuleError
+    from alerts.silences import duration_hours
+    with pytest.raises(RuleError, match="duration"):
+        duration_hours(text)
+
+
+def test_matching_previews_which_alerts_a_silence_mutes():
+    from alerts.rules import parse_matchers
+    from alerts.silences import matching
+    alerts = [{"alertname": "a", "group": "g1"}, {"alertname": "a", "group": "g2"}, {"alertname": "b"}]
+    assert matching(parse_matchers({"alertname": "a"}, "m"), alerts) == [0, 1]
+    assert matching(parse_matchers({"group": {"glob": "g*"}, "alertname": "a"}, "m"), alerts) == [0, 1]
+    assert matching(parse_matchers({"group": "g2"}, "m"), alerts) == [1]

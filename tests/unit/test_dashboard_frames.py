@@ -82,3 +82,20 @@ def test_in_units_marks_time_lag_and_formats_columns():
     # no group has a dated lag: the column is still there, saying why
     only = in_units(pd.DataFrame({"group": ["a"], "method": [3]}))
     assert only["time lag"].tolist() == ["— (not dated yet)"]
+
+
+def test_gone_entities_lists_entities_with_only_gone_series():
+    import pandas as pd
+    from views.frames import gone_entities
+    df = pd.DataFrame({"ts_ms": [10, 20, 30, 5, 7], "value": [1.0] * 5,
+                       "broker": ["kafka", "kafka", "rabbitmq", "rabbitmq", "kafka"],
+                       "dlq": ["a", "b", "c", "c", "d"], "vhost": [None, None, "/", "/", None],
+                       "gone": [True, False, True, False, True]})
+    got = gone_entities(df, ["broker", "vhost", "dlq"])
+    assert got[["broker", "dlq", "last_seen_ms"]].to_dict("records") == [
+        {"broker": "kafka", "dlq": "a", "last_seen_ms": 10}, {"broker": "kafka", "dlq": "d", "last_seen_ms": 7}]
+    assert got["vhost"].isna().all()
+    assert list(gone_entities(df.drop(columns=["vhost"]), ["broker", "vhost", "dlq"]).columns) == \
+        ["broker", "dlq", "last_seen_ms"]
+    assert gone_entities(df.assign(gone=False), ["dlq"]).empty
+    assert gone_entities(df.drop(columns=["gone"]), ["dlq"]).empty

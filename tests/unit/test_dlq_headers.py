@@ -132,3 +132,12 @@ def test_empty_first_death_reason_without_x_death(headers):
 def test_no_headers():
     d = decode(None)
     assert d.origins == () and d.reason is None and d.replay_count == 0
+
+
+def test_spring_amqp_exception_headers_and_x_death_reason_together():
+    spring_amqp = {"x-exception-message": "Listener threw: amount < 0", "x-exception-stacktrace": "at Pay.handle"}
+    d = decode(spring_amqp)
+    assert d.exception_message == "Listener threw: amount < 0" and d.stacktrace == "at Pay.handle"
+    assert d.reason == "Listener threw: amount < 0"
+    both = decode({**spring_amqp, "x-first-death-reason": "rejected"})
+    assert both.reason == "rejected — Listener threw: amount < 0"  # the x-death reason is not hidden

@@ -92,6 +92,7 @@ def test_status_tracks_changes_and_writes_collector_up(store):
     assert df["target"].tolist() == ["kafka:a", "rabbitmq:r"]
     k = df.iloc[0].to_dict()
     assert pd.isna(k.pop("duration_ms"))  # a failed collection has no duration
+    assert pd.isna(k.pop("interval_ms"))  # not given here (the runner gives its interval)
     assert k == {"target": "kafka:a", "up": False, "reason": "connection refused", "since_ms": T0 + 30_000,
                  "last_ms": T0 + 30_000, "last_ok_ms": T0 + 15_000}
     assert df.iloc[1]["since_ms"] == T0 + 30_000 and bool(df.iloc[1]["up"])

@@ -1,0 +1,62 @@
+"""One time zone for every time on the pages (tables, chart axes, hovers): UTC by default, or the
+browser's zone when the operator picks it; always labelled. Pure (no Streamlit): the page passes the zone.
+
+Charts get their x values as wall-clock strings already in the zone, without an offset: plotly.js draws
+epoch-ms numbers on a date axis in the *browser's* zone (measured: a New York browser drew 19:08 UTC as
+14:08), but date strings as given, so an axis, its hover and the table beside it always agree.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+UTC = "UTC"
+MAX_MS = 253402300799999  # 9999-12-31 23:59:59.999
+
+
+def zone(name: str | None) -> str:
+    """``name`` if it is a known IANA zone, else UTC (a browser may send anything)."""
+    if not name or not isinstance(name, str) or len(name) > 64:
+        return UTC
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+    return name
+
+
+def label(name: str, at_ms: int | None = None) -> str:
+    """The zone's short label at a time: ``UTC``, ``EST``/``EDT``, else the zone name."""
+    if name == UTC:
+        return UTC
+    at = datetime.fromtimestamp((at_ms if at_ms is not None else 0) / 1000, tz=ZoneInfo(name)) if at_ms is not None \
+        else datetime.now(tz=ZoneInfo(name))
+    abbr = at.strftime("%Z")
+    return abbr if abbr and abbr[0].isalpha() else name  # '+0530'-style abbreviations: the name says more
+
+
+def fmt(ts_ms: float | int, name: str = UTC) -> str:
+    """``YYYY-MM-DD HH:MM:SS <label>`` in the zone; raises ValueError/OverflowError/OSError/TypeError when no
+    date can show the value (the caller marks it)."""
+    if isinstance(ts_ms, bool) or not 0 <= float(ts_ms) <= MAX_MS:
+        raise ValueError("out of range")
+    tz = timezone.utc if name == UTC else ZoneInfo(name)
+    at = datetime.fromtimestamp(int(ts_ms) / 1000, tz=tz)
+    return at.strftime("%Y-%m-%d %H:%M:%S ") + (UTC if name == UTC else label(name, int(ts_ms)))
+
+
+def wall_ms(ts_ms: np.ndarray, name: str = UTC) -> np.ndarray:
+    """Epoch ms shifted to the zone's wall clock at each instant (DST-aware)."""
+    ts = np.asarray(ts_ms, dtype=np.int64)
+    if name == UTC or not len(ts):
+        return ts
+    idx = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(name).tz_localize(None)
+    return idx.to_numpy(dtype="datetime64[ms]").astype(np.int64)
+
+
+def wall_strings(ts_ms: np.ndarray, name: str = UTC) -> np.ndarray:
+    """ISO wall-clock strings (no offset) in the zone: what a chart's x axis gets."""
+    return np.datetime_as_string(wall_ms(ts_ms, name).astype("datetime64[ms]"), unit="ms")
