@@ -7,7 +7,6 @@ Queued notifications are then delivered (``alerts.notify``) outside any write tr
 """
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -99,7 +98,7 @@ def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     for _sid, ts, value, text in queries.latest_points(conn, metric):
         labels = cache.get(text)
         if labels is None:
-            labels = cache[text] = {str(k): str(v) for k, v in json.loads(text).items()}
+            labels = cache[text] = {str(k): str(v) for k, v in queries.load_labels(text).items()}
         points.append(SeriesPoint(labels, int(ts), float(value), text))
     return points
 
