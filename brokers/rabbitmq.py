@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pika
 
+from brokers import amqp_fields  # noqa: F401 - installs the lossless, non-raising field-table codec for pika
 from config import secret
 from config.rabbitmq import RabbitClusterConfig
 
