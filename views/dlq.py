@@ -101,10 +101,11 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
     plan = None if report is None else _show_plan(request, report)
     edit = edit_form(request, shown)
     ok, cancel = st.columns(2)
-    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty or edit is False,
-                 key="replay_confirm"):
+    # A viewer refused the dry run may still press Confirm: the server-side role check refuses and audits it.
+    if ok.button("Confirm replay", type="primary", key="replay_confirm",
+                 disabled=edit is False or (not refusal and (plan is None or plan.empty))):
         # the job replays exactly what this dry run saw (the pin), with the operator's edit if any
-        final = {**request, "pin": report["pin"], **({"edit": edit} if edit else {})}
+        final = {**request, "pin": report["pin"] if report else None, **({"edit": edit} if edit else {})}
         job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
             ctx, "dlq.replay.requested", f"{request['broker']}:{request['cluster']}:{request['dlq']}",
             lambda conn: api.enqueue_replay(conn, final, ctx.user.name, common.now_ms()))

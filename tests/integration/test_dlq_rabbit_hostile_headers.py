@@ -154,3 +154,32 @@ def test_a_failed_read_reports_its_own_error_not_the_close(settings, topo, monke
         rabbit_io.peek(st.rabbitmq.clusters[0], "/", dlq, 5)
     assert "out of range" in str(err.value), repr(err.value)
     assert "WrongState" not in type(err.value).__name__
+
+
+def test_nested_bracket_payload_is_browsed_and_shown_by_the_cli(topo, settings, tmp_path):
+    """A 4 KB payload of nested brackets raised RecursionError in the JSON renderer: browse of its page
+    failed and `dlq show` crashed. Now it is shown as text, with the other messages of the page."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+    u = uid()
+    dlq = topo.queue(f"deep-{u}.dlq")
+    deep = b"[" * 2048 + b"]" * 2048
+    topo.ch.basic_publish("", dlq, deep, pika.BasicProperties(message_id="deep"))
+    topo.ch.basic_publish("", dlq, b'{"n": 1}', pika.BasicProperties(message_id="flat"))
+    topo.wait_depth(dlq, 2)
+    st = settings()
+    open_migrated(st.store.path).close()
+    rows = {r["key"]: r for r in api.browse(st, "rabbitmq", "r", dlq, page=0, page_size=50)}
+    assert (rows["deep"]["payload_kind"], rows["flat"]["payload_kind"]) == ("text", "json")
+    assert rows["deep"]["size"] == len(deep)
+    cfg = tmp_path / "eventdeck.yaml"
+    cfg.write_text(yaml.safe_dump(st.model_dump(mode="json")))
+    r = subprocess.run([sys.executable, "-m", "dlq", "--config", str(cfg), "show", "rabbitmq", "r", dlq, "--json"],
+                       capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(ln)["key"] for ln in r.stdout.splitlines()) == ["deep", "flat"]
+    assert topo.depth(dlq) == 2
