@@ -127,7 +127,8 @@ class JobContext:
         """Block until ``n`` more messages may go without exceeding the job's rate."""
         due = plan.send_at(self.start, self.sent + n - 1, self.req.get("rate_per_s"))
         while (left := due - self.clock()) > 0:
-            self.sleep(min(left, 0.5))
+            self.sleep(min(left, HEARTBEAT_EVERY_S))
+            self.beat()  # a slowly paced job stays alive (and fenced): nobody takes it over while it waits
         self.sent += n
 
     def wait_s(self) -> float:
@@ -144,7 +145,8 @@ class JobContext:
         t = self.clock()
         if force or total is not None or t - self._last_beat >= HEARTBEAT_EVERY_S:
             self._last_beat = t
-            self.cancelled = store_dlq.heartbeat(self.conn, self.job["id"], self.now_ms(), total)
+            self.cancelled = store_dlq.heartbeat(self.conn, self.job["id"], self.now_ms(), total,
+                                                 self.job.get("owner"))
         return self.cancelled
 
     def ledger(self, coords: list[str]) -> dict[str, tuple[str, int]]:

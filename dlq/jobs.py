@@ -56,6 +56,9 @@ def execute(conn: sqlite3.Connection, settings: Settings, job: dict[str, Any]) -
             state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
         else:
             state = rabbit_io.run_replay(ctx, rabbit_cluster(settings, job["cluster"]))
+    except store_dlq.NotOwner as exc:  # another runner owns it now: it records the end, not this one
+        log.warning("replay job %s: %s", job["id"], exc)
+        return "taken over"
     except (ReplayError, KafkaError, AMQPError, OSError) as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
         log.warning("replay job %s failed: %s", job["id"], error)
