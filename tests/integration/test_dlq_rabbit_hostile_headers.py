@@ -183,3 +183,30 @@ def test_nested_bracket_payload_is_browsed_and_shown_by_the_cli(topo, settings, 
     assert r.returncode == 0, r.stderr
     assert sorted(json.loads(ln)["key"] for ln in r.stdout.splitlines()) == ["deep", "flat"]
     assert topo.depth(dlq) == 2
+
+
+def test_new_dlq_resolves_its_sources_live_at_dry_run_time(topo, settings):
+    """A DLQ the collector's stored topology does not know yet (no refresh since it appeared): its x-death
+    source is checked live against the management API, so the dry run replays to it instead of saying
+    "not a source linked to this DLQ"; a queue that does not dead-letter into it stays blocked."""
+    u = uid()
+    grave = topo.queue(f"graveyard-{u}")  # no naming convention links it to anything
+    topo.ch.queue_declare(f"orders-{u}", arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": grave})
+    topo.queues.append(f"orders-{u}")
+    other = topo.queue(f"other-{u}")
+    orders = f"orders-{u}"
+    topo.ch.basic_publish("", orders, b"m1", pika.BasicProperties(message_id="m1"))
+    topo.wait_depth(orders, 1)
+    topo.reject_all(orders)  # dead-lettered by RabbitMQ: x-death names orders
+    topo.ch.basic_publish("", grave, b"m2", pika.BasicProperties(  # a forged x-death naming another queue
+        message_id="m2", headers={"x-death": [_death(other)], "x-first-death-queue": other}))
+    topo.wait_depth(grave, 2)
+    st = settings(allowed_targets={})  # only linked sources
+    open_migrated(st.store.path).close()
+    report = api.dry_run_report(st, {"broker": "rabbitmq", "cluster": "r", "dlq": grave, "rate_per_s": None})
+    by_key = {r["key"]: r for r in report["rows"]}
+    assert by_key["m1"]["action"] == "replay" and orders in by_key["m1"]["target"], by_key["m1"]
+    assert by_key["m2"]["action"] == "error" and "not a source linked" in by_key["m2"]["reason"], by_key["m2"]
+    job = replay(st, grave)
+    assert (job["replayed"], job["failed"]) == (1, 1), job
+    assert [p.message_id for p, _ in topo.drain(orders)] == ["m1"]
