@@ -62,7 +62,7 @@ def serve(tmp: Path, auth: str = "none"):
             try:
                 if requests.get(f"{url}/_stcore/health", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or its first answer is slow
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not start on {url}: {(tmp / 'streamlit.log').read_text()[-2000:]}")

@@ -113,7 +113,7 @@ def _array(children):
 _value = st.recursive(_scalar, lambda c: st.one_of(_table(c), _array(c)), max_leaves=12)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(_value)
 def test_fuzz_every_field_type_decodes_and_round_trips(wire):
     value, end = pika.data.decode_value(wire, 0)
