@@ -27,6 +27,7 @@ from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
 from core.clock import Clock, now_ms as wall_now_ms
+from core.names import safe_label_value
 from core.rejects import Rejects
 from core.targets import telemetry_target
 from instrument.summary import Summary, SummaryError, decode_summary
@@ -184,6 +185,10 @@ class TelemetryCollector:
                             self.tcfg.relative_accuracy)
             elif s.end_ms >= oldest:
                 s.cluster = self.cluster
+                unsafe = [n for n in (s.consumer, s.broker, *s.errors) if safe_label_value(n) != n]
+                if unsafe:  # kept, stored under the safe form of its names (see core.names), and counted
+                    self.rejects.record("telemetry", "unsafe_name", f"{s.consumer!r}/{s.instance!r}: "
+                                        f"{', '.join(map(repr, unsafe))[:200]}", now_ms)
                 out.append(s)
         return out
 
