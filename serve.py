@@ -40,6 +40,23 @@ def host_allowed(host_header: str | None, address: str, extra: list[str]) -> boo
     return host in allowed and host not in ("0.0.0.0", "::")
 
 
+def origin_allowed(origin: str | None, host_header: str | None, public_url: str | None) -> bool:
+    """May a websocket with this ``Origin`` open? No Origin (not a browser) may; a browser page may only from
+    the dashboard's own origin: the same host:port as the Host header, or ``dashboard.public_url``'s."""
+    if origin is None:
+        return True
+    try:
+        o = urlsplit(origin.strip().lower())
+        if o.scheme not in ("http", "https") or not o.netloc:
+            return False  # "null" (sandboxed frames, file pages) and anything odd
+        if host_header and o.netloc == host_header.strip().lower():
+            return True
+        p = urlsplit((public_url or "").lower())
+        return bool(p.netloc) and (o.scheme, o.netloc) == (p.scheme, p.netloc)
+    except ValueError:
+        return False
+
+
 def _allowed_config() -> tuple[str, list[str]]:
     """(dashboard.address, dashboard.allowed_hosts), re-read at most every few seconds."""
     now = time.monotonic()
@@ -49,51 +66,86 @@ def _allowed_config() -> tuple[str, list[str]]:
             # the host of the public URL alert links point at (dashboard.public_url, where configured)
             public = urlsplit(getattr(cfg, "public_url", None) or "").hostname
             _CACHE["value"] = (cfg.address, [*cfg.allowed_hosts, *([public] if public else [])])
+            _CACHE["public_url"] = getattr(cfg, "public_url", None)
         except ConfigError:  # the page itself shows the configuration error; only loopback may see it
             _CACHE["value"] = ("127.0.0.1", [])
+            _CACHE["public_url"] = None
         _CACHE["at"] = now
     return _CACHE["value"]
 
 
-_CACHE: dict[str, Any] = {"at": None, "value": ("127.0.0.1", [])}
+_CACHE: dict[str, Any] = {"at": None, "value": ("127.0.0.1", []), "public_url": None}
+
+
+def _header(scope: dict, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), None)
 
 
 class HostGuard:
-    """Pure ASGI middleware (HTTP and websocket) refusing foreign Host headers."""
+    """Pure ASGI middleware (HTTP and websocket) refusing foreign Host headers and websockets opened from a
+    foreign Origin, and giving each browser its random :data:`sessions.BROWSER_COOKIE` (sign-in binding)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
-            host = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"), None)
+            host = _header(scope, b"host")
             if not host_allowed(host, *_allowed_config()):
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                     return
                 await PlainTextResponse("Misdirected request: unknown Host header", status_code=421)(scope, receive, send)
                 return
+            if scope["type"] == "websocket" and not origin_allowed(_header(scope, b"origin"), host,
+                                                                    _CACHE.get("public_url")):
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            if scope["type"] == "http" and f"{sessions.BROWSER_COOKIE}=" not in (_header(scope, b"cookie") or ""):
+                send = _with_browser_cookie(send, _secure(scope.get("scheme") == "https"))
         await self.app(scope, receive, send)
+
+
+def _secure(https_request: bool) -> bool:
+    """Cookies are Secure when this request came over https, or when the dashboard is served at an https
+    ``dashboard.public_url`` (TLS ends at a proxy in front)."""
+    return https_request or (_CACHE.get("public_url") or "").lower().startswith("https://")
+
+
+def _with_browser_cookie(send: Any, secure: bool) -> Any:
+    import secrets
+
+    value = secrets.token_urlsafe(24)
+    cookie = (f"{sessions.BROWSER_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict"
+              + ("; Secure" if secure else "")).encode("latin-1")
+
+    async def wrapped(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", cookie)]}
+        await send(message)
+    return wrapped
 
 
 def handoff(request: Request) -> Response:
     got = None
     code = request.query_params.get("code")
-    store = load_settings().store.handle  # the configured store, SQLite or PostgreSQL
+    settings = load_settings()
+    store = settings.store.handle  # the configured store, SQLite or PostgreSQL
     # Without a code, or before the store exists (SQLite file, PostgreSQL schema), there is no session to hand
     # over: nothing is opened for writing (asking never creates a SQLite file); a store that does not answer: 503.
     if code:
         try:
             if store.exists():
                 with store.writing() as conn:
-                    got = sessions.exchange(conn, code, now_ms())
+                    got = sessions.exchange(conn, code, now_ms(), request.cookies.get(sessions.BROWSER_COOKIE))
         except unreachable_errors():
             return PlainTextResponse("The store is unreachable; try again in a moment.", status_code=503)
     response = RedirectResponse("/", status_code=303)
     if got is not None:
         value, max_age = got
         response.set_cookie(sessions.COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+                            secure=request.url.scheme == "https"
+                            or (settings.dashboard.public_url or "").lower().startswith("https://"))
     return response
 
 

@@ -7,7 +7,6 @@ Queued notifications are then delivered (``alerts.notify``) outside any write tr
 """
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
@@ -104,7 +103,7 @@ def _points(rows: list[tuple]) -> list[SeriesPoint]:
     for _sid, ts, value, text in rows:
         labels = cache.get(text)
         if labels is None:
-            labels = cache[text] = {str(k): str(v) for k, v in json.loads(text).items()}
+            labels = cache[text] = {str(k): str(v) for k, v in queries.load_labels(text).items()}
         points.append(SeriesPoint(labels, int(ts), float(value), text))
     return points
 

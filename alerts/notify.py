@@ -27,13 +27,27 @@ def backoff_ms(attempts: int, base_ms: int, cap_ms: int) -> int:
     return int(min(cap_ms, base_ms * 2 ** min(attempts - 1, 30)))
 
 
+def literal_title(title: str, target_format: object) -> str:
+    """The title (it holds broker-derived names) escaped for the target's format: apprise converts a TEXT
+    body for each target, not the title. Markdown targets get CommonMark escapes, HTML ones entities."""
+    from apprise.conversion.format import convert_between
+
+    if target_format in (apprise.NotifyFormat.MARKDOWN, apprise.NotifyFormat.HTML):
+        return convert_between(apprise.NotifyFormat.TEXT, target_format, title)
+    return title
+
+
 def send_apprise(url: str, title: str, body: str, notify_type: str) -> tuple[bool, str | None]:
     """Send one notification; ``(ok, error)``. The error text never contains the URL."""
     sender = apprise.Apprise()
     if not sender.add(url):
         return False, "the apprise URL is not valid or its service is unsupported"
+    title = literal_title(title, getattr(sender[0], "notify_format", None))
     with apprise.LogCapture(level=logging.WARNING) as captured:
-        ok = bool(sender.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type)))
+        # The body is plain text holding broker-derived names: declared as TEXT, apprise escapes it for each
+        # target's own format (Markdown, HTML, Slack's <link|text> syntax), so a name never becomes a link.
+        ok = bool(sender.notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type),
+                                body_format=apprise.NotifyFormat.TEXT))
     if ok:
         return True, None
     lines = [ln.split(" - ", 2)[-1] for ln in captured.getvalue().splitlines() if ln.strip()]

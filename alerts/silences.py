@@ -47,12 +47,27 @@ def in_force(start_ms: int, end_ms: int, expired_ms: int | None, now_ms: int) ->
     return start_ms <= now_ms < end
 
 
+ALWAYS_SET = ("alertname", "severity")  # labels every alert has, never empty
+_PROBES = ("a", "Z", "0", "_", "lag-high", "Kafka lag high", "critical", "warning", "info", "x" * 64, "é")
+
+
+def _matches_everything(m: Matcher) -> bool:
+    """Whether ``m`` alone lets every alert through: a negation, a matcher an absent label satisfies
+    (``{no_such_label: ""}``, ``=~".*"``), or a pattern on a label every alert has that matches any value
+    (``alertname=~".+"``, judged on varied sample values)."""
+    if m.negate:
+        return True
+    if m.label in ALWAYS_SET:
+        return m.op != "exact" and all(m.matches({m.label: p}) for p in _PROBES)
+    return m.matches({})
+
+
 def validate(matchers: Any, start_ms: int, end_ms: int, actor: str, reason: str) -> tuple[Matcher, ...]:
     """Checked matchers of a new silence; a refusal raises ``RuleError`` naming the field."""
     parsed = parse_matchers(matchers, "matchers")
     if not parsed:
         raise RuleError("matchers", "a silence needs at least one matcher")
-    if all(m.negate or (m.op != "exact" and m.matches({})) for m in parsed):
+    if all(_matches_everything(m) for m in parsed):
         raise RuleError("matchers", "would silence every alert; add a positive matcher")
     for key, v in (("start_ms", start_ms), ("end_ms", end_ms)):
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 2 ** 53:

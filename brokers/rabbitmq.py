@@ -18,6 +18,7 @@ import pika
 import requests
 from requests.adapters import HTTPAdapter
 
+from brokers import amqp_fields  # noqa: F401 - installs the lossless, non-raising field-table codec for pika
 from brokers.tls import ssl_context
 from config import ConfigError, secret
 from config.rabbitmq import RabbitClusterConfig

@@ -20,12 +20,14 @@ from typing import Any, Protocol
 from brokers.kafka import open_consumer
 from brokers.polling import kafka_poll
 from brokers.rabbitmq import amqp_connect
-from collectors.telemetry_samples import DROPPED_TOTAL, ERRORS_TOTAL, Counters, isolated_tick_samples
+from collectors.telemetry_samples import (DROPPED_TOTAL, ERRORS_TOTAL, Counters, TooManyConsumers,
+                                          isolated_tick_samples)
 from config import Settings
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from config.telemetry import TelemetryConfig
 from core.clock import Clock, now_ms as wall_now_ms
+from core.names import safe_label_value
 from core.rejects import Rejects
 from core.targets import telemetry_target
 from instrument.summary import Summary, SummaryError, decode_summary
@@ -143,16 +145,20 @@ class TelemetryCollector:
         self._counters: Counters | None = None
 
     def _load_counters(self) -> Counters:
-        """Resume the ``*_total`` counters of this target's consumers from the store."""
+        """Resume the ``*_total`` counters of this target's consumers from the store (rows of this cluster
+        only); a row that cannot be read is skipped (its counter restarts), never the whole load."""
         counters = Counters()
         for metric in (ERRORS_TOTAL, DROPPED_TOTAL):
-            df = queries.latest(self.conn, metric)
+            df = queries.latest(self.conn, metric, {"cluster": self.cluster})
             for row in df.to_dict("records"):
-                key = (row["cluster"], row["broker"], row["consumer"])
-                if metric == ERRORS_TOTAL:
-                    counters.errors[(key, row["exception"])] = float(row["value"])
-                else:
-                    counters.dropped[key] = float(row["value"])
+                try:
+                    key = (str(row["cluster"]), str(row["broker"]), str(row["consumer"]))
+                    if metric == ERRORS_TOTAL:
+                        counters.errors[(key, str(row["exception"]))] = float(row["value"])
+                    else:
+                        counters.dropped[key] = float(row["value"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("%s: a stored %s series is not resumed: %s", self.target, metric, exc)
         return counters
 
     def _decode(self, payloads: list[bytes], now_ms: int) -> list[Summary]:
@@ -178,6 +184,10 @@ class TelemetryCollector:
                             self.tcfg.relative_accuracy)
             elif s.end_ms >= oldest:
                 s.cluster = self.cluster
+                unsafe = [n for n in (s.consumer, s.broker, *s.errors) if safe_label_value(n) != n]
+                if unsafe:  # kept, stored under the safe form of its names (see core.names), and counted
+                    self.rejects.record("telemetry", "unsafe_name", f"{s.consumer!r}/{s.instance!r}: "
+                                        f"{', '.join(map(repr, unsafe))[:200]}", now_ms)
                 out.append(s)
         return out
 
@@ -188,14 +198,15 @@ class TelemetryCollector:
 
         def unusable(s: Summary, exc: Exception) -> None:
             self.bad_summaries += 1
-            self.rejects.record("telemetry", "unprocessable", f"{s.consumer}/{s.instance}: {exc}", now_ms)
+            reason = "too_many_consumers" if isinstance(exc, TooManyConsumers) else "unprocessable"
+            self.rejects.record("telemetry", reason, f"{s.consumer}/{s.instance}: {exc}", now_ms)
             log.warning("%s: skipping the summary of %s instance %s: %s", self.target, s.consumer, s.instance,
                         str(exc)[:300])
 
         # Bad summaries are skipped and counted (the runner stores ``rejects`` with the samples), the
         # rest stored; acknowledging then moves the offset past them too: a poison summary is read once.
         samples = isolated_tick_samples(self._decode(payloads, now_ms), self.cluster, now_ms, self._counters,
-                                        unusable)
+                                        unusable, self.tcfg.max_consumers)
         return Cycle(samples, after_store=self.source.commit)
 
     def redact(self, text: str) -> str:

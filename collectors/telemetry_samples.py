@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from core.names import safe_label_value
 from instrument.sketch import quantiles
 from instrument.summary import Summary, merge_summaries
 from store.types import Sample
@@ -32,21 +33,29 @@ class Counters:
 
     errors: dict[tuple[ConsumerKey, str], float] = field(default_factory=dict)
     dropped: dict[ConsumerKey, float] = field(default_factory=dict)
-    last_dropped: dict[str, int] = field(default_factory=dict)  # per instance, cumulative
+    # cumulative dropped count last reported per (consumer, instance): two consumers may share an instance name
+    last_dropped: dict[tuple[ConsumerKey, str], int] = field(default_factory=dict)
 
 
 MAX_EXCEPTIONS = 50  # distinct exception names kept per consumer; later new ones count as OTHER
+MAX_CONSUMERS = 1000  # distinct consumers per telemetry target (cluster); telemetry.max_consumers
 OTHER = "other"
+
+
+class TooManyConsumers(ValueError):
+    """A summary of a new consumer when the target already has its maximum of distinct consumers."""
 
 
 def consumer_key(s: Summary, cluster: str) -> ConsumerKey:
     """The consumer's identity; its cluster is the one the summary was read from, never the payload's
-    own ``cluster`` (a consumer must not be able to write into another cluster's series)."""
-    return (cluster, s.broker, s.consumer)
+    own ``cluster`` (a consumer must not be able to write into another cluster's series). Names are taken
+    as the store keeps them (``safe_label_value``), so counters resumed from the store find their keys."""
+    return (cluster, safe_label_value(s.broker), safe_label_value(s.consumer))
 
 
 def _exception_name(counters: Counters, key: ConsumerKey, exc: str) -> str:
     """``exc``, or OTHER once the consumer already has MAX_EXCEPTIONS distinct names (bounded cardinality)."""
+    exc = safe_label_value(exc)
     if (key, exc) in counters.errors:
         return exc
     known = sum(1 for (k, _e) in counters.errors if k == key)
@@ -89,21 +98,44 @@ def tick_samples(summaries: Iterable[Summary], default_cluster: str, now_ms: int
             if ckey == key:
                 out.append(Sample(ERRORS_TOTAL, {**labels, "exception": exc}, now_ms, total))
         for inst, cumulative in merged.dropped_by_instance.items():
-            last = counters.last_dropped.get(inst, 0)
+            last = counters.last_dropped.get((key, inst), 0)
             delta = cumulative - last if cumulative >= last else cumulative
-            counters.last_dropped[inst] = cumulative
+            counters.last_dropped[(key, inst)] = cumulative
             counters.dropped[key] = counters.dropped.get(key, 0.0) + delta
         out.append(Sample(DROPPED_TOTAL, labels, now_ms, counters.dropped[key]))
     return out
 
 
+def capped(summaries: list[Summary], cluster: str, counters: Counters, max_consumers: int,
+           reject: Callable[[Summary, Exception], None]) -> list[Summary]:
+    """``summaries`` without those of consumers beyond the first ``max_consumers`` distinct ones this target
+    knows (``counters.dropped`` holds every consumer that ever had a sample); each left out is rejected."""
+    known = set(counters.dropped)
+    room = max_consumers - len(known)
+    kept = []
+    for s in summaries:
+        key = consumer_key(s, cluster)
+        if key not in known:
+            if room <= 0:
+                reject(s, TooManyConsumers(f"target already has {max_consumers} consumers "
+                                           "(telemetry.max_consumers); a new one is not stored"))
+                continue
+            known.add(key)
+            room -= 1
+        kept.append(s)
+    return kept
+
+
 def isolated_tick_samples(summaries: list[Summary], cluster: str, now_ms: int, counters: Counters,
-                          reject: Callable[[Summary, Exception], None]) -> list[Sample]:
+                          reject: Callable[[Summary, Exception], None],
+                          max_consumers: int = MAX_CONSUMERS) -> list[Sample]:
     """:func:`tick_samples`, but a summary that makes it fail is left out (``reject`` is told why) and
     the others still give their samples; ``counters`` only take what the returned samples carry.
 
     Isolation goes per consumer: a summary that fails on its own is left out; if the rest of its consumer
-    still fails together (e.g. two sketch accuracies that cannot merge), that consumer's summaries are."""
+    still fails together (e.g. two sketch accuracies that cannot merge), that consumer's summaries are.
+    Consumers beyond ``max_consumers`` distinct ones are left out first (bounded series per tick)."""
+    summaries = capped(summaries, cluster, counters, max_consumers, reject)
     def works(items: list[Summary]) -> Exception | None:
         try:
             tick_samples(items, cluster, now_ms, copy.deepcopy(counters))

@@ -50,6 +50,15 @@ def _parse_hash(stored: str) -> tuple[int, int, int, bytes, bytes]:
     return n, r, p, salt, digest
 
 
+def hash_cost(stored: str) -> int:
+    """The work of checking ``stored`` (scrypt N x p; memory and time grow with it); 0 when it is malformed."""
+    try:
+        n, _r, p, _salt, _digest = _parse_hash(stored)
+    except ValueError:
+        return 0
+    return n * p
+
+
 def verify_password(password: str, stored: str) -> bool:
     """True when ``password`` matches ``stored`` (constant-time comparison)."""
     n, r, p, salt, digest = _parse_hash(stored)
@@ -87,7 +96,7 @@ class DashboardConfig(Section):
     refresh_s: float = Field(5.0, gt=0)
     page_refresh_s: float = Field(15.0, ge=0, description="every page reruns this often (0: never)")
     # Role of the local user when auth is 'none' (only allowed on loopback).
-    anonymous_role: Literal["viewer", "operator"] = "operator"
+    anonymous_role: Literal["viewer", "operator"] = "viewer"
     # OIDC: provider name of an [auth.<provider>] block in .streamlit/secrets.toml (None: the default [auth]).
     oidc_provider: str | None = None
     # OIDC: identities (verified e-mail addresses or 'sub' values) that get the operator role; every other
@@ -97,6 +106,8 @@ class DashboardConfig(Section):
     login_max_failures: int = Field(5, ge=1, description="failed sign-ins per user (and per address) before a lockout")
     lockout_s: float = Field(900.0, gt=0, description="failed sign-ins count this long; the lockout lasts as long")
     session_ttl_s: float = Field(12 * 3600.0, gt=0, le=30 * 86400, description="a sign-in lasts this long")
+    idle_timeout_s: float = Field(3600.0, gt=0, le=30 * 86400,
+                                  description="a sign-in unused this long ends (page reruns count as use)")
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Host header values accepted besides address:port and loopback "
                                           "names (e.g. the DNS name a reverse proxy serves the dashboard at)")

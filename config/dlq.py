@@ -9,7 +9,7 @@ from config.base import Section
 
 
 class DlqConfig(Section):
-    default_rate_per_s: float = Field(100.0, gt=0)
+    default_rate_per_s: float = Field(100.0, ge=1 / 60, description="at least one message a minute")
     max_replay_count: int = Field(3, ge=1, description="past this the message is parked")
     parking_suffix: str = Field(".parking", min_length=1)
     payload_preview_bytes: int = Field(4096, gt=0)

@@ -74,6 +74,15 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 _SECRET_KEY = re.compile(r"password|passwd|secret|token|hash|credential|api_?key", re.IGNORECASE)
+# In an echoed value: the password of a URL's user info (also in a URL too malformed to parse), and a
+# secret-looking query parameter.
+_URL_PASSWORD = re.compile(r"(?i)(//[^/@\s:]*:)[^@\s]*@")
+_SECRET_PARAM = re.compile(r"(?i)((?:password|passwd|secret|token|api_?key|sslpassword)=)[^&\s'\"]*")
+
+
+def redact_value(text: str) -> str:
+    """``text`` with URL passwords and secret query parameters replaced by ``***``."""
+    return _SECRET_PARAM.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def problem_lines(err: ValidationError) -> list[str]:
@@ -92,7 +101,7 @@ def problem_lines(err: ValidationError) -> list[str]:
             elif isinstance(got, int) and not isinstance(got, bool) and abs(got) >= 10 ** 30:
                 shown = " (got a very large integer)"  # repr() of a 5,000-digit int raises
             else:
-                shown = f" (got {repr(got)[:200]})"
+                shown = f" (got {redact_value(repr(got))[:200]})"
             lines.append(f"{key}: {e['msg']}{shown}")
     return lines
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, model_validator
 
@@ -49,7 +49,7 @@ class StoreConfig(Section):
     def _no_password_in_url(cls, data: Any) -> Any:
         # On the section, not the field: a field error would echo the URL, password included.
         url = data.get("url") if isinstance(data, dict) else None
-        if isinstance(url, str) and urlsplit(url).password is not None:
+        if isinstance(url, str) and (_password_of(url) is not None):
             raise ValueError("url must not hold the password: set $EVENTDECK_STORE_PASSWORD or put it in the "
                              "secrets file ($EVENTDECK_SECRETS_FILE)")
         return data
@@ -71,3 +71,15 @@ class StoreConfig(Section):
             if self.sslmode or self.ca_file:
                 options["sslmode"] = self.sslmode or "verify-full"
         return Store(self.location, options)
+
+def _password_of(url: str) -> str | None:
+    """The password a PostgreSQL URL carries: in its user info, or as a ``password``/``sslpassword`` query
+    parameter (libpq reads both); None when it holds none (also when it cannot be parsed)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is not None:
+            return parts.password
+        params = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+    except ValueError:
+        return None
+    return next((params[k] for k in ("password", "sslpassword") if k in params), None)

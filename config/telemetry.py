@@ -19,3 +19,5 @@ class TelemetryConfig(Section):
     rabbitmq_queue_max_length: int = Field(100_000, gt=0, description="oldest summaries drop beyond this")
     max_age_s: float = Field(300.0, gt=0, description="older summaries (a backlog) are not stored")
     max_per_tick: int = Field(50_000, gt=0, description="summaries read per collection at most")
+    max_consumers: int = Field(1000, gt=0, description="distinct consumers stored per telemetry target (cluster); "
+                                                       "summaries of further new consumers are skipped and counted")

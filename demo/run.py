@@ -40,6 +40,8 @@ def demo_settings(state: dict, interval_s: float = 5.0) -> dict:
                                    "interval_s": interval_s}]},
         "telemetry": {"interval_s": interval_s},
         "alerts": {"evaluation_interval_s": interval_s},
+        # the local demo (loopback only, its own brokers) lets its one user replay; the product default is viewer
+        "dashboard": {"anonymous_role": "operator"},
     }
 
 

@@ -184,7 +184,9 @@ def dry_run_report(settings: Settings, request: dict[str, Any], limit: int = 10_
             rows.append({"coord": item.coord, "replay_id": item.replay_id, "action": item.action,
                          "target": item.target.describe() if item.target else None, "reason": item.reason,
                          "key": None if m.key is None else m.key.decode("utf-8", errors="replace"),
-                         "timestamp_ms": m.ts_ms})
+                         "timestamp_ms": m.ts_ms,
+                         **({"dropped_headers": ", ".join(rabbit_io.not_republished(m)) or None}
+                            if req["broker"] == "rabbitmq" else {})})
     return {"rows": rows, "selected": len(chosen), "looked": scan.looked, "total": scan.total,
             "read_bytes": scan.read_bytes, "stopped": scan.stopped, "pin": scan.pin,
             "by_destination": [{"action": a, "destination": d, "messages": n}

@@ -1,6 +1,7 @@
 """The state a running replay job shares with the broker executors: pacing, cancel, outcomes, audit."""
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from store import rejects as store_rejects
 from store.db import transaction
 
 HEARTBEAT_EVERY_S = 0.5
+log = logging.getLogger("eventdeck.dlq")
 
 
 class ReplayError(RuntimeError):
@@ -70,9 +72,33 @@ def target_policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost
         patterns = rcfg.dlq_patterns
         mapped = [t.source_queue for n, t in rcfg.dlq_map.items() if n in names and t.vhost == (vhost or "/")]
     linked: frozenset[str] = frozenset()
+    known = False  # does the stored topology know the DLQ (the collector linked sources to it)?
     for name in names:
-        linked |= linked_sources(name, patterns, mapped, topology_sources(conn, broker, cluster, name, vhost))
-    return TargetPolicy(dlq, cluster, linked, tuple(settings.dlq.allowed_targets.get(cluster, ())))
+        found = topology_sources(conn, broker, cluster, name, vhost)
+        known = known or bool(found)
+        linked |= linked_sources(name, patterns, mapped, found)
+    live = None if broker == "kafka" or known or conn is None else \
+        _live_check(rabbit_cluster(settings, cluster), vhost or "/", names)
+    return TargetPolicy(dlq, cluster, linked, tuple(settings.dlq.allowed_targets.get(cluster, ())), live)
+
+
+def _live_check(cfg: Any, vhost: str, dlqs: list[str]) -> Callable[[str], bool]:
+    """A DLQ the stored topology does not know yet (created since the last refresh): whether a queue is one
+    of its sources is asked of the management API, once per queue; an API error means "not linked"."""
+    from brokers.rabbit_links import is_live_source
+    from brokers.rabbitmq import RabbitError
+
+    answers: dict[str, bool] = {}
+
+    def check(queue: str) -> bool:
+        if queue not in answers:
+            try:
+                answers[queue] = any(is_live_source(cfg, vhost, d, queue) for d in dlqs)
+            except (RabbitError, ValueError) as exc:
+                log.warning("cannot check live whether %s feeds %s: %s", queue, dlqs[0], exc)
+                answers[queue] = False
+        return answers[queue]
+    return check
 
 
 @dataclass
@@ -127,7 +153,8 @@ class JobContext:
         """Block until ``n`` more messages may go without exceeding the job's rate."""
         due = plan.send_at(self.start, self.sent + n - 1, self.req.get("rate_per_s"))
         while (left := due - self.clock()) > 0:
-            self.sleep(min(left, 0.5))
+            self.sleep(min(left, HEARTBEAT_EVERY_S))
+            self.beat()  # a slowly paced job stays alive (and fenced): nobody takes it over while it waits
         self.sent += n
 
     def wait_s(self) -> float:
@@ -144,7 +171,8 @@ class JobContext:
         t = self.clock()
         if force or total is not None or t - self._last_beat >= HEARTBEAT_EVERY_S:
             self._last_beat = t
-            self.cancelled = store_dlq.heartbeat(self.conn, self.job["id"], self.now_ms(), total)
+            self.cancelled = store_dlq.heartbeat(self.conn, self.job["id"], self.now_ms(), total,
+                                                 self.job.get("owner"))
         return self.cancelled
 
     def ledger(self, coords: list[str]) -> dict[str, tuple[str, int]]:

@@ -17,7 +17,7 @@ import difflib
 import hashlib
 from typing import Any, Mapping
 
-from dlq.headers import EVENTDECK_HEADERS, display
+from dlq.headers import EVENTDECK_HEADERS, NOT_REPUBLISHED_PROPERTIES, display, is_broker_routing_header
 
 MAX_PAYLOAD_BYTES = 1 << 20
 MAX_HEADERS = 100
@@ -51,6 +51,9 @@ def validate(edit: Any, selection: Mapping[str, Any]) -> dict[str, Any]:
             raise EditError(f"edit.headers.{k}: must be text of at most {MAX_HEADER_VALUE} characters")
         if k in EVENTDECK_HEADERS:
             raise EditError(f"edit.headers.{k}: Eventdeck sets its replay headers itself")
+        if is_broker_routing_header(k) or k.lower() in NOT_REPUBLISHED_PROPERTIES:
+            raise EditError(f"edit.headers.{k}: never republished (RabbitMQ routes CC/BCC copies to other queues, "
+                            "checks user_id against the publisher); remove it from the edit")
     return {"coord": coord, "payload": payload, "headers": dict(headers)}
 
 

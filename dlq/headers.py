@@ -20,6 +20,15 @@ REPLAY_ID = "eventdeck-replay-id"
 REPLAY_COUNT = "eventdeck-replay-count"
 REPLAY_TARGET = "eventdeck-replay-target"  # JSON of the target the message was last replayed to
 EVENTDECK_HEADERS = (REPLAY_ID, REPLAY_COUNT, REPLAY_TARGET)
+# Headers RabbitMQ acts on when a message is published: sender-selected distribution routes a copy to every
+# queue named in CC and BCC. A replay never republishes them as read (they would bypass the target policy),
+# nor the ``user_id`` property (the broker checks it against the publishing user). Matched without case.
+BROKER_ROUTING_HEADERS = ("CC", "BCC")
+NOT_REPUBLISHED_PROPERTIES = ("user_id",)
+
+
+def is_broker_routing_header(name: object) -> bool:
+    return isinstance(name, str) and name.upper() in BROKER_ROUTING_HEADERS
 
 
 MAX_PARTITION = 2 ** 31 - 1

@@ -63,6 +63,9 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
         log.warning("replay job %s paused: the store is unreachable (%s); it resumes when the store answers",
                     job["id"], exc)
         raise
+    except store_dlq.NotOwner as exc:  # another runner owns it now: it records the end, not this one
+        log.warning("replay job %s: %s", job["id"], exc)
+        return "taken over"
     except (ReplayError, KafkaError, AMQPError, OSError) as exc:
         state, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, ReplayError) else str(exc)
         log.warning("replay job %s failed: %s", job["id"], error)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from brokers.kafka import client_config, open_admin, open_consumer as _open_consumer, open_producer
 from brokers.polling import kafka_poll
@@ -22,7 +22,7 @@ from config import ConfigError
 from config.kafka import KafkaClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
-from dlq.context import JobContext, ReplayError, outcome
+from dlq.context import HEARTBEAT_EVERY_S, JobContext, ReplayError, outcome
 from dlq.policy import TargetPolicy
 from dlq.payload import message_view
 from store import dlq as store_dlq
@@ -297,8 +297,12 @@ def scan_for_ids(consumer: KafkaConsumer, starts: dict[TopicPartition, int], wan
         for recs in got.values():
             for rec in recs:
                 rid = next((v for k, v in (rec.headers or []) if k == hdr.REPLAY_ID), None)
-                if rid is not None and rid.decode() in want:
-                    found[rid.decode()] = rec
+                try:  # anyone may write this header into a target partition: not ours unless it decodes
+                    text = rid.decode("utf-8") if isinstance(rid, (bytes, bytearray)) else None
+                except UnicodeDecodeError:
+                    text = None
+                if text is not None and text in want:
+                    found[text] = rec
         if got:
             quiet_since = None
         elif all(consumer.position(tp) >= ends[tp] for tp in starts):
@@ -341,7 +345,7 @@ def run_replay(ctx: JobContext, cfg: KafkaClusterConfig) -> str:
         if "scope" not in marks:  # the dry run's ranges when Confirm pinned them
             marks["scope"] = {str(p): list(r) for p, r in plan.pinned_ranges(ctx.req, scope(consumer, dlq)).items()}
             marks["targets"] = {}
-            store_dlq.set_marks(ctx.conn, ctx.job["id"], marks)
+            store_dlq.set_marks(ctx.conn, ctx.job["id"], marks, ctx.job.get("owner"))
         ranges = {int(p): (r[0], r[1]) for p, r in marks["scope"].items()}
         sel = ctx.req["selection"]
         total = len(sel["coords"]) if sel["mode"] == "picked" else sum(e - b for b, e in ranges.values())
@@ -397,7 +401,8 @@ def _send(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, top
     marks["targets"] = _marks_for(consumer, marks.setdefault("targets", {}), [it for it, _ in sends], topics)
     store_dlq.add_inflight(ctx.conn, ctx.job["id"],
                            [(it.replay_id, it.coord, "replayed" if it.action == "replay" else "parked",
-                             it.target.describe() if it.target else "") for it, _ in sends], marks)
+                             it.target.describe() if it.target else "") for it, _ in sends], marks,
+                           ctx.job.get("owner"))
     ctx.pace(len(sends))
     for it, m in sends:
         t = it.target
@@ -424,7 +429,7 @@ def _settle(ctx: JobContext, batch: _Batch) -> None:
     settled = list(batch.settled)
     for it, fut in batch.sends:
         try:
-            md = fut.get(timeout=ACK_TIMEOUT_S)
+            md = _acked(ctx, fut)
         except KafkaError as exc:
             settled.append(outcome(it, "failed", f"record {it.coord}: produce to {it.target.describe()} "
                                                  f"failed: {exc}; the record stays in the DLQ"))
@@ -435,4 +440,17 @@ def _settle(ctx: JobContext, batch: _Batch) -> None:
                                target_coord=f"{md.topic}:{md.partition}:{md.offset}"))
     ctx.record(settled)
     if batch.sends:
-        store_dlq.set_marks(ctx.conn, ctx.job["id"], marks)
+        store_dlq.set_marks(ctx.conn, ctx.job["id"], marks, ctx.job.get("owner"))
+
+
+def _acked(ctx: JobContext, fut: Any) -> Any:
+    """The record metadata of an acknowledged send; waits at most ACK_TIMEOUT_S, heartbeating meanwhile
+    (a job waiting on slow acks must not look dead and be taken over). KafkaTimeoutError past the limit."""
+    deadline = time.monotonic() + ACK_TIMEOUT_S
+    while True:
+        try:
+            return fut.get(timeout=min(HEARTBEAT_EVERY_S, max(0.01, deadline - time.monotonic())))
+        except KafkaTimeoutError:
+            if fut.is_done or time.monotonic() >= deadline:
+                raise
+            ctx.beat()

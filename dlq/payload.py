@@ -30,6 +30,21 @@ def _hex(data: bytes) -> str:
     return "\n".join(rows)
 
 
+MAX_JSON_DEPTH = 100  # deeper payloads are shown as text: json and its pretty-printer recurse per level
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _too_deep(payload: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether brackets nest deeper than ``limit`` (brackets inside strings count too: an over-estimate,
+    which only means such a payload is shown as text)."""
+    depth = 0
+    for b in payload.translate(None, _NOT_BRACKETS):
+        depth += 1 if b in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def _is_text(s: str) -> bool:
     return all(c.isprintable() or c in "\n\r\t" for c in s)
 
@@ -46,12 +61,12 @@ def render(payload: bytes | None, limit: int) -> Rendered:
     size = len(payload)
     truncated = size > limit
     head = payload[:limit]
-    if not truncated:
+    if not truncated and not _too_deep(payload):
         try:
             doc = json.loads(payload)
             if isinstance(doc, (dict, list)):
                 return Rendered("json", json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False), size, False)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             pass
     try:
         text = head.decode("utf-8")

@@ -73,6 +73,9 @@ MAX_NAME = 256
 MAX_COORDS = 100_000  # picked messages in one request
 MAX_FILTER = 1024  # characters of a key/reason/exception filter
 MAX_RATE = 1_000_000.0
+# A paced job heartbeats while it waits, but a rate this low would keep one job (and its DLQ) for days per
+# thousand messages, and each wait would span many heartbeats: refused, say what is allowed.
+MIN_RATE = 1 / 60
 MAX_MS = 2 ** 53
 SELECTION_KEYS = ("mode", "coords", "from_ms", "to_ms", "key", "reason", "exception_class")
 
@@ -150,9 +153,9 @@ def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
     if "rate_per_s" in req or default_rate is not None:
         rate = req.get("rate_per_s", default_rate)
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
-                                 or not 0 < rate <= MAX_RATE):  # also refuses nan and inf
-            raise RequestError(f"rate_per_s: must be a positive number up to {MAX_RATE:g} or null (unthrottled), "
-                               f"got {_show(rate)}")
+                                 or not MIN_RATE <= rate <= MAX_RATE):  # also refuses nan and inf
+            raise RequestError(f"rate_per_s: must be a number from {MIN_RATE:.4g} (one message a minute) up to "
+                               f"{MAX_RATE:g}, or null (unthrottled), got {_show(rate)}")
         out["rate_per_s"] = None if rate is None else float(rate)
     if "rabbit_mode" in req or default_mode is not None:
         rmode = req.get("rabbit_mode", default_mode)

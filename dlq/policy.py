@@ -10,9 +10,9 @@ pass; parking targets are Eventdeck's own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Iterable
+from typing import Callable, Iterable
 
 from brokers.naming import convention_sources
 from dlq.targets import NoTarget, Target
@@ -28,6 +28,9 @@ class TargetPolicy:
     cluster: str
     linked: frozenset[str] = frozenset()  # topics (Kafka) or queues (RabbitMQ) linked to the DLQ
     allowed: tuple[str, ...] = ()  # dlq.allowed_targets[cluster]: globs; 'exchange:<glob>' for exchanges
+    # Asked for a queue not linked otherwise when the stored topology does not know this DLQ yet: is it a
+    # source of the DLQ right now (RabbitMQ management API)? None: not asked.
+    live: Callable[[str], bool] | None = field(default=None, compare=False)
 
     def name_of(self, t: Target) -> str:
         """What a pattern is matched against: the topic, the queue, or ``exchange:<name>``."""
@@ -43,7 +46,9 @@ class TargetPolicy:
         name = self.name_of(t)
         if not name.startswith(EXCHANGE_PREFIX) and name in self.linked:
             return True
-        return any(fnmatchcase(name, p) for p in self.allowed)
+        if any(fnmatchcase(name, p) for p in self.allowed):
+            return True
+        return self.live is not None and not name.startswith(EXCHANGE_PREFIX) and self.live(name)
 
     def check(self, t: Target) -> Target | NoTarget:
         """``t`` itself when permitted, else a NoTarget saying ``blocked: target not allowed`` and why."""

@@ -8,12 +8,14 @@ messages, each with the same ``eventdeck-replay-id``; W = 1 is the strict mode.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 import pika
 from pika.exceptions import ChannelClosedByBroker
 
+from brokers import amqp_fields
 from brokers.rabbitmq import RabbitError, amqp_connect, amqp_parameters
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
@@ -21,6 +23,8 @@ from dlq import plan, targets
 from dlq.context import JobContext, ReplayError
 from dlq.policy import TargetPolicy
 from dlq.payload import message_view
+
+log = logging.getLogger("eventdeck.dlq.rabbit_io")
 
 _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
           "expiration", "message_id", "timestamp", "type", "user_id", "app_id")
@@ -41,6 +45,16 @@ def connect(cfg: RabbitClusterConfig, vhost: str = "/") -> pika.BlockingConnecti
         return amqp_connect(cfg, vhost, params(cfg, vhost))
     except RabbitError as exc:
         raise ReplayError(f"rabbitmq cluster {cfg.name}: cannot connect to {parts.hostname}:{parts.port}: {exc}") from None
+
+
+def close_quietly(conn: pika.BlockingConnection) -> None:
+    """Close ``conn`` if it is still open. In a ``finally`` this must never raise: a connection the broker
+    or a failed read already closed would raise ConnectionWrongStateError and hide the real error."""
+    try:
+        if conn.is_open:
+            conn.close()
+    except Exception:  # noqa: BLE001 - the error that got us here (if any) is the one to report
+        log.debug("closing a RabbitMQ connection failed", exc_info=True)
 
 
 def depth(conn: pika.BlockingConnection, queue: str) -> int:
@@ -115,7 +129,7 @@ def peek_scan(cfg: RabbitClusterConfig, vhost: str, dlq: str, limit: int, max_by
         ch.close()
         return out, total, size, stopped
     finally:
-        conn.close()
+        close_quietly(conn)
 
 
 def dry_run_targets(cfg: RabbitClusterConfig, req: dict[str, Any], scan: int, *, policy: TargetPolicy,
@@ -123,7 +137,11 @@ def dry_run_targets(cfg: RabbitClusterConfig, req: dict[str, Any], scan: int, *,
     """Up to ``scan`` messages (or ``max_bytes``) from the head of the request's DLQ (peeked and
     requeued), each with the target a replay would use; the pin is the number of messages seen."""
     msgs, total, size, stopped = peek_scan(cfg, req["vhost"], req["dlq"], scan, max_bytes)
-    items = [(m, resolve(m, e, cfg, req["dlq"], req["target"], req["rabbit_mode"], policy=policy)) for m, e in msgs]
+    items = []
+    for m, e in msgs:
+        problem = republish_problem(m)  # the replay would fail it alone: say so now
+        items.append((m, targets.NoTarget(f"message {m.coord}: {problem}; it stays in the DLQ") if problem else
+                      resolve(m, e, cfg, req["dlq"], req["target"], req["rabbit_mode"], policy=policy)))
     return plan.Scan(items, total, size, stopped, {"count": len(items)})
 
 
@@ -145,8 +163,23 @@ def browse(cfg: RabbitClusterConfig, dlq: str, page: int, page_size: int, previe
     return out
 
 
+def not_republished(msg: plan.Message) -> list[str]:
+    """Names of the headers and properties of ``msg`` a replay drops (CC, BCC, user_id): the dry run shows them."""
+    names = [k for k in (msg.headers or {}) if hdr.is_broker_routing_header(k)]
+    return names + [p for p in hdr.NOT_REPUBLISHED_PROPERTIES if p in (msg.properties or {})]
+
+
+def republish_problem(msg: plan.Message) -> str | None:
+    """Why ``msg``'s headers cannot be republished as read (a value that would not round-trip), or None."""
+    return amqp_fields.round_trip_problem(msg.headers if isinstance(msg.headers, dict) else None)
+
+
 def _properties(msg: plan.Message, headers: dict[str, Any]) -> pika.BasicProperties:
-    return pika.BasicProperties(headers=headers, **msg.properties)
+    """The properties of the replayed copy: as read, without what RabbitMQ would act on (CC/BCC routing to
+    queues outside the target policy; user_id, checked against Eventdeck's own user)."""
+    headers = {k: v for k, v in (headers or {}).items() if not hdr.is_broker_routing_header(k)}
+    props = {k: v for k, v in msg.properties.items() if k not in hdr.NOT_REPUBLISHED_PROPERTIES}
+    return pika.BasicProperties(headers=headers, **props)
 
 
 def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
@@ -170,5 +203,4 @@ def run_replay(ctx: JobContext, cfg: RabbitClusterConfig) -> str:
                                                     policy=ctx.policy),
                               to_message, _properties).run()
     finally:
-        if admin.is_open:
-            admin.close()
+        close_quietly(admin)

@@ -29,6 +29,7 @@ import pika
 from pika.exceptions import ChannelClosedByBroker, ProtocolSyntaxError, ShortStringTooLong
 from pika.spec import Basic
 
+from brokers import amqp_fields
 from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
@@ -460,6 +461,9 @@ def _encoding_problem(t: targets.Target, props: pika.BasicProperties) -> str | N
     try:
         Basic.Publish(exchange=t.exchange or "", routing_key=t.routing_key or "").encode()
         props.encode()
+        problem = amqp_fields.round_trip_problem(props.headers)
+        if problem:
+            return problem
     except (ShortStringTooLong, ProtocolSyntaxError, struct.error, TypeError, ValueError, AssertionError,
             OverflowError) as exc:
         return f"{type(exc).__name__}: {str(exc)[:200]}"

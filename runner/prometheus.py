@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterable, Iterator
 from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 
+from core.names import safe_label_value
+
 PREFIX = "eventdeck_"
 KLE = {"cluster": "cluster_name"}  # kafka-lag-exporter's label names
 
@@ -38,17 +40,26 @@ RENAMES: dict[str, tuple[str, dict[str, str]]] = {
 # kafka-lag-exporter's max lag in messages per group: the maximum over the group's partitions.
 MAX_LAG = ("kafka_group_lag_messages", "kafka_consumergroup_group_max_lag", ("cluster", "group"))
 
+# Help texts of the series whose meaning is not obvious from the name (others: "Eventdeck <metric>").
+HELP: dict[str, str] = {
+    "eventdeck_rejected_inputs_total": "Inputs skipped as hostile or malformed (broker messages, telemetry "
+                                       "summaries, rules, silences, requests, label values), by source and reason",
+}
+
 log = logging.getLogger("eventdeck.prometheus")
 
 
 def exposed(metric: str, labels: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """(exposed name with prefix, exposed labels) of a store series."""
+    """(exposed name with prefix, exposed labels) of a store series. A store metric that already carries the
+    prefix (``eventdeck_rejected_inputs_total``) keeps its name; label values are made safe (a stored value
+    is already, this guards older rows)."""
     name, renames = RENAMES.get(metric, (metric, {}))
     out = {}
     for key, value in labels.items():
         new = renames.get(key, key)
-        out[new if new not in labels else key] = value  # never let a rename hide an existing label
-    return PREFIX + name, out
+        # never let a rename hide an existing label
+        out[new if new not in labels else key] = safe_label_value(value if isinstance(value, str) else str(value))
+    return (name if name.startswith(PREFIX) else PREFIX + name), out
 
 
 def families(rows: Iterable[tuple[str, str, int, float]]) -> list[Metric]:
@@ -56,13 +67,17 @@ def families(rows: Iterable[tuple[str, str, int, float]]) -> list[Metric]:
     fams: dict[str, Metric] = {}
     max_lag: dict[tuple[str, ...], float] = {}
     for metric, labels_json, _ts, value in rows:
-        labels = json.loads(labels_json)
-        name, labs = exposed(metric, labels)
+        try:  # one row that cannot be exposed is left out (and logged), never the whole scrape
+            labels = json.loads(labels_json)
+            name, labs = exposed(metric, labels)
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("/metrics: leaving out a series of %s: %s", metric, exc)
+            continue
         counter = name.endswith("_total")
         base = name[:-len("_total")] if counter else name
         fam = fams.get(base)
         if fam is None:
-            fam = fams[base] = Metric(base, f"Eventdeck {metric}", "counter" if counter else "gauge")
+            fam = fams[base] = Metric(base, HELP.get(name, f"Eventdeck {metric}"), "counter" if counter else "gauge")
         fam.add_sample(name, labs, value)
         if metric == MAX_LAG[0]:
             key = tuple(labels.get(k, "") for k in MAX_LAG[2])

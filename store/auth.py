@@ -41,6 +41,13 @@ def clear_failures(conn: Connection, subject: str) -> None:
         conn.execute("DELETE FROM signin_failures WHERE subject = ?", (subject,))
 
 
+def forget_failure(conn: Connection, subject: str, ts_ms: int) -> None:
+    """Remove the failure recorded for ``subject`` at ``ts_ms`` (an attempt recorded before its hash, which
+    then succeeded)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM signin_failures WHERE subject = ? AND ts_ms = ?", (subject, ts_ms))
+
+
 def create_session(conn: Connection, token_sha256: str, user: str, role: str, address: str | None,
                    now_ms: int, expires_ms: int, handoff_sha256: str, handoff_expires_ms: int) -> None:
     with transaction(conn):
@@ -61,11 +68,22 @@ def take_handoff(conn: Connection, handoff_sha256: str, token_sha256: str, now_m
     return None if row is None else int(row[0])
 
 
-def session(conn: Connection, token_sha256: str, now_ms: int) -> dict[str, Any] | None:
-    """A live (not expired, not revoked) session, or None."""
-    row = conn.execute("SELECT user_name, role, expires_ms FROM dashboard_sessions WHERE token_sha256 = ? "
-                       "AND expires_ms > ? AND revoked_ms IS NULL", (token_sha256, now_ms)).fetchone()
-    return None if row is None else {"user": row[0], "role": row[1], "expires_ms": row[2]}
+def session(conn: Connection, token_sha256: str, now_ms: int, idle_ms: int | None = None
+            ) -> dict[str, Any] | None:
+    """A live (not expired, not revoked, not idle longer than ``idle_ms``) session, or None. Reading it
+    marks it used now; an idle one is revoked."""
+    row = conn.execute("SELECT user_name, role, expires_ms, COALESCE(seen_ms, created_ms) FROM dashboard_sessions "
+                       "WHERE token_sha256 = ? AND expires_ms > ? AND revoked_ms IS NULL",
+                       (token_sha256, now_ms)).fetchone()
+    if row is None:
+        return None
+    with transaction(conn):
+        if idle_ms is not None and now_ms - int(row[3]) > idle_ms:
+            conn.execute("UPDATE dashboard_sessions SET revoked_ms = ? WHERE token_sha256 = ?", (now_ms, token_sha256))
+            return None
+        conn.execute("UPDATE dashboard_sessions SET seen_ms = ? WHERE token_sha256 = ? AND "
+                     "(seen_ms IS NULL OR seen_ms < ?)", (now_ms, token_sha256, now_ms))
+    return {"user": row[0], "role": row[1], "expires_ms": row[2]}
 
 
 def revoke(conn: Connection, token_sha256: str, now_ms: int) -> bool:

@@ -91,9 +91,26 @@ def claim(conn: Connection, owner: str, now_ms: int, stale_ms: int,
     return None
 
 
-def heartbeat(conn: Connection, job_id: int, now_ms: int, total: int | None = None) -> bool:
-    """Refresh the heartbeat (and total); returns True when cancellation was requested."""
+class NotOwner(RuntimeError):
+    """This runner no longer owns the job (another took it over): it must stop without writing."""
+
+
+def _fence(conn: Connection, job_id: int, owner: str | None) -> None:
+    """Inside a write transaction: raise NotOwner unless ``owner`` still owns the running job (the row is
+    locked by the UPDATE until commit, so a takeover cannot slip in between). ``owner`` None: no fence."""
+    if owner is None:
+        return
+    if conn.execute("UPDATE dlq_jobs SET owner = owner WHERE id = ? AND owner = ? AND state = 'running'",
+                    (job_id, owner)).rowcount != 1:
+        raise NotOwner(f"replay job {job_id} was taken over by another runner; this one stops")
+
+
+def heartbeat(conn: Connection, job_id: int, now_ms: int, total: int | None = None,
+              owner: str | None = None) -> bool:
+    """Refresh the heartbeat (and total); returns True when cancellation was requested. With ``owner``,
+    raises NotOwner when another runner took the job over."""
     with transaction(conn):
+        _fence(conn, job_id, owner)
         conn.execute("UPDATE dlq_jobs SET heartbeat_ms = ?, total = COALESCE(?, total) WHERE id = ?",
                      (now_ms, total, job_id))
         row = conn.execute("SELECT cancel FROM dlq_jobs WHERE id = ?", (job_id,)).fetchone()
@@ -136,6 +153,7 @@ def record(conn: Connection, job: dict[str, Any], outcomes: Sequence[dict[str, A
     """
     counts = {"replayed": 0, "parked": 0, "skipped": 0, "failed": 0}
     with transaction(conn):  # executemany per outcome: a batch of hundreds is one statement each
+        _fence(conn, job["id"], job.get("owner"))  # a runner that lost the job writes no outcome or ledger row
         for kind in counts:
             rows = [(job["id"], o["replay_id"], o["coord"], kind, o.get("target"), o.get("detail"), now_ms)
                     for o in outcomes if o["outcome"] == kind]
@@ -162,17 +180,20 @@ def record(conn: Connection, job: dict[str, Any], outcomes: Sequence[dict[str, A
 
 
 def add_inflight(conn: Connection, job_id: int, rows: Sequence[tuple[str, str, str, str]],
-                 marks: dict[str, Any]) -> None:
-    """Before a Kafka batch is produced: its (replay_id, coord, action, target) and the scan marks."""
+                 marks: dict[str, Any], owner: str | None = None) -> None:
+    """Before a Kafka batch is produced: its (replay_id, coord, action, target) and the scan marks (fenced by
+    ``owner``: a runner that lost the job produces nothing more)."""
     with transaction(conn):
+        _fence(conn, job_id, owner)
         conn.executemany("INSERT INTO dlq_inflight (job_id, replay_id, coord, action, target) VALUES (?, ?, ?, ?, ?) "
                          "ON CONFLICT (job_id, replay_id) DO UPDATE SET coord = excluded.coord, "
                          "action = excluded.action, target = excluded.target", [(job_id, *r) for r in rows])
         conn.execute("UPDATE dlq_jobs SET marks = ? WHERE id = ?", (json.dumps(marks, sort_keys=True), job_id))
 
 
-def set_marks(conn: Connection, job_id: int, marks: dict[str, Any]) -> None:
+def set_marks(conn: Connection, job_id: int, marks: dict[str, Any], owner: str | None = None) -> None:
     with transaction(conn):
+        _fence(conn, job_id, owner)
         conn.execute("UPDATE dlq_jobs SET marks = ? WHERE id = ?", (json.dumps(marks, sort_keys=True), job_id))
 
 

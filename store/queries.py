@@ -14,7 +14,7 @@ import pandas as pd
 from store import chunks, dialect, liveness
 from store.db import snapshot
 from store.rollups import plan_rollup
-from core.names import LABEL_RE
+from core.names import LABEL_RE, safe_label_value
 from store.writes import FLUSHED_MAX_KEY, M1_CUTOFF_KEY, RAW_CUTOFF_KEY, STAGED_ROWS_KEY
 
 Match = Mapping[str, "str | Sequence[str]"] | None
@@ -55,12 +55,21 @@ def _series(conn: sqlite3.Connection, metric: str, match: Match) -> list[tuple[i
                         [metric, *params]).fetchall()
 
 
+def load_labels(labels_json: str) -> dict[str, str]:
+    """A series' labels. The writer stores only safe values; a row written before it did (a lone surrogate or
+    NUL escaped in the JSON) is made safe the same way here, so no reader (pandas/Arrow, /metrics) fails on it."""
+    labels = json.loads(labels_json)
+    if "\\u" in labels_json:  # only escaped characters can be unsafe (the JSON is ASCII)
+        labels = {k: safe_label_value(v) if isinstance(v, str) else str(v) for k, v in labels.items()}
+    return labels
+
+
 def _with_labels(df: pd.DataFrame, series: list[tuple[int, str]], match: Match,
                  extra: Sequence[str] = ()) -> pd.DataFrame:
     """Append one column per label (sorted; None where a series lacks it) after the base columns.
 
     The labels of ``match`` always get a column, so an empty result still has them."""
-    labels = pd.DataFrame.from_records([json.loads(lab) for _, lab in series])
+    labels = pd.DataFrame.from_records([load_labels(lab) for _, lab in series])
     names = sorted(set(labels.columns) | set(match or ()))
     labels = labels.reindex(columns=names)
     labels.insert(0, "series_id", [sid for sid, _ in series])

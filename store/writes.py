@@ -13,7 +13,8 @@ import math
 import sqlite3
 from typing import Iterable, Mapping
 
-from core.names import LABEL_RE, METRIC_RE, RESERVED_LABELS
+from core.names import LABEL_RE, METRIC_RE, RESERVED_LABELS, safe_label_value
+from core.rejects import Rejects
 from store import rollups
 from store import postgres_writes
 from store.db import is_postgres, transaction
@@ -111,10 +112,16 @@ class SampleWriter:
     A (series, ts_ms) already written is ignored (first write wins), so a retried batch never
     double-counts; so is a sample older than the last raw retention cut-off or than the sealed
     horizon (its window is a closed chunk, see store.seal).
+
+    This is the one write path of label values: each is made safe here (:func:`core.names.safe_label_value`:
+    lone surrogates replaced, NUL removed, length capped) and a series that cannot be stored at all (bad
+    metric or label name, a label value that is not a str) is skipped while the rest of the batch is
+    written. Both are counted in ``eventdeck_rejected_inputs_total{source="store"}`` at the end of the write.
     """
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.rejects = Rejects()  # unsafe label values and unstorable series met by this writer
         self._ids: dict[tuple, int] = {}  # write() key or series_key() -> series id
         self._gc_generation: int | None = None
 
@@ -136,12 +143,13 @@ class SampleWriter:
             key = (s.metric, *labels, *labels.values())
             try:
                 sid = ids.get(key)
-            except TypeError:  # an unhashable label value: let validation name it
-                series_key(s.metric, labels)
-                raise
+            except TypeError:  # an unhashable label value: this series is skipped, the batch goes on
+                self._reject("bad_series", f"{s.metric!r}: a label value is not a str", ts)
+                continue
             keys.append(key)
             rows.append((sid, ts, v))
         if not rows:
+            self._flush_rejects(hi)
             return 0
         joined = self.conn.in_transaction
         fresh: dict[tuple, int] = {}
@@ -152,8 +160,9 @@ class SampleWriter:
                 self._ids.clear()
                 self._gc_generation = meta.get(GC_KEY, 0)
             if stale or any(r[0] is None for r in rows):
-                fresh = self._resolve(dict.fromkeys(k for k, r in zip(keys, rows) if stale or r[0] is None))
+                fresh = self._resolve(dict.fromkeys(k for k, r in zip(keys, rows) if stale or r[0] is None), hi)
                 rows = [(fresh.get(k, r[0]), r[1], r[2]) for k, r in zip(keys, rows)]
+                rows = [r for r in rows if r[0] is not None]  # series that could not be stored: skipped
             cutoff = max(meta.get(RAW_CUTOFF_KEY, 0), meta.get(SEALED_UNTIL_KEY, 0))
             if lo < cutoff:
                 rows = [r for r in rows if r[1] >= cutoff]
@@ -167,18 +176,44 @@ class SampleWriter:
                                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                       [(STAGED_ROWS_KEY, staged), (STAGED_SINCE_KEY, since)])
         if not joined:
-            self._ids.update(fresh)
+            self._ids.update((k, v) for k, v in fresh.items() if v is not None)
+        self._flush_rejects(hi)
         return accepted
 
-    def _resolve(self, keys: Iterable[tuple]) -> dict[tuple, int]:
-        """Series ids of uncached keys, registering new ones in order (validated here, once per series).
+    def _reject(self, reason: str, text: str, ts_ms: float) -> None:
+        self.rejects.record("store", reason, text, int(ts_ms) if math.isfinite(ts_ms) else 0)
 
-        A key is ``(metric, *label names, *label values)`` in the caller's label order.
+    def _flush_rejects(self, now_ms: float) -> None:
+        """Add what this writer rejected to ``eventdeck_rejected_inputs_total`` (labels of that series are safe,
+        so this never recurses into more rejects)."""
+        if not self.rejects.pending():
+            return
+        from store import rejects as store_rejects  # store.rejects writes through this module
+        from core.clock import now_ms as wall_now_ms
+        store_rejects.flush_recorder(self.conn, self.rejects,
+                                     int(now_ms) if math.isfinite(now_ms) else wall_now_ms(), self)
+
+    def _resolve(self, keys: Iterable[tuple], ts_ms: float = 0) -> dict[tuple, int | None]:
+        """Series ids of uncached keys, registering new ones in order (validated here, once per series);
+        None for a key whose series cannot be stored (counted in :attr:`rejects`).
+
+        A key is ``(metric, *label names, *label values)`` in the caller's label order. Label values are
+        made safe here (the one write path of labels); a changed value is counted as a reject.
         """
-        found: dict[tuple, int] = {}
+        found: dict[tuple, int | None] = {}
         for key in keys:
             n = (len(key) - 1) // 2
-            canonical = series_key(key[0], dict(zip(key[1:n + 1], key[n + 1:])))
+            names, values = key[1:n + 1], key[n + 1:]
+            try:
+                safe = tuple(safe_label_value(v) if isinstance(v, str) else v for v in values)
+                canonical = series_key(key[0], dict(zip(names, safe)))
+            except (TypeError, ValueError) as exc:
+                self._reject("bad_series", str(exc), ts_ms)
+                found[key] = None
+                continue
+            if safe != values:
+                changed = [f"{k}={v!r}" for k, v, w in zip(names, values, safe) if v != w]
+                self._reject("unsafe_label", f"{key[0]}: {', '.join(changed)}", ts_ms)
             sid = self._ids.get(canonical) or found.get(canonical)
             if sid is None:
                 cols = series_columns(canonical)

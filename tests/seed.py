@@ -162,7 +162,8 @@ def seed_config(directory: str | Path, store_path: str | Path, auth: str = "none
         "store": {"url": where} if where.startswith("postgresql://") else {"path": where},
         "kafka": {"clusters": [{"name": KAFKA, "bootstrap_servers": ["127.0.0.1:9"]}]},
         "rabbitmq": {"clusters": [{"name": RABBIT}, {"name": RABBIT_DOWN, "management_url": "http://127.0.0.1:5999"}]},
-        "dashboard": {"auth": auth, "refresh_s": 60,
+        # anonymous_role defaults to viewer; these fixtures act as the local operator (role tests override it)
+        "dashboard": {"auth": auth, "refresh_s": 60, "anonymous_role": "operator",
                       "users": [{"name": n, "role": r, "password_hash": password_hash(p)}
                                 for n, (r, p) in USERS.items()]},
     }

@@ -97,7 +97,8 @@ def timeseries_figure(df: pd.DataFrame, *, title: str, unit: str, label_cols: Se
             fig.add_trace(go.Scattergl(x=zones.wall_strings(x, zone), y=y, mode="lines+markers" if len(x) == 1
                                        else "lines", name=series_name(part.iloc[0], label_cols),
                                        hovertemplate=_hover(unit, zlabel), connectgaps=False))
-    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), height=height, margin=dict(l=10, r=10, t=60, b=10),
+    # titles carry broker names (a queue, a consumer): literal text like the legend
+    fig.update_layout(title=dict(text=plotly_text(title), y=0.98, yanchor="top"), height=height, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
                       hovermode="x unified" if len(fig.data) < 8 else "closest",
                       uirevision=title)

@@ -33,9 +33,14 @@ st.dataframe(frames.in_units(table.sort_values(KEY), durations=[c for c in table
              hide_index=True, key="consumers_table")
 common.gone_section(ctx.conn, ["consumer_instances_count", "consumer_processing_seconds"], None, KEY, "consumers", "consumers_gone")
 
-names = [" / ".join(r) for r in table[KEY].itertuples(index=False)]
-picked = st.selectbox("Consumer", names, key="consumer_pick", bind="query-params")
-match = dict(zip(KEY, picked.split(" / ")))
+# Display name -> labels; a name is never split back (a consumer may be called "a / b"), and two consumers
+# whose joined names collide get a numbered suffix.
+choices: dict[str, tuple] = {}
+for r in table[KEY].itertuples(index=False):
+    name = " / ".join(map(str, r))
+    choices[name if name not in choices else f"{name} ({len(choices) + 1})"] = tuple(r)
+picked = st.selectbox("Consumer", list(choices), key="consumer_pick", bind="query-params")
+match = dict(zip(KEY, choices[picked]))
 left, right = st.columns(2)
 with left:
     common.history_chart(ctx, "consumer_processing_seconds", match, title=f"Processing time of {match['consumer']}",

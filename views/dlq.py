@@ -15,6 +15,7 @@ import streamlit as st
 from core import links
 from dlq import api
 from dlq.edit import payload_diff
+from dlq.headers import is_broker_routing_header
 from store import status
 from views import common, frames, ticks
 
@@ -69,8 +70,9 @@ def edit_form(request: dict, shown: dict[str, dict]) -> dict | None | bool:
                "(Kafka never deletes it). The audit keeps both hashes and the diff.")
     payload = st.text_area("Payload", value=m["raw_text"], height=200, key="edit_payload")
     headers_text = st.text_area("Headers (JSON object of name → text; Eventdeck's replay headers are set for you)",
-                                value=json.dumps({k: v for k, v in m["headers"].items()
-                                                  if not k.startswith("eventdeck-replay-")}, indent=2,
+                                value=json.dumps({k: v for k, v in m["headers"].items()  # CC/BCC are never republished
+                                                  if not k.startswith("eventdeck-replay-")
+                                                  and not is_broker_routing_header(k)}, indent=2,
                                                  ensure_ascii=False), height=150, key="edit_headers")
     try:
         headers = json.loads(headers_text)
@@ -91,7 +93,10 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
     """The dry run of ``request``; Confirm queues the job (operator only, audited)."""
     st.text(f"Replay from {request['broker']} {request['cluster']} {request['dlq']} "
             f"({request['selection']['mode']} messages).")
+    refusal = api.browse_refusal(ctx.settings, request["broker"], ctx.user.role)  # a RabbitMQ dry run peeks too
     try:
+        if refusal:
+            raise api.BrowseRefused(refusal)
         report = dry_run(ctx.settings, ctx.settings.store.handle.display, json.dumps(request, sort_keys=True))
     except Exception as exc:  # broker unreachable or request refused: say why, queue nothing
         st.error(f"Dry run failed: {frames.md_escape(exc, 500)}")
@@ -99,10 +104,11 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
     plan = None if report is None else _show_plan(request, report)
     edit = edit_form(request, shown)
     ok, cancel = st.columns(2)
-    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty or edit is False,
-                 key="replay_confirm"):
+    # A viewer refused the dry run may still press Confirm: the server-side role check refuses and audits it.
+    if ok.button("Confirm replay", type="primary", key="replay_confirm",
+                 disabled=edit is False or (not refusal and (plan is None or plan.empty))):
         # the job replays exactly what this dry run saw (the pin), with the operator's edit if any
-        final = {**request, "pin": report["pin"], **({"edit": edit} if edit else {})}
+        final = {**request, "pin": report["pin"] if report else None, **({"edit": edit} if edit else {})}
         job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
             ctx, "dlq.replay.requested", f"{request['broker']}:{request['cluster']}:{request['dlq']}",
             lambda conn: api.enqueue_replay(conn, final, ctx.user.name, common.now_ms()))

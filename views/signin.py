@@ -41,11 +41,15 @@ def require_operator(user: User, action: str) -> None:
 
 
 def _address() -> str | None:
-    """The client address where Streamlit knows it (behind a proxy: the proxy's)."""
+    """The client address where Streamlit knows it (behind a proxy: the proxy's); Streamlit gives None for a
+    loopback client, which gets ``loopback`` so the per-(user, address) limit still applies to it."""
     try:
         ip = st.context.ip_address
+        connected = st.context.headers is not None and len(st.context.headers) > 0
     except (AttributeError, RuntimeError):  # AppTest and bare runs have no request context
         return None
+    if ip is None:
+        return sessions.LOOPBACK_ADDRESS if connected else None
     return ip if isinstance(ip, str) and len(ip) <= 64 else None
 
 
@@ -74,9 +78,9 @@ def _writer(settings: Settings):
     return conn
 
 
-def _cookie() -> str | None:
+def _cookie(name: str = sessions.COOKIE) -> str | None:
     try:
-        value = st.context.cookies.get(sessions.COOKIE)
+        value = st.context.cookies.get(name)
     except (AttributeError, RuntimeError):  # no request context (AppTest)
         return None
     return value if isinstance(value, str) else None
@@ -96,7 +100,8 @@ def _login_form(settings: Settings) -> None:
             if result.ok:
                 st.session_state[_USER_KEY] = User(name, result.role or "viewer")
                 st.session_state[_HANDOFF_KEY] = sessions.start(conn, name, result.role or "viewer", _address(),
-                                                                now_ms(), cfg.session_ttl_s)
+                                                                now_ms(), cfg.session_ttl_s,
+                                                                _cookie(sessions.BROWSER_COOKIE))
                 st.rerun()
         finally:
             conn.close()
@@ -150,7 +155,7 @@ def current_user(settings: Settings) -> User:
         # Every run re-checks a cookie session: one revoked (signed out in another tab) or expired ends here.
         conn = _writer(settings)
         try:
-            found = sessions.resume(conn, cookie, now_ms())
+            found = sessions.resume(conn, cookie, now_ms(), cfg.idle_timeout_s)
         finally:
             conn.close()
         configured = {u.name: u.role for u in cfg.users}

@@ -73,8 +73,9 @@ def test_foreign_host_header_is_refused(password_dashboard):
     assert requests.get(url, headers={"Host": f"localhost:{port}"}, timeout=10).status_code == 200
 
 
-def _handshake(url: str, host: str) -> str:
-    """The status line a websocket upgrade of Streamlit's stream gets with ``host`` as Host header."""
+def _handshake(url: str, host: str, origin: str | None = None) -> str:
+    """The status line a websocket upgrade of Streamlit's stream gets with ``host`` as Host header (and
+    ``origin`` as Origin, if given)."""
     import base64
     import os
     import socket
@@ -82,7 +83,8 @@ def _handshake(url: str, host: str) -> str:
     parts = urlsplit(url)
     key = base64.b64encode(os.urandom(16)).decode()
     request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n\r\n")
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n"
+               + (f"Origin: {origin}\r\n" if origin else "") + "\r\n")
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(request.encode())
         return sock.recv(4096).split(b"\r\n", 1)[0].decode()
@@ -155,3 +157,30 @@ def test_an_anonymous_session_request_creates_no_store(tmp_path, request, backen
     finally:
         if drop is not None:
             drop()
+
+
+def test_foreign_origin_websocket_is_refused(password_dashboard):
+    """Issue #23: a page served from localhost on another port (the Host guard holds for it) may not open
+    the dashboard's session websocket; the dashboard's own origin may."""
+    port = urlsplit(password_dashboard.url).port
+    host = f"127.0.0.1:{port}"
+    assert " 101 " in _handshake(password_dashboard.url, host, f"http://{host}")
+    for origin in (f"http://127.0.0.1:{port + 1}", "http://localhost:3000", "https://evil.example", "null"):
+        assert " 403 " in _handshake(password_dashboard.url, host, origin), origin
+
+
+def test_browser_cookie_is_set_and_a_code_from_another_browser_is_refused(password_dashboard):
+    """Login CSRF: the one-time code only works with the browser cookie of the page that asked for it."""
+    r = requests.get(password_dashboard.url, timeout=10)
+    assert "eventdeck_browser" in r.cookies and "HttpOnly" in r.headers.get("set-cookie", "")
+    from views import sessions
+    from store.db import connect_writer
+    conn = connect_writer(password_dashboard.store)
+    try:
+        code = sessions.start(conn, "otto", "operator", None, int(__import__("time").time() * 1000), 600,
+                              browser="attacker")
+    finally:
+        conn.close()
+    r = requests.get(f"{password_dashboard.url}{sessions.HANDOFF_PATH}", params={"code": code},
+                     cookies={"eventdeck_browser": "victim"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and sessions.COOKIE not in r.cookies

@@ -91,3 +91,48 @@ def test_rabbitmq_poison_summary_is_skipped_counted_and_acked(rabbitmq, tmp_stor
         transport.send(payload, consumer)
     transport.close()
     _run(job, tmp_store, consumer, "r")
+
+
+def test_rabbitmq_surrogate_and_nul_names_are_stored_safely_and_exposed(rabbitmq, tmp_store, rabbit_telemetry):
+    """Issue #23 (a) on the real node: a consumer / exception name with a lone surrogate or NUL (the summary
+    decoder accepts them) used to be stored raw; then every read through pandas/Arrow, /metrics and this
+    target's counters failed. Now the names are stored made safe, counted, and the target stays up."""
+    import pyarrow as pa
+    from prometheus_client.exposition import generate_latest
+
+    from runner import prometheus
+
+    sfx, tcfg, job = rabbit_telemetry
+    job.run()
+    evil = f"pay\ud800-{sfx}\x00"
+    sk = new_sketch(0.01)
+    for v in (0.01, 0.02):
+        sk.add(v)
+    now = int(time.time() * 1000)
+    transport = RabbitTransport(rabbitmq.amqp_url, tcfg.rabbitmq_exchange)
+    transport.send(encode_summary(Summary(evil, "i\udc00", "kafka", "", now - 1000, now, sk, {"Err\ud800": 1})), "x")
+    transport.close()
+    safe = f"pay\ufffd-{sfx}"
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        assert job.run() is True
+        conn = db.connect_reader(tmp_store)
+        try:
+            errors = queries.latest(conn, "consumer_errors_total", {"consumer": safe})
+        finally:
+            conn.close()
+        if not errors.empty:
+            break
+        time.sleep(0.3)
+    assert errors[["exception", "value"]].values.tolist() == [["Err\ufffd", 1.0]]
+    pa.Table.from_pandas(errors)
+    conn = db.connect_reader(tmp_store)
+    try:
+        counted = queries.latest(conn, METRIC, {"source": "telemetry", "reason": "unsafe_name"})["value"].tolist()
+    finally:
+        conn.close()
+    assert counted == [1.0]
+    text = generate_latest(prometheus.registry(lambda: db.connect_reader(tmp_store), lambda: now, 0)).decode()
+    assert f'consumer="{safe}"' in text
+    job.collector.reset()  # the counters are resumed from the store on the next tick, which must work
+    assert job.run() is True

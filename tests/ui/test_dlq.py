@@ -84,3 +84,27 @@ def test_viewer_may_not_browse_rabbitmq_dlqs_by_default(seeded, rabbit_dlq):
     assert any("needs the operator role" in i.value and "redelivered" in i.value for i in at.info), \
         [e.value for kind in ("info", "warning", "error") for e in getattr(at, kind)]
     assert not any("coord" in d.value.columns for d in at.dataframe)  # nothing was peeked
+
+
+def test_viewer_replay_dialog_does_not_peek_the_rabbitmq_dlq(seeded, rabbit_dlq, rabbitmq):
+    """The dialog's RabbitMQ dry run is a get + requeue (marks every message redelivered): a viewer, whom
+    browse refuses (dlq.rabbit_browse_role: operator), must not get it through the Replay dialog either."""
+    import pika
+
+    at = sign_in(seeded(auth="password"), "vera", seed.USERS["vera"][1])
+    at = open_dlq(at, rabbit_dlq)
+    at.button(key="replay_open").click().run()
+    assert any("needs the operator role" in e.value for e in at.error)
+    assert "replay" not in metrics(at)  # no dry-run plan shown
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))
+    try:
+        ch = conn.channel()
+        seen = []
+        while True:
+            method, _props, _body = ch.basic_get(rabbit_dlq, auto_ack=False)
+            if method is None:
+                break
+            seen.append(method.redelivered)
+        assert seen == [False, False, False]  # nobody got and requeued them
+    finally:
+        conn.close()  # unacked: back in the queue

@@ -70,3 +70,22 @@ def test_matching_previews_which_alerts_a_silence_mutes():
     assert matching(parse_matchers({"alertname": "a"}, "m"), alerts) == [0, 1]
     assert matching(parse_matchers({"group": {"glob": "g*"}, "alertname": "a"}, "m"), alerts) == [0, 1]
     assert matching(parse_matchers({"group": "g2"}, "m"), alerts) == [1]
+
+
+@pytest.mark.parametrize("matchers, refused", [
+    ({"no_such_label": ""}, True),                       # an absent label matches "": every alert
+    ({"alertname": {"regex": ".+"}}, True),              # every alert has a name
+    ({"severity": {"glob": "*?"}}, True),
+    ({"alertname": {"regex": "[^\\n]*"}}, True),
+    ({"cluster": {"regex": ".*"}, "alertname": {"regex": ".+"}}, True),
+    ({"alertname": {"regex": "lag.*"}}, False),          # a real selection
+    ({"severity": "critical"}, False),
+    ({"cluster": {"regex": ".+"}}, False),               # alerts without a cluster stay unmuted
+    ({"no_such_label": "", "group": "orders"}, False),   # one positive matcher is enough
+])
+def test_silence_that_would_mute_every_alert_is_refused(matchers, refused):
+    if refused:
+        with pytest.raises(RuleError, match="would silence every alert"):
+            validate(matchers, NOW, NOW + 1, "ann", "x")
+    else:
+        assert validate(matchers, NOW, NOW + 1, "ann", "x")

@@ -91,3 +91,13 @@ def test_durations_are_charted_in_the_unit_they_need():
     scaled, unit = in_duration_unit(df.assign(value=[30.0, 190.0]))
     assert unit == "min" and scaled["value"].tolist() == pytest.approx([0.5, 190 / 60])
     assert in_duration_unit(df.assign(value=[1.0, 4.2]))[1] == "s"
+
+
+def test_chart_title_is_literal_text():
+    """Issue #23: titles carry broker names ("Processing time of <consumer>"); plotly renders a little HTML in
+    them (a live <a href> link), so they are escaped like legends."""
+    title = "Processing time of <a href='http://evil'>pay</a> & <b>x</b>"
+    fig = charts.timeseries_figure(pd.DataFrame(), title=title, unit="s", label_cols=[])
+    shown = fig.layout.title.text
+    assert "<a " not in shown and "<b>" not in shown
+    assert shown == "Processing time of &lt;a href='http://evil'&gt;pay&lt;/a&gt; &amp; &lt;b&gt;x&lt;/b&gt;"

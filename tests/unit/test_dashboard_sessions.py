@@ -58,22 +58,23 @@ def dashboard_cfg():
         {"name": "otto", "role": "operator", "password_hash": password_hash("vera-pw")}])
 
 
-def test_lockout_per_user_and_per_address_in_the_store(tmp_path, dashboard_cfg):
+def test_lockout_per_user_and_address_in_the_store(tmp_path, dashboard_cfg):
+    """Issue #23: the lockout is per (user, address): failures for vera from 10.0.0.1 do not lock vera out
+    from her own address, nor otto from 10.0.0.1."""
     from store import audit
 
     conn = open_migrated(tmp_path / "s.db")
     t = 1_000_000
     for _ in range(2):  # two failures for vera from 10.0.0.1
         assert not sessions.attempt(conn, dashboard_cfg, "vera", "nope", "10.0.0.1", t).ok
-    locked = sessions.attempt(conn, dashboard_cfg, "vera", "vera-pw", "10.0.0.2", t)
-    assert not locked.ok and "Too many" in locked.message  # the user is locked from any address
-    other = sessions.attempt(conn, dashboard_cfg, "otto", "vera-pw", "10.0.0.1", t)
-    assert not other.ok and "Too many" in other.message  # and the address is locked for any user
-    assert sessions.attempt(conn, dashboard_cfg, "otto", "vera-pw", "10.0.0.3", t).ok
-    assert sessions.attempt(conn, dashboard_cfg, "vera", "vera-pw", "10.0.0.2", t + 61_000).ok  # it expires
+    locked = sessions.attempt(conn, dashboard_cfg, "vera", "vera-pw", "10.0.0.1", t)
+    assert not locked.ok and "Too many" in locked.message  # this (user, address) is locked
+    assert sessions.attempt(conn, dashboard_cfg, "vera", "vera-pw", "10.0.0.2", t).ok  # vera elsewhere is not
+    assert sessions.attempt(conn, dashboard_cfg, "otto", "vera-pw", "10.0.0.1", t).ok  # nor otto from there
+    assert sessions.attempt(conn, dashboard_cfg, "vera", "vera-pw", "10.0.0.1", t + 61_000).ok  # it expires
     log = audit.read(conn)
     assert [(r.actor, r.outcome, r.detail["address"]) for r in log.sort_values("id").itertuples()] == [
-        ("vera", "failure", "10.0.0.1"), ("vera", "failure", "10.0.0.1"), ("vera", "locked", "10.0.0.2"),
-        ("otto", "locked", "10.0.0.1"), ("otto", "success", "10.0.0.3"), ("vera", "success", "10.0.0.2")]
+        ("vera", "failure", "10.0.0.1"), ("vera", "failure", "10.0.0.1"), ("vera", "locked", "10.0.0.1"),
+        ("vera", "success", "10.0.0.2"), ("otto", "success", "10.0.0.1"), ("vera", "success", "10.0.0.1")]
     assert not log["detail"].astype(str).str.contains("vera-pw|nope").any()  # never the password
     conn.close()

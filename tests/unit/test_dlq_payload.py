@@ -37,3 +37,14 @@ def test_size_label(size, label):
 def test_bad_limit():
     with pytest.raises(ValueError, match="limit"):
         render(b"x", 0)
+
+
+@pytest.mark.parametrize("payload", [b"[" * 4000 + b"]" * 4000, b'{"a":' * 3000 + b"1" + b"}" * 3000,
+                                     b"[" * 101 + b"]" * 101])
+def test_deeply_nested_json_renders_as_text_not_recursion_error(payload):
+    r = render(payload, 1 << 20)
+    assert r.kind == "text" and r.size == len(payload)
+
+
+def test_json_of_moderate_depth_is_still_pretty():
+    assert render(b"[" * 50 + b"]" * 50, 1 << 20).kind == "json"

@@ -108,3 +108,37 @@ def test_a_parking_lot_has_the_sources_of_its_dlq():
         policy = target_policy(st, "rabbitmq", "r", dlq, "/")  # no store: no topology links
         assert linked <= policy.linked and policy.allowed == ("extra-*",), dlq
         assert not policy.permits(Q(dlq + ".parking")), dlq  # never back into a parking lot from headers
+
+
+def test_live_check_links_a_queue_only_when_asked_and_true():
+    from dlq.policy import TargetPolicy
+    from dlq.targets import Target
+    asked = []
+    live = TargetPolicy("dlq", "r", live=lambda q: asked.append(q) or q == "orders")
+    assert live.permits(Target("rabbitmq", "x-death", exchange="", routing_key="orders"))
+    assert not live.permits(Target("rabbitmq", "x-death", exchange="", routing_key="payroll"))
+    assert not live.permits(Target("rabbitmq", "x-death", exchange="amq.direct", routing_key="orders"))  # exchange
+    assert asked == ["orders", "payroll"]
+
+
+@pytest.mark.parametrize("queue, exchange, bindings, fed", [
+    ({"arguments": {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"}}, None, [], True),
+    ({"arguments": {"x-dead-letter-exchange": ""}}, None, [], False),            # keeps its own key: "src"
+    ({"arguments": {"x-dead-letter-exchange": "dlx"}}, {"type": "fanout"},
+     [{"destination_type": "queue", "destination": "dlq", "routing_key": ""}], True),
+    ({"effective_policy_definition": {"dead-letter-exchange": "dlx", "dead-letter-routing-key": "a.b"}},
+     {"type": "topic"}, [{"destination_type": "queue", "destination": "dlq", "routing_key": "a.*"}], True),
+    ({"arguments": {"x-dead-letter-exchange": "dlx", "x-dead-letter-routing-key": "k"}}, {"type": "direct"},
+     [{"destination_type": "queue", "destination": "dlq", "routing_key": "other"}], False),
+    ({"arguments": {}}, None, [], False),                                        # does not dead-letter
+])
+def test_feeds_table(queue, exchange, bindings, fed):
+    from brokers.rabbit_links import feeds
+    assert feeds("src", queue, exchange, bindings, "dlq") is fed
+
+
+@pytest.mark.parametrize("pattern, key, ok", [("a.*", "a.b", True), ("a.*", "a.b.c", False), ("a.#", "a", True),
+                                              ("#", "x.y", True), ("#.z", "x.y.z", True), ("a.#.c", "a.c", True)])
+def test_topic_matches(pattern, key, ok):
+    from brokers.rabbit_links import topic_matches
+    assert topic_matches(pattern, key) is ok
