@@ -38,6 +38,8 @@ class KafkaClusterConfig(Section):
     # Passed through to kafka-python (security_protocol, sasl_mechanism, ssl_cafile, ...).
     # Secret values are given as "env:VARNAME" and resolved from the environment.
     client_options: dict[str, Any] = {}
+    read_only: bool = Field(False, description="refuse every mutating action (replay, edit, skip, reset)")
+    dlq_export: bool = Field(True, description="allow exporting DLQ messages (JSON Lines, CSV)")
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -32,6 +32,8 @@ class RabbitClusterConfig(Section):
     # Policies, exchanges and bindings (for DLQ discovery) are re-read at most this often.
     topology_refresh_s: float = Field(60.0, ge=0)
     status_window_s: float = Field(600.0, gt=0, description="queue status and drain ETA window")
+    read_only: bool = Field(False, description="refuse every mutating action (replay, edit, move head)")
+    dlq_export: bool = Field(True, description="allow exporting DLQ messages (JSON Lines, CSV)")
 
 
 class RabbitConfig(Section):

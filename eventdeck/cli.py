@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("collectors.__main__", "the collector service (collect, store, alerts, replay jobs)"),
     "dashboard": ("eventdeck.cli", "the dashboard (Streamlit) on dashboard.address:dashboard.port"),
     "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs"),
+    "group": ("dlq.group_cli", "a stuck Kafka group: skip (poison record to the DLQ) | reset (offsets)"),
     "config": ("config.__main__", "check FILE (every problem, with its key) | hash-password"),
     "brokers": ("demo.brokers", "local test brokers: up | up-rabbitmq | status | down"),
     "store": ("store.__main__", "migrate --store PATH: create or migrate the SQLite store"),
