@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from kafka import TopicPartition
+from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -109,6 +110,14 @@ def _commit(admin: Any, group: str, offsets: dict[TopicPartition, int]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]: {err.__name__}" for tp, err in sorted(bad.items()))
 
 
+def list_offsets(admin: Any, tps: list[TopicPartition], spec: Any) -> dict[tuple[str, int], int]:
+    """ListOffsets (earliest, latest, or the first offset at/after a timestamp; -1: none) per partition."""
+    if not tps:
+        return {}
+    got = admin.list_partition_offsets({tp: spec for tp in tps})
+    return {(tp.topic, tp.partition): int(v.offset) for tp, v in got.items()}
+
+
 def committed_offsets(admin: Any, group: str) -> dict[tuple[str, int], int]:
     got = admin.list_group_offsets({group: None}).get(group) or {}
     return {(tp.topic, tp.partition): om.offset for tp, om in got.items() if om is not None and om.offset >= 0}
@@ -164,6 +173,29 @@ def _pending(conn: sqlite3.Connection, target: str, ids: set[str]) -> dict[str, 
     return None
 
 
+UNFINISHED = ("copying", "copied, commit refused", "copy failed")
+
+
+def _resume_point(conn: sqlite3.Connection, target: str, topic: str, partition: int, offset: int | None,
+                  count: int) -> tuple[int | None, int]:
+    """A skip of this partition that did not finish (a crash, a refused commit) is finished first: without
+    an offset the re-run takes the interrupted one's (the default, the committed offset, may already be past
+    it — re-running the same command must not skip the next record); another offset is refused."""
+    for row in audit.find(conn, SKIP_ACTION, target):
+        d = row["detail"] or {}
+        if d.get("topic") != topic or d.get("partition") != partition:
+            continue
+        if row["outcome"] not in UNFINISHED:
+            return offset, count
+        start, n = int(d["commit_to"]) - int(d["count"]), int(d["count"])
+        if offset is None or (offset, count) == (start, n):
+            return start, n
+        raise sp.Refused(f"{topic}[{partition}]: the skip of offset(s) {start}..{start + n - 1} (audit entry "
+                         f"{row['id']}) did not finish; run it again (without --offset, or with --offset {start}) "
+                         f"before skipping anything else")
+    return offset, count
+
+
 def skip(settings: Settings, conn: sqlite3.Connection | None, cluster: str, group: str, topic: str,
          partition: int, *, offset: int | None = None, count: int = 1, dlq: str | None = None,
          reason: str | None = None, actor: str, role: str, dry_run: bool = False,
@@ -190,6 +222,8 @@ def skip(settings: Settings, conn: sqlite3.Connection | None, cluster: str, grou
                           sp.Refused(f"{topic}[{partition}] does not exist"))
         committed = committed_offsets(admin, group).get((topic, partition))
         try:
+            if not dry_run and conn is not None:
+                offset, count = _resume_point(conn, target, topic, partition, offset, count)
             dlq_name = sp.group_dlq(topic, group, cfg.dlq_map, cfg.dlq_patterns, known, dlq)
             start = offset if offset is not None else committed
             log_start = consumer.beginning_offsets([tp])[tp]
@@ -313,12 +347,12 @@ def reset(settings: Settings, conn: sqlite3.Connection | None, cluster: str, gro
                     raise sp.Refused("partitions need a topic")
                 tps = sorted(committed)
             ktps = [TopicPartition(t, p) for t, p in tps]
-            begin = {(k.topic, k.partition): v for k, v in consumer.beginning_offsets(ktps).items()} if ktps else {}
-            end = {(k.topic, k.partition): v for k, v in consumer.end_offsets(ktps).items()} if ktps else {}
+            begin = list_offsets(admin, ktps, OffsetSpec.EARLIEST)
+            end = list_offsets(admin, ktps, OffsetSpec.LATEST)
             by_time = None
             if spec.mode == "timestamp" and ktps:
-                got = consumer.offsets_for_times({k: int(spec.value or 0) for k in ktps})
-                by_time = {(k.topic, k.partition): (v.offset if v is not None else None) for k, v in got.items()}
+                by_time = {tp: (o if o >= 0 else None)
+                           for tp, o in list_offsets(admin, ktps, int(spec.value or 0)).items()}
             plan = sp.plan_reset(spec, tps, {tp: committed.get(tp) for tp in tps}, begin, end, by_time)
             probe = {TopicPartition(t, p): committed[(t, p)] for t, p in tps if (t, p) in committed}
             group_state = require_no_members(admin, group, {} if dry_run else probe)
