@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             _print(rows, a.json, ("coord", "key", "timestamp_ms", "size", "reason", "target", "payload"))
             return 0
         req = _request(a)
+        from dlq.guards import read_only_refusal
+
+        if not a.dry_run and (refused := read_only_refusal(settings, a.broker, a.cluster, "replay")):
+            print(f"refused: {refused}", file=sys.stderr)
+            return 1
         if a.dry_run:
             _print(api.dry_run(settings, req), a.json, ("coord", "action", "target", "reason"))
             return 0

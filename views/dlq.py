@@ -15,6 +15,7 @@ import streamlit as st
 from core import links
 from dlq import api
 from dlq.edit import payload_diff
+from dlq.guards import read_only_refusal
 from store import status
 from views import common, frames
 
@@ -95,8 +96,11 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
         report = None
     plan = None if report is None else _show_plan(request, report)
     edit = edit_form(request, shown)
+    refused = read_only_refusal(ctx.settings, request["broker"], request["cluster"], "replay")
+    if refused:
+        st.error(refused)
     ok, cancel = st.columns(2)
-    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty or edit is False,
+    if ok.button("Confirm replay", type="primary", disabled=plan is None or plan.empty or edit is False or bool(refused),
                  key="replay_confirm"):
         # the job replays exactly what this dry run saw (the pin), with the operator's edit if any
         final = {**request, "pin": report["pin"], **({"edit": edit} if edit else {})}
