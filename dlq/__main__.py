@@ -6,6 +6,7 @@
   python -m dlq replay rabbitmq local orders.dlq --rate 50
   python -m dlq replay --resume 12          # take over a job whose runner died
   python -m dlq jobs                        # recent jobs and their progress
+  python -m dlq search|export ...           # search a whole DLQ, export the matches (dlq.search_cli)
 """
 from __future__ import annotations
 
@@ -98,6 +99,10 @@ def _print(rows: list[dict[str, Any]], as_json: bool, cols: tuple[str, ...]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dlq import search_cli  # search | export live in their own module
+
+    if search_cli.wants(sys.argv[1:] if argv is None else argv):
+        return search_cli.main(argv)
     a = _parser().parse_args(argv)
     try:
         settings = load_settings(a.config)

@@ -13,7 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("demo.run", "collector service + dashboard; the demo (local brokers + traffic) when nothing is configured"),
     "collect": ("collectors.__main__", "the collector service (collect, store, alerts, replay jobs)"),
     "dashboard": ("eventdeck.cli", "the dashboard (Streamlit) on dashboard.address:dashboard.port"),
-    "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs"),
+    "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs, search, export"),
     "group": ("dlq.group_cli", "a stuck Kafka group: skip (poison record to the DLQ) | reset (offsets)"),
     "config": ("config.__main__", "check FILE (every problem, with its key) | hash-password"),
     "brokers": ("demo.brokers", "local test brokers: up | up-rabbitmq | status | down"),
