@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("eventdeck.cli", "the dashboard (Streamlit) on dashboard.address:dashboard.port"),
     "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs, search, export"),
     "group": ("dlq.group_cli", "a stuck Kafka group: skip (poison record to the DLQ) | reset (offsets)"),
+    "queue": ("dlq.queue_cli", "a stuck RabbitMQ queue: move-head (the rejected head message to the DLQ)"),
     "config": ("config.__main__", "check FILE (every problem, with its key) | hash-password"),
     "brokers": ("demo.brokers", "local test brokers: up | up-rabbitmq | status | down"),
     "store": ("store.__main__", "migrate --store PATH: create or migrate the SQLite store"),
