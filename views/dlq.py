@@ -17,7 +17,7 @@ from dlq import api
 from dlq.edit import payload_diff
 from dlq.guards import read_only_refusal
 from store import status
-from views import common, frames
+from views import common, dlq_search, frames
 
 PAGE_SIZE = 50
 _REQUEST_KEY = "replay_request"   # set by a Replay button; the confirmation dialog is open while it is set
@@ -281,6 +281,7 @@ if st.session_state.get(_DONE_KEY):
     st.success(f"Replay job {st.session_state[_DONE_KEY]} queued; the collector service runs it.")
 if st.session_state.get(_REQUEST_KEY):
     confirm(st.session_state[_REQUEST_KEY], {m["coord"]: m for m in msgs or []})
+dlq_search.render(ctx, broker, cluster, name, vhost)
 
 
 @st.fragment(run_every=ctx.settings.dlq.job_poll_interval_s * 2)
