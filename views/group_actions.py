@@ -46,6 +46,8 @@ def confirm(ctx: common.PageContext, action: dict) -> None:
         st.error(f"Dry run failed: {type(exc).__name__}: {frames.md_escape(exc, 500)}")
         report = None
     if report is not None:
+        st.text(f"Group state: {report.get('state') or 'unknown (the broker does not describe groups)'}; "
+                f"no active member")
         if action["kind"] == "skip":
             st.text(report["plan"])
             st.dataframe(pd.DataFrame(report["records"]), hide_index=True, key="skip_dry_run")
@@ -62,7 +64,9 @@ def confirm(ctx: common.PageContext, action: dict) -> None:
                                       lambda conn: _run(ctx, action, dry_run=False, conn=conn))
         if done:
             _close()
-            st.session_state[DONE_KEY] = f"{what}: {done.get('outcome')}"
+            copies = ", ".join(f"offset {c['offset']} → {c['copy']}" for c in done.get("copies") or [])
+            st.session_state[DONE_KEY] = (f"{what}: {done.get('outcome')}" + (f" ({copies}); the group is committed "
+                                          f"at {done['commit_to']}" if copies else ""))
             st.rerun()
     if cancel.button("Cancel", key="group_action_cancel"):
         _close()
