@@ -161,7 +161,9 @@ def move_head(settings: Settings, conn: sqlite3.Connection | None, cluster: str,
                 ch.basic_nack(method.delivery_tag, requeue=True)
                 report["outcome"] = "dry run"
                 return report
-            headers = {k: v for k, v in (props.headers or {}).items() if k not in (MOVED_BY, MOVE_REASON, MOVE_ID)}
+            # CC / BCC would make the broker route extra copies (sender-selected distribution): never republished
+            headers = {k: v for k, v in (props.headers or {}).items()
+                       if k not in (MOVED_BY, MOVE_REASON, MOVE_ID, "CC", "BCC")}
             headers.update({"x-first-death-queue": queue, "x-first-death-reason": "rejected",
                             "x-first-death-exchange": method.exchange or "",
                             MOVED_BY: actor, MOVE_REASON: why, MOVE_ID: mid})

@@ -58,8 +58,12 @@ def _kafka(settings: Settings, cluster: str, dlq: str, keep: Callable[[plan.Mess
 
 
 def _rabbit(settings: Settings, cluster: str, dlq: str, vhost: str, progress: Progress | None) -> dict[str, Any]:
-    from dlq import rabbit_io
+    from dlq import api, rabbit_io
 
+    job_id = api.active_job(settings, "rabbitmq", cluster, dlq)
+    if job_id is not None:  # a search peeks (get, requeue) like a browse
+        raise api.BrowseRefused(f"replay job {job_id} is queued or running on {dlq}; a search would take its "
+                                f"messages away from it (get and requeue) — wait until it ends")
     cfg = settings.dlq
     got, total, size, stopped = rabbit_io.peek_scan(rabbit_cluster(settings, cluster), vhost, dlq,
                                                     cfg.scan_max_messages, cfg.scan_max_bytes)

@@ -69,9 +69,15 @@ def test_move_the_rejected_head_message_to_the_dlq(rabbitmq, store_at):
     try:
         q = topo.queue(f"eventdeck-move-{uid()}")
         dlq = topo.queue(f"{q}.dlq")
-        for i, body in enumerate([b"poison", b"ok-1", b"ok-2"]):
-            topo.ch.basic_publish("", q, body, pika.BasicProperties(message_id=f"m{i}", headers={"trace": f"t{i}"},
-                                                                    content_type="text/plain"))
+        other = topo.queue(f"eventdeck-move-cc-{uid()}")
+        for i, body in enumerate([b"poison", b"ok-1", b"ok-2", b"ok-3"]):
+            # the poison message carries CC, a header the broker acts on (sender-selected distribution): the
+            # move must not republish it, or the broker would route a copy to `other` again
+            cc = {"CC": [other]} if i == 0 else {}
+            topo.ch.basic_publish("", q, body, pika.BasicProperties(message_id=f"m{i}", content_type="text/plain",
+                                                                    headers={"trace": f"t{i}", **cc}))
+        topo.wait_depth(other, 1)
+        topo.drain(other)
         rejecter = Rejecter(rabbitmq.amqp_url, q)
         rejecter.start()
         deadline = time.monotonic() + 20
@@ -90,7 +96,7 @@ def test_move_the_rejected_head_message_to_the_dlq(rabbitmq, store_at):
         assert rep["outcome"] == "moved"
         topo.wait_depth(dlq, 1)
         deadline = time.monotonic() + 20
-        while sorted(rejecter.acked) != ["m1", "m2"]:  # the consumer goes on
+        while sorted(rejecter.acked) != ["m1", "m2", "m3"]:  # the consumer goes on
             assert time.monotonic() < deadline, f"consumer acked {rejecter.acked}"
             time.sleep(0.05)
         rejecter.stop.set()
@@ -99,7 +105,7 @@ def test_move_the_rejected_head_message_to_the_dlq(rabbitmq, store_at):
         h = props.headers
         assert h["trace"] == "t0" and h["x-first-death-queue"] == q and h[rm.MOVED_BY] == "ann"
         assert h[rm.MOVE_REASON] == "bad schema" and h[rm.MOVE_ID] == dry["head"]["move_id"]
-        assert topo.depth(q) == 0
+        assert topo.depth(q) == 0 and topo.depth(other) == 0
         rows = audit.find(conn, rm.ACTION, f"rabbitmq:r:/:{q}")
         assert [(r["outcome"], r["detail"]["message_id"]) for r in rows] == [("moved", "m0")]
     finally:
