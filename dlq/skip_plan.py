@@ -20,6 +20,7 @@ SPRING = "kafka_dlt-"
 SKIPPED_BY = "eventdeck-skipped-by"
 SKIP_REASON = "eventdeck-skip-reason"
 SKIP_ID = "eventdeck-skip-id"
+SKIP_EXCEPTION = "eventdeck.SkippedByOperator"  # the exception class a skipped record's copy names
 MAX_SKIP = 1000  # records one skip may move
 MAX_REASON = 1024
 MAX_OFFSET = 2 ** 63 - 1
@@ -58,6 +59,9 @@ def copy_headers(original: Iterable[tuple[str, bytes | None]] | None, *, topic: 
         out += [(SPRING + "original-timestamp", struct.pack(">q", timestamp_ms)),
                 (SPRING + "original-timestamp-type", b"LogAppendTime" if timestamp_type == 1 else b"CreateTime")]
     out += [(SPRING + "original-consumer-group", group.encode()),
+            # what DLQ tools (and Eventdeck's DLQ page, search, replay filters) read as the failure
+            (SPRING + "exception-fqcn", SKIP_EXCEPTION.encode()),
+            (SPRING + "exception-message", reason.encode()),
             (SKIPPED_BY, actor.encode()), (SKIP_REASON, reason.encode()), (SKIP_ID, copy_id.encode())]
     return out
 

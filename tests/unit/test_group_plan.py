@@ -28,6 +28,7 @@ def test_copy_headers_are_spring_compatible_and_keep_the_originals():
     assert out[:3] == orig
     d = hdr.decode(out)  # Eventdeck's own decoder reads the last value of a repeated header, as Spring does
     assert (d.origins[0].topic, d.origins[0].partition, d.origins[0].offset) == ("orders", 3, 2 ** 40)
+    assert (d.exception_class, d.exception_message) == ("eventdeck.SkippedByOperator", "NPE")
     h = dict(out[3:])
     assert struct.unpack(">q", h["kafka_dlt-original-timestamp"])[0] == 1_700_000_000_123
     assert h["kafka_dlt-original-timestamp-type"] == b"CreateTime"
