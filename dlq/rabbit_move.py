@@ -32,8 +32,8 @@ ACTION = "rabbitmq.queue.move_head"
 MOVED_BY, MOVE_REASON, MOVE_ID = "eventdeck-moved-by", "eventdeck-move-reason", "eventdeck-move-id"
 VOLATILE = ("x-delivery-count", MOVED_BY, MOVE_REASON, MOVE_ID)
 MAX_HELD = 1000  # messages taken (and requeued after) while looking for the rejected one
-FIND_S = 10.0
-PRIORITY = 2 ** 30  # consumer priority of the mover (consumers default to 0)  # how long the move looks for the dry run's head message among live consumers' deliveries
+FIND_S = 10.0  # how long the move looks for the rejected message among live consumers' deliveries
+PRIORITY = 2 ** 30  # consumer priority of the mover (consumers default to 0)
 _PROPS = ("content_type", "content_encoding", "delivery_mode", "priority", "correlation_id", "reply_to",
           "expiration", "message_id", "timestamp", "type", "app_id")
 

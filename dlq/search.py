@@ -136,7 +136,8 @@ def to_csv(records: Iterable[Mapping[str, Any]]) -> bytes:
 def read_export(data: bytes, fmt: str) -> list[dict[str, Any]]:
     """An export read back: key, value and Kafka header values as bytes, ints as ints."""
     if fmt == "jsonl":
-        rows = [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+        # split on "\n" only: splitlines would also cut at U+0085 / U+2028, which JSON text may hold
+        rows = [json.loads(line) for line in data.decode("utf-8").split("\n") if line]
     elif fmt == "csv":
         rows = []
         for r in csv.DictReader(io.StringIO(data.decode("utf-8"))):

@@ -28,7 +28,8 @@ def render(ctx: common.PageContext, broker: str, cluster: str, dlq: str, vhost: 
     cols = st.columns(len(se.FIELDS))
     labels = {"key": "Key contains", "header": "Header (name or name=text)", "reason": "Reason contains",
               "exception": "Exception contains", "payload": "Payload contains"}
-    query = {f: c.text_input(labels[f], key=f"dlq_search_{f}") for f, c in zip(se.FIELDS, cols)}
+    query = {f: c.text_input(labels[f], key=f"dlq_search_{f}", bind="query-params")  # deep-linkable
+             for f, c in zip(se.FIELDS, cols)}
     where = (broker, cluster, dlq, vhost)
     if st.button("Search", key="dlq_search_go"):
         bar = st.progress(0.0, text="Searching…")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlq import headers as hdr
@@ -52,6 +52,7 @@ def test_query_errors_name_the_field(raw, err):
         se.parse_query(raw)
 
 
+@settings(max_examples=1000)
 @given(st.one_of(st.none(), st.dictionaries(st.sampled_from([*se.FIELDS, "x"]),
                                             st.one_of(st.none(), st.text(max_size=1100), st.integers()))))
 def test_parse_query_raises_only_query_error(raw):

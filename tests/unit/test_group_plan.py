@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import struct
 
+import pika
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.kafka import DlqTarget
 from dlq import headers as hdr
+from dlq import rabbit_move as rm
 from dlq import skip_plan as sp
 
 
@@ -137,6 +139,7 @@ def test_role_and_read_only_refusals(role, read_only, err):
         sp.require_writable("k", read_only, "skip-to-DLQ")
 
 
+@settings(max_examples=1000)
 @given(st.one_of(st.none(), st.text(max_size=2000)))
 def test_check_reason_raises_only_refused(text):
     try:
@@ -146,6 +149,7 @@ def test_check_reason_raises_only_refused(text):
     assert out and len(out) <= sp.MAX_REASON
 
 
+@settings(max_examples=1000)
 @given(st.sampled_from(sp.RESET_MODES), st.one_of(st.none(), st.integers(-2 ** 70, 2 ** 70), st.floats(),
                                                    st.text(max_size=5)),
        st.one_of(st.none(), st.integers(0, 10 ** 6)), st.integers(0, 10 ** 6), st.integers(0, 10 ** 6))
@@ -158,3 +162,22 @@ def test_plan_reset_is_clamped_or_refused(mode, value, cur, start, length):
         return
     (row,) = plan.rows()
     assert start <= row["new"] <= end and row["skipped"] >= 0 and row["reread"] >= 0
+
+
+_header_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(),
+                                        st.text(max_size=20), st.binary(max_size=20)),
+                              lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                      st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+                              max_leaves=8)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.text(max_size=20), _header_values, max_size=6), st.binary(max_size=64), st.booleans(),
+       st.one_of(st.none(), st.text(max_size=10)), st.one_of(st.none(), st.integers(-1, 2 ** 64)))
+def test_rabbit_move_reads_hostile_headers_without_raising(headers, body, redelivered, message_id, timestamp):
+    props = pika.BasicProperties(headers=headers, message_id=message_id, timestamp=timestamp)
+    count = rm.delivery_count(props)
+    assert count is None or (isinstance(count, int) and count >= 0)
+    assert isinstance(rm.is_rejected(redelivered, props), bool)
+    mid = rm.move_id("q", "/", body, props)
+    assert len(mid) == 32 and mid == rm.move_id("q", "/", body, props)
