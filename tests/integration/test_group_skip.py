@@ -1,12 +1,20 @@
-"""Skip-to-DLQ on real brokers (noida, Tansu) and both store backends: a consumer crashes on one record;
-the skip moves exactly that record to the DLQ (bytes and headers equal, Spring's original-* headers added),
+"""Skip-to-DLQ on real brokers (noida, Tansu) and both store backends: a consumer crashes on one record
+(the collector marks the partition STALL/STOP); the skip moves exactly that record to the DLQ (bytes and headers equal, Spring's original-* headers added),
 commits the group past it, the consumer resumes, and the ordinary replay brings the record back to its
 original partition. A group with a live member is refused, with the member listed."""
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
+
+from collectors.kafka import KafkaCollector
+from config.kafka import KafkaClusterConfig
+from core.codes import Status
+from runner.collect import CollectJob
+from store.db import open_migrated
+from tests.cycles import run_cycle
 
 from dlq import api, group_actions
 from dlq import skip_plan as sp
@@ -35,6 +43,22 @@ def _scenario(bootstrap: str):
     return src, dlq, group, hdrs
 
 
+def _status_after_crash(bs: str, location, topic: str, group: str) -> int:
+    """What the Kafka collector says of the stuck partition over a 10 s window (7 cycles, 2 s apart)."""
+    cfg = KafkaClusterConfig(name="k", bootstrap_servers=[bs], topics_allow=[topic], groups_allow=[group],
+                             status_window_s=10, exact_timelag=False)
+    w = open_migrated(location)
+    job = CollectJob(KafkaCollector(cfg, w), w, cfg.interval_s)
+    try:
+        t0 = int(time.time() * 1000)
+        for i in range(7):
+            samples = run_cycle(job, t0 + i * 2_000)
+        return int(next(x.value for x in samples if x.metric == "kafka_group_partition_status"
+                        and x.labels.get("group") == group and x.labels.get("partition") == "1"))
+    finally:
+        job.close()
+
+
 def test_crashing_consumer_skip_resume_and_replay(kafka, store_at):
     location, conn = store_at
     bs = kafka.bootstrap
@@ -44,6 +68,7 @@ def test_crashing_consumer_skip_resume_and_replay(kafka, store_at):
     poison = consume_until_crash(bs, src, group, handled, expect=99)
     assert poison is not None and poison.partition == 1 and poison.offset == 2
     assert committed(bs, group)[(src, 1)] == 2  # stuck on the poison record
+    assert _status_after_crash(bs, location, src, group) in (Status.STALL, Status.STOP)
 
     dry = group_actions.skip(settings, None, "k", group, src, 1, actor="ann", role="operator", dry_run=True)
     assert [r["offset"] for r in dry["records"]] == [2] and dry["dlq"] == dlq and dry["commit_to"] == 3
