@@ -87,3 +87,35 @@ def test_reset_modes_dry_run_then_commit(kafka, store_at):
     rows = audit.find(conn, "kafka.group.reset", f"kafka:k:{group}")
     assert [r["outcome"] for r in rows] == ["reset"] * 4  # one row per reset, none for the dry runs
     assert rows[0]["detail"]["rows"][0]["new"] == expect[0] and rows[0]["actor"] == "ann"
+
+
+def test_cli_reset_dry_run_then_reset(kafka, any_store, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    bs = kafka.bootstrap
+    topic, group = f"t-{uid()}", f"g-{uid()}"
+    make_topics(bs, {topic: 2})
+    _seed(bs, topic)
+    commit(bs, group, {(topic, 0): 4, (topic, 1): 6})
+    cfg = tmp_path / "eventdeck.yaml"
+    cfg.write_text(yaml.safe_dump({"store": {"path": str(any_store)},
+                                   "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [bs]}]}}))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "eventdeck", "group", "--config", str(cfg), "reset", "k", group,
+                               "--topic", topic, *args], cwd=root, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+
+    dry = cli("--partition", "1", "--shift-by", "-3", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{topic}[1]: 6 -> 3  skipped=0 reread=3" in dry.stdout and f"{topic}[0]" not in dry.stdout
+    assert committed(bs, group) == {(topic, 0): 4, (topic, 1): 6}
+    done = cli("--to-latest", "--actor", "cli-ann")
+    assert done.returncode == 0, done.stderr
+    assert "outcome: reset" in done.stdout and committed(bs, group) == {(topic, 0): 10, (topic, 1): 10}
