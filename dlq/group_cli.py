@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         actor = a.actor or f"{getpass.getuser()}@cli"
         conn = None
         if not a.dry_run:  # changes are audited: the store must exist and be migrated
-            with closing(connect_reader(settings.store.path)) as r:
-                require_migrated(r, settings.store.path)
-            conn = connect_writer(settings.store.path)
+            with closing(connect_reader(settings.store.location)) as r:
+                require_migrated(r, settings.store.location)
+            conn = connect_writer(settings.store.location)
         try:
             if a.cmd == "skip":
                 report = group_actions.skip(settings, conn, a.cluster, a.group, a.topic, a.partition,

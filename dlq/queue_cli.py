@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(dry, default=str) if a.json else f"dry run: {dry['plan']}")
         if a.dry_run:
             return 0
-        with closing(connect_reader(settings.store.path)) as r:
-            require_migrated(r, settings.store.path)
-        with closing(connect_writer(settings.store.path)) as conn:
+        with closing(connect_reader(settings.store.location)) as r:
+            require_migrated(r, settings.store.location)
+        with closing(connect_writer(settings.store.location)) as conn:
             rep = rabbit_move.move_head(settings, conn, a.cluster, a.queue, reason=a.reason,
                                         expect_id=dry["head"]["move_id"], **kw)
         print(json.dumps(rep, default=str) if a.json else f"{rep['outcome']}: {rep['plan']}")

@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                           f"reason={m.decoded.reason!r}")
             print(search_api.describe(res), file=sys.stderr)
             return 0
-        with closing(connect_reader(settings.store.path)) as r:
-            require_migrated(r, settings.store.path)
-        with closing(connect_writer(settings.store.path)) as conn:
+        with closing(connect_reader(settings.store.location)) as r:
+            require_migrated(r, settings.store.location)
+        with closing(connect_writer(settings.store.location)) as conn:
             data, summary = search_api.export(settings, conn, a.broker, a.cluster, a.dlq, query, a.format,
                                               actor=a.actor or f"{getpass.getuser()}@cli", role="operator",
                                               vhost=a.vhost, coords=a.pick, progress=_progress)
