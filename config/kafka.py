@@ -43,6 +43,8 @@ class KafkaClusterConfig(Section):
     # Escape hatch for rare kafka-python settings, validated against the keys kafka-python accepts;
     # never the keys the profile above sets. Secret values as "env:VARNAME".
     client_options: dict[str, Any] = {}
+    read_only: bool = Field(False, description="refuse every mutating action (replay, edit, skip, reset)")
+    dlq_export: bool = Field(True, description="allow exporting DLQ messages (JSON Lines, CSV)")
 
     @field_validator("bootstrap_servers")
     @classmethod

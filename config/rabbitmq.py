@@ -49,6 +49,8 @@ class RabbitClusterConfig(Section):
     # only if it is listed here).
     stream_consumers: list[str] = []
     stream_timeout_s: float = Field(3.0, gt=0, description="wait for one stream chunk")
+    read_only: bool = Field(False, description="refuse every mutating action (replay, edit, move head)")
+    dlq_export: bool = Field(True, description="allow exporting DLQ messages (JSON Lines, CSV)")
 
     @model_validator(mode="after")
     def _profile(self) -> "RabbitClusterConfig":

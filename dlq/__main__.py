@@ -6,6 +6,7 @@
   python -m dlq replay rabbitmq local orders.dlq --rate 50
   python -m dlq replay --resume 12          # take over a job whose runner died
   python -m dlq jobs                        # recent jobs and their progress
+  python -m dlq search|export ...           # search a whole DLQ, export the matches (dlq.search_cli)
 """
 from __future__ import annotations
 
@@ -98,6 +99,10 @@ def _print(rows: list[dict[str, Any]], as_json: bool, cols: tuple[str, ...]) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from dlq import search_cli  # search | export live in their own module
+
+    if search_cli.wants(sys.argv[1:] if argv is None else argv):
+        return search_cli.main(argv)
     a = _parser().parse_args(argv)
     try:
         settings = load_settings(a.config)
@@ -128,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
             _print(rows, a.json, ("coord", "key", "timestamp_ms", "size", "reason", "target", "payload"))
             return 0
         req = _request(a)
+        from dlq.guards import read_only_refusal
+
+        if not a.dry_run and (refused := read_only_refusal(settings, a.broker, a.cluster, "replay")):
+            print(f"refused: {refused}", file=sys.stderr)
+            return 1
         if a.dry_run:
             _print(api.dry_run(settings, req), a.json, ("coord", "action", "target", "reason"))
             return 0

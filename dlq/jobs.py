@@ -55,6 +55,10 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
     ctx = JobContext(conn=conn, job=job, settings=settings)
     error = None
     try:
+        from dlq.guards import read_only_refusal
+
+        if (refused := read_only_refusal(settings, job["broker"], job["cluster"], "replay")) is not None:
+            raise ReplayError(refused)
         if job["broker"] == "kafka":
             state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
         else:

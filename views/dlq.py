@@ -15,9 +15,10 @@ import streamlit as st
 from core import links
 from dlq import api
 from dlq.edit import payload_diff
+from dlq.guards import read_only_refusal
 from dlq.headers import is_broker_routing_header
 from store import status
-from views import common, frames, ticks
+from views import common, dlq_search, frames, ticks
 
 PAGE_SIZE = 50
 _REQUEST_KEY = "replay_request"   # set by a Replay button; the confirmation dialog is open while it is set
@@ -103,10 +104,13 @@ def confirm(request: dict, shown: dict[str, dict]) -> None:
         report = None
     plan = None if report is None else _show_plan(request, report)
     edit = edit_form(request, shown)
+    refused = read_only_refusal(ctx.settings, request["broker"], request["cluster"], "replay")
+    if refused:
+        st.error(refused)
     ok, cancel = st.columns(2)
     # A viewer refused the dry run may still press Confirm: the server-side role check refuses and audits it.
     if ok.button("Confirm replay", type="primary", key="replay_confirm",
-                 disabled=edit is False or (not refusal and (plan is None or plan.empty))):
+                 disabled=edit is False or bool(refused) or (not refusal and (plan is None or plan.empty))):
         # the job replays exactly what this dry run saw (the pin), with the operator's edit if any
         final = {**request, "pin": report["pin"] if report else None, **({"edit": edit} if edit else {})}
         job_id = common.operator_action(  # enqueue_replay commits the job and its audit entry together
@@ -347,6 +351,7 @@ if st.session_state.get(_DONE_KEY):
     st.success(f"Replay job {st.session_state[_DONE_KEY]} queued; the collector service runs it.")
 if st.session_state.get(_REQUEST_KEY):
     confirm(st.session_state[_REQUEST_KEY], {m["coord"]: m for m in msgs or []})
+dlq_search.render(ctx, broker, cluster, name, vhost)
 
 
 @st.fragment(run_every=ctx.settings.dlq.job_poll_interval_s * 2)

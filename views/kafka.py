@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.codes import GROUP_STATE_NAMES, STATUS_NAMES
 from store import queries
-from views import charts, common, frames, units
+from views import charts, common, frames, group_actions, units
 
 TOP_TOPICS = 10
 GROUP_METRICS = {"kafka_group_total_lag_messages": "lag (messages)", "kafka_group_max_lag_seconds": "time lag",
@@ -55,6 +55,8 @@ else:
     parts["partition"] = parts["partition"].astype(int)
     st.dataframe(frames.in_units(parts.sort_values(["topic", "partition"]), counts=["lag (messages)", "committed offset"]),
                  hide_index=True, key="kafka_partitions", column_order=["topic", "partition", *PARTITION_METRICS.values()])
+
+group_actions.render(ctx, cluster, group, parts)
 
 left, right = st.columns(2)
 with left:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.codes import STATUS_NAMES
 from store import queries
-from views import common, frames, units
+from views import common, frames, queue_actions, units
 
 QUEUE_METRICS = {
     "rabbitmq_queue_ready_messages": "ready", "rabbitmq_queue_unacked_messages": "unacked",
@@ -106,6 +106,8 @@ if picked:
                                  empty=f"no {title.lower()} history in this time range", key=f"rabbit_{metric}",
                                  frame=lambda df: df.assign(name=df["queue"].where(df["vhost"] == "/",
                                                                                   df["vhost"] + " " + df["queue"])))
+
+queue_actions.render(ctx, cluster, queues)
 
 st.subheader("Nodes")
 common.table(nodes, f"no node health collected from RabbitMQ {cluster}")
