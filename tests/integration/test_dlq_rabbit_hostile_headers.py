@@ -39,7 +39,7 @@ def test_cc_bcc_and_user_id_are_not_republished_and_the_dry_run_shows_them_dropp
     topo.wait_depth(dlq, 1)
     topo.drain(outside), topo.drain(hidden)  # sender-selected distribution copied it there at publish time
     st = settings(allowed_targets={"r": [orders]})  # the policy: only the DLQ's source
-    open_migrated(st.store.path).close()
+    open_migrated(st.store.handle).close()
 
     report = api.dry_run_report(st, {"broker": "rabbitmq", "cluster": "r", "dlq": dlq, "rate_per_s": None})
     [row] = report["rows"]
@@ -57,8 +57,8 @@ def test_cc_bcc_and_user_id_are_not_republished_and_the_dry_run_shows_them_dropp
 
 def test_edit_before_replay_refuses_cc_bcc_and_user_id(settings):
     st = settings()
-    open_migrated(st.store.path).close()
-    conn = open_migrated(st.store.path)
+    open_migrated(st.store.handle).close()
+    conn = open_migrated(st.store.handle)
     try:
         for name in ("CC", "bcc", "user_id"):
             req = {"broker": "rabbitmq", "cluster": "r", "dlq": "q.dlq", "rate_per_s": None,
@@ -82,7 +82,7 @@ def test_timestamp_beyond_9999_doubles_and_floats_neither_break_the_dlq_nor_chan
         message_id="plain", headers={"x-death": [_death(orders)], "x-first-death-queue": orders}))
     topo.wait_depth(dlq, 2)
     st = settings()
-    open_migrated(st.store.path).close()
+    open_migrated(st.store.handle).close()
 
     rows = api.browse(st, "rabbitmq", "r", dlq, page=0, page_size=50)
     assert sorted(r["key"] for r in rows) == ["odd", "plain"]
@@ -114,7 +114,7 @@ def test_a_header_that_would_not_round_trip_fails_that_message_alone(topo, setti
             message_id=mid, headers={"x-death": [_death(orders)], "x-first-death-queue": orders, "id": mid}))
     topo.wait_depth(dlq, 2)
     st = settings()
-    open_migrated(st.store.path).close()
+    open_migrated(st.store.handle).close()
     from brokers import amqp_fields
     real = amqp_fields.round_trip_problem
 
@@ -172,7 +172,7 @@ def test_nested_bracket_payload_is_browsed_and_shown_by_the_cli(topo, settings, 
     topo.ch.basic_publish("", dlq, b'{"n": 1}', pika.BasicProperties(message_id="flat"))
     topo.wait_depth(dlq, 2)
     st = settings()
-    open_migrated(st.store.path).close()
+    open_migrated(st.store.handle).close()
     rows = {r["key"]: r for r in api.browse(st, "rabbitmq", "r", dlq, page=0, page_size=50)}
     assert (rows["deep"]["payload_kind"], rows["flat"]["payload_kind"]) == ("text", "json")
     assert rows["deep"]["size"] == len(deep)
@@ -202,7 +202,7 @@ def test_new_dlq_resolves_its_sources_live_at_dry_run_time(topo, settings):
         message_id="m2", headers={"x-death": [_death(other)], "x-first-death-queue": other}))
     topo.wait_depth(grave, 2)
     st = settings(allowed_targets={})  # only linked sources
-    open_migrated(st.store.path).close()
+    open_migrated(st.store.handle).close()
     report = api.dry_run_report(st, {"broker": "rabbitmq", "cluster": "r", "dlq": grave, "rate_per_s": None})
     by_key = {r["key"]: r for r in report["rows"]}
     assert by_key["m1"]["action"] == "replay" and orders in by_key["m1"]["target"], by_key["m1"]

@@ -14,7 +14,8 @@ from store.handle import POSTGRESQL, SQLITE, Store
 ROOT = Path(__file__).resolve().parents[2]
 OWNERS = ("store", "config")  # the packages that may spell the store's location
 # tests of the settings themselves read the fields they validate
-SETTINGS_TESTS = {"tests/unit/test_config.py", "tests/unit/test_store_postgres.py", "tests/unit/test_store_handle.py"}
+SETTINGS_TESTS = {"tests/unit/test_config.py", "tests/unit/test_store_postgres.py", "tests/unit/test_store_handle.py",
+                  "tests/unit/test_config_secrets_echo.py"}
 LOCATION_FIELDS = {"path", "url", "location"}
 
 
