@@ -14,13 +14,12 @@ import argparse
 import getpass
 import json
 import sys
-from contextlib import closing
+import contextlib
 from typing import Any
 
-from config import ConfigError, load_settings
+from config import load_settings
+from dlq import cli_io
 from dlq import skip_plan as sp
-from dlq.context import ReplayError
-from store.db import NotMigrated, connect_reader, connect_writer, require_migrated
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,36 +80,26 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
+    return cli_io.exit_code(lambda: _run(a), refused=(sp.Refused,))
+
+
+def _run(a: argparse.Namespace) -> int:
     from dlq import group_actions
 
-    try:
-        settings = load_settings(a.config)
-        actor = a.actor or f"{getpass.getuser()}@cli"
-        conn = None
-        if not a.dry_run:  # changes are audited: the store must exist and be migrated
-            with closing(connect_reader(settings.store.handle)) as r:
-                require_migrated(r, settings.store.handle)
-            conn = connect_writer(settings.store.handle)
-        try:
-            if a.cmd == "skip":
-                report = group_actions.skip(settings, conn, a.cluster, a.group, a.topic, a.partition,
-                                            offset=a.offset, count=a.count, dlq=a.dlq, reason=a.reason,
-                                            actor=actor, role="operator", dry_run=a.dry_run)
-            else:
-                report = group_actions.reset(settings, conn, a.cluster, a.group, spec_of(a), topic=a.topic,
-                                             partitions=a.partition, actor=actor, role="operator",
-                                             dry_run=a.dry_run)
-        finally:
-            if conn is not None:
-                conn.close()
-        _show(report, a.json)
-        return 0
-    except sp.Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
-    except (ConfigError, ReplayError, ValueError, FileNotFoundError, NotMigrated) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    settings = load_settings(a.config)
+    actor = a.actor or f"{getpass.getuser()}@cli"
+    # a dry run changes nothing and needs no store; a change is audited, so the store must exist and be migrated
+    with contextlib.nullcontext(None) if a.dry_run else cli_io.audited_store(settings) as conn:
+        if a.cmd == "skip":
+            report = group_actions.skip(settings, conn, a.cluster, a.group, a.topic, a.partition,
+                                        offset=a.offset, count=a.count, dlq=a.dlq, reason=a.reason,
+                                        actor=actor, role="operator", dry_run=a.dry_run)
+        else:
+            report = group_actions.reset(settings, conn, a.cluster, a.group, spec_of(a), topic=a.topic,
+                                         partitions=a.partition, actor=actor, role="operator",
+                                         dry_run=a.dry_run)
+    _show(report, a.json)
+    return 0
 
 
 if __name__ == "__main__":

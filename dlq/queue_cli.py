@@ -13,12 +13,10 @@ import argparse
 import getpass
 import json
 import sys
-from contextlib import closing
 
-from config import ConfigError, load_settings
+from config import load_settings
+from dlq import cli_io
 from dlq import skip_plan as sp
-from dlq.context import ReplayError
-from store.db import NotMigrated, connect_reader, connect_writer, require_migrated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,29 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--actor", help="who acts (default $USER@cli)")
     a = ap.parse_args(argv)
+    return cli_io.exit_code(lambda: _run(a), refused=(sp.Refused,))
+
+
+def _run(a: argparse.Namespace) -> int:
     from dlq import rabbit_move
 
-    try:
-        settings = load_settings(a.config)
-        actor = a.actor or f"{getpass.getuser()}@cli"
-        kw = dict(vhost=a.vhost, dlq=a.dlq, actor=actor, role="operator", force=a.force)
-        dry = rabbit_move.move_head(settings, None, a.cluster, a.queue, dry_run=True, **kw)
-        print(json.dumps(dry, default=str) if a.json else f"dry run: {dry['plan']}")
-        if a.dry_run:
-            return 0
-        with closing(connect_reader(settings.store.handle)) as r:
-            require_migrated(r, settings.store.handle)
-        with closing(connect_writer(settings.store.handle)) as conn:
-            rep = rabbit_move.move_head(settings, conn, a.cluster, a.queue, reason=a.reason,
-                                        expect_id=dry["head"]["move_id"], **kw)
-        print(json.dumps(rep, default=str) if a.json else f"{rep['outcome']}: {rep['plan']}")
+    settings = load_settings(a.config)
+    actor = a.actor or f"{getpass.getuser()}@cli"
+    kw = dict(vhost=a.vhost, dlq=a.dlq, actor=actor, role="operator", force=a.force)
+    dry = rabbit_move.move_head(settings, None, a.cluster, a.queue, dry_run=True, **kw)
+    print(json.dumps(dry, default=str) if a.json else f"dry run: {dry['plan']}")
+    if a.dry_run:
         return 0
-    except sp.Refused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
-    except (ConfigError, ReplayError, ValueError, FileNotFoundError, NotMigrated) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with cli_io.audited_store(settings) as conn:
+        rep = rabbit_move.move_head(settings, conn, a.cluster, a.queue, reason=a.reason,
+                                    expect_id=dry["head"]["move_id"], **kw)
+    print(json.dumps(rep, default=str) if a.json else f"{rep['outcome']}: {rep['plan']}")
+    return 0
 
 
 if __name__ == "__main__":

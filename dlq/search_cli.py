@@ -12,14 +12,12 @@ import argparse
 import getpass
 import json
 import sys
-from contextlib import closing
 from pathlib import Path
 
-from config import ConfigError, load_settings
+from config import load_settings
+from dlq import cli_io
 from dlq import search as se
 from dlq import search_api
-from dlq.context import ReplayError
-from store.db import NotMigrated, connect_reader, connect_writer, require_migrated
 
 COMMANDS = ("search", "export")
 
@@ -60,41 +58,36 @@ def _progress(looked: int, total: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     query = {f: getattr(a, f) for f in se.FIELDS}
-    try:
-        settings = load_settings(a.config)
-        if a.cmd == "search":
-            res = search_api.search(settings, a.broker, a.cluster, a.dlq, query, vhost=a.vhost,
-                                    progress=_progress, coords=a.pick)
-            print(file=sys.stderr)
-            for m in res["matches"]:
-                if a.json:
-                    print(json.dumps(se.export_record(m), ensure_ascii=False, sort_keys=True))
-                else:
-                    print(f"coord={m.coord} timestamp_ms={m.ts_ms} key={(m.key or b'').decode('utf-8', 'replace')!r} "
-                          f"reason={m.decoded.reason!r}")
-            print(search_api.describe(res), file=sys.stderr)
-            return 0
-        with closing(connect_reader(settings.store.handle)) as r:
-            require_migrated(r, settings.store.handle)
-        with closing(connect_writer(settings.store.handle)) as conn:
-            data, summary = search_api.export(settings, conn, a.broker, a.cluster, a.dlq, query, a.format,
-                                              actor=a.actor or f"{getpass.getuser()}@cli", role="operator",
-                                              vhost=a.vhost, coords=a.pick, progress=_progress)
+    return cli_io.exit_code(lambda: _run(a, query), refused=(search_api.ExportRefused,))
+
+
+def _run(a: argparse.Namespace, query: dict) -> int:
+    settings = load_settings(a.config)
+    if a.cmd == "search":
+        res = search_api.search(settings, a.broker, a.cluster, a.dlq, query, vhost=a.vhost,
+                                progress=_progress, coords=a.pick)
         print(file=sys.stderr)
-        if a.out:
-            Path(a.out).write_bytes(data)
-        else:
-            sys.stdout.buffer.write(data)
-            sys.stdout.flush()
-        print(f"exported {summary['exported']:,} of {summary['looked']:,} read ({summary['total']:,} in the DLQ)"
-              + (f", stopped at dlq.scan_max_{summary['stopped']}" if summary["stopped"] else ""), file=sys.stderr)
+        for m in res["matches"]:
+            if a.json:
+                print(json.dumps(se.export_record(m), ensure_ascii=False, sort_keys=True))
+            else:
+                print(f"coord={m.coord} timestamp_ms={m.ts_ms} key={(m.key or b'').decode('utf-8', 'replace')!r} "
+                      f"reason={m.decoded.reason!r}")
+        print(search_api.describe(res), file=sys.stderr)
         return 0
-    except search_api.ExportRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return 1
-    except (ConfigError, ReplayError, ValueError, FileNotFoundError, NotMigrated) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with cli_io.audited_store(settings) as conn:
+        data, summary = search_api.export(settings, conn, a.broker, a.cluster, a.dlq, query, a.format,
+                                          actor=a.actor or f"{getpass.getuser()}@cli", role="operator",
+                                          vhost=a.vhost, coords=a.pick, progress=_progress)
+    print(file=sys.stderr)
+    if a.out:
+        Path(a.out).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    print(f"exported {summary['exported']:,} of {summary['looked']:,} read ({summary['total']:,} in the DLQ)"
+          + (f", stopped at dlq.scan_max_{summary['stopped']}" if summary["stopped"] else ""), file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
