@@ -26,8 +26,10 @@ def render(ctx: common.PageContext, broker: str, cluster: str, dlq: str, vhost: 
                f"{ctx.settings.dlq.scan_max_bytes:,} bytes (dlq.scan_max_messages, dlq.scan_max_bytes)"
                + (". " + api.RABBIT_BROWSE_NOTE if broker == "rabbitmq" else "."))
     cols = st.columns(len(se.FIELDS))
-    labels = {"key": "Key contains", "header": "Header (name or name=text)", "reason": "Reason contains",
-              "exception": "Exception contains", "payload": "Payload contains"}
+    # labels differ from the page's own filters above ("Reason contains" there filters the browsed page)
+    labels = {"key": "Search: key contains", "header": "Search: header (name or name=text)",
+              "reason": "Search: reason contains", "exception": "Search: exception contains",
+              "payload": "Search: payload contains"}
     query = {f: c.text_input(labels[f], key=f"dlq_search_{f}", bind="query-params")  # deep-linkable
              for f, c in zip(se.FIELDS, cols)}
     where = (broker, cluster, dlq, vhost)

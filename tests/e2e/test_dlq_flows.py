@@ -56,7 +56,7 @@ def test_deep_link_opens_the_view(dashboard, page, rabbit_dlq):
     page.get_by_text(f"Messages in {rabbit_dlq}").wait_for(timeout=60_000)
     settle(page)
     shoot(page, "dlq-deep-link")
-    assert page.get_by_label("Reason contains").input_value() == "rejected"
+    assert page.get_by_label("Reason contains", exact=True).input_value() == "rejected"
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
     assert "last 6 h" in (picker.locator("input").first.input_value() + picker.inner_text())
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -197,7 +197,7 @@ def test_ticks_follow_messages_across_refreshes_and_replay_exactly_them(dashboar
         job = dlq_api.list_jobs(conn)[0]
     finally:
         conn.close()
-    settings = load_settings(str(dashboard.store.parent / "eventdeck.yaml"))
+    settings = load_settings(str(dashboard.config))
     from dlq.jobs import run_pending
     assert run_pending(settings, dashboard.store, job["id"]) == job["id"]
     conn = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from alerts import api
+from alerts.builtin import BUILTIN_RULES
 from alerts.evaluator import Options, evaluate
 from store import alerts as store_alerts
 from store.db import connect_reader, open_migrated
@@ -158,7 +159,7 @@ def test_silence_suppresses_sending_not_recording(conn):
 
 
 def test_builtin_rules_fire_on_stopped_group_and_down_collector(conn):
-    assert api.seed_builtin(conn, T0) == 4
+    assert api.seed_builtin(conn, T0) == len(BUILTIN_RULES)
     assert api.seed_builtin(conn, T0) == 0   # idempotent
     grp = {"cluster": "c1", "group": "orders"}
     for i in range(5):  # every 15 s for one minute: STOP (4), collector down, DLQ receiving
