@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from config.base import Section
+from config.schema_registry import SchemaRegistryConfig
 
 DEFAULT_DLQ_PATTERNS = ["*.dlq", "*-dlq", "*.DLT", "*-dlt", "*_dlq", "dlq.*"]
 
@@ -38,6 +39,7 @@ class KafkaClusterConfig(Section):
     # Passed through to kafka-python (security_protocol, sasl_mechanism, ssl_cafile, ...).
     # Secret values are given as "env:VARNAME" and resolved from the environment.
     client_options: dict[str, Any] = {}
+    schema_registry: SchemaRegistryConfig | None = None  # decode Avro/Protobuf/JSON Schema DLQ messages
 
     @field_validator("bootstrap_servers")
     @classmethod
