@@ -295,6 +295,30 @@ def decode_body(parsed: Parsed, body: bytes, indexes: tuple[int, ...], max_decod
     raise SchemaError("schema parse error", f"unsupported schema type {parsed.schema_type}")
 
 
+_AVRO_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "bytes": (str,), "boolean": (bool,), "int": (int,), "long": (int,),
+    "float": (int, float), "double": (int, float), "null": (type(None),)}
+
+
+def _avro_hint(schema: Any, doc: Any) -> str:
+    """Which fields of a record edit are missing, unknown or of the wrong JSON type (fastavro's own error
+    names none)."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return ""
+    if not isinstance(doc, dict):
+        return f"expected a JSON object for record {schema.get('name')}"
+    fields = {f["name"]: f for f in schema.get("fields", [])}
+    out = [f"missing field {n}" for n, f in fields.items() if n not in doc and "default" not in f]
+    out += [f"unknown field {n}" for n in doc if n not in fields]
+    for n, f in fields.items():
+        t = f.get("type")
+        if n in doc and isinstance(t, str) and t in _AVRO_JSON_TYPES:
+            ok = isinstance(doc[n], _AVRO_JSON_TYPES[t]) and not (t != "boolean" and isinstance(doc[n], bool))
+            if not ok:
+                out.append(f"field {n}: expected {t}, got {type(doc[n]).__name__} {json.dumps(doc[n])[:40]}")
+    return "; ".join(out[:10])
+
+
 def encode_body(parsed: Parsed, text: str, indexes: tuple[int, ...]) -> bytes:
     """The body for edited JSON ``text``, validated against the schema first; SchemaError('invalid edit',
     the validation error) when it does not fit."""
@@ -310,8 +334,10 @@ def encode_body(parsed: Parsed, text: str, indexes: tuple[int, ...]) -> bytes:
             try:
                 recs = list(fastavro.json_reader(io.StringIO(json.dumps(doc)), parsed.obj))
             except Exception as exc:  # noqa: BLE001
+                hint = _avro_hint(parsed.obj, doc)
                 raise SchemaError("invalid edit", f"does not match the Avro schema (Avro JSON encoding, unions "
-                                                  f"as {{\"type\": value}}): {type(exc).__name__}: {exc}") from None
+                                                  f"as {{\"type\": value}}): {hint or f'{type(exc).__name__}: {exc}'}"
+                                  ) from None
             if len(recs) != 1:
                 raise SchemaError("invalid edit", "one value expected")
             try:
@@ -524,3 +550,24 @@ def decoder_for(cluster_cfg: Any, budget_s: float = LOOKUP_BUDGET_S) -> Decoder:
     if reg is None:
         return Decoder(None)
     return Decoder(cache_for(cluster_cfg.name, reg), reg.api, budget_s)
+
+
+def encode_edit(settings: Any, broker: str, cluster: str, msg: Any, edited_json: str
+                ) -> tuple[bytes, str, dict[str, Any]]:
+    """``(bytes to publish, the decoded original as JSON text, audit facts of the schema)`` for an edit of a
+    schema'd message; SchemaError when the cluster has no registry, the original cannot be decoded, or the
+    edit does not validate against the message's own schema."""
+    if broker != "kafka":
+        raise SchemaError("no registry", "schema'd edits are for Kafka DLQs (a registry belongs to a Kafka cluster)")
+    cfg = next((c for c in settings.kafka.clusters if c.name == cluster), None)
+    if cfg is None or cfg.schema_registry is None:
+        raise SchemaError("no registry", f"kafka.clusters[{cluster}].schema_registry is not configured")
+    dec = decoder_for(cfg)
+    before = dec.decode(msg.value, msg.headers)
+    if not before or before["status"] != "decoded":
+        raise SchemaError((before or {}).get("reason") or "not schema'd",
+                          (before or {}).get("detail") or "the original message names no schema")
+    encoded = dec.encode(msg.value, msg.headers, edited_json)
+    return encoded, before["json"], {"framing": before["framing"], "id_kind": before["id_kind"],
+                                      "schema_id": before["schema_id"], "subject": before.get("subject"),
+                                      "version": before.get("version"), "format": before["format"]}
