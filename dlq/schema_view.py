@@ -99,3 +99,16 @@ def annotate(view: dict[str, Any], value_result: dict[str, Any] | None, key_resu
     view["schema"] = summary(value_result)
     view["key_schema"] = summary(key_result)
     return view
+
+
+def cli_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """A browse row for ``python -m dlq show``: ``schema`` (label, or '' when none) and ``decoded`` (compact
+    JSON, or ``reason: detail``) added as text; the raw ``payload`` stays."""
+    s = row.get("schema")
+    if not s:
+        return {**row, "schema": "", "decoded": ""}
+    if s["status"] == "decoded":
+        text = json.dumps(json.loads(s["decoded"]), ensure_ascii=False, separators=(",", ":")) \
+            if not s.get("decoded_truncated") else s["decoded"]
+        return {**row, "schema": f"{s['format']} {s['label']}", "decoded": text}
+    return {**row, "schema": s.get("label") or "", "decoded": f"{s.get('reason')}: {s.get('detail') or ''}"}

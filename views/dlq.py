@@ -16,7 +16,7 @@ from core import links
 from dlq import api
 from dlq.edit import payload_diff
 from store import status
-from views import common, frames
+from views import common, dlq_schema, frames
 
 PAGE_SIZE = 50
 _REQUEST_KEY = "replay_request"   # set by a Replay button; the confirmation dialog is open while it is set
@@ -56,6 +56,8 @@ def edit_form(request: dict, shown: dict[str, dict]) -> dict | None | bool:
     if sel["mode"] != "picked" or len(coords) != 1:
         return None
     m = shown.get(coords[0])
+    if m is not None and m.get("schema") and m["schema"]["status"] == "decoded":
+        return dlq_schema.schema_edit(request, m, ctx.settings)
     if m is None or m.get("raw_text") is None:
         st.caption("Edit before replay: only for a message on the current page whose whole payload is UTF-8 text "
                    f"of at most {limit} bytes.")
@@ -161,6 +163,7 @@ def filter_row() -> tuple[dict, int, bool]:
                                key=links.DLQ_PAGE, bind="query-params"))
     in_window = f5.toggle("In range only", key="f_window", bind="query-params",
                           help="only messages dead-lettered in the time range picked in the sidebar")
+    filters.update(dlq_schema.field_filter())
     return filters, page, in_window
 
 
@@ -170,7 +173,8 @@ def message_table(msgs: list[dict]) -> list[str]:
                            "mark": "malformed header" if m.get("header_error") else "",
                            "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
                            "exception": frames.escape_text(m["exception_class"], 256),
-                           "replays": m["replay_count"], "target": frames.escape_text(m["target"], 300),
+                           "schema": dlq_schema.schema_cell(m), "replays": m["replay_count"],
+                           "target": frames.escape_text(m["target"], 300),
                            "size (B)": m["size"]} for m in msgs])
     event = st.dataframe(shown, hide_index=True, key="dlq_messages", on_select="rerun", selection_mode="multi-row")
     rows = event.selection.rows if event is not None else []
@@ -192,6 +196,7 @@ def message_detail(msgs: list[dict]) -> None:
     with p:
         st.caption(f"Payload ({m['payload_kind']}, {m['size']} bytes{', truncated' if m['truncated'] else ''})")
         st.code(m["payload"] or "(empty)", language="json" if m["payload_kind"] == "json" else None)
+        dlq_schema.schema_detail(m, limit)
 
 
 def selection_buttons(selected: list[str], filters: dict) -> None:

@@ -174,3 +174,23 @@ def test_invalid_schema_edit_fails_that_message_alone(kafka, registry, tmp_store
     assert (job["replayed"], job["failed"]) == (0, 1), job
     assert "invalid edit" in rows[0]["detail"] and "qty" in rows[0]["detail"]
     assert read_all(kafka.bootstrap, orders, 0, timeout=3) == []
+
+
+def test_cli_show_prints_decoded_values_and_reasons(kafka, registry, tmp_path, capsys):
+    import yaml
+
+    from dlq.__main__ import main
+
+    _, dlq, _ = _mixed_dlq(kafka, registry)
+    cfg = tmp_path / "eventdeck.yaml"
+    cfg.write_text(yaml.safe_dump({"store": {"path": str(tmp_path / "s.db")}, "kafka": {"clusters": [
+        {"name": "k", "bootstrap_servers": [kafka.bootstrap], "schema_registry": {"url": registry.url}}]}}))
+    assert main(["--config", str(cfg), "show", "kafka", "k", dlq, "--json"]) == 0
+    rows = {r["key"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert json.loads(rows["k-json"]["decoded"]) == {"sku": "S-9", "qty": 4}
+    assert rows["k-json"]["schema"].startswith(f"json {dlq}-value v3")
+    assert rows["k-garbage"]["decoded"].startswith("unknown id")
+    assert rows["k-plain"]["decoded"] == "" and rows["k-plain"]["payload"]
+    assert main(["--config", str(cfg), "show", "kafka", "k", dlq, "--field", "qty", "--field-value", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("coord=") == 1 and "key=k-json" in out and 'decoded={"sku":"S-9","qty":4}' in out
