@@ -273,9 +273,12 @@ def decode_body(parsed: Parsed, body: bytes, indexes: tuple[int, ...], max_decod
         if parsed.schema_type == "PROTOBUF":
             from google.protobuf import json_format, message_factory
 
-            desc = _protobuf_type(parsed.obj, indexes)
-            info["message_type"] = desc.full_name
-            msg = message_factory.GetMessageClass(desc)()
+            classes = parsed.extra.setdefault("classes", {})
+            if indexes not in classes:  # one class per message type of the schema (bounded by its types)
+                desc = _protobuf_type(parsed.obj, indexes)
+                classes[indexes] = message_factory.GetMessageClass(desc)
+            info["message_type"] = classes[indexes].DESCRIPTOR.full_name
+            msg = classes[indexes]()
             msg.ParseFromString(body)
             value = json_format.MessageToDict(msg, preserving_proto_field_name=True)
             return value, _bounded_json(value, max_decoded), info
