@@ -171,9 +171,9 @@ def message_table(msgs: list[dict]) -> list[str]:
     """The messages, with row selection; returns the coordinates of the selected rows."""
     shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]),
                            "mark": "malformed header" if m.get("header_error") else "",
-                           "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
-                           "exception": frames.escape_text(m["exception_class"], 256),
-                           "schema": dlq_schema.schema_cell(m), "replays": m["replay_count"],
+                           "key": frames.escape_text(m["key"], 80), "schema": dlq_schema.schema_cell(m),
+                           "reason": frames.escape_text(m["reason"], 120),
+                           "exception": frames.escape_text(m["exception_class"], 256), "replays": m["replay_count"],
                            "target": frames.escape_text(m["target"], 300),
                            "size (B)": m["size"]} for m in msgs])
     event = st.dataframe(shown, hide_index=True, key="dlq_messages", on_select="rerun", selection_mode="multi-row")
