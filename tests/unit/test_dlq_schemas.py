@@ -256,3 +256,31 @@ def test_protobuf_proto_text_is_a_schema_parse_error():
     client = FakeClient({1: RawSchema("PROTOBUF", 'syntax = "proto3"; message A { string a = 1; }')})
     d = Decoder(SchemaCache(CFG, client)).decode(framed(1, b"\x00\x0a\x01a"), [])
     assert d["reason"] == "schema parse error" and "format=serialized" in d["detail"]
+
+
+_FUZZ_DECODER = None
+
+
+def _fuzz_decoder():
+    global _FUZZ_DECODER
+    if _FUZZ_DECODER is None:
+        _FUZZ_DECODER = recorded_decoder()
+    return _FUZZ_DECODER
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=1200, deadline=None)
+@given(sid=st.sampled_from([1, 2, 3, 4, 7, 2**31 - 1]), body=st.binary(max_size=64),
+       header=st.one_of(st.none(), st.binary(max_size=24)), is_key=st.booleans())
+def test_fuzz_decode_never_raises_and_says_why(sid, body, header, is_key):
+    """The whole decode pipeline (framing → cached schema → Avro/Protobuf/JSON decoder) on garbage bodies
+    behind real schema ids: a result or a reason, never an exception."""
+    headers = [] if header is None else [("__key_schema_id" if is_key else "__value_schema_id", header)]
+    d = _fuzz_decoder().decode(framed(sid, body), headers, is_key=is_key)
+    assert d is not None
+    assert d["status"] == "decoded" or (d["status"] == "failed" and d["reason"] and d["detail"])
+    if d["status"] == "decoded":
+        json.loads(d["json"])
