@@ -17,6 +17,9 @@ def field_filter() -> dict[str, str]:
     path = c1.text_input("Decoded field (e.g. total.currency)", key="f_field", bind="query-params")
     op = c2.selectbox("Match", FIELD_OPS, key="f_field_op", bind="query-params")
     value = c3.text_input("Field value", key="f_field_value", bind="query-params")
+    if path:
+        st.caption("The decoded-field filter narrows what is shown; a filter replay cannot select on decoded "
+                   "fields (it is refused): tick the rows to replay them.")
     return {"field": path, "field_op": op, "field_value": value} if path else {}
 
 
