@@ -12,7 +12,8 @@ Protobuf: confluent-kafka's Python serializer registers the base64 serialized ``
 a real registry converts it to ``.proto`` text and hands the serialized form back for
 ``?format=serialized``. The stand-in keeps what was registered and returns it for every format, which is
 what ``?format=serialized`` returns from a real one. ``delay_s`` slows every answer (hostile tests);
-``fail`` makes every answer a 503; ``put(id, doc)`` plants a schema answer (oversized, recursive ...).
+``fail`` makes every answer a 503; ``authorization`` demands that Authorization header (else 401);
+``ssl_context`` serves https; ``put(id, doc)`` plants a schema answer (oversized, recursive ...).
 Apicurio endpoints are not served (the Apicurio framings are tested through planted answers).
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from urllib.parse import unquote, urlparse
 
 
 class RegistryStandIn:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: Any = None, authorization: str | None = None) -> None:
         self.schemas: dict[int, dict[str, Any]] = {}  # id -> {schema, schemaType, references, guid}
         self.subjects: dict[str, list[int]] = {}
         self.delay_s = 0.0
@@ -36,13 +37,18 @@ class RegistryStandIn:
         self.requests: list[str] = []
         self.lock = threading.Lock()
         self._next = 1
+        self.authorization = authorization  # the Authorization header every request must carry (else 401)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if ssl_context is not None:  # https: the tests' own CA (trustme)
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> "RegistryStandIn":
         self.thread.start()
@@ -106,6 +112,8 @@ class RegistryStandIn:
                 outer.requests.append(f"{method} {self.path}")
                 if outer.delay_s:
                     time.sleep(outer.delay_s)
+                if outer.authorization is not None and self.headers.get("Authorization") != outer.authorization:
+                    return self._send(401, {"error_code": 40101, "message": "Unauthorized"})
                 if outer.fail:
                     return self._send(503, {"error_code": 50301, "message": "stand-in told to fail"})
                 body: Any = None
