@@ -7,6 +7,7 @@ confluent-kafka's serializers and Eventdeck's client call, and stores what the s
 * ``POST /subjects/{subject}`` — look a schema up in a subject
 * ``GET /schemas/ids/{id}``, ``GET /schemas/guids/{guid}``, ``GET /schemas/ids/{id}/versions``
 * ``GET /subjects/{subject}/versions/{version|latest}``, ``GET /subjects``
+* Apicurio content by global / content id (below)
 
 Protobuf: confluent-kafka's Python serializer registers the base64 serialized ``FileDescriptorProto``;
 a real registry converts it to ``.proto`` text and hands the serialized form back for
@@ -14,7 +15,8 @@ a real registry converts it to ``.proto`` text and hands the serialized form bac
 what ``?format=serialized`` returns from a real one. ``delay_s`` slows every answer (hostile tests);
 ``fail`` makes every answer a 503; ``authorization`` demands that Authorization header (else 401);
 ``ssl_context`` serves https; ``put(id, doc)`` plants a schema answer (oversized, recursive ...).
-Apicurio endpoints are not served (the Apicurio framings are tested through planted answers).
+Apicurio: ``GET /apis/registry/{v2,v3}/ids/{globalIds,contentIds}/{id}`` (the raw content; v2 names its
+type in ``X-Registry-ArtifactType``, v3 does not) and ``…/references`` (none) over the same stored schemas.
 """
 from __future__ import annotations
 
@@ -150,6 +152,20 @@ class RegistryStandIn:
                         sid = ids[v - 1]
                         return self._send(200, {"subject": unquote(m[1]), "version": v, "id": sid,
                                                 **outer._doc(sid)})
+                m = re.fullmatch(r"/apis/registry/(v2|v3)/ids/(globalIds|contentIds)/(\d+)(/references)?", path)
+                if m and int(m[3]) in outer.schemas:  # Apicurio: the raw content by id (v2 names its type)
+                    sid = int(m[3])
+                    if m[4]:
+                        return self._send(200, [])
+                    body = outer.schemas[sid]["schema"].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    if m[1] == "v2":
+                        self.send_header("X-Registry-ArtifactType", outer.schemas[sid]["schemaType"])
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return None
                 if path == "/subjects":
                     return self._send(200, list(outer.subjects))
                 return self._send(404, {"error_code": 40403, "message": f"not found: {path}"})
