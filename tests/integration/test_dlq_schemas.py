@@ -101,10 +101,10 @@ def test_registry_down_or_slow_shows_messages_raw_with_the_reason(kafka, registr
     assert "ReadTimeout" in rows["k-json"]["schema"]["detail"] or rows["k-json"]["schema"]["reason"] == "too slow"
 
 
-def test_plain_replay_publishes_the_original_bytes(kafka, registry, tmp_store):
+def test_plain_replay_publishes_the_original_bytes(kafka, registry, store_location):
     orders, dlq, samples = _mixed_dlq(kafka, registry)
-    st = _settings(kafka.bootstrap, tmp_store, registry.url)
-    conn = open_migrated(tmp_store)
+    st = _settings(kafka.bootstrap, store_location, registry.url)
+    conn = open_migrated(store_location)
     try:
         jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "selection": {"mode": "all"},
                                         "rate_per_s": None}, "otto", int(time.time() * 1000))
@@ -156,11 +156,11 @@ def test_edited_avro_is_reencoded_with_its_own_schema_id(kafka, registry, store_
     assert '"fixed"' in detail["payload_diff"]
 
 
-def test_invalid_schema_edit_fails_that_message_alone(kafka, registry, tmp_store):
+def test_invalid_schema_edit_fails_that_message_alone(kafka, registry, store_location):
     orders, dlq, _ = _mixed_dlq(kafka, registry)
-    st = _settings(kafka.bootstrap, tmp_store, registry.url)
+    st = _settings(kafka.bootstrap, store_location, registry.url)
     msg = next(m for m in api.browse(st, "kafka", "k", dlq) if m["key"] == "k-json")
-    conn = open_migrated(tmp_store)
+    conn = open_migrated(store_location)
     try:
         jid = api.enqueue_replay(conn, {
             "broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": None,
