@@ -81,7 +81,9 @@ def _load_json(text: str, what: str) -> Any:
 
 
 def _avro_walk(schema: Any, named: dict[str, Any]) -> tuple[bool, bool]:
-    """(recursive, has zero-width array/map items) of a parsed fastavro schema."""
+    """(recursive, has zero-width array/map items) of a parsed fastavro schema. "Recursive" is conservative
+    (any named type used twice): such schemas are read by the pure-Python reader, which stops at the
+    recursion limit, where fastavro's C reader overflows the C stack on a deeply nested value."""
     recursive = zero = False
     widths: dict[str, bool] = {}
 
@@ -109,9 +111,9 @@ def _avro_walk(schema: Any, named: dict[str, Any]) -> tuple[bool, bool]:
         if depth > MAX_SCHEMA_DEPTH:
             raise SchemaError("schema parse error", f"Avro schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
         if isinstance(s, str):
-            if s in stack:
+            if s in stack or (s in named and s in widths):  # conservative: a reused named type counts too
                 recursive = True
-            elif s in named and s not in widths:
+            elif s in named:
                 widths[s] = True
                 walk(named[s], stack + (s,), depth + 1)
             return
@@ -156,7 +158,7 @@ def parse_avro(text: str, refs: list[str]) -> Parsed:
     if zero:
         raise SchemaError("schema parse error", "Avro array of zero-width items (null / empty record): a few "
                                                 "bytes could claim billions of items; not decoded")
-    return Parsed("AVRO", None, None, parsed, recursive)
+    return Parsed("AVRO", None, None, parsed, recursive, extra={"named": named})
 
 
 _WELL_KNOWN = ("any", "api", "duration", "empty", "field_mask", "source_context", "struct", "timestamp", "type",
@@ -258,18 +260,16 @@ def decode_body(parsed: Parsed, body: bytes, indexes: tuple[int, ...], max_decod
             import fastavro
             from fastavro import _read_py
 
+            from dlq import avro_json
+
             reader = _read_py.schemaless_reader if parsed.recursive else fastavro.schemaless_reader
             buf = io.BytesIO(body)
-            rec = reader(buf, parsed.obj, None) if parsed.recursive else reader(buf, parsed.obj)
+            rec = reader(buf, parsed.obj, None, return_named_type=True)
             if buf.tell() != len(body):
                 raise SchemaError("decode error", f"Avro value ends at byte {buf.tell()} of {len(body)}")
-            out = io.StringIO()
-            fastavro.json_writer(out, parsed.obj, [rec])  # Avro's JSON encoding: exact types, round-trips
-            text = out.getvalue().strip()
-            if len(text) > max_decoded:
-                raise SchemaError("too large", f"decoded value is {len(text):,} characters (at most "
-                                               f"{max_decoded:,}, schema_registry.max_decoded_bytes)")
-            return json.loads(text), text, info
+            value = avro_json.to_json(parsed.obj, rec, parsed.obj.get("__named_schemas", {})
+                                      if isinstance(parsed.obj, dict) else parsed.extra.get("named", {}))
+            return value, _bounded_json(value, max_decoded), info
         if parsed.schema_type == "PROTOBUF":
             from google.protobuf import json_format, message_factory
 
@@ -334,21 +334,21 @@ def encode_body(parsed: Parsed, text: str, indexes: tuple[int, ...]) -> bytes:
             import fastavro
             from fastavro.validation import ValidationError, validate
 
+            from dlq import avro_json
+
+            named = parsed.obj.get("__named_schemas", {}) if isinstance(parsed.obj, dict) else \
+                parsed.extra.get("named", {})
             try:
-                recs = list(fastavro.json_reader(io.StringIO(json.dumps(doc)), parsed.obj))
-            except Exception as exc:  # noqa: BLE001
-                hint = _avro_hint(parsed.obj, doc)
+                rec = avro_json.from_json(parsed.obj, doc, named)
+            except avro_json.AvroJsonError as exc:
                 raise SchemaError("invalid edit", f"does not match the Avro schema (Avro JSON encoding, unions "
-                                                  f"as {{\"type\": value}}): {hint or f'{type(exc).__name__}: {exc}'}"
-                                  ) from None
-            if len(recs) != 1:
-                raise SchemaError("invalid edit", "one value expected")
+                                                  f"as {{\"type\": value}}): {exc}") from None
             try:
-                validate(recs[0], parsed.obj, raise_errors=True)
+                validate(rec, parsed.obj, raise_errors=True)
             except ValidationError as exc:
                 raise SchemaError("invalid edit", f"does not match the Avro schema: {exc}") from None
             out = io.BytesIO()
-            fastavro.schemaless_writer(out, parsed.obj, recs[0])
+            fastavro.schemaless_writer(out, parsed.obj, rec)
             return out.getvalue()
         if parsed.schema_type == "PROTOBUF":
             from google.protobuf import json_format, message_factory

@@ -284,3 +284,15 @@ def test_fuzz_decode_never_raises_and_says_why(sid, body, header, is_key):
     assert d["status"] == "decoded" or (d["status"] == "failed" and d["reason"] and d["detail"])
     if d["status"] == "decoded":
         json.loads(d["json"])
+
+
+def test_mutually_recursive_avro_through_a_reused_type_is_read_safely():
+    schema = RawSchema("AVRO", json.dumps({"type": "record", "name": "Tree", "fields": [
+        {"name": "left", "type": ["null", {"type": "record", "name": "Branch", "fields": [
+            {"name": "t", "type": ["null", "Tree"]}]}]},
+        {"name": "right", "type": ["null", "Branch"]}]}))
+    dec = Decoder(SchemaCache(CFG, FakeClient({1: schema})))
+    deep = b"\x02\x02" * 20000 + b"\x00" + b"\x00" * 20000 * 1 + b"\x00"
+    d = dec.decode(framed(1, deep), [])
+    assert d["status"] == "failed" and d["reason"] in ("too deep", "truncated", "decode error")
+    assert dec.decode(framed(1, b"\x00\x00"), [])["value"] == {"left": None, "right": None}
