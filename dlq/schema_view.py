@@ -103,7 +103,7 @@ def annotate(view: dict[str, Any], value_result: dict[str, Any] | None, key_resu
 
 def cli_columns(row: dict[str, Any]) -> dict[str, Any]:
     """A browse row for ``python -m dlq show``: ``schema`` (label, or '' when none) and ``decoded`` (compact
-    JSON, or ``reason: detail``) added as text; the raw ``payload`` stays."""
+    JSON, or the detail, which starts with the reason) added as text; the raw ``payload`` stays."""
     s = row.get("schema")
     if not s:
         return {**row, "schema": "", "decoded": ""}
@@ -111,4 +111,4 @@ def cli_columns(row: dict[str, Any]) -> dict[str, Any]:
         text = json.dumps(json.loads(s["decoded"]), ensure_ascii=False, separators=(",", ":")) \
             if not s.get("decoded_truncated") else s["decoded"]
         return {**row, "schema": f"{s['format']} {s['label']}", "decoded": text}
-    return {**row, "schema": s.get("label") or "", "decoded": f"{s.get('reason')}: {s.get('detail') or ''}"}
+    return {**row, "schema": s.get("label") or "", "decoded": s.get("detail") or str(s.get("reason"))}

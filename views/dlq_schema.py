@@ -38,7 +38,7 @@ def schema_detail(m: dict, limit: int) -> None:
             st.code(s["decoded"], language="json")
         else:
             st.caption(f"{side} not decoded ({frames.md_escape(s.get('label') or 'schema', 300)}): shown raw")
-            st.text(frames.escape_text(f"{s['reason']}: {s.get('detail') or ''}", limit))
+            st.text(frames.escape_text(s.get("detail") or s["reason"], limit))  # the detail starts with the reason
 
 
 def schema_edit(request: dict, m: dict, settings) -> dict | None | bool:

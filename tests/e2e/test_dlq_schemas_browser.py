@@ -130,8 +130,10 @@ def test_mixed_dlq_is_decoded_per_message_and_an_avro_edit_keeps_its_schema_id(s
     proto = f"Value decoded (protobuf): {dlq}-value v2 (schema id 3) demo.Order"
     text = _detail(page, by_label["protobuf"], proto)
     assert proto in text and '"currency": "EUR"' in text
+    _save(page, "dlq-schemas-protobuf")
     text = _detail(page, by_label["garbage"], "unknown id")
     assert "unknown id: GET /schemas/ids/2147483647: 404 not found" in text
+    _save(page, "dlq-schemas-reason")
     text = _detail(page, by_label["plain-json"], '"plain": true')
     assert "decoded (" not in text and '"plain": true' in text
     text = _detail(page, by_label["json-schema"], '"qty": 4')

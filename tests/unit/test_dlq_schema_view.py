@@ -11,7 +11,8 @@ DEC = {"status": "decoded", "format": "avro", "schema": "schema id 1", "schema_i
        "subject": "orders-value", "version": "3",
        "value": {"id": "p-1", "amount": 12.5, "qty": 4, "ok": True, "note": {"string": "first"},
                  "total": {"currency": "EUR", "cents": "1999"}, "tags": ["a", "b"], "none": None}}
-FAILED = {"status": "failed", "reason": "unknown id", "detail": "unknown id: 404", "schema": "schema id 9"}
+FAILED = {"status": "failed", "reason": "unknown id", "detail": "unknown id: GET /schemas/ids/9: 404",
+          "schema": "schema id 9"}
 
 CASES = [
     ("id", "equals", "p-1", True), ("id", "equals", "p-", False), ("id", "contains", "p-", True),
@@ -47,5 +48,5 @@ def test_summary_short_and_cli():
     assert big["decoded_truncated"] and big["decoded"].endswith("(truncated)")
     row = cli_columns({"coord": "0:1", "schema": s})
     assert json.loads(row["decoded"]) == DEC["value"] and row["schema"].startswith("avro orders-value v3")
-    assert cli_columns({"schema": summary(FAILED)})["decoded"] == "unknown id: unknown id: 404"
+    assert cli_columns({"schema": summary(FAILED)})["decoded"] == "unknown id: GET /schemas/ids/9: 404"
     assert cli_columns({"schema": None})["decoded"] == ""
