@@ -296,3 +296,41 @@ def test_mutually_recursive_avro_through_a_reused_type_is_read_safely():
     d = dec.decode(framed(1, deep), [])
     assert d["status"] == "failed" and d["reason"] in ("too deep", "truncated", "decode error")
     assert dec.decode(framed(1, b"\x00\x00"), [])["value"] == {"left": None, "right": None}
+
+
+class RefClient(FakeClient):
+    """Answers references by subject (Confluent: a reference names subject and version)."""
+
+    def __init__(self, schemas, refs):
+        super().__init__(schemas)
+        self.refs = refs
+
+    def get_ref(self, ref):
+        return self.refs[ref.subject]
+
+
+def test_avro_and_json_schema_references_are_resolved():
+    from brokers.schema_registry import Ref
+
+    money = RawSchema("AVRO", json.dumps({"type": "record", "name": "Money", "namespace": "demo",
+                                          "fields": [{"name": "cents", "type": "long"}]}))
+    order = RawSchema("AVRO", json.dumps({"type": "record", "name": "Order", "namespace": "demo",
+                                          "fields": [{"name": "total", "type": "demo.Money"}]}),
+                      (Ref("demo.Money", "money-value", "1"),))
+    addr = RawSchema("JSON", json.dumps({"type": "object", "properties": {"zip": {"type": "string"}},
+                                         "required": ["zip"]}))
+    person = RawSchema("JSON", json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                           "type": "object", "properties": {"home": {"$ref": "address.json"}}}),
+                       (Ref("address.json", "address-value", "1"),))
+    dec = Decoder(SchemaCache(CFG, RefClient({1: order, 2: person}, {"money-value": money, "address-value": addr})))
+    body = avro_body(RawSchema("AVRO", json.dumps({"type": "record", "name": "Order", "namespace": "demo",
+                                                   "fields": [{"name": "total", "type": json.loads(money.text)}]})),
+                     {"total": {"cents": 1999}})
+    d = dec.decode(framed(1, body), [])
+    assert d["status"] == "decoded" and d["value"] == {"total": {"cents": 1999}}, d
+    assert dec.decode(dec.encode(framed(1, body), [], '{"total": {"cents": 5}}'), [])["value"] == {"total": {"cents": 5}}
+    value = framed(2, b'{"home": {"zip": "1000"}}')
+    assert dec.decode(value, [])["value"] == {"home": {"zip": "1000"}}
+    with pytest.raises(SchemaError) as ei:
+        dec.encode(value, [], '{"home": {"zip": 1000}}')  # the referenced schema validates the edit
+    assert "home/zip" in str(ei.value)
