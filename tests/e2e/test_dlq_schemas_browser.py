@@ -121,6 +121,7 @@ def _detail(page, coord: str, expect: str) -> str:
         page.wait_for_timeout(300)
 
 
+@pytest.mark.timeout(480)  # five message details, two edits and a replay: minutes on a loaded 2-core machine
 def test_mixed_dlq_is_decoded_per_message_and_an_avro_edit_keeps_its_schema_id(schema_dashboard, page):
     url, store, orders, dlq, samples = schema_dashboard
     page.goto(f"{url}/dlq?{urlencode({links.DLQ: links.dlq_label('kafka', 'k', None, dlq)})}")
