@@ -8,7 +8,7 @@ import time
 BENCHES = ("bench.store_bench", "bench.kafka_collect_bench", "bench.rabbitmq_collect_bench",
            "bench.instrument_bench", "bench.replay_bench", "bench.dashboard_bench",
            "bench.alerts_bench", "bench.decoders_bench", "bench.demo_cpu_bench", "bench.dashboard_browser_bench",
-           "bench.prometheus_bench", "bench.postgres_bench")
+           "bench.prometheus_bench", "bench.postgres_bench", "bench.schema_decode_bench")
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,7 @@ from pydantic import Field, field_validator, model_validator
 
 from config.base import Section
 from config.connection import SaslConfig, SecurityProtocol, TlsConfig, check_kafka_profile
+from config.schema_registry import SchemaRegistryConfig
 
 DEFAULT_DLQ_PATTERNS = ["*.dlq", "*-dlq", "*.DLT", "*-dlt", "*_dlq", "dlq.*"]
 
@@ -45,6 +46,7 @@ class KafkaClusterConfig(Section):
     client_options: dict[str, Any] = {}
     read_only: bool = Field(False, description="refuse every mutating action (replay, edit, skip, reset)")
     dlq_export: bool = Field(True, description="allow exporting DLQ messages (JSON Lines, CSV)")
+    schema_registry: SchemaRegistryConfig | None = None  # decode Avro/Protobuf/JSON Schema DLQ messages
 
     @field_validator("bootstrap_servers")
     @classmethod

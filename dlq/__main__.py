@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.choices["show"]
     show.add_argument("--page", type=int, default=0)
     show.add_argument("--page-size", type=int, default=20)
+    show.add_argument("--field", help="decoded-field filter (schema'd Kafka messages): dotted path, e.g. total.currency")
+    show.add_argument("--field-op", choices=["equals", "contains"], default="equals")
+    show.add_argument("--field-value", default="")
     rp = sub.choices["replay"]
     rp.add_argument("--dry-run", action="store_true")
     rp.add_argument("--pick", nargs="+", metavar="COORD", help="replay only these messages")
@@ -129,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
             rows = api.browse(settings, a.broker, a.cluster, a.dlq, a.page, a.page_size, vhost=a.vhost,
                               from_ms=a.from_ms, to_ms=a.to_ms, key=a.key, reason=a.reason,
                               exception_class=a.exception_class,
-                              rabbit_mode=a.rabbit_mode or settings.dlq.default_rabbit_mode)
-            _print(rows, a.json, ("coord", "key", "timestamp_ms", "size", "reason", "target", "payload"))
+                              rabbit_mode=a.rabbit_mode or settings.dlq.default_rabbit_mode,
+                              **({"field": a.field, "field_op": a.field_op, "field_value": a.field_value}
+                                 if a.field else {}))
+            from dlq.schema_view import cli_columns
+
+            _print([cli_columns(r) for r in rows], a.json,
+                   ("coord", "key", "timestamp_ms", "size", "reason", "target", "schema", "decoded", "payload"))
             return 0
         req = _request(a)
         from dlq.guards import read_only_refusal

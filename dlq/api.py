@@ -10,7 +10,7 @@ from typing import Any
 from config import Settings
 from core.rejects import Rejects
 from dlq import plan
-from dlq.context import kafka_cluster, rabbit_cluster, target_policy
+from dlq.context import ReplayError, kafka_cluster, rabbit_cluster, target_policy
 from store import audit as store_audit
 from store import dlq as store_dlq
 from store import rejects as store_rejects
@@ -94,7 +94,9 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
     """One page of a DLQ with decoded headers, rendered payload and replay target per message.
 
     Kafka: newest first; filters partition, from_offset, to_offset, from_ms, to_ms, key, reason,
-    exception_class. RabbitMQ: from the head by peek (get, then requeue); filters vhost, rabbit_mode
+    exception_class, and on decoded values (cluster with a ``schema_registry``): field (dotted path),
+    field_op (equals | contains), field_value. Rows of a cluster with a registry carry ``schema`` and
+    ``key_schema`` (``dlq.schema_view``): the decoded JSON with subject/version/id, or the reason. RabbitMQ: from the head by peek (get, then requeue); filters vhost, rabbit_mode
     and the same selection filters. Reading is bounded by ``dlq.scan_max_messages``/``scan_max_bytes``;
     the page number by ``dlq.browse_max_page``. A RabbitMQ DLQ is never browsed while a replay job
     is queued or running on it (BrowseRefused).
@@ -116,6 +118,8 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
     if broker == "rabbitmq":
         from dlq import rabbit_io
 
+        if filters.get("field"):
+            raise ValueError("field: decoded-field filters are for Kafka DLQs of a cluster with a schema_registry")
         try:
             job_id = active_job(settings, broker, cluster, dlq)
         except StoreUnreachable as exc:  # fail closed: a replay may be running
@@ -126,6 +130,25 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
         return rabbit_io.browse(rabbit_cluster(settings, cluster), dlq, page, page_size, preview, policy=policy,
                                 **bounds, **filters)
     raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
+
+
+def check_schema_edit(settings: Settings, cluster: str, dlq: str, coord: str, edited_json: str) -> str | None:
+    """Why an edit of the schema'd Kafka message at ``coord`` (``partition:offset``) would be refused — it
+    must validate against the message's OWN schema (never the subject's latest) — or None when it encodes.
+    The replay job checks again when it publishes."""
+    from dlq import kafka_io
+    from dlq.schemas import SchemaError, encode_edit
+
+    try:
+        partition, _, offset = coord.partition(":")
+        rec = kafka_io.fetch_one(kafka_cluster(settings, cluster), dlq, int(partition), int(offset))
+        msg, _ = kafka_io.to_message(rec)
+        encode_edit(settings, "kafka", cluster, msg, edited_json)
+    except (SchemaError, ReplayError) as exc:
+        return str(exc)
+    except ValueError:
+        return f"coord: expected partition:offset, got {coord!r}"
+    return None
 
 
 def dry_run_report(settings: Settings, request: dict[str, Any], limit: int = 10_000) -> dict[str, Any]:

@@ -185,6 +185,15 @@ class JobContext:
         e = self.req.get("edit")
         if action != "replay" or not e or e["coord"] != msg.coord:
             return msg.value, msg.headers
+        if e.get("schema"):  # re-encoded with the message's own schema id, validated first (SchemaError)
+            from dlq.schemas import encode_edit
+
+            encoded, before, schema = encode_edit(self.settings, self.job["broker"], self.job["cluster"], msg,
+                                                  e["payload"])
+            value, headers, self.edit_detail = edit.apply(msg.value, msg.headers, e, encoded=encoded,
+                                                          before_text=before)
+            self.edit_detail["schema"] = schema
+            return value, headers
         value, headers, self.edit_detail = edit.apply(msg.value, msg.headers, e)
         return value, headers
 

@@ -54,7 +54,11 @@ def validate(edit: Any, selection: Mapping[str, Any]) -> dict[str, Any]:
         if is_broker_routing_header(k) or k.lower() in NOT_REPUBLISHED_PROPERTIES:
             raise EditError(f"edit.headers.{k}: never republished (RabbitMQ routes CC/BCC copies to other queues, "
                             "checks user_id against the publisher); remove it from the edit")
-    return {"coord": coord, "payload": payload, "headers": dict(headers)}
+    schema = edit.get("schema", False)
+    if not isinstance(schema, bool):
+        raise EditError("edit.schema: true (payload is the decoded JSON, re-encoded with the message's own "
+                        "schema) or false")
+    return {"coord": coord, "payload": payload, "headers": dict(headers), **({"schema": True} if schema else {})}
 
 
 def sha256(data: bytes | None) -> str:
@@ -73,12 +77,15 @@ def payload_diff(original: bytes | None, edited: bytes) -> str:
     return out if len(out) <= MAX_DIFF_CHARS else out[:MAX_DIFF_CHARS] + "\n… (diff truncated)"
 
 
-def apply(value: bytes | None, headers: Any, edit: Mapping[str, Any]) -> tuple[bytes, Any, dict[str, Any]]:
+def apply(value: bytes | None, headers: Any, edit: Mapping[str, Any], *, encoded: bytes | None = None,
+          before_text: str | None = None) -> tuple[bytes, Any, dict[str, Any]]:
     """``(edited payload, edited headers in the original's shape, audit detail)``.
 
     ``headers`` is a Kafka list of ``(name, bytes)`` or a RabbitMQ dict; the detail holds both payload
-    hashes, the payload diff and the header changes."""
-    new_value = edit["payload"].encode("utf-8")
+    hashes, the payload diff and the header changes. A schema'd edit passes the re-encoded bytes
+    (``encoded``) and the decoded original (``before_text``): the hashes are of the bytes, the diff of
+    the decoded JSON."""
+    new_value = edit["payload"].encode("utf-8") if encoded is None else encoded
     shown = display(headers)
     wanted: Mapping[str, str] = edit["headers"]
     ours = set(EVENTDECK_HEADERS)
@@ -93,6 +100,7 @@ def apply(value: bytes | None, headers: Any, edit: Mapping[str, Any]) -> tuple[b
         out = [(k, changed[k].encode() if k in changed else v) for k, v in headers if k not in removed]
         out += [(k, v.encode()) for k, v in added.items()]
     detail = {"original_sha256": sha256(value), "edited_sha256": sha256(new_value),
-              "payload_diff": payload_diff(value, new_value),
+              "payload_diff": payload_diff(value, new_value) if before_text is None else
+              payload_diff(before_text.encode("utf-8"), edit["payload"].encode("utf-8")),
               "headers": {"changed": changed, "added": added, "removed": removed}}
     return new_value, out, detail

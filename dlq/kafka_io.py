@@ -173,7 +173,8 @@ def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview
             ranges = {p: (b, min(e, int(filters["to_offset"]))) for p, (b, e) in ranges.items()}
         sel = {"mode": "filter", **{k: filters.get(k) for k in ("from_ms", "to_ms", "key", "reason",
                                                                  "exception_class")}}
-        narrow = any(sel[k] for k in ("to_ms", "key", "reason", "exception_class"))
+        schema = _schema_browse(cfg, filters)
+        narrow = any(sel[k] for k in ("to_ms", "key", "reason", "exception_class")) or schema.filtering
         window = (page + 1) * page_size if not narrow else max_messages
         ranges = {p: (max(b, e - window), e) for p, (b, e) in ranges.items()}
         picked = []
@@ -181,7 +182,7 @@ def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview
         for batch in read(consumer, dlq, ranges):
             for rec in batch:
                 msg, err = to_message(rec)
-                if plan.selected(sel, msg):
+                if plan.selected(sel, msg) and schema.selected(msg):
                     picked.append((msg, err))
                 count += 1
                 size += plan.message_bytes(rec.key, rec.value, rec.headers)
@@ -194,8 +195,62 @@ def browse(cfg: KafkaClusterConfig, dlq: str, page: int, page_size: int, preview
     for msg, err in picked[page * page_size:(page + 1) * page_size]:
         t = resolve(msg, err, cfg, dlq, None, policy=policy)
         where = t.describe() if isinstance(t, targets.Target) else f"no target: {t}"
-        out.append(message_view(msg, err, where, preview))
+        out.append(schema.annotate(message_view(msg, err, where, preview), msg))
     return out
+
+
+class _SchemaBrowse:
+    """Schema decoding of one browse page (dlq.schemas) and its decoded-field filter; each message is
+    decoded at most once, and a message that cannot be decoded gets its reason, alone."""
+
+    def __init__(self, cfg: KafkaClusterConfig, filters: dict[str, Any]) -> None:
+        from dlq import schema_view, schemas
+
+        self.view = schema_view
+        self.decoder = schemas.decoder_for(cfg) if cfg.schema_registry is not None else None
+        self.path = schema_view.parse_path(filters["field"]) if filters.get("field") else None
+        self.op = filters.get("field_op") or "equals"
+        self.wanted = str(filters.get("field_value") or "")
+        if self.path and self.op not in schema_view.FIELD_OPS:
+            raise schema_view.FieldFilterError(f"field_op: one of {', '.join(schema_view.FIELD_OPS)}, "
+                                               f"got {self.op!r}")
+        self.filtering = self.path is not None
+        self.seen: dict[str, dict[str, Any] | None] = {}
+
+    def _value(self, msg: plan.Message) -> dict[str, Any] | None:
+        if self.decoder is None:
+            return None
+        if msg.coord not in self.seen:
+            self.seen[msg.coord] = self.decoder.decode(msg.value, msg.headers, is_key=False)
+        return self.seen[msg.coord]
+
+    def selected(self, msg: plan.Message) -> bool:
+        return self.path is None or self.view.field_matches(self._value(msg), self.path, self.op, self.wanted)
+
+    def annotate(self, view: dict[str, Any], msg: plan.Message) -> dict[str, Any]:
+        if self.decoder is None:
+            return view
+        return self.view.annotate(view, self._value(msg), self.decoder.decode(msg.key, msg.headers, is_key=True))
+
+
+def _schema_browse(cfg: KafkaClusterConfig, filters: dict[str, Any]) -> _SchemaBrowse:
+    return _SchemaBrowse(cfg, filters)
+
+
+def fetch_one(cfg: KafkaClusterConfig, dlq: str, partition: int, offset: int) -> Any:
+    """The record at ``dlq:partition:offset`` (ReplayError when it is not there)."""
+    consumer = open_consumer(cfg)
+    try:
+        ranges = scope(consumer, dlq)
+        if partition not in ranges or not ranges[partition][0] <= offset < ranges[partition][1]:
+            raise ReplayError(f"{dlq}:{partition}:{offset} is not in the DLQ")
+        for batch in read(consumer, dlq, {partition: (offset, offset + 1)}):
+            for rec in batch:
+                if rec.offset == offset:
+                    return rec
+    finally:
+        consumer.close()
+    raise ReplayError(f"{dlq}:{partition}:{offset} could not be read")
 
 
 def plan_items(ctx: JobContext, cfg: KafkaClusterConfig, records: list[Any],
@@ -408,8 +463,8 @@ def _send(ctx: JobContext, consumer: KafkaConsumer, producer: KafkaProducer, top
         t = it.target
         assert t is not None
         count = m.decoded.replay_count + (1 if it.action == "replay" else 0)
-        value, headers = ctx.edited(m, it.action)
         try:
+            value, headers = ctx.edited(m, it.action)  # a schema'd edit that no longer encodes fails alone
             fut = producer.send(t.topic, value=value, key=m.key, partition=t.partition,
                                 headers=plan.replay_headers(headers, it.replay_id, count, t))
         except (KafkaError, TypeError, ValueError, AssertionError) as exc:

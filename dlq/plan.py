@@ -188,6 +188,9 @@ def validate_request(req: Mapping[str, Any], default_rate: float | None = None,
             out["edit"] = edit.validate(req["edit"], out["selection"])
         except edit.EditError as exc:
             raise RequestError(str(exc)) from None
+        if out["edit"].get("schema") and broker != "kafka":
+            raise RequestError("edit.schema: schema'd edits are for Kafka DLQs (a schema registry belongs to a "
+                               "Kafka cluster)")
     pin = _pin(broker, req.get("pin"))
     if pin is not None:
         out["pin"] = pin

@@ -18,7 +18,7 @@ from dlq.edit import payload_diff
 from dlq.guards import read_only_refusal
 from dlq.headers import is_broker_routing_header
 from store import status
-from views import common, dlq_search, frames, ticks
+from views import common, dlq_schema, dlq_search, frames, ticks
 
 PAGE_SIZE = 50
 _REQUEST_KEY = "replay_request"   # set by a Replay button; the confirmation dialog is open while it is set
@@ -61,6 +61,8 @@ def edit_form(request: dict, shown: dict[str, dict]) -> dict | None | bool:
     if sel["mode"] != "picked" or len(coords) != 1:
         return None
     m = shown.get(coords[0])
+    if m is not None and m.get("schema") and m["schema"]["status"] == "decoded":
+        return dlq_schema.schema_edit(request, m, ctx.settings)
     if m is None or m.get("raw_text") is None:
         st.caption("Edit before replay: only for a message on the current page whose whole payload is UTF-8 text "
                    f"of at most {limit} bytes.")
@@ -177,6 +179,7 @@ def filter_row() -> tuple[dict, int, bool]:
                                key=links.DLQ_PAGE, bind="query-params"))
     in_window = f5.toggle("In range only", key="f_window", bind="query-params",
                           help="only messages dead-lettered in the time range picked in the sidebar")
+    filters.update(dlq_schema.field_filter())
     return filters, page, in_window
 
 
@@ -213,9 +216,10 @@ def message_table(msgs: list[dict], ticked: list[str]) -> None:
     """The messages, with row selection mapped to the ticked coordinates (``views.ticks``)."""
     shown = pd.DataFrame([{"coord": m["coord"], "time": common.fmt_ts(m["timestamp_ms"]),
                            "mark": "malformed header" if m.get("header_error") else "",
-                           "key": frames.escape_text(m["key"], 80), "reason": frames.escape_text(m["reason"], 120),
-                           "exception": frames.escape_text(m["exception_class"], 256),
-                           "replays": m["replay_count"], "target": frames.escape_text(m["target"], 300),
+                           "key": frames.escape_text(m["key"], 80), "schema": dlq_schema.schema_cell(m),
+                           "reason": frames.escape_text(m["reason"], 120),
+                           "exception": frames.escape_text(m["exception_class"], 256), "replays": m["replay_count"],
+                           "target": frames.escape_text(m["target"], 300),
                            "size (B)": m["size"]} for m in msgs])
     coords = shown["coord"].tolist()
     key = ticks.table_key("dlq_messages", coords)
@@ -242,6 +246,7 @@ def message_detail(msgs: list[dict]) -> None:
     with p:
         st.caption(f"Payload ({m['payload_kind']}, {m['size']} bytes{', truncated' if m['truncated'] else ''})")
         st.code(m["payload"] or "(empty)", language="json" if m["payload_kind"] == "json" else None)
+        dlq_schema.schema_detail(m, limit)
 
 
 def selection_buttons(selected: list[str], filters: dict) -> None:

@@ -62,3 +62,16 @@ def test_rabbit_structured_headers_survive_when_untouched():
 def test_diff_is_bounded():
     _, _, detail = edit.apply(b"a\n" * 10_000, None, {"coord": "c", "payload": "b\n" * 10_000, "headers": {}})
     assert len(detail["payload_diff"]) <= edit.MAX_DIFF_CHARS + 40
+
+
+def test_schema_flag_is_kept_and_only_for_kafka():
+    from dlq import plan
+
+    req = {"broker": "kafka", "cluster": "c", "dlq": "d.DLT", "selection": {"mode": "picked", "coords": ["0:1"]},
+           "edit": {"coord": "0:1", "payload": "{}", "headers": {}, "schema": True}}
+    assert plan.validate_request(req)["edit"]["schema"] is True
+    with pytest.raises(plan.RequestError, match="edit.schema"):
+        plan.validate_request({**req, "edit": {**req["edit"], "schema": "yes"}})
+    with pytest.raises(plan.RequestError, match="edit.schema: schema'd edits are for Kafka"):
+        plan.validate_request({**req, "broker": "rabbitmq", "selection": {"mode": "picked", "coords": ["x"]},
+                               "edit": {**req["edit"], "coord": "x"}})
