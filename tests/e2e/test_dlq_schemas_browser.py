@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -90,7 +91,7 @@ def schema_dashboard(kafka, tmp_path):
     cfg = {"store": {"path": str(store)}, "dlq": {"allowed_targets": {"k": ["*"]}},
            "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [kafka.bootstrap],
                                    "schema_registry": {"url": reg.url}}]},
-           "dashboard": {"auth": "none", "refresh_s": 60}}
+           "dashboard": {"auth": "none", "refresh_s": 60, "anonymous_role": "operator"}}  # the local user replays
     try:
         with _serve(tmp_path, cfg) as url:
             yield url, store, orders, dlq, samples
@@ -149,11 +150,15 @@ def test_mixed_dlq_is_decoded_per_message_and_an_avro_edit_keeps_its_schema_id(s
     row = len(samples) - 1 - int(by_label["avro"].split(":")[1])  # newest first
     page.mouse.click(box["x"] + 18, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
     settle(page)
-    page.get_by_role("button", name="Replay 1 selected…").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Edit the decoded value before replay").click()
-    area = dialog.get_by_label("Decoded value (JSON)")
-    area.wait_for(timeout=30_000)
+    def open_edit():
+        page.get_by_role("button", name=re.compile(r"^Replay 1 selected \(")).click()  # it names the message
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Edit the decoded value before replay").click()
+        area = dialog.get_by_label("Decoded value (JSON)")
+        area.wait_for(timeout=30_000)
+        return dialog, area
+
+    dialog, area = open_edit()
     assert json.loads(area.input_value())["id"] == "p-1"
     area.fill(json.dumps({"id": "p-1", "amount": "lots", "note": None, "tags": []}))
     area.press("Control+Enter")
@@ -162,20 +167,24 @@ def test_mixed_dlq_is_decoded_per_message_and_an_avro_edit_keeps_its_schema_id(s
     assert dialog.get_by_role("button", name="Confirm replay").last.is_disabled()
     assert "amount" in dialog.inner_text()
     _save(page, "dlq-schemas-invalid-edit")
+    # The valid edit in a fresh dialog. Correcting the invalid edit in place leaves a faded copy of the
+    # button row under the live one since the tick-by-coordinate page (a Streamlit stale element; named in
+    # the wave's closing note as left open).
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached", timeout=30_000)
+    settle(page)
     edited = {"id": "p-1", "amount": 20.0, "note": {"string": "fixed"}, "tags": ["a"]}
+    dialog, area = open_edit()
+    area.fill(json.dumps(edited))
+    area.press("Control+Enter")
     confirm = dialog.get_by_role("button", name="Confirm replay")
     deadline = time.monotonic() + 120
-    while True:  # commit the valid edit; under load a rerun can swallow the commit, so commit it again
-        if json.loads(area.input_value() or "null") != edited or dialog.get_by_text("Refused").count():
-            area.fill(json.dumps(edited))
-            area.press("Control+Enter")
-        page.wait_for_timeout(1000)
-        settle(page)
-        if confirm.count() == 1 and confirm.is_enabled() and not dialog.get_by_text("Refused").count():
-            break
+    while not (confirm.count() == 1 and confirm.is_enabled() and json.loads(area.input_value() or "null") == edited):
+        page.wait_for_timeout(500)
         if time.monotonic() > deadline:
             _save(page, "dlq-schemas-confirm-stuck")
-            pytest.fail("Confirm replay never became the one enabled button: " + dialog.inner_text()[-800:])
+            pytest.fail("Confirm replay never became enabled: " + dialog.inner_text()[-800:])
+    settle(page)
     confirm.click()
     page.get_by_text("queued; the collector service runs it").wait_for(timeout=60_000)
 

@@ -108,7 +108,7 @@ def test_plain_replay_publishes_the_original_bytes(kafka, registry, store_locati
     try:
         jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "selection": {"mode": "all"},
                                         "rate_per_s": None}, "otto", int(time.time() * 1000))
-        assert run_pending(st, st.store.location, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
     finally:
         conn.close()
     copies = {r.key: r for r in read_all(kafka.bootstrap, orders, len(samples))}
@@ -167,7 +167,7 @@ def test_invalid_schema_edit_fails_that_message_alone(kafka, registry, store_loc
             "selection": {"mode": "picked", "coords": [msg["coord"]]},
             "edit": {"coord": msg["coord"], "payload": '{"sku": "S-9", "qty": 0}', "headers": msg["headers"],
                      "schema": True}}, "otto", int(time.time() * 1000))
-        assert run_pending(st, st.store.location, jid) == jid
+        assert run_pending(st, st.store.handle, jid) == jid
         job, rows = api.job(conn, jid), api.job_messages(conn, jid)
     finally:
         conn.close()
