@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import pytest
 import requests
@@ -69,9 +69,17 @@ def serve(tmp: Path, auth: str = "none", store: Path | str | None = None, seed: 
     store = tmp / "eventdeck.db" if store is None else store
     if seed:
         seed_store(store, int(time.time() * 1000))
+    config = seed_config(tmp, store, auth=auth)
+    with streamlit_on(tmp, config, extra_env) as (url, log_path):
+        yield Dashboard(url, store, config, log_path)
+
+
+@contextlib.contextmanager
+def streamlit_on(tmp: Path, config: Path, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, Path]]:
+    """`streamlit run serve.py` with the settings file ``config`` on a free port; yields (url, log path) once it
+    answers its health check, and stops and reaps it afterwards (also when it never came up)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
-    config = seed_config(tmp, store, auth=auth)
     env["EVENTDECK_CONFIG"] = str(config)
     env.update(extra_env or {})
     log_path = tmp / f"streamlit-{port}.log"
@@ -93,8 +101,8 @@ def serve(tmp: Path, auth: str = "none", store: Path | str | None = None, seed: 
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"streamlit did not start on {url}: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-        yield Dashboard(url, store, config, log_path)
-    finally:  # also when it never came up: stop and reap it
+        yield url, log_path
+    finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)

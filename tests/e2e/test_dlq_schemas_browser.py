@@ -11,19 +11,15 @@ import json
 import re
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-import requests
 import yaml
 
 from config import load_settings
 from core import links
-from demo.brokers import free_port
 from demo.screenshots import settle
 from dlq import api
 from dlq.jobs import run_pending
@@ -31,7 +27,7 @@ from dlq.schemas import decoder_for
 from store.db import connect_reader, open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
-from tests.e2e.conftest import ROOT, START_DEADLINE_S, shoot
+from tests.e2e.conftest import shoot, streamlit_on
 from tests.integration.dlq_helpers import make_topics, read_all, seed, spring, uid
 from tests.registry_standin import RegistryStandIn
 from tests.schema_samples import sample_messages
@@ -43,34 +39,8 @@ ROW_H = 35
 def _serve(tmp: Path, cfg: dict):
     path = tmp / "eventdeck.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
-    env["EVENTDECK_CONFIG"] = str(path)
-    with open(tmp / "streamlit.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while True:
-            try:
-                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
-                    break
-            except requests.RequestException:  # not up yet, or slow under load
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start on {url}: {(tmp / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+    with streamlit_on(tmp, path) as (url, _log):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -3,21 +3,16 @@ dry run, Confirm, and the group committed past the poison record whose copy is i
 test-artifacts/screenshots/group-skip-*.png."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from urllib.parse import urlencode
 
 import pytest
-import requests
 import yaml
 
-from demo.brokers import free_port
 from demo.screenshots import settle
 from dlq import skip_plan as sp
 from tests import seed
-from tests.e2e.conftest import ROOT, START_DEADLINE_S, shoot
+from tests.e2e.conftest import shoot, streamlit_on
 from tests.integration.dlq_helpers import make_topics
 from tests.integration.group_helpers import commit, committed, records_with, seed_to
 
@@ -38,34 +33,8 @@ def kafka_dashboard(tmp_path, kafka_factory):
     cfg["kafka"]["clusters"][0]["bootstrap_servers"] = [bs]
     cfg["dashboard"]["anonymous_role"] = "operator"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTDECK_")}
-    env["EVENTDECK_CONFIG"] = str(cfg_path)
-    with open(tmp_path / "streamlit.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true",
-                                 "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while True:
-            try:
-                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
-                    break
-            except requests.RequestException:  # not up yet, or slow to answer on a loaded machine
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start on {url}: {(tmp_path / 'streamlit.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+    with streamlit_on(tmp_path, cfg_path) as (url, _log):
         yield url, bs
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_skip_the_poison_record_from_the_group_view(kafka_dashboard, page):
