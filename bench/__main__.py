@@ -5,6 +5,8 @@ import importlib
 import sys
 import time
 
+from bench import verdict
+
 BENCHES = ("bench.store_bench", "bench.kafka_collect_bench", "bench.rabbitmq_collect_bench",
            "bench.instrument_bench", "bench.replay_bench", "bench.dashboard_bench",
            "bench.alerts_bench", "bench.decoders_bench", "bench.demo_cpu_bench", "bench.dashboard_browser_bench",
@@ -25,6 +27,8 @@ def main(argv: list[str]) -> int:
         print(f"--- {name}: {time.perf_counter() - t0:.1f} s", flush=True)
         if rc:
             failed.append(name)
+    if verdict.ROWS:
+        print("\n" + verdict.table(), flush=True)
     if failed:
         print("failed: " + ", ".join(failed))
     return 1 if failed else 0
