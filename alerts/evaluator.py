@@ -146,16 +146,17 @@ def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: 
 def gone_keys(rule: Rule, mp: MetricPoints) -> dict[str, int]:
     """``{group key: last seen ms}`` of the rule's groups made only of gone series."""
     ps = mp.gone
+    if not len(ps.keys):
+        return {}  # the usual case: nothing gone, nothing to resolve
     out: dict[str, int] = {}
-    for i in ps.selected(rule).tolist():
-        lab = ps.labels[i]
-        key = ps.keys[i] if rule.aggregation == "series" else group_key({b: lab.get(b, "") for b in rule.by})
-        out[key] = max(out.get(key, 0), int(ps.ts[i]))
-    live = mp.latest
-    for i in live.selected(rule).tolist():
-        lab = live.labels[i]
-        out.pop(live.keys[i] if rule.aggregation == "series" else group_key({b: lab.get(b, "") for b in rule.by}),
-                None)
+    gkeys, codes = ps.group_keys_of(rule), ps.selected(rule)
+    for k, ts in zip([gkeys[i] for i in codes.tolist()], ps.ts[codes].tolist()):
+        out[k] = max(out.get(k, 0), int(ts))
+    if out:
+        live = mp.latest
+        lkeys = live.group_keys_of(rule)
+        for i in live.selected(rule).tolist():
+            out.pop(lkeys[i], None)
     return out
 
 

@@ -65,6 +65,13 @@ class PointSet:
                 _remember(_GROUPS, ck, hit)
         return hit
 
+    def group_keys_of(self, rule: Rule) -> Sequence[str]:
+        """The group key of each point under ``rule``'s aggregation (its own key for ``series``)."""
+        if rule.aggregation == "series":
+            return self.keys
+        codes, gkeys, _ = self._groups(tuple(rule.by))
+        return [gkeys[c] for c in codes.tolist()]
+
     def fresh(self, rule: Rule, now_ms: int) -> np.ndarray:
         """Indices of the selected points with a finite value no older than the rule's ``stale_after_s``."""
         mask = self._fresh.get(rule.stale_after_s)
