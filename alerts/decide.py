@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from alerts.rules import COMPARISONS, Rule, render_summary
+from alerts.rules import COMPARISONS, Rule, summary_renderer
 from alerts.state import AlertState, Event, step
 
 # Resolved states of series gone this long are forgotten.
@@ -122,6 +122,10 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
     keep_ms = int(rule.keep_firing_for_s * 1000)
     no_data = rule.no_data
     name, severity = rule.name, rule.severity
+    summary = summary_renderer(rule)
+    vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
+    rows, changes = plan.rows, plan.changes
+    fast = repeat_ms > 0 and keep_ms >= 0  # else step refuses the durations: no shortcut around it
     for key in sorted(candidates):
         i = index.get(key)
         old = previous.get(key)
@@ -129,40 +133,47 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
             labels, value = old["labels"], None  # type: ignore[index]
             breach = None
         else:
-            labels, value = group_labels[i], float(values[i])
+            labels, value = group_labels[i], float(vals[i])
             breach = compare(value, threshold)
         if breach is None and old is not None and old.get("identity") not in (None, identity):
             breach = False  # the edited rule no longer selects this group: resolved, not no data
-        if breach is False and old is None and no_data != "alerting":
-            continue  # quiet and was quiet: nothing to keep (see forget)
-        prev = as_state(old)
+        if breach is False:
+            if old is None and no_data != "alerting":
+                continue  # quiet and was quiet: nothing to keep (see forget)
+            if fast and old is not None and old["state"] == "pending" and no_data != "alerting":
+                plan.forget.append(key)  # cancelled: inactive, and an inactive group keeps no row
+                continue
         last_seen = gone.get(key) if i is None else None
-        if last_seen is not None:  # gone, not silent: resolve now (keep_firing_for does not hold it)
-            new, events = step(prev, False, None, for_ms=for_ms, repeat_ms=repeat_ms, no_data=no_data,
-                               now_ms=now_ms)
-            new = AlertState(new.state, new.active_since_ms, new.fired_at_ms, new.last_notified_ms,
-                             new.resolved_at_ms, prev.nodata_since_ms or now_ms, None, new.clear_since_ms)
+        if fast and old is None and breach and for_ms > 0:
+            # a new incident: pending (the most common change; step would say the same)
+            new, events = AlertState("pending", now_ms, value=value), [Event("pending", "inactive", "pending")]
         else:
-            new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms, no_data=no_data,
-                               now_ms=now_ms, keep_ms=keep_ms)
-        if forget(rule, new, now_ms):
-            if old is not None:
-                plan.forget.append(key)
-            continue
+            prev = as_state(old)
+            if last_seen is not None:  # gone, not silent: resolve now (keep_firing_for does not hold it)
+                new, events = step(prev, False, None, for_ms=for_ms, repeat_ms=repeat_ms, no_data=no_data,
+                                   now_ms=now_ms)
+                new = AlertState(new.state, new.active_since_ms, new.fired_at_ms, new.last_notified_ms,
+                                 new.resolved_at_ms, prev.nodata_since_ms or now_ms, None, new.clear_since_ms)
+            else:
+                new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms, no_data=no_data,
+                                   now_ms=now_ms, keep_ms=keep_ms)
+            if forget(rule, new, now_ms):
+                if old is not None:
+                    plan.forget.append(key)
+                continue
         muted = mute(labels)
         inhibited = inhibit(key, labels, new.value) if new.state != "resolved" else []
         if not events and old is not None and unchanged_quiet(old, new, rule, identity, muted):
             continue  # a resolved/inactive group that stays so: its row (shown in no list) is kept as is
-        plan.rows.append({
+        rows.append({
             "rule": name, "group_key": key, "labels": labels, "severity": severity,
             "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
             "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
             "nodata_since_ms": new.nodata_since_ms, "value": new.value,
-            "summary": gone_summary(labels, last_seen) if last_seen is not None
-            else render_summary(rule, labels, new.value), "silenced_by": muted or None,
-            "updated_ms": now_ms, "identity": identity, "inhibited_by": inhibited or None,
-            "clear_since_ms": new.clear_since_ms})
-        announce = (new.state == "firing" and not muted and not inhibited and not any(ev.notify for ev in events))
+            "summary": gone_summary(labels, last_seen) if last_seen is not None else summary(labels, new.value),
+            "silenced_by": muted or None, "updated_ms": now_ms, "identity": identity,
+            "inhibited_by": inhibited or None, "clear_since_ms": new.clear_since_ms})
+        announce = new.state == "firing" and not muted and not inhibited and not any(ev.notify for ev in events)
         if events or announce:
-            plan.changes.append(Change(key, labels, new, events, muted, inhibited, announce))
+            changes.append(Change(key, labels, new, events, muted, inhibited, announce))
     return plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,17 +93,31 @@ def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     return _points(queries.latest_points(conn, metric))
 
 
-def _points(rows: list[tuple]) -> list[SeriesPoint]:
+def _labels_of(texts: Sequence[str]) -> list[dict[str, str]]:
     cache = _LABELS
     if len(cache) > _LABELS_MAX:
         cache.clear()
-    points = []
-    for _sid, ts, value, text in rows:
+    out = []
+    for text in texts:
         labels = cache.get(text)
         if labels is None:
             labels = cache[text] = {str(k): str(v) for k, v in queries.load_labels(text).items()}
-        points.append(SeriesPoint(labels, int(ts), float(value), text))
-    return points
+        out.append(labels)
+    return out
+
+
+def _points(rows: list[tuple]) -> list[SeriesPoint]:
+    texts = [r[3] for r in rows]
+    return [SeriesPoint(labels, int(ts), float(value), text)
+            for (_sid, ts, value, text), labels in zip(rows, _labels_of(texts))]
+
+
+def _point_set(rows: list[tuple], cache: bool = True) -> PointSet:
+    """The rows' ``(series id, ts, value, labels JSON)`` as columns: a series is keyed by its labels JSON."""
+    texts = [r[3] for r in rows]
+    ts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((float(r[2]) for r in rows), dtype=np.float64, count=len(rows))
+    return PointSet.from_columns(texts, _labels_of(texts), ts, values, cache=cache)
 
 
 @dataclass
@@ -119,7 +133,7 @@ class MetricPoints:
 
 def metric_points(conn: sqlite3.Connection, metric: str) -> MetricPoints:
     current, gone = queries.latest_points_split(conn, metric)
-    return MetricPoints(current, PointSet(_points(gone), cache=False), PointSet(_points(current)))
+    return MetricPoints(current, _point_set(gone, cache=False), _point_set(current))
 
 
 def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: int) -> PointSet:
@@ -137,7 +151,7 @@ def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: 
             v = windows.apply(rule.range_function, by_sid.get(sid, np.empty(0)))
             if v is not None:
                 rows.append((sid, ts, v, text))
-        mp.windows[key] = PointSet(_points(rows))
+        mp.windows[key] = _point_set(rows)
     return mp.windows[key]
 
 
@@ -168,7 +182,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
     successful cycle: a stored alert of such a group resolves (reason "gone") instead of holding."""
     points = points if isinstance(points, PointSet) else PointSet(points)
     keys, group_labels, values = points.group_arrays(rule, now_ms)
-    previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
+    previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name, shared_labels=True)}
     mute: Mute | None = (lambda labels: sil.silenced_by(
         sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences, now_ms)) if silences else None
     inhibit_: Inhibit | None = (lambda key, labels, value: inhibition.check(rule, key, labels, value)) \

@@ -44,6 +44,7 @@ class Inhibition:
         self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
         # (rule being evaluated, each inhibit rule with the firing alerts matching its source side)
         self._firing: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
+        self._targets: dict[tuple[str, str, str, int], bool] = {}
         self._possible_source = {r.name: inhibit.may_be_source(r.name, r.severity, r.labels, self.inhibit_rules)
                                  for r in rules}
 
@@ -66,11 +67,22 @@ class Inhibition:
             return []
         if self._firing is None or self._firing[0] != rule.name:  # read once per rule evaluated
             firing = []
-            for row in store_alerts.read_states(self.conn, states=["firing"]):
+            for row in store_alerts.read_states(self.conn, states=["firing"], shared_labels=True):
                 src_rule = self.by_name.get(row["rule"])
                 if src_rule is not None and self._possible_source.get(src_rule.name, False):
                     firing.append(self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"]))
             self._firing = (rule.name, inhibit.sources_by_rule(firing, self.inhibit_rules))
-        if not any(srcs for _, srcs in self._firing[1]):
+        sources = [(r, srcs) for r, srcs in self._firing[1] if srcs and self._may_target(rule, r)]
+        if not sources:
             return []
-        return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), self._firing[1])
+        return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), sources)
+
+    def _may_target(self, rule: Rule, irule: inhibit.InhibitRule) -> bool:
+        """Whether ``irule``'s target side can match alerts of ``rule``: its matchers on ``alertname`` and
+        ``severity`` (the same for every alert of a rule, never derived) hold (cached per rule)."""
+        ck = (rule.name, rule.severity, irule.name, id(irule))
+        hit = self._targets.get(ck)
+        if hit is None:
+            static = {"alertname": rule.name, "severity": rule.severity}
+            hit = self._targets[ck] = all(m.matches(static) for m in irule.target if m.label in static)
+        return hit

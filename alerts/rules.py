@@ -352,6 +352,49 @@ class _Missing(dict):
         return "?"
 
 
+_RULE_FIELDS = ("rule", "metric", "threshold", "comparison", "severity", "value", "labels")
+
+
+def summary_renderer(rule: Rule) -> Callable[[Mapping[str, str], float | None], str]:
+    """``render_summary`` for one rule, its template parsed once (it runs for every group written).
+    Same text as :func:`render_summary`; a template it cannot take apart is rendered by that."""
+    try:
+        parts = list(string.Formatter().parse(rule.summary))
+    except ValueError:
+        parts = None
+    if parts is None or any(f is not None and (spec or conv or not LABEL_RE.match(f)) for _, f, spec, conv in parts):
+        return lambda labels, value: render_summary(rule, labels, value)
+    fixed = {"rule": rule.name, "metric": rule.metric, "threshold": f"{rule.threshold:g}",
+             "comparison": rule.comparison, "severity": rule.severity}
+    # each part: (literal, kind, what): kind 0 none, 1 fixed text, 2 value, 3 all labels, 4 one label
+    plan = []
+    for literal, f, _spec, _conv in parts:
+        if f is None:
+            plan.append((literal, 0, ""))
+        elif f in fixed:
+            plan.append((literal + fixed[f], 0, ""))
+        elif f == "value":
+            plan.append((literal, 2, ""))
+        elif f == "labels":
+            plan.append((literal, 3, ""))
+        else:
+            plan.append((literal, 4, f))
+
+    def render(labels: Mapping[str, str], value: float | None) -> str:
+        out = []
+        for literal, kind, what in plan:
+            out.append(literal)
+            if kind == 2:
+                out.append("no data" if value is None else f"{value:g}")
+            elif kind == 3:
+                out.append(", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+            elif kind == 4:
+                out.append(str(labels.get(what, "?")))
+        return "".join(out)
+
+    return render
+
+
 def render_summary(rule: Rule, labels: Mapping[str, str], value: float | None) -> str:
     """The rule's summary template filled with the value, threshold and labels (unknown names → ``?``)."""
     fields = _Missing(labels)

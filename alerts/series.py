@@ -74,11 +74,23 @@ class PointSet:
     """One metric's latest points with the arrays and caches the rules group them by."""
 
     def __init__(self, points: Sequence[SeriesPoint], cache: bool = True) -> None:
-        self.points = list(points)
-        self.keys = tuple(p.key if p.canonical is None else p.canonical for p in self.points)
-        self.labels = [p.labels for p in self.points]
-        self.ts = np.fromiter((p.ts_ms for p in self.points), dtype=np.int64, count=len(self.points))
-        self.values = np.fromiter((p.value for p in self.points), dtype=np.float64, count=len(self.points))
+        points = list(points)
+        self._set(tuple(p.key if p.canonical is None else p.canonical for p in points), [p.labels for p in points],
+                  np.fromiter((p.ts_ms for p in points), dtype=np.int64, count=len(points)),
+                  np.fromiter((p.value for p in points), dtype=np.float64, count=len(points)), cache)
+
+    @classmethod
+    def from_columns(cls, keys: Sequence[str], labels: Sequence[Mapping[str, str]], ts: np.ndarray,
+                     values: np.ndarray, cache: bool = True) -> "PointSet":
+        """From columns (one entry per series): no point object per series."""
+        ps = cls.__new__(cls)
+        ps._set(tuple(keys), list(labels), np.asarray(ts, dtype=np.int64), np.asarray(values, dtype=np.float64),
+                cache)
+        return ps
+
+    def _set(self, keys: tuple[str, ...], labels: list[Mapping[str, str]], ts: np.ndarray, values: np.ndarray,
+             cache: bool) -> None:
+        self.keys, self.labels, self.ts, self.values = keys, labels, ts, values
         self._finite = np.isfinite(self.values)
         self._fresh: dict[float, np.ndarray] = {}
         self._cache = cache
@@ -86,7 +98,7 @@ class PointSet:
     def selected(self, rule: Selecting) -> np.ndarray:
         """Indices of the points ``rule``'s selector matches (cached per series set)."""
         if not rule.selector:
-            return np.arange(len(self.points))
+            return np.arange(len(self.keys))
         ck = (tuple((m.label, m.op, m.value, m.negate) for m in rule.selector), self.keys)
         hit = _SELECTED.get(ck) if self._cache else None
         if hit is None:
