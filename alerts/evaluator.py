@@ -263,8 +263,11 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
             if rule.metric not in points:
                 points[rule.metric] = metric_points(conn, rule.metric)
             mp = points[rule.metric]
-            evaluate_rule(conn, rule, rule_points(conn, rule, mp, now_ms), silences, now_ms, opts, result,
-                          inhibition, gone_keys(rule, mp))
+            try:
+                evaluate_rule(conn, rule, rule_points(conn, rule, mp, now_ms), silences, now_ms, opts, result,
+                              inhibition, gone_keys(rule, mp))
+            finally:
+                inhibition.evaluated(rule)
             result.rules += 1
         except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
             result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")

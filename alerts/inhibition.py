@@ -2,7 +2,8 @@
 
 The evaluator evaluates rules whose alerts may be inhibition sources first (``order``), and asks
 ``check`` about each alert it writes; ``check`` sees the alerts firing in the store at that moment:
-this evaluation's for the rules already evaluated, the last one's for the others.
+this evaluation's for the rules already evaluated, the last one's for the others (read again after
+each possible source rule was evaluated: ``evaluated``).
 """
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ class Inhibition:
         self.inhibit_rules = list(inhibit_rules)
         self.by_name: dict[str, Rule] = {r.name: r for r in rules}
         self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
-        # (rule being evaluated, each inhibit rule with the firing alerts matching its source side)
-        self._firing: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
+        # each inhibit rule with the firing alerts matching its source side; None: read again before use
+        self._firing: list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]] | None = None
         self._targets: dict[tuple[str, str, str, int], bool] = {}
         self._possible_source = {r.name: inhibit.may_be_source(r.name, r.severity, r.labels, self.inhibit_rules)
                                  for r in rules}
@@ -65,17 +66,25 @@ class Inhibition:
         """Names of the inhibit rules inhibiting this alert now."""
         if not self.inhibit_rules:
             return []
-        if self._firing is None or self._firing[0] != rule.name:  # read once per rule evaluated
+        if self._firing is None:
             firing = []
             for row in store_alerts.read_states(self.conn, states=["firing"], shared_labels=True):
                 src_rule = self.by_name.get(row["rule"])
                 if src_rule is not None and self._possible_source.get(src_rule.name, False):
                     firing.append(self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"]))
-            self._firing = (rule.name, inhibit.sources_by_rule(firing, self.inhibit_rules))
-        sources = [(r, srcs) for r, srcs in self._firing[1] if srcs and self._may_target(rule, r)]
+            self._firing = inhibit.sources_by_rule(firing, self.inhibit_rules)
+        sources = [(r, srcs) for r, srcs in self._firing if srcs and self._may_target(rule, r)]
         if not sources:
             return []
         return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), sources)
+
+    def evaluated(self, rule: Rule) -> None:
+        """``rule`` was evaluated (its states written, or its transaction rolled back): when its alerts may be
+        sources, the firing alerts are read again at the next check. Only possible sources' firing alerts
+        count, and only the evaluator writes states during an evaluation, so this is what a read before
+        every rule would see, without reading and matching every firing alert for each rule."""
+        if self._possible_source.get(rule.name, False):
+            self._firing = None
 
     def _may_target(self, rule: Rule, irule: inhibit.InhibitRule) -> bool:
         """Whether ``irule``'s target side can match alerts of ``rule``: its matchers on ``alertname`` and
