@@ -85,14 +85,6 @@ def unchanged_quiet(old: Mapping[str, Any], new: AlertState, rule: Rule, identit
             and old["severity"] == rule.severity and (old["silenced_by"] or []) == muted)
 
 
-def _no_one(_labels: Mapping[str, str]) -> list[int]:
-    return []
-
-
-def _none(_key: str, _labels: Mapping[str, str], _value: float | None) -> list[str]:
-    return []
-
-
 def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, str]], values: np.ndarray,
            previous: Mapping[str, Mapping[str, Any]], *, now_ms: int, repeat_ms: int,
            gone: Mapping[str, int] | None = None, mute: Mute | None = None,
@@ -105,8 +97,6 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
     ``mute``: the silences muting a group's labels; ``inhibit``: the inhibit rules holding an alert back
     (asked for every group not resolved, in group key order)."""
     gone = gone or {}
-    mute = mute or _no_one
-    inhibit = inhibit or _none
     plan = Plan()
     index = {k: i for i, k in enumerate(keys)}
     plan.groups = len(keys) + sum(1 for k in previous if k not in index)
@@ -161,8 +151,8 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
                 if old is not None:
                     plan.forget.append(key)
                 continue
-        muted = mute(labels)
-        inhibited = inhibit(key, labels, new.value) if new.state != "resolved" else []
+        muted = mute(labels) if mute is not None else []
+        inhibited = inhibit(key, labels, new.value) if inhibit is not None and new.state != "resolved" else []
         if not events and old is not None and unchanged_quiet(old, new, rule, identity, muted):
             continue  # a resolved/inactive group that stays so: its row (shown in no list) is kept as is
         rows.append({

@@ -74,7 +74,8 @@ def run(n_series: int, ticks: int) -> dict[str, float]:
         conn.close()
     checks = (len(rules()) * n_series + groups)
     med_eval = statistics.median(eval_ms)
-    return {"eval_ms": med_eval, "cpu_ms": statistics.median(cpu_ms), "write_ms": statistics.median(write_ms), "checks_per_s": checks / med_eval * 1000}
+    return {"eval_ms": med_eval, "cpu_ms": statistics.median(cpu_ms), "write_ms": statistics.median(write_ms),
+            "checks_per_s": checks / med_eval * 1000}
 
 
 # issue 26: per-tick evaluation targets by number of series
