@@ -14,23 +14,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from alerts.rules import COMPARISONS, Rule, summary_renderer
-from alerts.state import AlertState, Event, step
+from alerts.state import AlertState, Event, pending_since, step
 
 # Resolved states of series gone this long are forgotten.
 FORGET_AFTER_MS = 24 * 3600 * 1000
 GONE_PREFIX = "gone: "
 
+_PENDING = Event("pending", "inactive", "pending")  # immutable: one for every new incident
 Mute = Callable[[Mapping[str, str]], list[int]]                      # group labels -> silence ids
 Inhibit = Callable[[str, Mapping[str, str], "float | None"], list[str]]  # key, labels, value -> inhibit rules
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A group with events to record, or a firing one whose held-back notification may be due now
     (``announce``: not muted, not inhibited, no notifying event this tick)."""
 
@@ -105,6 +105,8 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
     else:
         hot = COMPARISONS[rule.comparison](np.asarray(values, dtype=np.float64), rule.threshold)
         candidates = {keys[i] for i in np.flatnonzero(hot).tolist()} | previous.keys()
+    if not candidates:
+        return plan
     compare = COMPARISONS[rule.comparison]
     threshold = rule.threshold
     identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
@@ -136,7 +138,7 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
         last_seen = gone.get(key) if i is None else None
         if fast and old is None and breach and for_ms > 0:
             # a new incident: pending (the most common change; step would say the same)
-            new, events = AlertState("pending", now_ms, value=value), [Event("pending", "inactive", "pending")]
+            new, events = pending_since(now_ms, value), [_PENDING]
         else:
             prev = as_state(old)
             if last_seen is not None:  # gone, not silent: resolve now (keep_firing_for does not hold it)
@@ -163,7 +165,7 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
             "summary": gone_summary(labels, last_seen) if last_seen is not None else summary(labels, new.value),
             "silenced_by": muted or None, "updated_ms": now_ms, "identity": identity,
             "inhibited_by": inhibited or None, "clear_since_ms": new.clear_since_ms})
-        announce = new.state == "firing" and not muted and not inhibited and not any(ev.notify for ev in events)
+        announce = new.state == "firing" and not muted and not inhibited and not any(e.notify for e in events)
         if events or announce:
             changes.append(Change(key, labels, new, events, muted, inhibited, announce))
     return plan

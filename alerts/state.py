@@ -67,6 +67,15 @@ def _with(prev: AlertState, /, **changes: object) -> AlertState:
     return new
 
 
+_INACTIVE = AlertState()
+
+
+def pending_since(now_ms: int, value: float | None) -> AlertState:
+    """``AlertState("pending", now_ms, value=value)``, made without the frozen dataclass' per-field setattr
+    (it is made for every new incident)."""
+    return _with(_INACTIVE, state="pending", active_since_ms=now_ms, value=value)
+
+
 def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: int, repeat_ms: int,
          no_data: str, now_ms: int, keep_ms: int = 0) -> tuple[AlertState, list[Event]]:
     """Advance one evaluation. ``breach`` is None when the group has no (fresh) data."""
