@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.decide import FORGET_AFTER_MS, GONE_PREFIX, decide
 from alerts.rules import rule_from_dict
@@ -177,3 +179,99 @@ def test_alerts_modules_import_no_cycle():
 
     for mod in graph:
         visit(mod, ())
+
+
+SUMMARIES = [
+    "{metric} is {value} ({comparison} {threshold})",
+    "{rule}/{severity}: {labels} -> {value}",
+    "group {group} on {cluster} lags {value}; {missing} stays ?",
+    "{{literal braces}} and {value}",
+    "{rule} shadows a label named rule, {group}",
+    "no placeholders at all",
+    "",
+]
+
+
+@pytest.mark.parametrize("template", SUMMARIES)
+@pytest.mark.parametrize("labels,value", [({"cluster": "c1", "group": "g1", "rule": "x"}, 1234.5),
+                                          ({}, None), ({"group": "ü/\u2603"}, -0.0), ({"group": "g"}, 1e21)])
+def test_summary_renderer_writes_what_render_summary_writes(template, labels, value):
+    from alerts.rules import render_summary, summary_renderer
+    rule = rule_from_dict({"name": "lag", "metric": "kafka_group_lag_messages", "threshold": 100.5,
+                           "summary": template})
+    assert summary_renderer(rule)(labels, value) == render_summary(rule, labels, value)
+
+
+def _reference(rule, keys, group_labels, values, previous, now_ms, repeat_ms, gone):
+    """The decision as evaluate_rule made it before alerts.decide (every group through step): the
+    shortcuts of decide must agree with it."""
+    from dataclasses import replace
+
+    from alerts.decide import as_state, forget, gone_summary, unchanged_quiet
+    from alerts.rules import breaches, render_summary
+    from alerts.state import step
+    index = {k: i for i, k in enumerate(keys)}
+    rows, forgotten, events_out = [], [], []
+    for key in sorted(index.keys() | previous.keys()):
+        i = index.get(key)
+        labels, value = (previous[key]["labels"], None) if i is None else (group_labels[i], float(values[i]))
+        breach = None if value is None else breaches(rule, value)
+        if breach is None and previous.get(key, {}).get("identity") not in (None, rule.identity):
+            breach = False
+        if breach is False and key not in previous and rule.no_data != "alerting":
+            continue
+        old = previous.get(key)
+        prev = as_state(old)
+        last_seen = gone.get(key) if i is None else None
+        kw = dict(for_ms=int(rule.for_s * 1000), repeat_ms=repeat_ms, no_data=rule.no_data, now_ms=now_ms)
+        if last_seen is not None:
+            new, events = step(prev, False, None, **kw)
+            new = replace(new, value=None, nodata_since_ms=prev.nodata_since_ms or now_ms)
+        else:
+            new, events = step(prev, breach, value, keep_ms=int(rule.keep_firing_for_s * 1000), **kw)
+        if forget(rule, new, now_ms):
+            if key in previous:
+                forgotten.append(key)
+            continue
+        if not events and old is not None and unchanged_quiet(old, new, rule, rule.identity, []):
+            continue
+        rows.append((key, new.state, new.active_since_ms, new.fired_at_ms, new.last_notified_ms,
+                     new.resolved_at_ms, new.nodata_since_ms, new.value, new.clear_since_ms,
+                     gone_summary(labels, last_seen) if last_seen is not None else render_summary(rule, labels, new.value)))
+        events_out += [(key, e.kind) for e in events]
+    return rows, forgotten, events_out
+
+
+STATES = st.sampled_from(["inactive", "pending", "firing", "resolved"])
+TIMES = st.one_of(st.none(), st.integers(NOW - 2 * FORGET_AFTER_MS, NOW))
+
+
+@settings(max_examples=300, deadline=None)
+@given(groups=st.lists(st.tuples(st.one_of(st.none(), st.floats(0, 200)), st.one_of(st.none(), STATES), TIMES, TIMES,
+                                 st.booleans(), st.booleans()), min_size=1, max_size=8),
+       for_s=st.sampled_from([0, 30, 60]), keep_s=st.sampled_from([0, 60]),
+       no_data=st.sampled_from(["keep", "ok", "alerting"]), comparison=st.sampled_from([">", "<=", "=="]))
+def test_decide_agrees_with_stepping_every_group(groups, for_s, keep_s, no_data, comparison):
+    rule = rule_from_dict({"name": "lag", "metric": "kafka_group_lag_messages", "threshold": 100, "for_s": for_s,
+                           "keep_firing_for_s": keep_s, "no_data": no_data, "comparison": comparison})
+    keys, labels, values, previous, gone = [], [], [], {}, {}
+    for n, (value, state, t1, t2, edited, is_gone) in enumerate(groups):
+        lab = {"partition": str(n)}
+        key = group_key(lab)
+        if value is not None:
+            keys.append(key), labels.append(lab), values.append(value)
+        elif is_gone:
+            gone[key] = NOW - 5_000
+        if state is not None:
+            previous[key] = {**stored(state, t1, t2 if state in ("firing", "resolved") else None, t2,
+                                      t1 if state == "resolved" else None, t2 if value is None else None, value),
+                             "group_key": key, "labels": lab, "identity": "old" if edited else rule.identity}
+    plan = decide(rule, keys, labels, np.array(values, dtype=float), previous, now_ms=NOW, repeat_ms=REPEAT,
+                  gone=gone)
+    rows, forgotten, events = _reference(rule, keys, labels, np.array(values, dtype=float), previous, NOW, REPEAT,
+                                         gone)
+    got = [(r["group_key"], r["state"], r["active_since_ms"], r["fired_at_ms"], r["last_notified_ms"],
+            r["resolved_at_ms"], r["nodata_since_ms"], r["value"], r["clear_since_ms"], r["summary"])
+           for r in plan.rows]
+    assert (got, plan.forget) == (rows, forgotten)
+    assert [(ch.key, e.kind) for ch in plan.changes for e in ch.events] == events
