@@ -161,8 +161,8 @@ def gone_keys(rule: Rule, mp: MetricPoints) -> dict[str, int]:
     if not len(ps.keys):
         return {}  # the usual case: nothing gone, nothing to resolve
     out: dict[str, int] = {}
-    gkeys, codes = ps.group_keys_of(rule), ps.selected(rule)
-    for k, ts in zip([gkeys[i] for i in codes.tolist()], ps.ts[codes].tolist()):
+    gkeys, picked = ps.group_keys_of(rule), ps.selected(rule)
+    for k, ts in zip([gkeys[i] for i in picked.tolist()], ps.ts[picked].tolist()):
         out[k] = max(out.get(k, 0), int(ts))
     if out:
         live = mp.latest
