@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 
 from alerts import api, inhibit, message, silences as sil, windows
+from alerts.decide import GONE_PREFIX, Change, Inhibit, Mute, decide
 from alerts.inhibition import Inhibition
 from alerts.notify import deliver_due
-from alerts.rules import (COMPARISONS, Rule, RuleError, SeriesPoint, breaches, group_key, render_summary,
-                          rule_from_dict)
-from alerts.series import PointSet
-from alerts.state import AlertState, step
+from alerts.rules import Rule, RuleError, rule_from_dict
+from alerts.series import PointSet, SeriesPoint
+from alerts.state import AlertState
 from config import Settings, secret
 from core.clock import now_ms
 from core.rejects import Rejects
@@ -32,8 +31,7 @@ from store import rejects as store_rejects
 from store.db import connect_writer, transaction
 
 log = logging.getLogger(__name__)
-# Resolved states of series gone this long are forgotten.
-FORGET_AFTER_MS = 24 * 3600 * 1000
+__all__ = ["GONE_PREFIX", "Options", "Result", "evaluate", "evaluate_rule", "hook", "notify_targets"]
 
 
 def notify_targets(named: list[str], severity: str, configured: Mapping[str, list[str]]) -> list[str]:
@@ -95,17 +93,31 @@ def series_points(conn: sqlite3.Connection, metric: str) -> list[SeriesPoint]:
     return _points(queries.latest_points(conn, metric))
 
 
-def _points(rows: list[tuple]) -> list[SeriesPoint]:
+def _labels_of(texts: Sequence[str]) -> list[dict[str, str]]:
     cache = _LABELS
     if len(cache) > _LABELS_MAX:
         cache.clear()
-    points = []
-    for _sid, ts, value, text in rows:
+    out = []
+    for text in texts:
         labels = cache.get(text)
         if labels is None:
             labels = cache[text] = {str(k): str(v) for k, v in queries.load_labels(text).items()}
-        points.append(SeriesPoint(labels, int(ts), float(value), text))
-    return points
+        out.append(labels)
+    return out
+
+
+def _points(rows: list[tuple]) -> list[SeriesPoint]:
+    texts = [r[3] for r in rows]
+    return [SeriesPoint(labels, int(ts), float(value), text)
+            for (_sid, ts, value, text), labels in zip(rows, _labels_of(texts))]
+
+
+def _point_set(rows: list[tuple], cache: bool = True) -> PointSet:
+    """The rows' ``(series id, ts, value, labels JSON)`` as columns: a series is keyed by its labels JSON."""
+    texts = [r[3] for r in rows]
+    ts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter((float(r[2]) for r in rows), dtype=np.float64, count=len(rows))
+    return PointSet.from_columns(texts, _labels_of(texts), ts, values, cache=cache)
 
 
 @dataclass
@@ -121,7 +133,7 @@ class MetricPoints:
 
 def metric_points(conn: sqlite3.Connection, metric: str) -> MetricPoints:
     current, gone = queries.latest_points_split(conn, metric)
-    return MetricPoints(current, PointSet(_points(gone), cache=False), PointSet(_points(current)))
+    return MetricPoints(current, _point_set(gone, cache=False), _point_set(current))
 
 
 def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: int) -> PointSet:
@@ -139,135 +151,83 @@ def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: 
             v = windows.apply(rule.range_function, by_sid.get(sid, np.empty(0)))
             if v is not None:
                 rows.append((sid, ts, v, text))
-        mp.windows[key] = PointSet(_points(rows))
+        mp.windows[key] = _point_set(rows)
     return mp.windows[key]
 
 
 def gone_keys(rule: Rule, mp: MetricPoints) -> dict[str, int]:
     """``{group key: last seen ms}`` of the rule's groups made only of gone series."""
     ps = mp.gone
+    if not len(ps.keys):
+        return {}  # the usual case: nothing gone, nothing to resolve
     out: dict[str, int] = {}
-    for i in ps.selected(rule).tolist():
-        lab = ps.labels[i]
-        key = ps.keys[i] if rule.aggregation == "series" else group_key({b: lab.get(b, "") for b in rule.by})
-        out[key] = max(out.get(key, 0), int(ps.ts[i]))
-    live = mp.latest
-    for i in live.selected(rule).tolist():
-        lab = live.labels[i]
-        out.pop(live.keys[i] if rule.aggregation == "series" else group_key({b: lab.get(b, "") for b in rule.by}),
-                None)
+    gkeys, picked = ps.group_keys_of(rule), ps.selected(rule)
+    for k, ts in zip([gkeys[i] for i in picked.tolist()], ps.ts[picked].tolist()):
+        out[k] = max(out.get(k, 0), int(ts))
+    if out:
+        live = mp.latest
+        lkeys = live.group_keys_of(rule)
+        for i in live.selected(rule).tolist():
+            out.pop(lkeys[i], None)
     return out
-
-
-def _as_state(row: Mapping[str, Any] | None) -> AlertState:
-    if row is None:
-        return AlertState()
-    return AlertState(row["state"], row["active_since_ms"], row["fired_at_ms"], row["last_notified_ms"],
-                      row["resolved_at_ms"], row["nodata_since_ms"], row["value"], row.get("clear_since_ms"))
 
 
 def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
                   silences: list[sil.Silence], now_ms: int, opts: Options, result: Result,
                   inhibition: Inhibition | None = None, gone: Mapping[str, int] | None = None) -> None:
-    """``gone``: ``{group key: last seen ms}`` of groups whose series all left their target's latest
+    """Evaluate one rule: read its groups' stored states, decide (``alerts.decide``, pure), then write the
+    plan in one transaction: state rows, transitions, and a queued notification per due event.
+
+    ``gone``: ``{group key: last seen ms}`` of groups whose series all left their target's latest
     successful cycle: a stored alert of such a group resolves (reason "gone") instead of holding."""
     points = points if isinstance(points, PointSet) else PointSet(points)
-    gone = gone or {}
     keys, group_labels, values = points.group_arrays(rule, now_ms)
-    previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name)}
-    index = {k: i for i, k in enumerate(keys)}
-    result.groups += len(keys) + sum(1 for k in previous if k not in index)
-    # Only groups breaching now or with a stored state can change: the quiet rest is skipped in numpy.
-    if rule.no_data == "alerting":
-        candidates = index.keys() | previous.keys()
-    else:
-        hot = COMPARISONS[rule.comparison](values, rule.threshold)
-        candidates = {keys[i] for i in np.flatnonzero(hot).tolist()} | previous.keys()
+    previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name, shared_labels=True)}
+    mute: Mute | None = (lambda labels: sil.silenced_by(
+        sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences, now_ms)) if silences else None
+    inhibit_: Inhibit | None = (lambda key, labels, value: inhibition.check(rule, key, labels, value)) \
+        if inhibition is not None else None
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
     targets = notify_targets(rule.notify, rule.severity, opts.targets)
-    identity = rule.identity  # a JSON dump of the rule: once per rule, not per group
-    rows: list[dict[str, Any]] = []
-    transitions: list[tuple] = []
-    forgotten: list[str] = []
-    for_ms = int(rule.for_s * 1000)
-    keep_ms = int(rule.keep_firing_for_s * 1000)
     with transaction(conn):
-        for key in sorted(candidates):
-            i = index.get(key)
-            if i is None:
-                labels, value = previous[key]["labels"], None
-            else:
-                labels, value = group_labels[i], float(values[i])
-            breach = None if value is None else breaches(rule, value)
-            if breach is None and previous.get(key, {}).get("identity") not in (None, identity):
-                breach = False  # the edited rule no longer selects this group: resolved, not no data
-            if breach is False and key not in previous and rule.no_data != "alerting":
-                continue  # quiet and was quiet: nothing to keep (see _forget)
-            old = previous.get(key)
-            prev = _as_state(old)
-            last_seen = gone.get(key) if i is None else None
-            if last_seen is not None:  # gone, not silent: resolve now (keep_firing_for does not hold it)
-                new, events = step(prev, False, None, for_ms=for_ms, repeat_ms=repeat_ms, no_data=rule.no_data,
-                                   now_ms=now_ms)
-                new = replace(new, value=None, nodata_since_ms=prev.nodata_since_ms or now_ms)
-            else:
-                new, events = step(prev, breach, value, for_ms=for_ms, repeat_ms=repeat_ms,
-                                   no_data=rule.no_data, now_ms=now_ms, keep_ms=keep_ms)
-            if _forget(rule, new, now_ms):
-                if key in previous:
-                    forgotten.append(key)
-                continue
-            muted = sil.silenced_by(sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences,
-                                    now_ms) if silences else []
-            inhibited = inhibition.check(rule, key, labels, new.value) if inhibition and new.state != "resolved" else []
-            if not events and old is not None and _unchanged_quiet(old, new, rule, identity, muted):
-                continue  # a resolved/inactive group that stays so: its row (shown in no list) is kept as is
-            rows.append({
-                "rule": rule.name, "group_key": key, "labels": labels, "severity": rule.severity,
-                "state": new.state, "active_since_ms": new.active_since_ms, "fired_at_ms": new.fired_at_ms,
-                "last_notified_ms": new.last_notified_ms, "resolved_at_ms": new.resolved_at_ms,
-                "nodata_since_ms": new.nodata_since_ms, "value": new.value,
-                "summary": gone_summary(labels, last_seen) if last_seen is not None
-                else render_summary(rule, labels, new.value), "silenced_by": muted or None,
-                "updated_ms": now_ms, "identity": identity, "inhibited_by": inhibited or None,
-                "clear_since_ms": new.clear_since_ms})
-            for ev in events:
-                result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
-                if not ev.notify or muted or (inhibited and ev.kind != "resolved") or not targets:
-                    transitions.append((now_ms, rule.name, key, labels, ev.kind, ev.from_state, ev.to_state,
-                                        new.value, muted))
-                    continue
-                tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
-                                                  ev.to_state, new.value, muted)
-                if ev.kind == "resolved" and not store_alerts.notified_since(conn, rule.name, key,
-                                                                            new.fired_at_ms or 0):
-                    continue  # the receivers never heard of this incident (silenced while firing)
-                since = new.fired_at_ms if ev.kind != "firing" else new.active_since_ms
-                title, body, kind = message.compose(rule, ev.kind, labels, new.value, since, now_ms,
-                                                    opts.dashboard_url)
-                for target in targets:
-                    store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
-                    result.queued += 1
-            if (new.state == "firing" and targets and not muted and not inhibited
-                    and not any(ev.notify for ev in events)
-                    and not store_alerts.notified_since(conn, rule.name, key, new.fired_at_ms or 0)):
-                _announce_unmuted(conn, rule, key, labels, new, targets, now_ms, opts, result)
-        store_alerts.write_states(conn, rows)
+        plan = decide(rule, keys, group_labels, values, previous, now_ms=now_ms, repeat_ms=repeat_ms, gone=gone,
+                      mute=mute, inhibit=inhibit_)
+        result.groups += plan.groups
+        transitions = _record(conn, rule, plan.changes, targets, now_ms, opts, result)
+        store_alerts.write_states(conn, plan.rows)
         store_alerts.add_transitions(conn, transitions)
-        store_alerts.delete_states(conn, rule.name, forgotten)
+        store_alerts.delete_states(conn, rule.name, plan.forget)
 
 
-GONE_PREFIX = "gone: "
+def _record(conn: sqlite3.Connection, rule: Rule, changes: list[Change], targets: list[str], now_ms: int,
+            opts: Options, result: Result) -> list[tuple]:
+    """Record each change's events: a transition with its queued notifications when one is due (and its
+    receivers heard of the incident), else a transition row returned for one batch insert. Announce a
+    firing alert whose notification was held back and no longer is."""
+    transitions: list[tuple] = []
+    for ch in changes:
+        key, labels, new, muted = ch.key, ch.labels, ch.state, ch.muted
+        for ev in ch.events:
+            result.events.append({"rule": rule.name, "group_key": key, "event": ev.kind, "silenced": bool(muted)})
+            if not ev.notify or muted or (ch.inhibited and ev.kind != "resolved") or not targets:
+                transitions.append((now_ms, rule.name, key, labels, ev.kind, ev.from_state, ev.to_state,
+                                    new.value, muted))
+                continue
+            tid = store_alerts.add_transition(conn, now_ms, rule.name, key, labels, ev.kind, ev.from_state,
+                                              ev.to_state, new.value, muted)
+            if ev.kind == "resolved" and not store_alerts.notified_since(conn, rule.name, key, new.fired_at_ms or 0):
+                continue  # the receivers never heard of this incident (silenced while firing)
+            since = new.fired_at_ms if ev.kind != "firing" else new.active_since_ms
+            title, body, kind = message.compose(rule, ev.kind, labels, new.value, since, now_ms, opts.dashboard_url)
+            for target in targets:
+                store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
+                result.queued += 1
+        if ch.announce and targets and not store_alerts.notified_since(conn, rule.name, key, new.fired_at_ms or 0):
+            _announce_unmuted(conn, rule, key, labels, new, targets, now_ms, opts, result)
+    return transitions
 
 
-def gone_summary(labels: Mapping[str, str], last_seen_ms: int) -> str:
-    """The summary of an alert resolved because its series are gone (the reason the Alerts page shows)."""
-    what = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "its series"
-    return (f"{GONE_PREFIX}{what} is no longer reported by its collector (last seen "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last_seen_ms / 1000))} UTC)")
-
-
-def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: dict[str, str], new: AlertState,
+def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: Mapping[str, str], new: AlertState,
                       targets: list[str], now_ms: int, opts: Options, result: Result) -> None:
     """A firing alert whose firing notification was held back (inhibited or silenced) and no longer is:
     announce it now, as Alertmanager does when an inhibition or silence ends."""
@@ -279,25 +239,6 @@ def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: di
     for target in targets:
         store_alerts.enqueue(conn, now_ms, tid, rule.name, target, title, body, kind)
         result.queued += 1
-
-
-def _unchanged_quiet(old: Mapping[str, Any], new: AlertState, rule: Rule, identity: str, muted: list[int]) -> bool:
-    """A resolved or inactive group whose stored row would change in nothing but its value and summary."""
-    return (new.state in ("resolved", "inactive") and old["state"] == new.state
-            and old["active_since_ms"] == new.active_since_ms and old["fired_at_ms"] == new.fired_at_ms
-            and old["last_notified_ms"] == new.last_notified_ms and old["resolved_at_ms"] == new.resolved_at_ms
-            and old["nodata_since_ms"] == new.nodata_since_ms and old["identity"] == identity
-            and old["severity"] == rule.severity and (old["silenced_by"] or []) == muted)
-
-
-def _forget(rule: Rule, new: AlertState, now_ms: int) -> bool:
-    """No row is kept for a quiet group (inactive; only ``no_data: alerting`` must remember its
-    series exist), nor for a resolved one gone for ``FORGET_AFTER_MS``."""
-    if new.state == "inactive":
-        return rule.no_data != "alerting" or (new.nodata_since_ms is not None
-                                              and now_ms - new.nodata_since_ms > FORGET_AFTER_MS)
-    return new.state == "resolved" and new.nodata_since_ms is not None and \
-        now_ms - new.nodata_since_ms > FORGET_AFTER_MS
 
 
 def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None) -> Result:
@@ -322,8 +263,11 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
             if rule.metric not in points:
                 points[rule.metric] = metric_points(conn, rule.metric)
             mp = points[rule.metric]
-            evaluate_rule(conn, rule, rule_points(conn, rule, mp, now_ms), silences, now_ms, opts, result,
-                          inhibition, gone_keys(rule, mp))
+            try:
+                evaluate_rule(conn, rule, rule_points(conn, rule, mp, now_ms), silences, now_ms, opts, result,
+                              inhibition, gone_keys(rule, mp))
+            finally:
+                inhibition.evaluated(rule)
             result.rules += 1
         except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
             result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")

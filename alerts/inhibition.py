@@ -2,14 +2,13 @@
 
 The evaluator evaluates rules whose alerts may be inhibition sources first (``order``), and asks
 ``check`` about each alert it writes; ``check`` sees the alerts firing in the store at that moment:
-this evaluation's for the rules already evaluated, the last one's for the others.
+this evaluation's for the rules already evaluated, the last one's for the others (read again after
+each possible source rule was evaluated: ``evaluated``).
 """
 from __future__ import annotations
 
 import sqlite3
 from typing import Mapping, Sequence
-
-import pandas as pd
 
 from alerts import inhibit
 from alerts.rules import Rule
@@ -21,19 +20,18 @@ from store import queries
 def read_links(conn: sqlite3.Connection) -> inhibit.Links:
     """DLQ links from the latest ``dlq_source_info`` and Kafka group → topic series."""
     links = inhibit.Links()
-    for row in _rows(queries.latest(conn, "dlq_source_info")):
+    for row in _labels(conn, "dlq_source_info"):
         key = (row.get("broker", ""), row.get("cluster", ""), row.get("vhost", ""), row.get("source", ""))
         links.dlqs_of_source.setdefault(key, set()).add(row.get("dlq", ""))
-    for row in _rows(queries.latest(conn, "kafka_group_topic_lag_messages")):
+    for row in _labels(conn, "kafka_group_topic_lag_messages"):
         links.topics_of_group.setdefault((row.get("cluster", ""), row.get("group", "")), set()).add(row.get("topic", ""))
     return links
 
 
-def _rows(df: pd.DataFrame) -> list[dict[str, str]]:
-    if df is None or df.empty:
-        return []
-    cols = [c for c in df.columns if c not in ("series_id", "metric", "ts_ms", "value", "resolution")]
-    return [{c: str(v) for c, v in zip(cols, vals) if not pd.isna(v)} for vals in df[cols].itertuples(index=False)]
+def _labels(conn: sqlite3.Connection, metric: str) -> list[dict[str, str]]:
+    """The labels of each current series of ``metric`` (read lean: no data frame for a few label sets)."""
+    return [{str(k): str(v) for k, v in queries.load_labels(text).items() if v is not None}
+            for _sid, _ts, _value, text in queries.latest_points(conn, metric)]
 
 
 class Inhibition:
@@ -42,8 +40,11 @@ class Inhibition:
         self.inhibit_rules = list(inhibit_rules)
         self.by_name: dict[str, Rule] = {r.name: r for r in rules}
         self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
-        # (rule being evaluated, each inhibit rule with the firing alerts matching its source side)
-        self._firing: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
+        # each inhibit rule with the firing alerts matching its source side; None: read again before use
+        self._firing: list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]] | None = None
+        # (rule, the inhibit rules with sources that may target its alerts, with those sources)
+        self._for_rule: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
+        self._targets: dict[tuple[str, str, str, int], bool] = {}
         self._possible_source = {r.name: inhibit.may_be_source(r.name, r.severity, r.labels, self.inhibit_rules)
                                  for r in rules}
 
@@ -64,13 +65,35 @@ class Inhibition:
         """Names of the inhibit rules inhibiting this alert now."""
         if not self.inhibit_rules:
             return []
-        if self._firing is None or self._firing[0] != rule.name:  # read once per rule evaluated
+        if self._firing is None:
             firing = []
-            for row in store_alerts.read_states(self.conn, states=["firing"]):
+            for row in store_alerts.read_states(self.conn, states=["firing"], shared_labels=True):
                 src_rule = self.by_name.get(row["rule"])
                 if src_rule is not None and self._possible_source.get(src_rule.name, False):
                     firing.append(self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"]))
-            self._firing = (rule.name, inhibit.sources_by_rule(firing, self.inhibit_rules))
-        if not any(srcs for _, srcs in self._firing[1]):
+            self._firing = inhibit.sources_by_rule(firing, self.inhibit_rules)
+            self._for_rule = None
+        if self._for_rule is None or self._for_rule[0] != rule.name:
+            self._for_rule = (rule.name, [(r, srcs) for r, srcs in self._firing if srcs and self._may_target(rule, r)])
+        sources = self._for_rule[1]
+        if not sources:
             return []
-        return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), self._firing[1])
+        return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), sources)
+
+    def evaluated(self, rule: Rule) -> None:
+        """``rule`` was evaluated (its states written, or its transaction rolled back): when its alerts may be
+        sources, the firing alerts are read again at the next check. Only possible sources' firing alerts
+        count, and only the evaluator writes states during an evaluation, so this is what a read before
+        every rule would see, without reading and matching every firing alert for each rule."""
+        if self._possible_source.get(rule.name, False):
+            self._firing = None
+
+    def _may_target(self, rule: Rule, irule: inhibit.InhibitRule) -> bool:
+        """Whether ``irule``'s target side can match alerts of ``rule``: its matchers on ``alertname`` and
+        ``severity`` (the same for every alert of a rule, never derived) hold (cached per rule)."""
+        ck = (rule.name, rule.severity, irule.name, id(irule))
+        hit = self._targets.get(ck)
+        if hit is None:
+            static = {"alertname": rule.name, "severity": rule.severity}
+            hit = self._targets[ck] = all(m.matches(static) for m in irule.target if m.label in static)
+        return hit

@@ -12,13 +12,13 @@ import math
 import operator
 import re
 import string
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 import re2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerts.series import PointSet, SeriesPoint
 from core.names import LABEL_RE, METRIC_RE
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -316,26 +316,7 @@ def rule_from_dict(data: Mapping[str, Any]) -> Rule:
 
 
 # ---------------------------------------------------------------- evaluation of series
-
-@dataclass(frozen=True)
-class SeriesPoint:
-    """The latest sample of one series (``canonical``: its labels' ``group_key`` when already known)."""
-
-    labels: Mapping[str, str]
-    ts_ms: int
-    value: float
-    canonical: str | None = None
-
-    @cached_property
-    def key(self) -> str:
-        """``group_key`` of the full label set, computed once however many rules read the point."""
-        return self.canonical if self.canonical is not None else group_key(self.labels)
-
-
-def group_key(labels: Mapping[str, str]) -> str:
-    """Canonical, stable key of a label set (JSON with sorted keys)."""
-    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"))
-
+# (SeriesPoint and group_key live in alerts.series, the layer below; SeriesPoint stays importable from here)
 
 def selects(rule: Rule, labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in rule.selector)
@@ -359,7 +340,6 @@ def group_values(rule: Rule, points: Iterable[SeriesPoint], now_ms: int) -> dict
     A series whose latest sample is older than ``stale_after_s`` is left out: it has no data. The
     evaluator keeps one ``alerts.series.PointSet`` per metric instead, which caches selections.
     """
-    from alerts.series import PointSet  # alerts.series builds on this module
     return PointSet(list(points), cache=False).group_values(rule, now_ms)
 
 
@@ -370,6 +350,49 @@ def breaches(rule: Rule, value: float) -> bool:
 class _Missing(dict):
     def __missing__(self, key: str) -> str:
         return "?"
+
+
+_RULE_FIELDS = ("rule", "metric", "threshold", "comparison", "severity", "value", "labels")
+
+
+def summary_renderer(rule: Rule) -> Callable[[Mapping[str, str], float | None], str]:
+    """``render_summary`` for one rule, its template parsed once (it runs for every group written).
+    Same text as :func:`render_summary`; a template it cannot take apart is rendered by that."""
+    try:
+        parts = list(string.Formatter().parse(rule.summary))
+    except ValueError:
+        parts = None
+    if parts is None or any(f is not None and (spec or conv or not LABEL_RE.match(f)) for _, f, spec, conv in parts):
+        return lambda labels, value: render_summary(rule, labels, value)
+    fixed = {"rule": rule.name, "metric": rule.metric, "threshold": f"{rule.threshold:g}",
+             "comparison": rule.comparison, "severity": rule.severity}
+    # each part: (literal, kind, what): kind 0 none, 1 fixed text, 2 value, 3 all labels, 4 one label
+    plan = []
+    for literal, f, _spec, _conv in parts:
+        if f is None:
+            plan.append((literal, 0, ""))
+        elif f in fixed:
+            plan.append((literal + fixed[f], 0, ""))
+        elif f == "value":
+            plan.append((literal, 2, ""))
+        elif f == "labels":
+            plan.append((literal, 3, ""))
+        else:
+            plan.append((literal, 4, f))
+
+    def render(labels: Mapping[str, str], value: float | None) -> str:
+        out = []
+        for literal, kind, what in plan:
+            out.append(literal)
+            if kind == 2:
+                out.append("no data" if value is None else f"{value:g}")
+            elif kind == 3:
+                out.append(", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+            elif kind == 4:
+                out.append(str(labels.get(what, "?")))
+        return "".join(out)
+
+    return render
 
 
 def render_summary(rule: Rule, labels: Mapping[str, str], value: float | None) -> str:

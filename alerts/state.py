@@ -18,7 +18,7 @@ successful cycle) resolves at once: the evaluator calls ``step`` with ``breach=F
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 StateName = Literal["inactive", "pending", "firing", "resolved"]
@@ -40,6 +40,9 @@ class AlertState:
     clear_since_ms: int | None = None    # firing, condition clear since then (held by keep_firing_for)
 
 
+_FIELDS = frozenset(AlertState.__dataclass_fields__)
+
+
 @dataclass(frozen=True)
 class Event:
     """A transition (or a repeat) to record; ``notify`` says whether a notification is due."""
@@ -53,6 +56,26 @@ class Event:
         return self.kind in NOTIFY_EVENTS
 
 
+def _with(prev: AlertState, /, **changes: object) -> AlertState:
+    """``dataclasses.replace`` without its per-call field introspection (it ran for every group stepped)."""
+    unknown = changes.keys() - _FIELDS
+    if unknown:
+        raise TypeError(f"AlertState has no field {sorted(unknown)}")
+    new = object.__new__(AlertState)
+    new.__dict__.update(prev.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
+_INACTIVE = AlertState()
+
+
+def pending_since(now_ms: int, value: float | None) -> AlertState:
+    """``AlertState("pending", now_ms, value=value)``, made without the frozen dataclass' per-field setattr
+    (it is made for every new incident)."""
+    return _with(_INACTIVE, state="pending", active_since_ms=now_ms, value=value)
+
+
 def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: int, repeat_ms: int,
          no_data: str, now_ms: int, keep_ms: int = 0) -> tuple[AlertState, list[Event]]:
     """Advance one evaluation. ``breach`` is None when the group has no (fresh) data."""
@@ -64,20 +87,20 @@ def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: 
             events = []
             if prev.nodata_since_ms is None and prev.state in ("pending", "firing"):
                 events.append(Event("nodata", prev.state, prev.state))
-            return replace(prev, nodata_since_ms=nodata_since, value=None), events
+            return _with(prev, nodata_since_ms=nodata_since, value=None), events
         if no_data not in ("ok", "alerting"):
             raise ValueError(f"unknown no_data policy {no_data!r}")
         nxt, events = _advance(prev, no_data == "alerting", for_ms, repeat_ms, now_ms, keep_ms)
-        return replace(nxt, nodata_since_ms=nodata_since, value=None), events
+        return _with(nxt, nodata_since_ms=nodata_since, value=None), events
     nxt, events = _advance(prev, breach, for_ms, repeat_ms, now_ms, keep_ms)
-    return replace(nxt, nodata_since_ms=None, value=value), events
+    return _with(nxt, nodata_since_ms=None, value=value), events
 
 
 def _advance(prev: AlertState, breach: bool, for_ms: int, repeat_ms: int,
              now_ms: int, keep_ms: int = 0) -> tuple[AlertState, list[Event]]:
     s = prev.state
     if breach and s == "firing" and prev.clear_since_ms is not None:
-        prev = replace(prev, clear_since_ms=None)  # held by keep_firing_for, and breaching again
+        prev = _with(prev, clear_since_ms=None)  # held by keep_firing_for, and breaching again
     if breach:
         if s in ("inactive", "resolved"):
             if for_ms == 0:
@@ -85,18 +108,18 @@ def _advance(prev: AlertState, breach: bool, for_ms: int, repeat_ms: int,
             return AlertState("pending", now_ms), [Event("pending", s, "pending")]
         if s == "pending":
             if now_ms - (prev.active_since_ms or now_ms) >= for_ms:
-                return (replace(prev, state="firing", fired_at_ms=now_ms, last_notified_ms=now_ms),
+                return (_with(prev, state="firing", fired_at_ms=now_ms, last_notified_ms=now_ms),
                         [Event("firing", "pending", "firing")])
             return prev, []
         if now_ms - (prev.last_notified_ms or 0) >= repeat_ms:
-            return replace(prev, last_notified_ms=now_ms), [Event("repeat", "firing", "firing")]
+            return _with(prev, last_notified_ms=now_ms), [Event("repeat", "firing", "firing")]
         return prev, []
     if s == "pending":
         return AlertState("inactive"), [Event("cancelled", "pending", "inactive")]
     if s == "firing":
         clear_since = prev.clear_since_ms if prev.clear_since_ms is not None else now_ms
         if now_ms - clear_since < keep_ms:
-            return replace(prev, clear_since_ms=clear_since), []
-        return (replace(prev, state="resolved", resolved_at_ms=now_ms, clear_since_ms=None),
+            return _with(prev, clear_since_ms=clear_since), []
+        return (_with(prev, state="resolved", resolved_at_ms=now_ms, clear_since_ms=None),
                 [Event("resolved", "firing", "resolved")])
     return prev, []

@@ -12,14 +12,30 @@ from typing import Any, Iterable
 _JSON_COLS = {"spec", "labels", "matchers", "silenced_by", "inhibited_by"}
 
 
-def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+# labels JSON -> decoded labels, for readers that promise not to change them (shared_labels); bounded.
+_LABELS_DECODED: dict[str, Any] = {}
+_LABELS_JSON_MAX = 200_000
+
+
+def _rows(cur: sqlite3.Cursor, shared_labels: bool = False) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]
     out = []
+    json_cols = [c for c in cols if c in _JSON_COLS]
+    shared = "labels" in json_cols and shared_labels
+    if shared:
+        json_cols.remove("labels")
+        cache = _LABELS_DECODED
+        if len(cache) > _LABELS_JSON_MAX:
+            cache.clear()
     for row in cur.fetchall():
         d = dict(zip(cols, row))
-        for c in _JSON_COLS & d.keys():
+        for c in json_cols:
             if d[c] is not None:
                 d[c] = json.loads(d[c])
+        if shared and d["labels"] is not None:
+            text = d["labels"]
+            got = cache.get(text)
+            d["labels"] = got if got is not None else cache.setdefault(text, json.loads(text))
         out.append(d)
     return out
 
@@ -73,8 +89,10 @@ _STATE_COLS = ("rule", "group_key", "labels", "severity", "state", "active_since
                "updated_ms", "identity", "inhibited_by", "clear_since_ms")
 
 
-def read_states(conn: sqlite3.Connection, rule: str | None = None,
-                states: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def read_states(conn: sqlite3.Connection, rule: str | None = None, states: Iterable[str] | None = None,
+                shared_labels: bool = False) -> list[dict[str, Any]]:
+    """State rows, by rule and group key. ``shared_labels``: rows with the same labels share one decoded
+    mapping (faster for a reader that only reads them, as the evaluator)."""
     sql, args = f"SELECT {', '.join(_STATE_COLS)} FROM alert_state WHERE 1=1", []
     if rule is not None:
         sql += " AND rule = ?"
@@ -83,7 +101,7 @@ def read_states(conn: sqlite3.Connection, rule: str | None = None,
         states = list(states)
         sql += f" AND state IN ({','.join('?' * len(states))})"
         args.extend(states)
-    return _rows(conn.execute(sql + " ORDER BY rule, group_key", args))
+    return _rows(conn.execute(sql + " ORDER BY rule, group_key", args), shared_labels)
 
 
 # Upsert of a whole state row (the same statement on SQLite and PostgreSQL).
@@ -97,10 +115,29 @@ def write_state(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
     conn.execute(_STATE_UPSERT, values)
 
 
+# group key -> its labels as JSON. An alert group's labels are a function of its key (the series' labels JSON,
+# or the JSON of the ``by`` labels), so the dump is made once per group, not on every write; bounded.
+_LABELS_JSON: dict[str, str | None] = {}
+
+
+def _labels_json(group_key: str, labels: Any) -> str | None:
+    got = _LABELS_JSON.get(group_key)
+    if got is None:
+        if len(_LABELS_JSON) >= _LABELS_JSON_MAX:
+            _LABELS_JSON.clear()
+        got = _LABELS_JSON[group_key] = _dump(labels)
+    return got
+
+
 def write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
-    """:func:`write_state` for many rows in one statement."""
-    conn.executemany(_STATE_UPSERT, [[_dump(row.get(c)) if c in _JSON_COLS else row.get(c) for c in _STATE_COLS]
-                                     for row in rows])
+    """:func:`write_state` for many rows of alert groups (``labels`` a function of ``group_key``) in one
+    statement."""
+    conn.executemany(_STATE_UPSERT, [
+        (r["rule"], r["group_key"], _labels_json(r["group_key"], r["labels"]), r.get("severity"), r.get("state"),
+         r.get("active_since_ms"), r.get("fired_at_ms"), r.get("last_notified_ms"), r.get("resolved_at_ms"),
+         r.get("nodata_since_ms"), r.get("value"), r.get("summary"), _dump(r.get("silenced_by")), r.get("updated_ms"),
+         r.get("identity"), _dump(r.get("inhibited_by")), r.get("clear_since_ms"))
+        for r in rows])
 
 
 def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:
@@ -133,11 +170,11 @@ def add_transition(conn: sqlite3.Connection, ts_ms: int, rule: str, group_key: s
 
 def add_transitions(conn: sqlite3.Connection, rows: Iterable[tuple]) -> None:
     """:func:`add_transition` for many ``(ts_ms, rule, group_key, labels, event, from_state, to_state, value,
-    silenced_by)`` rows whose ids nobody needs, in one statement."""
+    silenced_by)`` rows whose ids nobody needs, in one statement (``labels`` a function of ``group_key``)."""
     conn.executemany(
         "INSERT INTO alert_transitions(ts_ms, rule, group_key, labels, event, from_state, to_state, value, "
         "silenced_by) VALUES (?,?,?,?,?,?,?,?,?)",
-        [(ts, rule, key, _dump(labels), event, frm, to, value, _dump(muted) if muted else None)
+        [(ts, rule, key, _labels_json(key, labels), event, frm, to, value, _dump(muted) if muted else None)
          for ts, rule, key, labels, event, frm, to, value, muted in rows])
 
 
