@@ -87,8 +87,9 @@ QUEUE_COLUMNS = (
     "message_stats.publish", "message_stats.deliver_get", "message_stats.ack", "message_stats.redeliver",
     "message_stats.deliver_no_ack", "message_stats.get_no_ack", "effective_policy_definition",
 )
-# Cycles between two counter reads (``counters_interval_s``): the gauges without the per-queue stats,
-# in one unpaged request (paging makes RabbitMQ rebuild and sort the whole list for every page).
+# Cycles between two counter reads (``counters_interval_s``) without rabbitmq_prometheus: the gauges
+# without the per-queue stats, in one unpaged request (paging makes RabbitMQ rebuild and sort the whole
+# list for every page), and the consumers counted from /api/consumers (one item per consumer).
 LEAN_COLUMNS = ("vhost", "name", "messages", "messages_ready", "messages_unacknowledged")
 LEAN_PARAMS = {"disable_stats": "true", "enable_queue_totals": "true", "columns": ",".join(LEAN_COLUMNS)}
 NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "fd_total")
@@ -331,7 +332,20 @@ class RabbitCollector:
                       if self.cfg.vhosts == ["*"] or allowed(v, self.cfg.vhosts, ())]
             self.source_last_cycle = "prometheus"
         else:
-            queues = [q for path in self._vhost_paths() for q in self._get(path, LEAN_PARAMS)]
+            queues = []
+            for path in self._vhost_paths():
+                counts: dict[tuple[str, str], int] = {}  # consumers per queue: not in the stats-less list
+                for c in self._get(path.replace("/api/queues", "/api/consumers", 1),
+                                   {"columns": "queue.name,queue.vhost"}):
+                    q = c.get("queue") if isinstance(c, dict) else None
+                    if isinstance(q, dict):
+                        key = (str(q.get("vhost", "/")), str(q.get("name")))
+                        counts[key] = counts.get(key, 0) + 1
+                for q in self._get(path, LEAN_PARAMS):
+                    if not isinstance(q, dict):
+                        continue
+                    q["consumers"] = counts.get((str(q.get("vhost", "/")), str(q.get("name"))), 0)
+                    queues.append(q)
             self.source_last_cycle = "management-lean"
         cluster = self.cfg.name
         for q in queues:
