@@ -52,10 +52,12 @@ is picked up without a restart.
 """
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import requests
@@ -95,7 +97,20 @@ LEAN_PARAMS = {"disable_stats": "true", "enable_queue_totals": "true", "columns"
 NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "fd_total")
 EXCHANGE_COLUMNS = ("vhost", "name", "type")
 BINDING_COLUMNS = ("vhost", "source", "destination", "destination_type", "routing_key")
+_GAUGES = (("rabbitmq_queue_ready_messages", "messages_ready"),
+           ("rabbitmq_queue_unacked_messages", "messages_unacknowledged"),
+           ("rabbitmq_queue_messages", "messages"), ("rabbitmq_queue_consumers", "consumers"))
 __all__ = ["RabbitCollector", "RabbitError", "collect_job", "jobs"]
+
+
+def _matcher(allow: list[str], deny: list[str]) -> Callable[[str], bool]:
+    """``brokers.naming.allowed`` for one allow/deny pair, compiled once (the same globs, as regexes)."""
+    if allow == ["*"] and not deny:
+        return lambda name: True
+    allow_re = re.compile("|".join(fnmatch.translate(p) for p in allow)) if allow else None
+    deny_re = re.compile("|".join(fnmatch.translate(p) for p in deny)) if deny else None
+    return lambda name: (allow_re is not None and allow_re.match(name) is not None
+                         and (deny_re is None or deny_re.match(name) is None))
 
 
 def _num(v: Any) -> float | None:
@@ -328,42 +343,48 @@ class RabbitCollector:
             out.extend(self._node_samples(n, now_ms))
         figures = self._prometheus_figures(nodes, now_ms) if self._prom_usable else None
         if figures is not None:
-            queues = [{"vhost": v, "name": name, **f} for (v, name), f in figures.items()
-                      if self.cfg.vhosts == ["*"] or allowed(v, self.cfg.vhosts, ())]
             self.source_last_cycle = "prometheus"
         else:
-            queues = []
-            for path in self._vhost_paths():
-                counts: dict[tuple[str, str], int] = {}  # consumers per queue: not in the stats-less list
-                for c in self._get(path.replace("/api/queues", "/api/consumers", 1),
-                                   {"columns": "queue.name,queue.vhost"}):
-                    q = c.get("queue") if isinstance(c, dict) else None
-                    if isinstance(q, dict):
-                        key = (str(q.get("vhost", "/")), str(q.get("name")))
-                        counts[key] = counts.get(key, 0) + 1
-                for q in self._get(path, LEAN_PARAMS):
-                    if not isinstance(q, dict):
-                        continue
-                    q["consumers"] = counts.get((str(q.get("vhost", "/")), str(q.get("name"))), 0)
-                    queues.append(q)
+            figures = self._lean_figures()
             self.source_last_cycle = "management-lean"
-        cluster = self.cfg.name
-        for q in queues:
-            ref = QueueRef(str(q.get("vhost", "/")), str(q.get("name")))
-            if not allowed(ref.name, self.cfg.queues_allow, self.cfg.queues_deny):
+        cluster, dlqs = self.cfg.name, self._dlqs
+        vhost_ok: dict[str, bool] = {}
+        queue_ok = _matcher(self.cfg.queues_allow, self.cfg.queues_deny)
+        every_vhost = self.cfg.vhosts == ["*"]
+        for (vhost, name), f in figures.items():
+            ok = vhost_ok.get(vhost)
+            if ok is None:
+                ok = vhost_ok[vhost] = every_vhost or allowed(vhost, self.cfg.vhosts, ())
+            if not ok or not queue_ok(name):
                 continue
-            labels = {"cluster": cluster, "vhost": ref.vhost, "queue": ref.name}
-            for metric, key in (("rabbitmq_queue_ready_messages", "messages_ready"),
-                                ("rabbitmq_queue_unacked_messages", "messages_unacknowledged"),
-                                ("rabbitmq_queue_messages", "messages"),
-                                ("rabbitmq_queue_consumers", "consumers")):
-                value = _num(q.get(key))
+            labels = {"cluster": cluster, "vhost": vhost, "queue": name}
+            for metric, key in _GAUGES:
+                value = f.get(key)
                 if value is not None:
                     out.append(Sample(metric, labels, now_ms, value))
-            depth = _num(q.get("messages"))
-            if ref in self._dlqs and depth is not None:
-                out.append(Sample("dlq_messages", {"broker": "rabbitmq", "cluster": cluster, "vhost": ref.vhost,
-                                                   "dlq": ref.name}, now_ms, depth))
+            depth = f.get("messages")
+            if depth is not None and dlqs and QueueRef(vhost, name) in dlqs:
+                out.append(Sample("dlq_messages", {"broker": "rabbitmq", "cluster": cluster, "vhost": vhost,
+                                                   "dlq": name}, now_ms, depth))
+        return out
+
+    def _lean_figures(self) -> dict[tuple[str, str], dict[str, float]]:
+        """The gauges from the management API without per-queue stats; consumers from /api/consumers."""
+        out: dict[tuple[str, str], dict[str, float]] = {}
+        for path in self._vhost_paths():
+            counts: dict[tuple[str, str], int] = {}  # consumers per queue: not in the stats-less list
+            for c in self._get(path.replace("/api/queues", "/api/consumers", 1), {"columns": "queue.name,queue.vhost"}):
+                q = c.get("queue") if isinstance(c, dict) else None
+                if isinstance(q, dict):
+                    key = (str(q.get("vhost", "/")), str(q.get("name")))
+                    counts[key] = counts.get(key, 0) + 1
+            for q in self._get(path, LEAN_PARAMS):
+                if not isinstance(q, dict):
+                    continue
+                key = (str(q.get("vhost", "/")), str(q.get("name")))
+                f = {k: v for k in LEAN_COLUMNS[2:] if (v := _num(q.get(k))) is not None}
+                f["consumers"] = float(counts.get(key, 0))
+                out[key] = f
         return out
 
     def _prometheus_figures(self, nodes: list[dict[str, Any]],

@@ -174,3 +174,17 @@ def test_full_or_gauge_cycle(monkeypatch, interval_s, times_s, kinds):
     for t in times_s:
         col.samples(t * 1000)
     assert "".join(got) == kinds
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_globs = st.lists(st.text(st.sampled_from("ab.*?[]!-"), max_size=6), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("ab.-[]*?!"), max_size=8), _globs, _globs)
+def test_compiled_queue_filter_is_allowed(name, allow, deny):
+    from brokers.naming import allowed
+    from collectors.rabbitmq import _matcher
+    assert _matcher(allow, deny)(name) == allowed(name, allow, deny)
