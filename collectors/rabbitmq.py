@@ -52,12 +52,10 @@ is picked up without a restart.
 """
 from __future__ import annotations
 
-import fnmatch
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -70,7 +68,7 @@ from collectors.rabbit_queues import QueueHistories, error_ratios
 from collectors.rabbit_stream_io import TimestampCache, read_streams
 from collectors.rabbit_streams import ConsumerKey, StreamHistories, lag, live_consumers, time_lag_s
 from collectors.rabbit_rates import QueueCounters, QueueRates, queue_rates
-from collectors.rabbit_topology import QueueRef, resolve_dlqs
+from collectors.rabbit_topology import QueueRef, glob_matcher, resolve_dlqs
 from config import Settings
 from config.rabbitmq import RabbitClusterConfig
 from core.codes import Status
@@ -101,16 +99,6 @@ _GAUGES = (("rabbitmq_queue_ready_messages", "messages_ready"),
            ("rabbitmq_queue_unacked_messages", "messages_unacknowledged"),
            ("rabbitmq_queue_messages", "messages"), ("rabbitmq_queue_consumers", "consumers"))
 __all__ = ["RabbitCollector", "RabbitError", "collect_job", "jobs"]
-
-
-def _matcher(allow: list[str], deny: list[str]) -> Callable[[str], bool]:
-    """``brokers.naming.allowed`` for one allow/deny pair, compiled once (the same globs, as regexes)."""
-    if allow == ["*"] and not deny:
-        return lambda name: True
-    allow_re = re.compile("|".join(fnmatch.translate(p) for p in allow)) if allow else None
-    deny_re = re.compile("|".join(fnmatch.translate(p) for p in deny)) if deny else None
-    return lambda name: (allow_re is not None and allow_re.match(name) is not None
-                         and (deny_re is None or deny_re.match(name) is None))
 
 
 def _num(v: Any) -> float | None:
@@ -280,9 +268,10 @@ class RabbitCollector:
         all_rates: dict[QueueRef, QueueRates] = {}
         labels_of: dict[QueueRef, dict[str, str]] = {}
         streams: dict[QueueRef, dict[str, Any]] = {}
+        queue_ok = glob_matcher(self.cfg.queues_allow, self.cfg.queues_deny)
         for q in queues:
             ref = QueueRef(q.get("vhost", "/"), q["name"])
-            if not allowed(ref.name, self.cfg.queues_allow, self.cfg.queues_deny):
+            if not queue_ok(ref.name):
                 continue
             labels = {"cluster": cluster, "vhost": ref.vhost, "queue": ref.name}
             out.extend(self._queue_gauges(q, labels, now_ms))
@@ -349,7 +338,7 @@ class RabbitCollector:
             self.source_last_cycle = "management-lean"
         cluster, dlqs = self.cfg.name, self._dlqs
         vhost_ok: dict[str, bool] = {}
-        queue_ok = _matcher(self.cfg.queues_allow, self.cfg.queues_deny)
+        queue_ok = glob_matcher(self.cfg.queues_allow, self.cfg.queues_deny)
         every_vhost = self.cfg.vhosts == ["*"]
         for (vhost, name), f in figures.items():
             ok = vhost_ok.get(vhost)

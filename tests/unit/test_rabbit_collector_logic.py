@@ -186,5 +186,6 @@ _globs = st.lists(st.text(st.sampled_from("ab.*?[]!-"), max_size=6), max_size=3)
 @given(st.text(st.sampled_from("ab.-[]*?!"), max_size=8), _globs, _globs)
 def test_compiled_queue_filter_is_allowed(name, allow, deny):
     from brokers.naming import allowed
-    from collectors.rabbitmq import _matcher
-    assert _matcher(allow, deny)(name) == allowed(name, allow, deny)
+    from brokers.naming import is_dlq
+    from collectors.rabbit_topology import glob_matcher
+    assert glob_matcher(allow, deny)(name) == allowed(name, allow, deny) == is_dlq(name, allow, deny)
