@@ -39,16 +39,18 @@ class Runs:
     wall: list[float]
     cpu: list[float]
     nbytes: list[int]
+    wire: list[int]
     nreq: list[int]
     nsamples: list[int]
 
     def line(self, queues: int) -> str:
         w, c = statistics.median(self.wall), statistics.median(self.cpu)
-        b = statistics.median(self.nbytes)
+        b, wire = statistics.median(self.nbytes), statistics.median(self.wire)
         return (f"{self.kind:<28} wall {w * 1000:7.0f} ms (min {min(self.wall) * 1000:.0f}, max "
-                f"{max(self.wall) * 1000:.0f})  cpu {c * 1000:6.0f} ms  {b / 1024:6.0f} KiB in "
-                f"{statistics.median(self.nreq):.0f} requests  {statistics.median(self.nsamples):.0f} samples  "
-                f"per queue: {c / queues * 1e6:.1f} µs cpu, {b / queues:.0f} bytes")
+                f"{max(self.wall) * 1000:.0f})  cpu {c * 1000:6.0f} ms  {b / 1024:6.0f} KiB decoded, "
+                f"{wire / 1024:5.0f} KiB received, in {statistics.median(self.nreq):.0f} requests  "
+                f"{statistics.median(self.nsamples):.0f} samples  per queue: {c / queues * 1e6:.1f} µs cpu, "
+                f"{b / queues:.0f} bytes decoded, {wire / queues:.1f} received")
 
 
 def _timed(fn) -> float:
@@ -58,7 +60,7 @@ def _timed(fn) -> float:
 
 
 def _run(collector: RabbitCollector, kind: str, cycles: int, gauge: bool) -> Runs:
-    r = Runs(kind, [], [], [], [], [])
+    r = Runs(kind, [], [], [], [], [], [])
     for _ in range(cycles):
         now = int(time.time() * 1000)
         collector._full_ms = now - 1 if gauge else None  # a gauge cycle, or a full one
@@ -67,6 +69,7 @@ def _run(collector: RabbitCollector, kind: str, cycles: int, gauge: bool) -> Run
         r.wall.append(time.perf_counter() - t)
         r.cpu.append(time.process_time() - c)
         r.nbytes.append(collector.bytes_last_cycle)
+        r.wire.append(collector.wire_bytes_last_cycle)
         r.nreq.append(collector.requests_last_cycle)
         r.nsamples.append(len(samples))
         want = ("prometheus" if "prometheus" in kind else "management-lean") if gauge else "management"

@@ -124,7 +124,8 @@ class RabbitCollector:
         self.base = cluster_cfg.management_url.rstrip("/")
         self.shown_url = display_url(cluster_cfg.management_url)
         self.http = ManagementClient(cluster_cfg)
-        self.bytes_last_cycle = 0
+        self.bytes_last_cycle = 0  # decoded (what is parsed)
+        self.wire_bytes_last_cycle = 0  # as received (both endpoints gzip)
         self.requests_last_cycle = 0
         self.source_last_cycle = ""  # "management" (a full cycle), "prometheus" or "management-lean"
         self._full_ms: int | None = None  # when the counters were last read
@@ -157,8 +158,7 @@ class RabbitCollector:
                               "(is the node up and rabbitmq_management enabled?)") from None
         except requests.exceptions.RequestException as exc:
             raise RabbitError(f"request to the management API at {self.shown_url} failed: {_short(exc)}") from None
-        self.requests_last_cycle += 1
-        self.bytes_last_cycle += len(resp.content)
+        self._count(resp)
         if resp.status_code == 401:
             raise RabbitError(f"authentication failed (401) for user {self.cfg.username!r} at "
                               f"{self.shown_url} (check rabbitmq.clusters[{self.cfg.name}].username / password_env: "
@@ -173,6 +173,12 @@ class RabbitCollector:
         except ValueError:
             raise RabbitError(f"management plugin unreachable at {self.shown_url}: {path} did not "
                               "answer with the management API's JSON") from None
+
+    def _count(self, resp: requests.Response) -> None:
+        self.requests_last_cycle += 1
+        self.bytes_last_cycle += len(resp.content)
+        wire = resp.headers.get("content-length", "")
+        self.wire_bytes_last_cycle += int(wire) if wire.isdigit() else len(resp.content)
 
     def _paged(self, path: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -242,7 +248,7 @@ class RabbitCollector:
     def samples(self, now_ms: int) -> list[Sample]:
         """Poll the cluster once and return its samples stamped ``now_ms``: everything, or between two
         counter reads (``counters_interval_s``) the gauges alone."""
-        self.bytes_last_cycle = self.requests_last_cycle = 0
+        self.bytes_last_cycle = self.wire_bytes_last_cycle = self.requests_last_cycle = 0
         interval_ms = self.cfg.counters_interval_s * 1000
         if interval_ms > 0 and self._full_ms is not None and 0 <= now_ms - self._full_ms < interval_ms:
             return self._gauge_samples(now_ms)
@@ -419,8 +425,7 @@ class RabbitCollector:
                               f"{classify(exc, f'rabbitmq.clusters[{self.cfg.name}]').text()}") from None
         except requests.exceptions.RequestException as exc:
             raise RabbitError(f"{shown} unreachable: {_short(exc)}") from None
-        self.requests_last_cycle += 1
-        self.bytes_last_cycle += len(resp.content)
+        self._count(resp)
         if resp.status_code != 200:
             raise RabbitError(f"HTTP {resp.status_code} from {shown}/metrics/detailed")
         if not resp.headers.get("content-type", "").startswith("text/plain"):
