@@ -124,9 +124,11 @@ class ManagementClient:
     with every request (the configured CA file, or False when verification is off) so the process
     environment (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) cannot replace the cluster's CA."""
 
-    def __init__(self, cfg: RabbitClusterConfig) -> None:
+    auth = True
+
+    def __init__(self, cfg: RabbitClusterConfig, base: str | None = None) -> None:
         self.cfg = cfg
-        self.base = cfg.management_url.rstrip("/")
+        self.base = (base or cfg.management_url).rstrip("/")
         self.session = requests.Session()
         self.verify: Any = (cfg.tls.ca_file or True) if cfg.tls.verify else False
         self._mounted = not self.base.startswith("https://")
@@ -137,7 +139,28 @@ class ManagementClient:
             self.session.mount("https://", _ContextAdapter(tls_context(self.cfg)))
             self._mounted = True
         return self.session.get(self.base + path, timeout=self.cfg.timeout_s, verify=self.verify,
-                                auth=(self.cfg.username, password), **kwargs)
+                                auth=(self.cfg.username, password) if self.auth else None, **kwargs)
 
     def close(self) -> None:
         self.session.close()
+
+
+PROMETHEUS_PORT = 15692
+
+
+class PrometheusClient(ManagementClient):
+    """HTTP client of one node's ``rabbitmq_prometheus`` endpoint: the same TLS profile (CA per request)
+    as the management client; no credentials are sent (the endpoint takes none)."""
+
+    auth = False
+
+
+def prometheus_urls(cfg: RabbitClusterConfig) -> list[str]:
+    """The configured per-node endpoints, else the management URL's host on port 15692 (same scheme)."""
+    if cfg.prometheus_urls:
+        return [u.rstrip("/") for u in cfg.prometheus_urls]
+    parts = urlsplit(cfg.management_url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return [f"{parts.scheme}://{host}:{PROMETHEUS_PORT}"]

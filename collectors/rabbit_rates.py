@@ -63,7 +63,8 @@ _COUNTERS = ("publish", "deliver_get", "ack", "redeliver", "no_ack")
 
 def reset_between(prev: QueueCounters, cur: QueueCounters) -> bool:
     """True when any cumulative counter went down: the broker or the queue started afresh."""
-    return any(getattr(cur, c) < getattr(prev, c) for c in _COUNTERS)
+    return (cur.publish < prev.publish or cur.deliver_get < prev.deliver_get or cur.ack < prev.ack
+            or cur.redeliver < prev.redeliver or cur.no_ack < prev.no_ack)  # _COUNTERS, spelt out: per queue
 
 
 def queue_rates(prev: QueueCounters, cur: QueueCounters) -> QueueRates | None:
@@ -75,12 +76,13 @@ def queue_rates(prev: QueueCounters, cur: QueueCounters) -> QueueRates | None:
         # Everything counted since the reset happened within this interval; in-flight messages
         # were requeued by the restart, so the previous unacked figure no longer applies.
         prev = QueueCounters(prev.ts_ms, messages=prev.messages)
-    d = {c: getattr(cur, c) - getattr(prev, c) for c in _COUNTERS}
-    acking = d["deliver_get"] - d["no_ack"]
+    publish, deliver_get, ack = cur.publish - prev.publish, cur.deliver_get - prev.deliver_get, cur.ack - prev.ack
+    redeliver, no_ack = cur.redeliver - prev.redeliver, cur.no_ack - prev.no_ack
+    acking = deliver_get - no_ack
     error_ratio = None
     if acking > 0:
-        rejected = acking - d["ack"] - (cur.unacked - prev.unacked)
+        rejected = acking - ack - (cur.unacked - prev.unacked)
         error_ratio = min(max(rejected, 0.0), acking) / acking
-    inflow = max(cur.messages - prev.messages + d["ack"] + d["no_ack"], 0.0)
-    return QueueRates(seconds, d["publish"] / seconds, d["deliver_get"] / seconds, d["ack"] / seconds,
-                      d["redeliver"] / seconds, error_ratio, inflow / seconds, (d["ack"] + d["no_ack"]) / seconds)
+    inflow = max(cur.messages - prev.messages + ack + no_ack, 0.0)
+    return QueueRates(seconds, publish / seconds, deliver_get / seconds, ack / seconds,
+                      redeliver / seconds, error_ratio, inflow / seconds, (ack + no_ack) / seconds)

@@ -61,13 +61,14 @@ from urllib.parse import quote
 import requests
 
 from brokers.naming import allowed
-from brokers.rabbitmq import ManagementClient, RabbitError, display_url, resolve_password
-from collectors import rabbit_quorum
+from brokers.rabbitmq import (ManagementClient, PrometheusClient, RabbitError, display_url, prometheus_urls,
+                              resolve_password)
+from collectors import rabbit_prometheus, rabbit_quorum
 from collectors.rabbit_queues import QueueHistories, error_ratios
 from collectors.rabbit_stream_io import TimestampCache, read_streams
 from collectors.rabbit_streams import ConsumerKey, StreamHistories, lag, live_consumers, time_lag_s
 from collectors.rabbit_rates import QueueCounters, QueueRates, queue_rates
-from collectors.rabbit_topology import QueueRef, resolve_dlqs
+from collectors.rabbit_topology import QueueRef, glob_matcher, resolve_dlqs
 from config import Settings
 from config.rabbitmq import RabbitClusterConfig
 from core.codes import Status
@@ -86,9 +87,17 @@ QUEUE_COLUMNS = (
     "message_stats.publish", "message_stats.deliver_get", "message_stats.ack", "message_stats.redeliver",
     "message_stats.deliver_no_ack", "message_stats.get_no_ack", "effective_policy_definition",
 )
+# Cycles between two counter reads (``counters_interval_s``) without rabbitmq_prometheus: the gauges
+# without the per-queue stats, in one unpaged request (paging makes RabbitMQ rebuild and sort the whole
+# list for every page), and the consumers counted from /api/consumers (one item per consumer).
+LEAN_COLUMNS = ("vhost", "name", "messages", "messages_ready", "messages_unacknowledged")
+LEAN_PARAMS = {"disable_stats": "true", "enable_queue_totals": "true", "columns": ",".join(LEAN_COLUMNS)}
 NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "fd_total")
 EXCHANGE_COLUMNS = ("vhost", "name", "type")
 BINDING_COLUMNS = ("vhost", "source", "destination", "destination_type", "routing_key")
+_GAUGES = (("rabbitmq_queue_ready_messages", "messages_ready"),
+           ("rabbitmq_queue_unacked_messages", "messages_unacknowledged"),
+           ("rabbitmq_queue_messages", "messages"), ("rabbitmq_queue_consumers", "consumers"))
 __all__ = ["RabbitCollector", "RabbitError", "collect_job", "jobs"]
 
 
@@ -115,8 +124,14 @@ class RabbitCollector:
         self.base = cluster_cfg.management_url.rstrip("/")
         self.shown_url = display_url(cluster_cfg.management_url)
         self.http = ManagementClient(cluster_cfg)
-        self.bytes_last_cycle = 0
+        self.bytes_last_cycle = 0  # decoded (what is parsed)
+        self.wire_bytes_last_cycle = 0  # as received (both endpoints gzip)
         self.requests_last_cycle = 0
+        self.source_last_cycle = ""  # "management" (a full cycle), "prometheus" or "management-lean"
+        self._full_ms: int | None = None  # when the counters were last read
+        self._dlqs: dict[QueueRef, Any] = {}  # as found by the last full cycle
+        self._prom = [PrometheusClient(cluster_cfg, u) for u in prometheus_urls(cluster_cfg)]
+        self._prom_usable = cluster_cfg.prometheus != "off"  # auto: until it fails, retried each full cycle
         self._prev: dict[QueueRef, QueueCounters] = {}
         self._histories = QueueHistories(int(cluster_cfg.status_window_s * 1000))
         self._topology: _Topology | None = None
@@ -143,8 +158,7 @@ class RabbitCollector:
                               "(is the node up and rabbitmq_management enabled?)") from None
         except requests.exceptions.RequestException as exc:
             raise RabbitError(f"request to the management API at {self.shown_url} failed: {_short(exc)}") from None
-        self.requests_last_cycle += 1
-        self.bytes_last_cycle += len(resp.content)
+        self._count(resp)
         if resp.status_code == 401:
             raise RabbitError(f"authentication failed (401) for user {self.cfg.username!r} at "
                               f"{self.shown_url} (check rabbitmq.clusters[{self.cfg.name}].username / password_env: "
@@ -159,6 +173,12 @@ class RabbitCollector:
         except ValueError:
             raise RabbitError(f"management plugin unreachable at {self.shown_url}: {path} did not "
                               "answer with the management API's JSON") from None
+
+    def _count(self, resp: requests.Response) -> None:
+        self.requests_last_cycle += 1
+        self.bytes_last_cycle += len(resp.content)
+        wire = resp.headers.get("content-length", "")
+        self.wire_bytes_last_cycle += int(wire) if wire.isdigit() else len(resp.content)
 
     def _paged(self, path: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -215,6 +235,8 @@ class RabbitCollector:
     def reset(self) -> None:
         """Forget pooled HTTP connections after a failure (the next cycle opens new ones)."""
         self.http.close()
+        for client in self._prom:
+            client.close()
 
     close = reset
 
@@ -224,8 +246,20 @@ class RabbitCollector:
         return Cycle(self.samples(now_ms))
 
     def samples(self, now_ms: int) -> list[Sample]:
-        """Poll the cluster once and return its samples stamped ``now_ms``."""
-        self.bytes_last_cycle = self.requests_last_cycle = 0
+        """Poll the cluster once and return its samples stamped ``now_ms``: everything, or between two
+        counter reads (``counters_interval_s``) the gauges alone."""
+        self.bytes_last_cycle = self.wire_bytes_last_cycle = self.requests_last_cycle = 0
+        interval_ms = self.cfg.counters_interval_s * 1000
+        if interval_ms > 0 and self._full_ms is not None and 0 <= now_ms - self._full_ms < interval_ms:
+            return self._gauge_samples(now_ms)
+        if self.cfg.prometheus == "auto":
+            self._prom_usable = True
+        out = self._full_samples(now_ms)
+        self._full_ms = now_ms
+        self.source_last_cycle = "management"
+        return out
+
+    def _full_samples(self, now_ms: int) -> list[Sample]:
         nodes = self._cols("/api/nodes", NODE_COLUMNS)
         queues = self._queues()
         topo = self._fresh_topology(queues, now_ms)
@@ -240,9 +274,10 @@ class RabbitCollector:
         all_rates: dict[QueueRef, QueueRates] = {}
         labels_of: dict[QueueRef, dict[str, str]] = {}
         streams: dict[QueueRef, dict[str, Any]] = {}
+        queue_ok = glob_matcher(self.cfg.queues_allow, self.cfg.queues_deny)
         for q in queues:
             ref = QueueRef(q.get("vhost", "/"), q["name"])
-            if not allowed(ref.name, self.cfg.queues_allow, self.cfg.queues_deny):
+            if not queue_ok(ref.name):
                 continue
             labels = {"cluster": cluster, "vhost": ref.vhost, "queue": ref.name}
             out.extend(self._queue_gauges(q, labels, now_ms))
@@ -287,10 +322,115 @@ class RabbitCollector:
         for ref, ratio in error_ratios(all_rates, dlqs).items():
             out.append(Sample("rabbitmq_queue_error_rate_ratio", labels_of[ref], now_ms, ratio))
         self._prev = seen
+        self._dlqs = dlqs
         self._histories.keep_only(set(seen))
         if self.cfg.streams:
             out.extend(self._stream_samples(streams, now_ms))
         return out
+
+    # ------------------------------------------------------------------ gauge cycles
+
+    def _gauge_samples(self, now_ms: int) -> list[Sample]:
+        """Nodes, and per queue its depth (ready, unacked, total) and consumers, plus DLQ depths."""
+        nodes = self._cols("/api/nodes", NODE_COLUMNS)
+        out: list[Sample] = []
+        for n in nodes:
+            out.extend(self._node_samples(n, now_ms))
+        figures = self._prometheus_figures(nodes, now_ms) if self._prom_usable else None
+        if figures is not None:
+            self.source_last_cycle = "prometheus"
+        else:
+            figures = self._lean_figures()
+            self.source_last_cycle = "management-lean"
+        cluster, dlqs = self.cfg.name, self._dlqs
+        vhost_ok: dict[str, bool] = {}
+        queue_ok = glob_matcher(self.cfg.queues_allow, self.cfg.queues_deny)
+        every_vhost = self.cfg.vhosts == ["*"]
+        for (vhost, name), f in figures.items():
+            ok = vhost_ok.get(vhost)
+            if ok is None:
+                ok = vhost_ok[vhost] = every_vhost or allowed(vhost, self.cfg.vhosts, ())
+            if not ok or not queue_ok(name):
+                continue
+            labels = {"cluster": cluster, "vhost": vhost, "queue": name}
+            for metric, key in _GAUGES:
+                value = f.get(key)
+                if value is not None:
+                    out.append(Sample(metric, labels, now_ms, value))
+            depth = f.get("messages")
+            if depth is not None and dlqs and QueueRef(vhost, name) in dlqs:
+                out.append(Sample("dlq_messages", {"broker": "rabbitmq", "cluster": cluster, "vhost": vhost,
+                                                   "dlq": name}, now_ms, depth))
+        return out
+
+    def _lean_figures(self) -> dict[tuple[str, str], dict[str, float]]:
+        """The gauges from the management API without per-queue stats; consumers from /api/consumers."""
+        out: dict[tuple[str, str], dict[str, float]] = {}
+        for path in self._vhost_paths():
+            counts: dict[tuple[str, str], int] = {}  # consumers per queue: not in the stats-less list
+            for c in self._get(path.replace("/api/queues", "/api/consumers", 1), {"columns": "queue.name,queue.vhost"}):
+                q = c.get("queue") if isinstance(c, dict) else None
+                if isinstance(q, dict):
+                    key = (str(q.get("vhost", "/")), str(q.get("name")))
+                    counts[key] = counts.get(key, 0) + 1
+            for q in self._get(path, LEAN_PARAMS):
+                if not isinstance(q, dict):
+                    continue
+                key = (str(q.get("vhost", "/")), str(q.get("name")))
+                f = {k: v for k in LEAN_COLUMNS[2:] if (v := _num(q.get(k))) is not None}
+                f["consumers"] = float(counts.get(key, 0))
+                out[key] = f
+        return out
+
+    def _prometheus_figures(self, nodes: list[dict[str, Any]],
+                            now_ms: int) -> dict[tuple[str, str], dict[str, float]] | None:
+        """Every node's per-queue figures from the rabbitmq_prometheus endpoint; None (auto) when it
+        cannot be read from every running node, RabbitError when ``prometheus: on``."""
+        running = sum(1 for n in nodes if n.get("running"))
+        why = ""
+        if not self.cfg.prometheus_urls and len(nodes) > 1:
+            why = f"{len(nodes)} nodes: set prometheus_urls to every node's endpoint"
+        elif len(self._prom) < running:
+            why = f"{len(self._prom)} prometheus_urls for {running} running nodes"
+        params: list[tuple[str, str]] = [("family", f) for f in rabbit_prometheus.FAMILIES]
+        if self.cfg.vhosts != ["*"] and not any(c in v for v in self.cfg.vhosts for c in "*?["):
+            params += [("vhost", v) for v in self.cfg.vhosts]
+        read: list[rabbit_prometheus.QueueFigures] = []
+        for client in self._prom if not why else ():
+            try:
+                text = self._prom_text(client, params)
+            except RabbitError as exc:
+                why = str(exc)
+                break
+            read.append(rabbit_prometheus.parse(text))
+        if why:
+            if self.cfg.prometheus == "on":
+                raise RabbitError(f"rabbitmq_prometheus: {why}")
+            log.warning("cluster %s: the management API instead of rabbitmq_prometheus until the next full "
+                        "cycle: %s", self.cfg.name, self.redact(why))
+            self._prom_usable = False
+            return None
+        merged = rabbit_prometheus.merge(read)
+        for reason, line in merged.rejects:
+            self.rejects.record("rabbitmq.prometheus", reason, line, now_ms)
+        return merged.queues
+
+    def _prom_text(self, client: PrometheusClient, params: list[tuple[str, str]]) -> str:
+        shown = display_url(client.base)
+        try:
+            resp = client.get("/metrics/detailed", "", params=params)
+        except requests.exceptions.SSLError as exc:
+            from brokers.diagnose import classify
+            raise RabbitError(f"TLS error talking to {shown}: "
+                              f"{classify(exc, f'rabbitmq.clusters[{self.cfg.name}]').text()}") from None
+        except requests.exceptions.RequestException as exc:
+            raise RabbitError(f"{shown} unreachable: {_short(exc)}") from None
+        self._count(resp)
+        if resp.status_code != 200:
+            raise RabbitError(f"HTTP {resp.status_code} from {shown}/metrics/detailed")
+        if not resp.headers.get("content-type", "").startswith("text/plain"):
+            raise RabbitError(f"{shown}/metrics/detailed did not answer with Prometheus text")
+        return resp.content.decode("utf-8", errors="replace")
 
     def _stream_samples(self, streams: dict[QueueRef, dict[str, Any]], now_ms: int) -> list[Sample]:
         """Lag, time lag, status and drain ETA of every consumer name of every stream (``rabbit_streams``)."""

@@ -40,6 +40,16 @@ class RabbitClusterConfig(Section):
     page_size: int = Field(500, gt=0, le=500)
     # Policies, exchanges and bindings (for DLQ discovery) are re-read at most this often.
     topology_refresh_s: float = Field(60.0, ge=0)
+    # At thousands of queues: read the management API's per-queue counters (rates, error ratios, status,
+    # drain ETA, DLQ inflow, head age, utilisation, quorum audit, streams) only this often; the cycles
+    # between write the depth and consumer gauges alone, read from the rabbitmq_prometheus plugin's
+    # per-node endpoint (or the management API without stats). 0: everything every cycle.
+    counters_interval_s: float = Field(0.0, ge=0)
+    # The rabbitmq_prometheus endpoint of those cycles: auto (used when it answers, else the management
+    # API), on (required), off. prometheus_urls: one per node (every node must be read); empty: the
+    # management URL's host on port 15692, for a single-node cluster.
+    prometheus: Literal["auto", "on", "off"] = "auto"
+    prometheus_urls: list[str] = Field([], description="the rabbitmq_prometheus endpoint of every node")
     status_window_s: float = Field(600.0, gt=0, description="queue status and drain ETA window")
     # Streams: consumer lag per consumer name over the stream protocol (rabbitmq_stream plugin).
     streams: bool = True
@@ -58,6 +68,8 @@ class RabbitClusterConfig(Section):
             self.tls = self.tls.model_copy(update={"ca_file": self.ca_file})
         if not self.verify_tls and self.tls.verify:
             self.tls = self.tls.model_copy(update={"verify": False})
+        if any(not u.startswith(("http://", "https://")) for u in self.prometheus_urls):
+            raise ValueError("prometheus_urls must be http:// or https:// URLs")
         if self.login == "EXTERNAL" and not (self.amqp_url.startswith("amqps://") and self.tls.cert_file):
             raise ValueError("login EXTERNAL needs an amqps:// amqp_url and tls.cert_file (the client certificate)")
         return self

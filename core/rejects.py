@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 METRIC = "eventdeck_rejected_inputs_total"
 SOURCES = ("telemetry", "dlq.kafka", "dlq.rabbitmq", "alert_rule", "silence", "replay_request", "config",
-           "rabbitmq.stream", "store")  # store: label values made safe / series skipped at the one label write path
+           "rabbitmq.stream", "rabbitmq.prometheus", "store")  # store: label values made safe / series skipped at the one label write path
 EXAMPLE_CHARS = 200
 KEEP = 5  # examples kept per recorder between flushes (the store keeps a few per source)
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,47}$")

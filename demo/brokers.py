@@ -82,6 +82,7 @@ class RabbitInfo:
     host: str = "127.0.0.1"
     amqp_port: int = 5672
     mgmt_port: int = 15672
+    prometheus_port: int = 15692
     user: str = "guest"
     password: str = "guest"
 
@@ -92,6 +93,10 @@ class RabbitInfo:
     @property
     def mgmt_url(self) -> str:
         return f"http://{self.host}:{self.mgmt_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
 
 
 def _mgmt_ok(info: RabbitInfo) -> bool:
@@ -140,7 +145,19 @@ def ensure_rabbitmq(timeout: float = 180.0, info: RabbitInfo | None = None) -> R
                               + " ".join(RABBIT_PLUGINS))
     _wait(lambda: _mgmt_ok(info), timeout, f"RabbitMQ management API at {info.mgmt_url}",
           "Fix: rabbitmq-plugins enable --online rabbitmq_management, then check port 15672.")
+    _wait(lambda: _prometheus_ok(info), timeout, f"rabbitmq_prometheus at {info.prometheus_url}",
+          "Fix: rabbitmq-plugins enable --online rabbitmq_prometheus, then check port 15692.")
     return info
+
+
+def _prometheus_ok(info: RabbitInfo) -> bool:
+    """The per-queue endpoint the collector's gauge cycles read (``counters_interval_s``) answers."""
+    try:
+        r = requests.get(f"{info.prometheus_url}/metrics/detailed", params={"family": "queue_consumer_count"},
+                         timeout=3)
+        return r.status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def _plugins_enabled() -> bool:
@@ -327,7 +344,8 @@ def status(state_path: Path = STATE_FILE) -> list[str]:
     info = RabbitInfo()
     lines = [f"rabbitmq  amqp {info.host}:{info.amqp_port} "
              f"{'up' if _port_open(info.amqp_port) else 'DOWN'}; management {info.mgmt_url} "
-             f"{'up' if _mgmt_ok(info) else 'DOWN (fix: python -m demo.brokers up)'}"]
+             f"{'up' if _mgmt_ok(info) else 'DOWN (fix: python -m demo.brokers up)'}; prometheus "
+             f"{info.prometheus_url} {'up' if _prometheus_ok(info) else 'DOWN (fix: python -m demo.brokers up-rabbitmq)'}"]
     for kind in KAFKA_KINDS:
         b = state.get("kafka", {}).get(kind)
         if not b:

@@ -97,6 +97,7 @@ class TlsRabbit:
     node: str = ""
     amqps_port: int = 0
     https_port: int = 0
+    prom_port: int = 0  # rabbitmq_prometheus over TLS
     dist_port: int = 0
     proc: subprocess.Popen | None = None
     users: dict[str, str] = field(default_factory=dict)
@@ -109,6 +110,10 @@ class TlsRabbit:
     def mgmt_url(self) -> str:
         return f"https://{HOST}:{self.https_port}"
 
+    @property
+    def prometheus_url(self) -> str:
+        return f"https://{HOST}:{self.prom_port}"
+
     def ctl(self, *args: str, timeout: float = 60) -> str:
         r = subprocess.run([_need("rabbitmqctl", "rabbitmq-server"), "-q", "-n", self.node, *args],
                            capture_output=True, text=True, timeout=timeout)
@@ -120,6 +125,7 @@ class TlsRabbit:
         server = _need("rabbitmq-server", "rabbitmq-server")
         self.node = f"edtls{os.getpid()}x{uuid.uuid4().hex[:6]}@localhost"
         self.amqps_port, self.https_port, self.dist_port = free_port(), free_port(), free_port()
+        self.prom_port = free_port()
         for sub in ("mnesia", "log"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         (self.dir / "rabbitmq.conf").write_text("\n".join([
@@ -138,6 +144,11 @@ class TlsRabbit:
             f"management.ssl.cacertfile = {self.pki.ca}",
             f"management.ssl.certfile = {self.pki.server_cert}",
             f"management.ssl.keyfile = {self.pki.server_key}",
+            f"prometheus.ssl.port = {self.prom_port}",
+            "prometheus.ssl.ip = 127.0.0.1",
+            f"prometheus.ssl.cacertfile = {self.pki.ca}",
+            f"prometheus.ssl.certfile = {self.pki.server_cert}",
+            f"prometheus.ssl.keyfile = {self.pki.server_key}",
             "loopback_users = none",
             "collect_statistics_interval = 1000",
             "management.sample_retention_policies.global.minute = 5",
@@ -145,7 +156,7 @@ class TlsRabbit:
             "management.sample_retention_policies.detailed.10 = 5",
             "",
         ]))
-        (self.dir / "enabled_plugins").write_text("[rabbitmq_management,rabbitmq_auth_mechanism_ssl].\n")
+        (self.dir / "enabled_plugins").write_text("[rabbitmq_management,rabbitmq_auth_mechanism_ssl,rabbitmq_prometheus].\n")
         subprocess.run(["chown", "-R", "rabbitmq:rabbitmq", str(self.dir), str(self.pki.dir)], check=False)
         for p in (self.dir, self.pki.dir, *self.dir.parents):
             if str(p) in ("/", ""):
@@ -166,7 +177,7 @@ class TlsRabbit:
             if self.proc.poll() is not None:
                 raise TlsBrokerError(f"TLS RabbitMQ node {self.node} exited at start: "
                                      f"{(self.dir / 'server.out').read_text(errors='replace')[-800:]}")
-            if _tls_ready(self.amqps_port, self.pki.ca) and _tls_ready(self.https_port, self.pki.ca):
+            if all(_tls_ready(p, self.pki.ca) for p in (self.amqps_port, self.https_port, self.prom_port)):
                 break
             time.sleep(0.5)
         else:

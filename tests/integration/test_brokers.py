@@ -78,6 +78,7 @@ def test_cli_up_status_down_manage_only_our_brokers(rabbitmq, tmp_path):
         lines = brokers.status(state_path)
         assert any(line.startswith("tansu") and " up " in line for line in lines), lines
         assert any("management" in line and "up" in line for line in lines), lines
+        assert any("prometheus http://127.0.0.1:15692 up" in line for line in lines), lines
         # a second `up` reuses the running broker instead of starting another one
         assert brokers.up(state_path, kinds=("tansu",))["kafka"]["tansu"]["pid"] == pid
     finally:

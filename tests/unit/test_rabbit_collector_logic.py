@@ -134,3 +134,58 @@ def test_jobs_one_per_cluster(tmp_path):
                                                                   ("rabbitmq:b", 15.0, True)]
     assert all(isinstance(s.func, CollectJob) for s in specs)
     assert [s.func.target for s in specs] == ["rabbitmq:a", "rabbitmq:b"]
+
+
+@pytest.mark.parametrize("mgmt, urls, expected", [
+    ("http://127.0.0.1:15672", [], ["http://127.0.0.1:15692"]),          # single node: the management host
+    ("https://rabbit.prod:15671/", [], ["https://rabbit.prod:15692"]),    # same scheme (and TLS profile)
+    ("http://[::1]:15672", [], ["http://[::1]:15692"]),
+    ("http://a:15672", ["https://n1:15691/", "https://n2:15691"], ["https://n1:15691", "https://n2:15691"]),
+])
+def test_prometheus_urls(mgmt, urls, expected):
+    from brokers.rabbitmq import prometheus_urls
+    cfg = RabbitClusterConfig(name="c", management_url=mgmt, prometheus_urls=urls)
+    assert prometheus_urls(cfg) == expected
+
+
+def test_prometheus_urls_must_be_http():
+    with pytest.raises(ValueError, match="prometheus_urls"):
+        RabbitClusterConfig(name="c", prometheus_urls=["ftp://x:1"])
+
+
+def test_prometheus_client_sends_no_credentials():
+    from brokers.rabbitmq import ManagementClient, PrometheusClient
+    cfg = RabbitClusterConfig(name="c")
+    assert ManagementClient.auth and not PrometheusClient.auth
+    assert PrometheusClient(cfg, "http://h:15692/").base == "http://h:15692"
+
+
+@pytest.mark.parametrize("interval_s, times_s, kinds", [
+    (0, [0, 15, 30], "FFF"),                    # default: everything every cycle
+    (60, [0, 15, 30, 45, 60, 75], "FGGGFG"),    # a full cycle when the counters are 60 s old
+    (60, [0, 15, 10, 20], "FGGG"),              # the clock went back within the interval: still gauges
+    (60, [100, 30, 45], "FFG"),                 # back past the last full cycle: a full one
+])
+def test_full_or_gauge_cycle(monkeypatch, interval_s, times_s, kinds):
+    col = RabbitCollector(RabbitClusterConfig(name="c", counters_interval_s=interval_s))
+    got: list[str] = []
+    monkeypatch.setattr(col, "_full_samples", lambda now: got.append("F") or [])
+    monkeypatch.setattr(col, "_gauge_samples", lambda now: got.append("G") or [])
+    for t in times_s:
+        col.samples(t * 1000)
+    assert "".join(got) == kinds
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_globs = st.lists(st.text(st.sampled_from("ab.*?[]!-"), max_size=6), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("ab.-[]*?!"), max_size=8), _globs, _globs)
+def test_compiled_queue_filter_is_allowed(name, allow, deny):
+    from brokers.naming import allowed
+    from brokers.naming import is_dlq
+    from collectors.rabbit_topology import glob_matcher
+    assert glob_matcher(allow, deny)(name) == allowed(name, allow, deny) == is_dlq(name, allow, deny)
