@@ -19,7 +19,7 @@ system-deps:
 
 # Live dashboard. With no brokers configured: local brokers + traffic simulator (the demo).
 run: $(STAMP)
-	$(PY) -m demo.run
+	$(PY) -m eventdeck run
 
 test: $(STAMP) system-deps
 	$(PY) -m demo.brokers up-rabbitmq

@@ -140,7 +140,7 @@ class _Leases:
 def test_service_runs_only_what_its_leases_allow(tmp_path):
     from config import Settings
     from runner.jobs import JobSpec
-    from runner.service import Service
+    from eventdeck.service import Service
 
     ran: list[str] = []
     specs = [JobSpec(i, (lambda i=i: ran.append(i)), 0.1) for i in
