@@ -26,8 +26,10 @@ test: $(STAMP) system-deps
 	bash scripts/postgres-up.sh
 	$(PY) -m pytest
 
+# unit tests that need no PostgreSQL (those that do are marked pg by tests/conftest.py and run in make test);
+# a layer alone: $(PY) -m pytest -m integration | -m ui | -m e2e
 test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not pg"
 
 bench: $(STAMP) system-deps
 	bash scripts/postgres-up.sh
