@@ -60,7 +60,7 @@ def _state(store, target: str) -> tuple[bool, str | None, dict[str, float]]:
         conn.close()
     row = st[st["target"] == target].iloc[0]
     reason = row["reason"] if isinstance(row["reason"], str) else None
-    return bool(row["up"]), reason, dict(zip(df["reason"], df["value"].astype(float)))
+    return bool(row["up"]), reason, {} if df.empty else dict(zip(df["reason"], df["value"].astype(float)))
 
 
 def test_a_failed_ack_is_up_but_degraded_then_whole_again(rabbitmq, any_store):
