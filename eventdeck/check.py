@@ -1,5 +1,5 @@
-"""``eventdeck config check FILE`` (``python -m config check``): every problem of a configuration, each naming its key, without
-starting or connecting to anything.
+"""``eventdeck config check FILE`` (``python -m config check``): every problem of a configuration, each
+naming its key, without starting or connecting to anything.
 
 First the schema (pydantic reports every bad key at once), then what only the running service would
 find: Kafka ``client_options`` that kafka-python does not take or whose ``env:`` secret is unset, and

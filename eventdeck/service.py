@@ -4,7 +4,8 @@ plus replay jobs and store housekeeping.
 The job sources are imported here by ordinary imports (``JOB_SOURCES``: each ``jobs(settings, store)
 -> list[JobSpec]``; ``HOOK_SOURCES``: each ``hook(settings, store)`` returning a post-tick hook, the
 alert evaluation), so the import graph shows what the service is built from; ``runner/`` keeps only
-the contract they run under (``runner.jobs``, ``runner.collect``, ``runner.leases``). Jobs run in a ``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True``
+the contract they run under (``runner.jobs``, ``runner.collect``, ``runner.leases``). Jobs run in a
+``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True``
 so a slow target never piles up runs; each job starts on its interval grid (see
 ``runner.collect``). A job that raises is logged and the others go on. Only this service creates
 and migrates the store.

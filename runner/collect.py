@@ -130,7 +130,8 @@ def degraded_samples(target: str, before: set[str], degraded: list[Degraded], ts
     counts = {r: 0 for r in before}
     for reason, _part in dict.fromkeys((d.reason, d.part) for d in degraded):  # a part failing twice counts once
         counts[reason] = counts.get(reason, 0) + 1
-    return [Sample(DEGRADED_METRIC, {"target": target, "reason": r}, ts_ms, float(n)) for r, n in sorted(counts.items())]
+    return [Sample(DEGRADED_METRIC, {"target": target, "reason": r}, ts_ms, float(n))
+            for r, n in sorted(counts.items())]
 
 
 def degraded_text(degraded: list[Degraded], shown: int = DEGRADED_SHOWN) -> str | None:

@@ -17,7 +17,9 @@ from store.db import open_migrated
 from store.types import Sample
 from store.writes import SampleWriter
 from tests.integration.dlq_helpers import Topology, uid
-from tests.integration.dlq_rabbit_helpers import replay, settings, topo  # noqa: F401 (fixtures among them)
+from tests.integration.dlq_rabbit_helpers import replay, settings, topo
+
+__all__ = ["settings", "topo"]  # fixtures, used by name
 
 
 @pytest.fixture

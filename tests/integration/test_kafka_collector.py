@@ -16,7 +16,10 @@ from config.kafka import KafkaClusterConfig
 from store import queries
 from store.db import connect_reader
 from tests.cycles import run_cycle
-from tests.integration.kafka_collector_helpers import _shutdown_collectors, by, collector, create_topics, job_of, produce, uid  # noqa: F401 (fixtures among them)
+from tests.integration.kafka_collector_helpers import (_shutdown_collectors, by, collector, create_topics, job_of,
+                                                       produce, uid)
+
+__all__ = ["_shutdown_collectors"]  # a fixture, used by name
 
 
 @pytest.fixture

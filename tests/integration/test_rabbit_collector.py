@@ -12,7 +12,10 @@ import pytest
 
 from collectors.rabbitmq import RabbitCollector
 from config.rabbitmq import RabbitClusterConfig
-from tests.integration.rabbit_collector_helpers import REJECT_EVERY, _mgmt, by_queue, consume_rejecting, fast_stats, publish_with_confirms  # noqa: F401 (fixtures among them)
+from tests.integration.rabbit_collector_helpers import (REJECT_EVERY, _mgmt, by_queue, consume_rejecting, fast_stats,
+                                                        publish_with_confirms)
+
+__all__ = ["fast_stats"]  # a fixture, used by name
 
 N = 1000
 
