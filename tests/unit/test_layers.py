@@ -46,9 +46,9 @@ NAME_LOADERS = {"dlq.schema_codec": "google.protobuf's well-known types, by the 
 
 CLIENT_LIBS = {"kafka", "pika", "rstream", "psycopg", "psycopg_pool"}
 # packages that must not touch a broker or database client library directly
-NO_CLIENTS = {"views", "alerts", "core", "app", "serve"}
+NO_CLIENTS = {"views", "alerts", "core", "app", "serve", "eventdeck"}
 # packages that run in the collector service or the CLI: never Streamlit
-NO_STREAMLIT = {"collectors", "dlq", "alerts", "store", "runner", "brokers", "core", "config"}
+NO_STREAMLIT = {"collectors", "dlq", "alerts", "store", "runner", "brokers", "core", "config", "eventdeck"}
 PROJECT = set(ALLOWED) | {"instrument", "bench", "tests", "scripts"}
 
 
