@@ -19,15 +19,17 @@ system-deps:
 
 # Live dashboard. With no brokers configured: local brokers + traffic simulator (the demo).
 run: $(STAMP)
-	$(PY) -m demo.run
+	$(PY) -m eventdeck run
 
 test: $(STAMP) system-deps
 	$(PY) -m demo.brokers up-rabbitmq
 	bash scripts/postgres-up.sh
 	$(PY) -m pytest
 
+# unit tests that need no PostgreSQL (those that do are marked pg by tests/conftest.py and run in make test);
+# a layer alone: $(PY) -m pytest -m integration | -m ui | -m e2e
 test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not pg"
 
 bench: $(STAMP) system-deps
 	bash scripts/postgres-up.sh

@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     from config import load_settings
     from demo import brokers
-    from demo.run import demo_settings
+    from eventdeck.run import demo_settings
 
     root = args.root.resolve()
     work = Path(tempfile.mkdtemp(prefix="eventdeck-cpu-bench-"))

@@ -73,7 +73,7 @@ from config import Settings
 from config.kafka import KafkaClusterConfig
 from core.lag import lag_messages
 from core.targets import kafka_target
-from runner.collect import CollectJob, Cycle
+from runner.collect import CollectJob, Cycle, Degraded, reason_of
 from runner.jobs import JobSpec
 from store import kafka as kstore
 from store.db import connect_writer
@@ -104,6 +104,7 @@ class KafkaCollector:
         self.last_requests = 0  # requests of the last cycle
         self.last_timings_ms: dict[str, float] = {}  # fetch / derive of the last cycle
         self._admin: AdminClient | None = None
+        self._degraded: list[Degraded] = []  # parts of this cycle the broker refused (groups, topics)
 
     def redact(self, text: str) -> str:
         for value in secret_values(self.cfg, self.client_conf):
@@ -126,6 +127,7 @@ class KafkaCollector:
     def collect(self, now_ms: int) -> Cycle:
         """Query the cluster and derive every series; raises when the cluster cannot be read."""
         t0 = time.monotonic()
+        self._degraded = []
         admin = self._client()
         before = sum(self.requests.values())
         snap = self._fetch(admin)
@@ -134,7 +136,8 @@ class KafkaCollector:
         samples, edits = self.state.update(snap, now_ms)
         self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (time.monotonic() - t1) * 1000}
         name = self.cfg.name
-        return Cycle(samples, store=lambda conn: kstore.apply_timelag_edits(conn, name, edits))
+        return Cycle(samples, store=lambda conn: kstore.apply_timelag_edits(conn, name, edits),
+                     degraded=self._degraded)
 
     def _client(self) -> AdminClient:
         if self._admin is None:
@@ -212,6 +215,7 @@ class KafkaCollector:
                     answer.update(admin.list_group_offsets({g: None}))
                 except kerr.BrokerResponseError as gexc:
                     log.warning("%s: offsets of group %s unreadable: %s", self.target, g, gexc)
+                    self._degraded.append(Degraded("group", g, reason_of(gexc, self.redact)))
         return {g: {(tp.topic, tp.partition): om.offset for tp, om in offs.items()
                     if committed_or_none(om.offset) is not None}
                 for g, offs in answer.items()}
@@ -257,6 +261,7 @@ class KafkaCollector:
                 out.update(_offsets_of(admin.list_partition_offsets({TopicPartition(*tp): spec for tp in parts})))
             except kerr.BrokerResponseError as exc:
                 log.warning("%s: offsets of topic %s unreadable: %s", self.target, topic, exc)
+                self._degraded.append(Degraded("topic", topic, reason_of(exc, self.redact)))
         return out
 
 

@@ -1,12 +1,13 @@
 """Configuration tools: ``python -m config hash-password`` prints a hash for ``dashboard.users``;
-``python -m config check FILE`` prints every problem of a configuration file, each with its key."""
+``python -m config check FILE`` prints every problem of a configuration file, each with its key.
+An entry point from a shell (``eventdeck config``): the check itself is ``eventdeck.check``, above
+``config`` and ``brokers``."""
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
 
-from config.check import problems
 from config.dashboard import hash_password
 
 
@@ -22,17 +23,18 @@ def main(argv: list[str] | None = None) -> int:
                          "connect, TLS, authentication, authorisation (each bounded by the cluster's timeout)")
     args = parser.parse_args(argv)
     if args.command == "check":
+        from eventdeck.check import problems
         found = problems(args.file)
         for line in found:
             print(f"{args.file}: {line}")
         if found:
             print(f"{len(found)} problem(s) in {args.file}", file=sys.stderr)
             return 1
-        from config.check import crc32c_line
+        from eventdeck.check import crc32c_line
         print(f"{args.file}: {crc32c_line()}")
         print(f"{args.file}: ok")
         if args.connect:
-            from config.check import connect
+            from eventdeck.check import connect
             lines, failed = connect(args.file, None if args.connect == "*" else args.connect)
             for line in lines:
                 print(line)

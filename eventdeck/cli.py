@@ -1,26 +1,68 @@
-"""``eventdeck COMMAND [ARGS]``: each command hands its arguments to the module that does the work,
-so ``python -m <module>`` and ``eventdeck <command>`` are the same thing."""
+"""``eventdeck COMMAND [ARGS]``: each command hands its arguments to the ``main(argv)`` of the module that
+does the work, so ``python -m <module>`` and ``eventdeck <command>`` are the same thing. The modules are
+imported by ordinary import statements inside the small functions below (not at start-up, so
+``eventdeck --help`` stays quick, and not by name, so the import graph sees every command)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
-# command -> (module whose main(argv) runs it, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("demo.run", "collector service + dashboard; the demo (local brokers + traffic) when nothing is configured"),
-    "collect": ("collectors.__main__", "the collector service (collect, store, alerts, replay jobs)"),
-    "dashboard": ("eventdeck.cli", "the dashboard (Streamlit) on dashboard.address:dashboard.port"),
-    "dlq": ("dlq.__main__", "DLQs from a shell: list, show, replay, jobs, search, export"),
-    "group": ("dlq.group_cli", "a stuck Kafka group: skip (poison record to the DLQ) | reset (offsets)"),
-    "queue": ("dlq.queue_cli", "a stuck RabbitMQ queue: move-head (the rejected head message to the DLQ)"),
-    "config": ("config.__main__", "check FILE [--connect [CLUSTER]] (every problem, with its key; the failing connection step) | hash-password"),
-    "brokers": ("demo.brokers", "local test brokers: up | up-rabbitmq | status | down"),
-    "store": ("store.__main__", "migrate [--store PATH|URL]: create or migrate the store (SQLite or PostgreSQL)"),
+
+def _run(argv: list[str]) -> int | None:
+    from eventdeck.run import main
+    return main(argv)
+
+
+def _collect(argv: list[str]) -> int | None:
+    from eventdeck.collect import main
+    return main(argv)
+
+
+def _dlq(argv: list[str]) -> int | None:
+    from dlq.__main__ import main
+    return main(argv)
+
+
+def _group(argv: list[str]) -> int | None:
+    from dlq.group_cli import main
+    return main(argv)
+
+
+def _queue(argv: list[str]) -> int | None:
+    from dlq.queue_cli import main
+    return main(argv)
+
+
+def _config(argv: list[str]) -> int | None:
+    from config.__main__ import main
+    return main(argv)
+
+
+def _brokers(argv: list[str]) -> int | None:
+    from demo.brokers import main
+    return main(argv)
+
+
+def _store(argv: list[str]) -> int | None:
+    from store.__main__ import main
+    return main(argv)
+
+
+# command -> (function that runs it with its arguments, one-line help)
+COMMANDS: dict[str, tuple[Callable[[list[str]], int | None], str]] = {
+    "run": (_run, "collector service + dashboard; the demo (local brokers + traffic) when nothing is configured"),
+    "collect": (_collect, "the collector service (collect, store, alerts, replay jobs)"),
+    "dashboard": (lambda argv: dashboard(argv), "the dashboard (Streamlit) on dashboard.address:dashboard.port"),
+    "dlq": (_dlq, "DLQs from a shell: list, show, replay, jobs, search, export"),
+    "group": (_group, "a stuck Kafka group: skip (poison record to the DLQ) | reset (offsets)"),
+    "queue": (_queue, "a stuck RabbitMQ queue: move-head (the rejected head message to the DLQ)"),
+    "config": (_config, "check FILE [--connect [CLUSTER]] (every problem, with its key; the failing connection step) | hash-password"),
+    "brokers": (_brokers, "local test brokers: up | up-rabbitmq | status | down"),
+    "store": (_store, "migrate [--store PATH|URL]: create or migrate the store (SQLite or PostgreSQL)"),
 }
-
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
@@ -61,7 +103,4 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"eventdeck: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    if name == "dashboard":
-        return dashboard(rest)
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return int(COMMANDS[name][0](rest) or 0)

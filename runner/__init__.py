@@ -1,3 +1,4 @@
-"""The job runner of the collector service: job specs and back-off (``runner.jobs``), the one
-contract every collector cycle runs under (``runner.collect``) and the scheduler service that
-runs them all (``runner.service``)."""
+"""The contract collector jobs run under: job specs and back-off (``runner.jobs``), the one contract
+every collector cycle runs under (``runner.collect``), target leases between collector processes
+(``runner.leases``) and the ``/metrics`` exporter (``runner.prometheus``). The service that schedules
+them is built above the collectors, by ``eventdeck.service``."""

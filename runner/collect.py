@@ -14,6 +14,13 @@ does not fit pushes the oldest out, counted as dropped (``collector_spool_droppe
 and a warning), never silently. A cycle that acknowledges what it read after the write (telemetry) is not
 spooled: it is read again from the broker once the store is back.
 
+A cycle can also be *degraded*: the target answered, but parts of it did not (a Kafka group whose offsets
+the broker refused, a topic whose offsets are unreadable) or what was read could not be acknowledged once
+stored. The collector lists such parts in ``Cycle.degraded``; the runner adds an acknowledgement that failed,
+writes ``collector_degraded{target,reason}`` (how many parts failed, by reason code, from the first failing
+cycle until the first one without, which writes 0) and puts the first failures in the target's status
+reason, so "up" never hides "half the groups failed".
+
 Timestamps: every sample of a cycle carries the cycle's slot on the job's interval grid (the
 wall clock at the cycle's start rounded down to a multiple of the interval since the epoch), not
 per-sample wall-clock times. The service starts each job on that grid, so a sample's timestamp
@@ -40,6 +47,9 @@ log = logging.getLogger("eventdeck.runner")
 REASON_MAX = 300
 DURATION_METRIC = "collector_duration_seconds"
 DROPPED_METRIC = "collector_spool_dropped_samples_total"
+DEGRADED_METRIC = "collector_degraded"
+ACK = "ack"  # the degraded reason of a cycle whose acknowledgement after the store write failed
+DEGRADED_SHOWN = 3  # parts named in the status reason (the count says how many in all)
 SPOOL_MAX_SAMPLES = 200_000  # per target: a 20 s restart of a 2,000-series target at 1 s intervals fits twice
 
 
@@ -95,6 +105,15 @@ class Spool:
         self.samples -= len(old.samples) + 2
 
 
+@dataclass(frozen=True)
+class Degraded:
+    """One part of a target that failed in a cycle that otherwise succeeded."""
+
+    reason: str  # a short code, the ``reason`` label of collector_degraded: "group", "topic", "ack"
+    part: str  # which part: a group id, a topic name
+    detail: str  # what failed (``reason_of`` the error: class and message, secrets redacted)
+
+
 @dataclass
 class Cycle:
     """What one collection produced."""
@@ -102,6 +121,26 @@ class Cycle:
     samples: list[Sample] = field(default_factory=list)
     store: Callable[[sqlite3.Connection], None] | None = None  # extra writes (one transaction) after the samples
     after_store: Callable[[], None] | None = None  # once the write is committed (ack what was read)
+    degraded: list[Degraded] = field(default_factory=list)  # parts that failed (the cycle still counts)
+
+
+def degraded_samples(target: str, before: set[str], degraded: list[Degraded], ts_ms: int) -> list[Sample]:
+    """``collector_degraded{target,reason}``: failed parts by reason, and 0 for a reason of the cycle ``before``
+    that failed no part now (a target that never degrades writes nothing)."""
+    counts = {r: 0 for r in before}
+    for reason, _part in dict.fromkeys((d.reason, d.part) for d in degraded):  # a part failing twice counts once
+        counts[reason] = counts.get(reason, 0) + 1
+    return [Sample(DEGRADED_METRIC, {"target": target, "reason": r}, ts_ms, float(n))
+            for r, n in sorted(counts.items())]
+
+
+def degraded_text(degraded: list[Degraded], shown: int = DEGRADED_SHOWN) -> str | None:
+    """The status reason of an up target with failed parts: how many, and the first few; None without any."""
+    if not degraded:
+        return None
+    parts = "; ".join(f"{d.reason} {d.part}: {d.detail}" for d in degraded[:shown])
+    more = f"; {len(degraded) - shown} more" if len(degraded) > shown else ""
+    return f"degraded, {len(degraded)} part(s) failed: {parts}{more}"[:REASON_MAX]
 
 
 class Collector(Protocol):
@@ -150,6 +189,7 @@ class CollectJob:
         self.spool = Spool()
         self._dropped_written = 0  # dropped_samples_total as last written to the store
         self._store_down = False
+        self.last_degraded: list[Degraded] = []  # the failed parts of the last successful cycle
 
     @property
     def target(self) -> str:
@@ -188,21 +228,38 @@ class CollectJob:
             rejects = getattr(self.collector, "rejects", None)  # inputs the collector skipped, if it counts any
             if rejects is not None:
                 store_rejects.flush_recorder(self.conn, rejects, now, self.writer)
-            self._status(True, None, now, started)
-            self.last_cycle = cycle
         except Exception as exc:  # the contract: any failure of a cycle is the target being down
             if store_unreachable(exc) and "cycle" in locals():  # collected, but the store is away: hold it
                 self._spool(cycle, now, started, exc)
                 return True
             self._failed(exc, now, started)
             return False
+        degraded = list(cycle.degraded)
         if cycle.after_store is not None:
             try:
                 cycle.after_store()
             except Exception as exc:  # stored but not acknowledged: read again after reconnecting
-                log.warning("%s: acknowledging what was stored failed (%s); it will be read again",
-                            self.target, reason_of(exc, self.collector.redact))
+                detail = reason_of(exc, self.collector.redact)
+                log.warning("%s: acknowledging what was stored failed (%s); it will be read again", self.target, detail)
+                degraded.append(Degraded(ACK, "acknowledgement", detail))
                 self.collector.reset()
+        reason = degraded_text(degraded)
+        marks = degraded_samples(self.target, {d.reason for d in self.last_degraded}, degraded, now)
+        try:
+            self._status(True, reason, now, started)
+            if marks:
+                self.writer.write(marks)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                self._failed(exc, now, started)
+                return False
+            # the cycle is stored (and acknowledged): only its status waits for the store
+            self._store_down = True
+            self.spool.add(Spooled(now, marks, None, True, reason, int((time.monotonic() - started) * 1000)))
+        self.last_cycle = cycle
+        if degraded and {d.reason for d in degraded} != {d.reason for d in self.last_degraded}:
+            log.warning("%s: %s", self.target, reason)
+        self.last_degraded = degraded
         if self.last_reason is not None:
             log.info("%s is back up", self.target)
         self.last_reason = None

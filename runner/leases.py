@@ -62,12 +62,18 @@ class LeaseManager:
     """One collector process's membership and leases; :meth:`beat` runs every ``ttl/3``."""
 
     def __init__(self, open_conn: Callable[[], Any], targets: Iterable[str], ttl_s: float,
-                 member: str | None = None):
+                 member: str | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall_ms: Callable[[], int] = now_ms):
+        """``clock`` (seconds, monotonic) bounds how long a lease may be acted on after the beat that took it;
+        ``wall_ms`` stamps when a target was taken (compared with interval slots). Expiry between members is
+        the database's clock (store.leases)."""
         self.open_conn = open_conn
+        self.clock = clock
+        self.wall_ms = wall_ms
         self.targets = sorted(set(targets) | {SINGLETON})
         self.ttl_ms = int(ttl_s * 1000)
         self.member = member or new_member_id()
-        self._held: dict[str, float] = {}  # target -> time.monotonic() until which we may act on it
+        self._held: dict[str, float] = {}  # target -> clock() until which we may act on it
         self._since: dict[str, int] = {}  # target -> wall ms when this member took it (kept while held)
         self._lock = threading.Lock()
         self._conn: Any = None
@@ -79,7 +85,7 @@ class LeaseManager:
     def holds(self, target: str) -> bool:
         with self._lock:
             until = self._held.get(target)
-        return until is not None and time.monotonic() < until
+        return until is not None and self.clock() < until
 
     def allows(self, job_id: str, slot_ms: int | None = None) -> bool:
         """Whether this member may run the job now: a collector target it holds (for a cycle of the interval
@@ -95,7 +101,7 @@ class LeaseManager:
         return True
 
     def held(self) -> list[str]:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             return sorted(t for t, until in self._held.items() if until > now)
 
@@ -107,7 +113,7 @@ class LeaseManager:
             self._conn = self.open_conn()
         conn = self._conn
         try:
-            started = time.monotonic()
+            started = self.clock()
             now = leases.heartbeat(conn, self.member, socket.gethostname()[:64], os.getpid(), self.targets)
             live = leases.live_members(conn, now, self.ttl_ms)
             # A lease counts from before the round trips that took it, with a margin of one beat.
@@ -120,7 +126,7 @@ class LeaseManager:
                             if target not in self._held:
                                 log.info("lease on %s taken by %s", target, self.member)
                             if not was_valid:  # taken now, or again after our validity lapsed
-                                self._since[target] = now_ms()
+                                self._since[target] = self.wall_ms()
                             self._held[target] = valid_until
                     else:
                         self._drop(target)

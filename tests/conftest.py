@@ -71,6 +71,34 @@ def tmp_store(tmp_path) -> Path:
     return path
 
 
+# --- layers as markers: `pytest -m integration`, `-m "not e2e"`, `-m "unit and not pg"` -------------------
+LAYERS = ("unit", "integration", "ui", "e2e")  # the directory a test module sits in is its layer
+PG_FIXTURES = {"pg_database", "pg_store"}
+
+
+def uses_postgresql(item) -> bool:
+    """Whether a collected test reaches the machine's PostgreSQL: it asks for a PostgreSQL fixture, or one of its
+    parameters is the ``postgresql`` store backend (``store_location``, ``any_store``, ``store`` and the
+    modules' own backend fixtures take ``pg_database`` only for that parameter)."""
+    if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and "postgresql" in [v for v in callspec.params.values() if isinstance(v, str)]
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        try:
+            layer = Path(item.fspath).resolve().relative_to(tests_dir).parts[0]
+        except ValueError:
+            continue
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
+        if uses_postgresql(item):
+            item.add_marker(pytest.mark.pg)
+
+
 # --- PostgreSQL store backend ----------------------------------------------------------------------
 PG_SOCKET_DIR = "/var/run/postgresql"  # the machine's PostgreSQL, trust auth for user postgres
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"  # what `make test` runs

@@ -37,6 +37,9 @@ else:
         c2.metric("Targets down", int((~targets["up"].astype(bool)).sum()))
         for r in targets[~targets["up"].astype(bool)].itertuples():
             common.broker_down(r.target, r.reason)
+        for r in targets[targets["up"].astype(bool) & targets["reason"].notna()].itertuples():  # collector_degraded
+            st.warning(f"{frames.md_escape(r.target, 200)} answers, but part of it failed: "
+                       f"{frames.md_escape(r.reason, 300)}")
         shown = targets.assign(
             since=targets["since_ms"].map(common.fmt_ts), checked=targets["last_ms"].map(common.fmt_ts),
             last_ok=targets["last_ok_ms"].map(lambda v: common.fmt_ts(v) if pd.notna(v) else "never"))

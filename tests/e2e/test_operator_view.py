@@ -29,7 +29,7 @@ from store.writes import SampleWriter
 from tests import seed
 from tests.e2e.conftest import shoot
 from tests.gone_cycles import next_cycle_without
-from tests.ui.test_dlq_ticks import dead_letter
+from tests.ui.dlq_ticks_helpers import dead_letter
 
 ROW_H = 35
 OPTS = Options(repeat_interval_s=3600, targets={}, dashboard_url="http://127.0.0.1:8501")

@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from dlq import api, plan
-from store.db import connect_reader, open_migrated
+from store.db import open_migrated
 from tests.integration.dlq_helpers import Topology, header, make_topics, read_all, seed, settings_for, spring, uid
 from tests.conftest import store_settings
+from tests.integration.dlq_crash_helpers import Crash, _crash_on_record, _progress
 
 
 @pytest.fixture
@@ -35,14 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOTAL = 500
 KILLS = 3
 RATE = 200  # slow enough that random kill points land inside the run
-
-
-def _progress(store: Path, job_id: int) -> dict[str, Any]:
-    conn = connect_reader(store)
-    try:
-        return api.job(conn, job_id) or {}
-    finally:
-        conn.close()
 
 
 def _resume(cfg: Path, job_id: int) -> subprocess.Popen:
@@ -145,28 +138,6 @@ def test_rabbit_strict_replay_survives_sigkill(rabbitmq, tmp_store, tmp_path):
         assert all(len(v) == 1 for v in ids.values())  # a duplicate carries the same replay id
     finally:
         topo.close()
-
-
-class Crash(BaseException):
-    """Stands for a SIGKILL at an exact point: nothing after it runs, nothing catches it."""
-
-
-def _crash_on_record(monkeypatch, when) -> None:
-    """Make JobContext.record die the first time ``when(outcomes)`` holds (before or after writing)."""
-    from dlq.context import JobContext
-
-    real = JobContext.record
-    state = {"armed": True}
-
-    def record(self, outcomes):
-        if state["armed"] and when(outcomes):
-            state["armed"] = False
-            if when.after_write:
-                real(self, outcomes)
-            raise Crash()
-        return real(self, outcomes)
-
-    monkeypatch.setattr(JobContext, "record", record)
 
 
 def test_kafka_acknowledged_but_unrecorded_batch_is_reconciled(kafka, tmp_store, monkeypatch):

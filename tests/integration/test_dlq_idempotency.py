@@ -15,9 +15,9 @@ from dlq import api
 from dlq.jobs import run_pending
 from instrument.idempotency import SqliteDedupStore, idempotent, replay_id_key
 from store.db import open_migrated
-from tests.integration.test_dlq_crash import Crash, _crash_on_record, _progress
-from tests.integration.test_dlq_kafka import make_topics, read_all, replay, seed, settings_for, spring, uid
-from tests.integration.test_dlq_rabbit import Topology
+from tests.integration.dlq_crash_helpers import Crash, _crash_on_record, _progress
+from tests.integration.dlq_helpers import Topology, make_topics, read_all, seed, settings_for, spring, uid
+from tests.integration.dlq_kafka_helpers import replay
 from tests.conftest import store_settings
 
 

@@ -8,32 +8,19 @@ import pytest
 
 import threading
 import time
-from typing import Any
 
-from config import Settings
 from dlq import api
 from dlq.jobs import run_pending
 from store import dlq as store_dlq
 from store.db import open_migrated
 from tests.integration.dlq_helpers import connect, header, make_topics, read_all, seed, settings_for, spring, uid
+from tests.integration.dlq_kafka_helpers import replay
 
 
 @pytest.fixture
 def tmp_store(any_store):
     """This module runs on both store backends (SQLite, PostgreSQL)."""
     return any_store
-
-
-
-def replay(settings: Settings, dlq: str, actor: str = "tester", **req: Any) -> dict[str, Any]:
-    conn = open_migrated(settings.store.handle)
-    try:
-        jid = api.enqueue_replay(conn, {"broker": "kafka", "cluster": "k", "dlq": dlq, "rate_per_s": None, **req},
-                                 actor, int(time.time() * 1000))
-        assert run_pending(settings, settings.store.handle, jid) == jid
-        return api.job(conn, jid)
-    finally:
-        conn.close()
 
 
 def test_spring_connect_map_and_convention_targets(kafka, tmp_store):

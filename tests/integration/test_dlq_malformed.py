@@ -14,7 +14,8 @@ from dlq import api
 from dlq.headers import REPLAY_COUNT, REPLAY_TARGET
 from store import queries
 from store.db import open_migrated
-from tests.integration.test_dlq_kafka import make_topics, read_all, replay, settings_for, spring, uid
+from tests.integration.dlq_helpers import make_topics, read_all, settings_for, spring, uid
+from tests.integration.dlq_kafka_helpers import replay
 
 
 @pytest.fixture

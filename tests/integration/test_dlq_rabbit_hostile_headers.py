@@ -16,7 +16,8 @@ from dlq import api, rabbit_io
 from dlq.edit import EditError
 from store import queries
 from store.db import open_migrated
-from tests.integration.test_dlq_rabbit import replay, settings, topo, uid  # noqa: F401 - fixtures
+from tests.integration.dlq_helpers import uid
+from tests.integration.dlq_rabbit_helpers import replay, settings, topo  # noqa: F401 - fixtures
 
 __all__ = ["settings", "topo"]
 

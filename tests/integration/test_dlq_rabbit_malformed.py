@@ -12,7 +12,8 @@ from core.rejects import METRIC
 from dlq import api
 from store import queries
 from store.db import open_migrated
-from tests.integration.test_dlq_rabbit import replay, settings, topo, uid  # noqa: F401 - fixtures
+from tests.integration.dlq_helpers import uid
+from tests.integration.dlq_rabbit_helpers import replay, settings, topo  # noqa: F401 - fixtures
 
 __all__ = ["settings", "topo"]
 

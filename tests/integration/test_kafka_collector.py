@@ -6,19 +6,20 @@ in a few real seconds; records are produced with ``batch_size=1`` (Tansu's LATES
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from collectors.burrow import Status
-from collectors.kafka import KafkaCollector
-from runner.collect import CollectJob
 from config.kafka import KafkaClusterConfig
 from store import queries
-from store.db import connect_reader, open_migrated
+from store.db import connect_reader
 from tests.cycles import run_cycle
+from tests.integration.kafka_collector_helpers import (_shutdown_collectors, by, collector, create_topics, job_of,
+                                                       produce, uid)
+
+__all__ = ["_shutdown_collectors"]  # a fixture, used by name
 
 
 @pytest.fixture
@@ -29,31 +30,6 @@ def tmp_store(any_store):
 
 CONSUMER_OPTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000, "enable_auto_commit": False,
                  "auto_offset_reset": "earliest"}
-
-
-def uid(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def create_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="eventdeck-test")
-    try:
-        admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1} for n in names})
-        admin.wait_for_topics(list(names), timeout_ms=30_000)
-    finally:
-        admin.close()
-
-
-def produce(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:
-    """``per_partition[p]`` records into partition p, one record per batch."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, batch_size=1, linger_ms=0, acks=1)
-    try:
-        for p, n in per_partition.items():
-            for i in range(n):
-                producer.send(topic, value=b"r%d" % i, partition=p)
-        producer.flush(timeout=30)
-    finally:
-        producer.close()
 
 
 def consumer(bootstrap: str, topic: str, group: str) -> KafkaConsumer:
@@ -72,36 +48,6 @@ def poll_until(c: KafkaConsumer, wanted: dict[int, int], timeout_s: float = 60) 
 
 def commit(c: KafkaConsumer, topic: str, offsets: dict[int, int]) -> None:
     c.commit({TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
-
-
-_collectors: list[CollectJob] = []
-
-
-@pytest.fixture(autouse=True)
-def _shutdown_collectors():
-    """Close every collector a test made (admin client I/O thread, writer connection)."""
-    yield
-    while _collectors:
-        _collectors.pop().close()
-
-
-def collector(kafka, store_path, topics, groups, **kw) -> CollectJob:
-    cfg = KafkaClusterConfig(name=uid("c"), bootstrap_servers=[kafka.bootstrap], request_timeout_ms=10_000,
-                             topics_allow=topics, groups_allow=groups, status_window_s=10, **kw)
-    return job_of(cfg, store_path)
-
-
-def job_of(cfg: KafkaClusterConfig, store_path) -> CollectJob:
-    conn = open_migrated(store_path)
-    job = CollectJob(KafkaCollector(cfg, conn), conn, cfg.interval_s)
-    _collectors.append(job)
-    return job
-
-
-def by(samples, metric, **labels) -> dict[str, float]:
-    """Values of ``metric`` among samples matching ``labels``, keyed by partition (or "")."""
-    return {s.labels.get("partition", ""): s.value for s in samples
-            if s.metric == metric and all(s.labels.get(k) == v for k, v in labels.items())}
 
 
 def test_lag_is_exactly_produced_minus_committed(kafka, tmp_store):

@@ -9,8 +9,8 @@ from kafka.structs import OffsetAndMetadata
 
 from collectors.drain import NOT_DRAINING_S
 from tests.cycles import run_cycle
-from tests.integration.test_kafka_collector import (_shutdown_collectors, by, collector, create_topics,  # noqa: F401
-                                                    produce, uid)
+from tests.integration.kafka_collector_helpers import (_shutdown_collectors, by, collector, create_topics,  # noqa: F401
+                                                       produce, uid)
 
 N, STEP, TICK_S = 400, 20, 0.5  # 400 records drained 20 per 0.5 s: 40/s, 10 s to zero
 

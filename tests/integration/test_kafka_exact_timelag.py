@@ -13,7 +13,7 @@ from kafka.structs import OffsetAndMetadata
 
 from core.codes import LagMethod
 from tests.cycles import run_cycle
-from tests.integration.test_kafka_collector import _shutdown_collectors, by, collector, create_topics, uid  # noqa: F401
+from tests.integration.kafka_collector_helpers import _shutdown_collectors, by, collector, create_topics, uid  # noqa: F401
 
 AGE_MS = 300_000  # the burst's records are stamped 5 minutes old (CreateTime)
 

@@ -17,8 +17,8 @@ from config.rabbitmq import RabbitClusterConfig
 from core.codes import Status
 from dlq import rabbit_io
 from dlq.policy import TargetPolicy
-from tests.integration.test_rabbit_collector import (_mgmt, by_queue, consume_rejecting, fast_stats,  # noqa: F401
-                                                     publish_with_confirms)
+from tests.integration.rabbit_collector_helpers import (_mgmt, by_queue, consume_rejecting, fast_stats,  # noqa: F401
+                                                        publish_with_confirms)
 
 
 @pytest.fixture

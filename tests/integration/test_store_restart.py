@@ -14,7 +14,7 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from config import Settings
-from runner.service import build_service
+from eventdeck.service import build_service
 from store import queries
 from tests.pg_private import PrivatePostgres
 

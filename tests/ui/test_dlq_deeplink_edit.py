@@ -5,30 +5,17 @@ from __future__ import annotations
 import json
 
 import pika
-from streamlit.testing.v1 import AppTest
 
 from config import load_settings
 from core import links
 from dlq import api
 from dlq.jobs import run_pending
 from store.db import connect_reader
-from tests import seed
+
 from views import ticks
-from tests.ui.conftest import APP, RUN_TIMEOUT_S, table_with
+from tests.ui.conftest import table_with
 from views import frames
-
-
-def _open(seeded, **params):
-    """A fresh session opening ``/dlq?params`` (as a browser opening a link)."""
-    seeded()  # points the settings at the seeded store
-    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.switch_page("views/dlq.py").run()
-
-
-def _label(dlq: str) -> str:
-    return links.dlq_label("rabbitmq", seed.RABBIT, "/", dlq)
+from tests.ui.dlq_page_helpers import _label, _open, _select_rows
 
 
 def test_deep_link_opens_the_dlq_with_its_filter_and_time_range(seeded, rabbit_dlq):
@@ -42,12 +29,6 @@ def test_deep_link_opens_the_dlq_with_its_filter_and_time_range(seeded, rabbit_d
     # the same link with a filter that matches nothing shows that state, not the other messages
     at = _open(seeded, **{links.DLQ: _label(rabbit_dlq), links.DLQ_REASON: "no-such-reason"})
     assert any("nothing matches the filters" in i.value for i in at.info)
-
-
-def _select_rows(at, rows: list[int]):
-    """Select rows of the messages table as a click does (its widget key changes with its rows)."""
-    at.session_state[at.session_state["dlq_messages_key"]] = {"selection": {"rows": rows, "columns": [], "cells": []}}
-    return at.run()
 
 
 def test_selected_rows_are_exactly_what_the_confirmation_lists(seeded, rabbit_dlq):

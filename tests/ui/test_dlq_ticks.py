@@ -3,34 +3,15 @@ dead letters arrive (the list holds still and says how many wait), the button na
 the dialog replays exactly the ticked messages, and the ticks clear after the confirmed replay."""
 from __future__ import annotations
 
-import datetime
 
-import pika
 import streamlit as st
 
 from core import links
-from tests import seed
+
 from views import ticks
 from tests.ui.conftest import table_with
-from tests.ui.test_dlq_deeplink_edit import _label, _open, _select_rows
-
-
-def dead_letter(amqp_url: str, dlq: str, n: int, start: int) -> None:
-    """``n`` more dead letters of the DLQ's source, as the broker would add them."""
-    source = dlq.removesuffix(".dlq")
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        ch = conn.channel()
-        ch.confirm_delivery()
-        died = datetime.datetime.now(tz=datetime.timezone.utc)
-        for i in range(start, start + n):
-            death = {"queue": source, "reason": "rejected", "count": 1, "exchange": "", "routing-keys": [source],
-                     "time": died}
-            ch.basic_publish("", dlq, f'{{"order": {i}}}'.encode(),
-                             pika.BasicProperties(headers={"x-death": [death], "x-first-death-queue": source},
-                                                  message_id=f"new{i}", content_type="application/json"))
-    finally:
-        conn.close()
+from tests.ui.dlq_page_helpers import _label, _open, _select_rows
+from tests.ui.dlq_ticks_helpers import dead_letter
 
 
 def test_ticks_survive_refreshes_with_new_dead_letters_and_replay_exactly_them(seeded, rabbit_dlq, rabbitmq):

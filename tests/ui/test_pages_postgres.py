@@ -13,7 +13,7 @@ from runner.leases import LeaseManager
 from store import db
 from tests import seed
 from tests.ui.conftest import APP, RUN_TIMEOUT_S, metrics, table_with
-from tests.ui.test_pages import EXPECTED
+from tests.ui.pages_helpers import EXPECTED
 from views.registry import PAGES
 
 

@@ -1,11 +1,11 @@
-"""config.check: every problem of a configuration is reported, each naming its key; none for a good one."""
+"""eventdeck.check (config check): every problem of a configuration is reported, each naming its key; none for a good one."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from config.check import problems
+from eventdeck.check import problems
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "eventdeck.example.yaml"
 

@@ -56,10 +56,37 @@ def _owners(url) -> dict[str, str]:
         conn.close()
 
 
+class FakeClock:
+    """A monotonic clock that moves only when told (seconds)."""
+
+    def __init__(self, t: float = 1000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, s: float) -> None:
+        self.t += s
+
+
+def _silent_for(url, member: str, ms: int) -> None:
+    """The database's clock moved ``ms`` past ``member``'s last beat: its heartbeat and leases are that much older."""
+    conn = db.connect_writer(url)
+    try:
+        with db.transaction(conn):
+            conn.execute("UPDATE collector_members SET heartbeat_ms = heartbeat_ms - ? WHERE member = ?", (ms, member))
+            conn.execute("UPDATE target_leases SET expires_ms = expires_ms - ?, renewed_ms = renewed_ms - ? "
+                         "WHERE owner = ?", (ms, ms, member))
+    finally:
+        conn.close()
+
+
 def test_each_target_has_one_owner_and_a_dead_member_is_taken_over(pg_store):
     targets = ["kafka:a", "kafka:b", "rabbitmq:c", "rabbitmq:d", "telemetry:kafka:e", "kafka:f"]
     ttl = 0.9
-    ms = [LeaseManager(lambda: db.connect_writer(pg_store), targets, ttl, member=f"m{i}") for i in range(3)]
+    clock = FakeClock()
+    ms = [LeaseManager(lambda: db.connect_writer(pg_store), targets, ttl, member=f"m{i}", clock=clock)
+          for i in range(3)]
     for _ in range(2):  # first beats see the others only once they have beaten too
         for m in ms:
             m.beat()
@@ -73,7 +100,9 @@ def test_each_target_has_one_owner_and_a_dead_member_is_taken_over(pg_store):
         m.member: {t for t in every if rendezvous_owner(t, ["m0", "m1", "m2"]) == m.member} for m in ms}
     # m0 stops beating (killed): after the ttl its targets go to the others, each to one of them
     dead = set(ms[0].held())
-    time.sleep(ttl + 0.1)
+    clock.advance(ttl * 2 / 3)  # a beat's validity is ttl less one beat: m0 no longer acts on what it held
+    assert dead and ms[0].held() == [] and not any(ms[0].allows(t) for t in dead if t != SINGLETON)
+    _silent_for(pg_store, "m0", int(ttl * 1000) + 1)  # and for the others it is dead once ttl has passed
     for m in ms[1:]:
         m.beat()
     for m in ms[1:]:
@@ -140,7 +169,7 @@ class _Leases:
 def test_service_runs_only_what_its_leases_allow(tmp_path):
     from config import Settings
     from runner.jobs import JobSpec
-    from runner.service import Service
+    from eventdeck.service import Service
 
     ran: list[str] = []
     specs = [JobSpec(i, (lambda i=i: ran.append(i)), 0.1) for i in

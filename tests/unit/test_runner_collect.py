@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from runner.collect import CollectJob, Cycle, grid_slot, reason_of
+from runner.collect import (DEGRADED_METRIC, CollectJob, Cycle, Degraded, degraded_samples, degraded_text,
+                            grid_slot, reason_of)
 from store import queries, status
 from store.db import connect_reader, open_migrated
 from store.types import Sample
@@ -22,11 +23,13 @@ class Fake:
         self.error: BaseException | None = None
         self.resets = self.closes = self.acks = 0
         self.ack_error: Exception | None = None
+        self.degraded: list[Degraded] = []
 
     def collect(self, now_ms: int) -> Cycle:
         if self.error is not None:
             raise self.error
-        return Cycle([Sample("kafka_fake_value", {"cluster": "fake"}, now_ms, 1.0)], after_store=self.ack)
+        return Cycle([Sample("kafka_fake_value", {"cluster": "fake"}, now_ms, 1.0)], after_store=self.ack,
+                     degraded=list(self.degraded))
 
     def ack(self) -> None:
         if self.ack_error is not None:
@@ -89,6 +92,59 @@ def test_acknowledges_only_after_the_write_and_a_failed_ack_resets(job):
     job.collector.ack_error = ConnectionError("channel closed")
     assert job.run(T0 + 10_000) is True  # stored: the cycle counts; what was read is read again
     assert job.collector.resets == 1
+
+
+def test_a_failed_ack_or_failed_parts_show_as_degraded_and_recover_to_zero(job, store_location):
+    """Up, but not whole: collector_degraded{target,reason} counts the failed parts and the status reason
+    names them; the first whole cycle writes 0 and clears the reason; a target never degraded writes nothing."""
+    assert job.run(T0) is True
+    up, reason, _, _ = _row(store_location)
+    assert (up, reason) == (True, None) and _latest_degraded(store_location) == {}
+    job.collector.ack_error = ConnectionError("channel closed hunter2")
+    job.collector.degraded = [Degraded("group", "g1", "GroupAuthorizationFailedError"),
+                              Degraded("group", "g2", "CoordinatorNotAvailableError")]
+    assert job.run(T0 + 10_000) is True
+    up, reason, sample, _ = _row(store_location)
+    assert (up, sample) == (True, 1.0)  # the target is up: it answered
+    assert reason.startswith("degraded, 3 part(s) failed: group g1: GroupAuthorizationFailedError")
+    assert "ack acknowledgement: ConnectionError: channel closed ***" in reason and "hunter2" not in reason
+    assert _latest_degraded(store_location) == {"group": 2.0, "ack": 1.0}
+    job.collector.ack_error, job.collector.degraded = None, []
+    assert job.run(T0 + 20_000) is True
+    up, reason, _, _ = _row(store_location)
+    assert (up, reason) == (True, None) and _latest_degraded(store_location) == {"group": 0.0, "ack": 0.0}
+
+
+def _latest_degraded(path) -> dict[str, float]:
+    conn = connect_reader(path)
+    try:
+        df = queries.latest(conn, DEGRADED_METRIC, {"target": Fake.target})
+    finally:
+        conn.close()
+    return {} if df.empty else dict(zip(df["reason"], df["value"].astype(float)))
+
+
+@pytest.mark.parametrize("before, parts, want", [
+    (set(), [], []),  # never degraded: nothing written
+    (set(), [Degraded("group", "a", "x"), Degraded("group", "b", "y"), Degraded("topic", "t", "z")],
+     [("group", 2.0), ("topic", 1.0)]),
+    ({"group"}, [Degraded("ack", "acknowledgement", "e")], [("ack", 1.0), ("group", 0.0)]),  # group recovered
+    ({"group", "ack"}, [], [("ack", 0.0), ("group", 0.0)]),
+])
+def test_degraded_samples(before, parts, want):
+    got = degraded_samples("kafka:c", before, parts, T0)
+    assert [(s.labels["reason"], s.value) for s in got] == want
+    assert all(s.metric == DEGRADED_METRIC and s.labels["target"] == "kafka:c" and s.ts_ms == T0 for s in got)
+
+
+@pytest.mark.parametrize("parts, want", [
+    ([], None),
+    ([Degraded("topic", "t", "E")], "degraded, 1 part(s) failed: topic t: E"),
+    ([Degraded("group", f"g{i}", "E") for i in range(5)],
+     "degraded, 5 part(s) failed: group g0: E; group g1: E; group g2: E; 2 more"),
+])
+def test_degraded_text(parts, want):
+    assert degraded_text(parts) == want
 
 
 def test_reason_is_redacted_and_bounded():

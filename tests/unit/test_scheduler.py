@@ -5,7 +5,7 @@ import threading
 import time
 
 from runner.jobs import JobSpec
-from runner.service import Service
+from eventdeck.service import Service
 from config import Settings
 
 
@@ -48,7 +48,7 @@ def test_failing_job_does_not_stop_others_and_hooks_follow_ticks(tmp_path):
 
 def test_demo_settings_are_valid():
     from config.settings import Settings as S
-    from demo.run import demo_settings
+    from eventdeck.run import demo_settings
 
     state = {"kafka": {"noida": {"bootstrap": "127.0.0.1:19092"}},
              "rabbitmq": {"mgmt_url": "http://127.0.0.1:15672", "host": "127.0.0.1", "amqp_port": 5672}}
@@ -82,7 +82,7 @@ def test_stop_closes_every_job_once_after_its_last_run(tmp_path):
 
 def test_housekeeping_seal_job_seals_closed_windows_of_the_store(tmp_path):
     from core.clock import now_ms
-    from runner.service import _housekeeping
+    from eventdeck.service import _housekeeping
     from store.db import open_migrated
     from store.types import Sample
     from store.writes import SampleWriter

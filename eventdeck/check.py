@@ -1,9 +1,10 @@
-"""``eventdeck config check FILE``: every problem of a configuration, each naming its key, without
-starting or connecting to anything.
+"""``eventdeck config check FILE`` (``python -m config check``): every problem of a configuration, each
+naming its key, without starting or connecting to anything.
 
 First the schema (pydantic reports every bad key at once), then what only the running service would
 find: Kafka ``client_options`` that kafka-python does not take or whose ``env:`` secret is unset, and
 RabbitMQ passwords that are unset for a non-loopback cluster. Secrets are looked up, never printed.
+It asks ``brokers/`` for client configs and probes, so it sits above ``config`` and ``brokers``.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from config.settings import ConfigError, Settings, load_settings
 
 
 def _kafka_problems(settings: Settings) -> list[str]:
-    from brokers.kafka import client_config  # brokers imports config, so not at module level
+    from brokers.kafka import client_config
 
     out = []
     for cfg in settings.kafka.clusters:

@@ -1,15 +1,17 @@
-"""The collector service: one APScheduler job per target, plus replay jobs and store housekeeping.
+"""The collector service, and the composition root that builds it: one APScheduler job per target,
+plus replay jobs and store housekeeping.
 
-Modules in ``JOB_MODULES`` expose ``jobs(settings, store) -> list[JobSpec]``; modules in
-``HOOK_MODULES`` expose ``hook(settings, store)`` returning a post-tick hook (alert
-evaluation). Jobs run in a ``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True``
+The job sources are imported here by ordinary imports (``JOB_SOURCES``: each ``jobs(settings, store)
+-> list[JobSpec]``; ``HOOK_SOURCES``: each ``hook(settings, store)`` returning a post-tick hook, the
+alert evaluation), so the import graph shows what the service is built from; ``runner/`` keeps only
+the contract they run under (``runner.jobs``, ``runner.collect``, ``runner.leases``). Jobs run in a
+``BackgroundScheduler`` with ``max_instances=1`` and ``coalesce=True``
 so a slow target never piles up runs; each job starts on its interval grid (see
 ``runner.collect``). A job that raises is logged and the others go on. Only this service creates
 and migrates the store.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +21,11 @@ from typing import Any, Callable
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+import alerts.evaluator
+import collectors.kafka
+import collectors.rabbitmq
+import collectors.telemetry
+import dlq.jobs
 from config import Settings
 from core.clock import now_ms
 from runner.collect import grid_slot
@@ -27,9 +34,9 @@ from runner.leases import COLLECTOR_PREFIXES, SINGLETON, LeaseManager, default_t
 
 log = logging.getLogger("eventdeck.scheduler")
 
-# A module that is not importable is a packaging bug and fails loudly at start-up.
-JOB_MODULES = ("collectors.kafka", "collectors.rabbitmq", "collectors.telemetry", "dlq.jobs")
-HOOK_MODULES = ("alerts.evaluator",)
+JOB_SOURCES: tuple[Callable[[Settings, Any], list[JobSpec]], ...] = (
+    collectors.kafka.jobs, collectors.rabbitmq.jobs, collectors.telemetry.jobs, dlq.jobs.jobs)
+HOOK_SOURCES: tuple[Callable[[Settings, Any], Callable[[], None] | None], ...] = (alerts.evaluator.hook,)
 
 
 def _utc(ms: int) -> datetime:
@@ -151,7 +158,7 @@ def _housekeeping(settings: Settings, store: Any) -> list[JobSpec]:
 
 def build_service(settings: Settings, store: Any = None) -> Service:
     """Create and migrate the store (``settings.store.handle``, or ``store``: a handle or a location given
-    on the command line), then collect every module's jobs and hooks."""
+    on the command line), then collect every source's jobs and hooks."""
     from store.handle import Store
 
     path = Store.of(store) if store else settings.store.handle
@@ -159,14 +166,14 @@ def build_service(settings: Settings, store: Any = None) -> Service:
     if applied:
         log.info("store %s migrated: %s", path.display, ", ".join(f"{v:04d}" for v in applied))
     specs: list[JobSpec] = []
-    for name in JOB_MODULES:
-        specs.extend(importlib.import_module(name).jobs(settings, path))
+    for source in JOB_SOURCES:
+        specs.extend(source(settings, path))
     for spec in specs:  # collection jobs hold cycles while the store is away, up to the configured bound
         spool = getattr(spec.func, "spool", None)
         if spool is not None:
             spool.max_samples = settings.store.spool_max_samples
     specs.extend(_housekeeping(settings, path))
-    hooks = [importlib.import_module(name).hook(settings, path) for name in HOOK_MODULES]
+    hooks = [source(settings, path) for source in HOOK_SOURCES]
     leases = None
     if path.is_postgres:  # several collector processes may share this store: lease the targets
         shared = [s for s in specs if s.id.startswith(COLLECTOR_PREFIXES)]

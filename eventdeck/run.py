@@ -83,7 +83,7 @@ def _wait_for_store(store, service: subprocess.Popen, timeout_s: float = 60.0) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m demo.run", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="eventdeck run", description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=None, help="dashboard port (default: dashboard.port, 8501)")
     ap.add_argument("--demo", action="store_true", help="run the demo even if brokers are configured")
     args = ap.parse_args(argv)
