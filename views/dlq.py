@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import links
+from core import links, metrics
 from dlq import api
 from dlq.edit import payload_diff
 from dlq.guards import read_only_refusal
@@ -313,7 +313,8 @@ elif msgs is not None:
 with st.expander("Why is it growing?", expanded=False):
     dmatch = {"broker": broker, "cluster": cluster, "dlq": name.removesuffix(ctx.settings.dlq.parking_suffix)
               if parking else name}
-    common.history_chart(ctx, "dlq_inflow_rate_per_s", dmatch, title=f"Inflow of {name}", unit="msg/s",
+    common.history_chart(ctx, metrics.DLQ_INFLOW_RATE_PER_S, dmatch, title=f"Inflow of {name}",
+                         unit=metrics.unit(metrics.DLQ_INFLOW_RATE_PER_S),
                          label_cols=["dlq"], empty="no inflow history in this time range", key="dlq_inflow_chart")
     causes = frames.top_causes(msgs or [])
     st.caption(f"Exception classes and reasons among the {len(msgs or [])} messages listed below"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import links
+from core import links, metrics
 from store import queries, status
 from alerts import api as alerts_api
 from views import attention, charts, common, frames, units
@@ -82,10 +82,10 @@ def live_tiles() -> None:
 live_tiles()
 
 st.subheader("Trends")
-spark = [("kafka_group_total_lag_messages", "Kafka lag", "messages"),
-         ("rabbitmq_queue_ready_messages", "RabbitMQ ready", "messages"),
-         ("dlq_messages", "DLQ messages", "messages")]
-for col, (metric, label, unit) in zip(st.columns(len(spark)), spark):
+spark = [(metrics.KAFKA_GROUP_TOTAL_LAG_MESSAGES, "Kafka lag"), (metrics.RABBITMQ_QUEUE_READY_MESSAGES, "RabbitMQ ready"),
+         (metrics.DLQ_MESSAGES, "DLQ messages")]
+for col, (metric, label) in zip(st.columns(len(spark)), spark):
+    unit = metrics.unit(metric)
     df = queries.range_query(ctx.conn, metric, None, ctx.start_ms, ctx.end_ms, max_points=120, agg="avg")
     with col:
         st.caption(f"{label} ({unit}, total)")
