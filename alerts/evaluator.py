@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -24,6 +23,7 @@ from alerts.rules import (COMPARISONS, Rule, RuleError, SeriesPoint, breaches, g
 from alerts.series import PointSet
 from alerts.state import AlertState, step
 from config import Settings, secret
+from core import times
 from core.clock import now_ms
 from core.rejects import Rejects
 from store import alerts as store_alerts
@@ -264,7 +264,7 @@ def gone_summary(labels: Mapping[str, str], last_seen_ms: int) -> str:
     """The summary of an alert resolved because its series are gone (the reason the Alerts page shows)."""
     what = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "its series"
     return (f"{GONE_PREFIX}{what} is no longer reported by its collector (last seen "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last_seen_ms / 1000))} UTC)")
+            f"{times.shown(last_seen_ms)})")
 
 
 def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: dict[str, str], new: AlertState,
