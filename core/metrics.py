@@ -15,6 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from core.codes import NOT_DRAINING_S
+
+_NEVER = f"{NOT_DRAINING_S:.0f} (ten years) when not draining"
+
 PREFIX = "eventdeck_"
 GAUGE, COUNTER = "gauge", "counter"
 KLE = {"cluster": "cluster_name"}  # kafka-lag-exporter's label names
@@ -90,7 +94,7 @@ KAFKA_GROUP_STATUS = _m(
     "kafka_group_status", "code", "cluster group", "Worst partition status (same codes)", "status")
 KAFKA_GROUP_DRAIN_ETA_SECONDS = _m(
     "kafka_group_drain_eta_seconds", "s", "cluster group", "Seconds until the total lag is 0 at the smoothed "
-    "net drain rate; 315360000 (ten years) when not draining, 0 without lag", "drain ETA")
+    f"net drain rate; {_NEVER}, 0 without lag", "drain ETA")
 KAFKA_GROUP_STATE = _m(
     "kafka_group_state", "code", "cluster group", "Group state: 0 unknown, 1 Stable, 2 PreparingRebalance, "
     "3 CompletingRebalance, 4 Empty, 5 Dead, 6 Assigning, 7 Reconciling", "state")
@@ -142,8 +146,8 @@ RABBITMQ_QUEUE_STATUS = _m(
     "rabbitmq_queue_status", "code", _Q, "Queue status: 0 OK, 1 WARN, 3 STALL, 4 STOP (not for DLQs and streams)",
     "status")
 RABBITMQ_QUEUE_DRAIN_ETA_SECONDS = _m(
-    "rabbitmq_queue_drain_eta_seconds", "s", _Q, "Ready messages / smoothed net drain rate; 315360000 (ten years) "
-    "when not draining", "drain ETA")
+    "rabbitmq_queue_drain_eta_seconds", "s", _Q, "Ready messages / smoothed net drain rate; "
+    f"{_NEVER}", "drain ETA")
 RABBITMQ_QUEUE_DLX_MESSAGES = _m(
     "rabbitmq_queue_dlx_messages", "messages", _Q, "Quorum queue messages waiting to be dead-lettered "
     "(messages_dlx)", "dead-lettering")
@@ -174,8 +178,8 @@ RABBITMQ_STREAM_CONSUMER_LAG_SECONDS = _m(
 RABBITMQ_STREAM_CONSUMER_STATUS = _m(
     "rabbitmq_stream_consumer_status", "code", _SC, "Burrow status of the consumer name (same codes)", "status")
 RABBITMQ_STREAM_CONSUMER_DRAIN_ETA_SECONDS = _m(
-    "rabbitmq_stream_consumer_drain_eta_seconds", "s", _SC, "Lag / smoothed net drain rate; 315360000 (ten years) "
-    "when not draining", "drain ETA")
+    "rabbitmq_stream_consumer_drain_eta_seconds", "s", _SC, "Lag / smoothed net drain rate; "
+    f"{_NEVER}", "drain ETA")
 RABBITMQ_STREAM_CONSUMER_LIVE = _m(
     "rabbitmq_stream_consumer_live", "consumers", _SC, "Subscriptions connected with that name", "connected")
 RABBITMQ_NODE_UP = _m(
