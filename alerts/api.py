@@ -25,6 +25,7 @@ from store.db import transaction
 __all__ = ["RuleError", "add_silence", "alerts", "delete_rule", "expire_silence", "export_yaml", "history",
            "list_rules", "list_silences", "save_rule", "seed_builtin", "seed_from_yaml"]
 SYSTEM_ACTOR = "eventdeck"
+GONE_PREFIX = "gone: "  # the summary of an alert resolved because its series are gone (alerts.evaluator)
 
 
 def known_metrics(conn: Any) -> set[str]:

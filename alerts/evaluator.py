@@ -257,7 +257,7 @@ def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[
         store_alerts.delete_states(conn, rule.name, forgotten)
 
 
-GONE_PREFIX = "gone: "
+GONE_PREFIX = api.GONE_PREFIX
 
 
 def gone_summary(labels: Mapping[str, str], last_seen_ms: int) -> str:

@@ -18,6 +18,7 @@ from dlq.edit import payload_diff
 from dlq.guards import read_only_refusal
 from dlq.headers import is_broker_routing_header
 from store import status
+from store.dlq import ACTIVE  # the replay job states that hold a DLQ
 from views import common, dlq_schema, dlq_search, frames, ticks
 
 PAGE_SIZE = 50
@@ -28,7 +29,6 @@ _EDIT_KEYS = ("edit_on", "edit_payload", "edit_headers")
 _TICKS_KEY = "dlq_ticked"        # {DLQ id: [coords]}: the ticked messages, by coordinate (views.ticks)
 _HELD_KEY = "dlq_held"           # {"view": ..., "msgs": [...]}: the list last shown (held while anything is ticked)
 _TABLE_KEY = "dlq_messages_key"  # the messages table's current widget key (it changes with the rows)
-ACTIVE = ("queued", "running")
 
 ctx = common.page("DLQ", needs=lambda s: s.has_brokers,
                   missing="no broker cluster (kafka.clusters, rabbitmq.clusters)")

@@ -38,3 +38,4 @@ def test_notifications_and_gone_reasons_use_it():
     # the alert reason's old formatter, kept as the expectation
     old = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(T / 1000)) + " UTC"
     assert gone_summary({"group": "g"}, T).endswith(f"(last seen {old})")
+
