@@ -12,9 +12,19 @@ import math
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
+# The dashboard's pages in navigation order, once: (name, title, icon). The page file is views/<name>.py
+# (views.registry builds the navigation from this), the URL path its name, the first page the default.
+NAVIGATION = (
+    ("overview", "Overview", ":material/dashboard:"),
+    ("kafka", "Kafka", ":material/stacks:"),
+    ("rabbitmq", "RabbitMQ", ":material/cruelty_free:"),
+    ("consumers", "Consumers", ":material/timer:"),
+    ("dlq", "DLQ", ":material/replay:"),
+    ("alerts", "Alerts", ":material/notifications:"),
+    ("system", "System", ":material/monitor_heart:"),
+)
 # page -> URL path (Streamlit derives it from the page file name; "" is the default page)
-PAGES = {"overview": "", "kafka": "kafka", "rabbitmq": "rabbitmq", "consumers": "consumers", "dlq": "dlq",
-         "alerts": "alerts", "system": "system"}
+PAGES = {name: "" if i == 0 else name for i, (name, _title, _icon) in enumerate(NAVIGATION)}
 
 # query parameters = widget keys
 RANGE = "time_range_pick"

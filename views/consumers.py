@@ -5,7 +5,7 @@ import re
 
 import streamlit as st
 
-from core import metrics
+from core import links, metrics
 from store import queries
 from views import common, frames, units
 
@@ -40,7 +40,7 @@ choices: dict[str, tuple] = {}
 for r in table[KEY].itertuples(index=False):
     name = " / ".join(map(str, r))
     choices[name if name not in choices else f"{name} ({len(choices) + 1})"] = tuple(r)
-picked = st.selectbox("Consumer", list(choices), key="consumer_pick", bind="query-params")
+picked = st.selectbox("Consumer", list(choices), key=links.CONSUMER, bind="query-params")
 match = dict(zip(KEY, choices[picked]))
 left, right = st.columns(2)
 with left:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import metrics
+from core import links, metrics
 from core.codes import GROUP_STATE_NAMES, STATUS_NAMES
 from store import queries
 from views import charts, common, frames, group_actions, units
@@ -24,7 +24,7 @@ LAG_LEGEND = ("Time lag: exact from the record's timestamp; ≈ interpolated fro
 ctx = common.page("Kafka", needs=lambda s: s.kafka.clusters, missing="no Kafka cluster (kafka.clusters)")
 
 cluster = common.cluster_header(ctx, "kafka", "Kafka", [c.name for c in ctx.settings.kafka.clusters],
-                                 key="kafka_cluster")
+                                 key=links.KAFKA_CLUSTER)
 
 groups = common.latest_wide(ctx.conn, {**GROUP_METRICS, **metrics.columns(metrics.KAFKA_GROUP_MAX_LAG_SECONDS_METHOD)},
                             {"cluster": cluster}, ["group"])
@@ -44,7 +44,7 @@ st.dataframe(frames.in_units(groups, counts=["lag (messages)", "members"], rates
 st.caption(LAG_LEGEND)
 common.gone_section(ctx.conn, [*GROUP_METRICS], {"cluster": cluster}, ["group"], "groups", "kafka_gone")
 
-group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind="query-params")
+group = st.selectbox("Group", groups["group"].tolist(), key=links.KAFKA_GROUP, bind="query-params")
 match = {"cluster": cluster, "group": group}
 parts = common.latest_wide(ctx.conn, {**PARTITION_METRICS, **metrics.columns(metrics.KAFKA_GROUP_LAG_SECONDS_METHOD)}, match,
                            ["topic", "partition"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import metrics
+from core import links, metrics
 from core.codes import STATUS_NAMES
 from store import queries
 from views import common, frames, queue_actions, units
@@ -33,7 +33,7 @@ NODE_METRICS = metrics.columns(metrics.RABBITMQ_NODE_UP, metrics.RABBITMQ_NODE_M
 ctx = common.page("RabbitMQ", needs=lambda s: s.rabbitmq.clusters, missing="no RabbitMQ cluster (rabbitmq.clusters)")
 
 cluster = common.cluster_header(ctx, "rabbitmq", "RabbitMQ", [c.name for c in ctx.settings.rabbitmq.clusters],
-                                 key="rabbit_cluster")
+                                 key=links.RABBIT_CLUSTER)
 
 nodes = common.latest_wide(ctx.conn, NODE_METRICS, {"cluster": cluster}, ["node"])
 queues = common.latest_wide(ctx.conn, QUEUE_METRICS, {"cluster": cluster}, ["vhost", "queue"])
@@ -55,7 +55,7 @@ if queues.empty:
                         "rabbit_gone")
     st.stop()
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
-name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
+name_filter = st.text_input("Filter queues (substring)", key=links.RABBIT_FILTER, bind="query-params")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
 if "type" in shown:
     types_shown = st.multiselect("Queue types", ["classic", "quorum", "stream"], key="rabbit_types",
@@ -96,7 +96,7 @@ if not streams.empty:
                "those seen connected.")
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
-                        key="rabbit_picked", bind="query-params")
+                        key=links.RABBIT_QUEUES, bind="query-params")
 if picked:
     match = {"cluster": cluster, "queue": picked}
     left, right = st.columns(2)
