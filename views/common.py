@@ -154,7 +154,7 @@ def zone_picker() -> str:
 
 def time_range(now: int) -> tuple[int, int]:
     """Sidebar picker of the displayed window, shared by all pages through ``st.session_state``."""
-    choice = st.session_state.setdefault(_RANGE_KEY, "last 1 h")
+    choice = st.session_state.setdefault(_RANGE_KEY, links.DEFAULT_RANGE)
     options = [*RANGES, CUSTOM]
     if links.RANGE not in st.query_params and links.RANGE not in st.session_state:
         # a page move (the URL lost its parameters): carry the range as the widget's value, which the URL

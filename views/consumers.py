@@ -38,7 +38,7 @@ common.gone_section(ctx.conn, ["consumer_instances_count", "consumer_processing_
 # whose joined names collide get a numbered suffix.
 choices: dict[str, tuple] = {}
 for r in table[KEY].itertuples(index=False):
-    name = " / ".join(map(str, r))
+    name = links.consumer_label(*map(str, r))
     choices[name if name not in choices else f"{name} ({len(choices) + 1})"] = tuple(r)
 picked = st.selectbox("Consumer", list(choices), key=links.CONSUMER, bind="query-params")
 match = dict(zip(KEY, choices[picked]))

@@ -29,7 +29,7 @@ def live_tiles() -> None:
         queue_status=queries.latest(conn, "rabbitmq_queue_status"),
         dlq_inflow=queries.latest(conn, "dlq_inflow_rate_per_s"), dlq_depth=dlq,
         consumer_errors=queries.latest(conn, "consumer_error_rate_ratio"), consumer_p99=p99,
-        link=lambda labels: links.link_for("", labels, st.session_state.get(common.RANGE_STATE, "last 1 h")),
+        link=lambda labels: links.link_for("", labels, st.session_state.get(common.RANGE_STATE, links.DEFAULT_RANGE)),
         fmt_duration=units.duration, fmt_rate=units.significant)
     st.subheader("Needs attention")
     if todo.empty:

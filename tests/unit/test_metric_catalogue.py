@@ -255,3 +255,23 @@ def test_readme_row_carries_every_field():
                      "broker, cluster, [vhost], dlq", m.help]
     lag = metrics.reference_row(metrics.CATALOGUE["kafka_group_lag_messages"])
     assert "cluster → cluster_name, group, topic, partition" in lag and "`eventdeck_kafka_consumergroup_group_lag`" in lag
+
+
+def test_every_metric_read_by_name_is_in_the_catalogue():
+    """The pages, alerts and DLQ code read series by name (``queries.latest(conn, "dlq_messages")``, built-in rules):
+    a misspelt or retired name there would read nothing, silently."""
+    from alerts.builtin import BUILTIN_RULES
+
+    read: dict[str, list[str]] = {}
+    for path in _sources():
+        mod = _Module(path)
+        for call in ast.walk(mod.tree):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == "queries" \
+                    and len(call.args) > 1 and isinstance(call.args[1], ast.Constant) \
+                    and isinstance(call.args[1].value, str):
+                read.setdefault(call.args[1].value, []).append(mod.where(call))
+    for rule in BUILTIN_RULES:
+        read.setdefault(rule["metric"], []).append(f"built-in rule {rule['name']}")
+    assert "dlq_source_info" in read and "collector_up" in read  # the scan sees the reads it is meant to see
+    assert {m: w for m, w in read.items() if m not in metrics.CATALOGUE} == {}
