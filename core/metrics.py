@@ -15,9 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from core.codes import NOT_DRAINING_S
+from core.codes import GROUP_STATE_NAMES, LAG_METHOD_NAMES, NOT_DRAINING_S, STATUS_NAMES
 
 _NEVER = f"{NOT_DRAINING_S:.0f} (ten years) when not draining"
+
+
+def _codes(names: Mapping[int, str]) -> str:
+    return ", ".join(f"{code} {name}" for code, name in sorted(names.items()))
 
 PREFIX = "eventdeck_"
 GAUGE, COUNTER = "gauge", "counter"
@@ -72,10 +76,9 @@ KAFKA_GROUP_LAG_SECONDS = _m(
     "(end offset, time seen), else a lower bound", "time lag", exposed="kafka_consumergroup_group_lag_seconds",
     renames=KLE)
 KAFKA_GROUP_LAG_SECONDS_METHOD = _m(
-    "kafka_group_lag_seconds_method", "code", _P, "How the time lag was obtained: 0 exact, 1 interpolated, "
-    "2 lower bound, 3 unknown", "method")
+    "kafka_group_lag_seconds_method", "code", _P, f"How the time lag was obtained: {_codes(LAG_METHOD_NAMES)}", "method")
 KAFKA_GROUP_PARTITION_STATUS = _m(
-    "kafka_group_partition_status", "code", _P, "Burrow status: 0 OK, 1 WARN, 2 REWIND, 3 STALL, 4 STOP, 5 ERR",
+    "kafka_group_partition_status", "code", _P, f"Burrow status: {_codes(STATUS_NAMES)}",
     "status")
 KAFKA_GROUP_TOPIC_LAG_MESSAGES = _m(
     "kafka_group_topic_lag_messages", "messages", "cluster group topic",
@@ -96,8 +99,7 @@ KAFKA_GROUP_DRAIN_ETA_SECONDS = _m(
     "kafka_group_drain_eta_seconds", "s", "cluster group", "Seconds until the total lag is 0 at the smoothed "
     f"net drain rate; {_NEVER}, 0 without lag", "drain ETA")
 KAFKA_GROUP_STATE = _m(
-    "kafka_group_state", "code", "cluster group", "Group state: 0 unknown, 1 Stable, 2 PreparingRebalance, "
-    "3 CompletingRebalance, 4 Empty, 5 Dead, 6 Assigning, 7 Reconciling", "state")
+    "kafka_group_state", "code", "cluster group", f"Group state: {_codes(GROUP_STATE_NAMES)}", "state")
 KAFKA_GROUP_MEMBERS = _m(
     "kafka_group_members", "members", "cluster group", "Member count (DescribeGroups)", "members")
 KAFKA_GROUP_CONSUME_RATE_PER_S = _m(
