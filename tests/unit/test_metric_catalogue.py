@@ -275,3 +275,48 @@ def test_every_metric_read_by_name_is_in_the_catalogue():
         read.setdefault(rule["metric"], []).append(f"built-in rule {rule['name']}")
     assert "dlq_source_info" in read and "collector_up" in read  # the scan sees the reads it is meant to see
     assert {m: w for m, w in read.items() if m not in metrics.CATALOGUE} == {}
+
+
+def _label_problems(samples) -> list[str]:
+    out = []
+    for s in samples:
+        m = metrics.CATALOGUE[s.metric]
+        required = set(m.labels) - set(m.optional)
+        if not required <= set(s.labels) <= set(m.labels):
+            out.append(f"{s.metric}{sorted(s.labels)}: catalogue says {list(m.labels)} (optional {list(m.optional)})")
+    return sorted(set(out))
+
+
+def test_kafka_collector_series_carry_the_catalogues_labels():
+    """Real derivation (collectors.kafka_state) over cycles of a group lagging on a topic with a DLQ: every
+    series it writes carries exactly the labels the catalogue gives it."""
+    from collectors.kafka_state import ClusterState, GroupInfo, Snapshot
+    from config.kafka import KafkaClusterConfig
+
+    state = ClusterState(KafkaClusterConfig(name="c", bootstrap_servers=["127.0.0.1:9092"], status_window_s=10))
+    seen = []
+    for i in range(8):
+        end = {("orders", 0): 100 + 10 * i, ("orders", 1): 50, ("orders.DLT", 0): 3 + i}
+        committed = {"g": {("orders", 0): 90 + 5 * i}}
+        snap = Snapshot({"g": GroupInfo("Stable", 2, {"orders"})}, committed,
+                        {"orders": [0, 1], "orders.DLT": [0]}, end, {("orders.DLT", 0): 0}, requests=6)
+        samples, _ = state.update(snap, 1_000 * i)
+        seen += samples
+    written = {s.metric for s in seen}
+    assert {"kafka_group_lag_messages", "kafka_group_partition_no_offset", "kafka_group_drain_eta_seconds",
+            "dlq_messages", "dlq_source_info", "kafka_topic_produce_rate_per_s"} <= written
+    assert _label_problems(seen) == []
+
+
+def test_telemetry_series_carry_the_catalogues_labels():
+    from collectors.telemetry_samples import Counters, tick_samples
+    from instrument.sketch import new_sketch
+    from instrument.summary import Summary
+
+    sk = new_sketch(0.01)
+    for v in (0.1, 0.2, 0.3):
+        sk.add(v)
+    samples = tick_samples([Summary("pay", "i1", "kafka", "prod", 0, 10_000, sk, {"x.Timeout": 1}, 2)], "prod",
+                           10_000, Counters())
+    assert {s.metric for s in samples} == {m for m in metrics.CATALOGUE if m.startswith("consumer_")}
+    assert _label_problems(samples) == []
