@@ -320,3 +320,46 @@ def test_telemetry_series_carry_the_catalogues_labels():
                            10_000, Counters())
     assert {s.metric for s in samples} == {m for m in metrics.CATALOGUE if m.startswith("consumer_")}
     assert _label_problems(samples) == []
+
+
+def test_rabbitmq_collector_series_carry_the_catalogues_labels(monkeypatch):
+    """The RabbitMQ collector's sample building over cycles of canned management API answers (a worked queue
+    with its DLQ, a quorum queue, a node): every series carries exactly the catalogue's labels."""
+    from collectors.rabbitmq import RabbitCollector
+    from config.rabbitmq import RabbitClusterConfig
+
+    c = RabbitCollector(RabbitClusterConfig(name="r", status_window_s=10, streams=False))
+    tick = {"i": 0}
+
+    def queue(name, qtype, ready, stats, **extra):
+        return {"vhost": "/", "name": name, "type": qtype, "arguments": {}, "messages": ready, "messages_ready": ready,
+                "messages_unacknowledged": 0, "consumers": 1, "consumer_utilisation": 0.5,
+                "head_message_timestamp": 1, "message_stats": stats, **extra}
+
+    def fake_get(path, params=None):
+        i = tick["i"]
+        stats = {"publish": 100 * i, "deliver_get": 90 * i, "ack": 80 * i, "redeliver": i,
+                 "deliver_no_ack": 0, "get_no_ack": 0}
+        answers = {
+            "/api/nodes": [{"name": "n1", "running": True, "mem_alarm": False, "disk_free_alarm": False,
+                            "fd_used": 5, "fd_total": 100}],
+            "/api/queues": {"page_count": 1, "items": [
+                queue("work", "classic", 10 + i, stats),
+                queue("work.dlq", "classic", 2 + i, {"publish": 0, "ack": 0}),
+                queue("orders", "quorum", 3, stats, messages_dlx=1, arguments={"x-delivery-limit": 5}),
+            ]},
+            "/api/policies": [], "/api/exchanges": [], "/api/bindings": [],
+            "/api/overview": {"rabbitmq_version": "3.13.0"},
+        }
+        return answers[path]
+
+    monkeypatch.setattr(c, "_get", fake_get)
+    seen = []
+    for i in range(8):
+        tick["i"] = i
+        seen += c.samples(10_000 + 1_000 * i)
+    written = {s.metric for s in seen}
+    assert {"rabbitmq_queue_ready_messages", "rabbitmq_queue_publish_rate_per_s", "rabbitmq_queue_info",
+            "rabbitmq_node_up", "dlq_messages", "dlq_source_info", "rabbitmq_queue_delivery_limit",
+            "rabbitmq_queue_status"} <= written
+    assert _label_problems(seen) == []
