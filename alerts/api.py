@@ -13,10 +13,12 @@ import pandas as pd
 import yaml
 
 from alerts.builtin import BUILTIN_RULES
+from alerts.decide import GONE_PREFIX  # noqa: F401 (re-exported: the summary prefix of an alert resolved as gone)
 from alerts.rules import Rule, RuleError, rule_from_dict
 from alerts.silences import in_force
 from alerts.silences import validate as validate_silence
 from core.clock import now_ms as _now
+from core.metrics import CATALOGUE
 from store import alerts as store_alerts
 from store import audit, queries
 from store.db import transaction
@@ -27,8 +29,9 @@ SYSTEM_ACTOR = "eventdeck"
 
 
 def known_metrics(conn: Any) -> set[str]:
-    """Metrics in the store plus those the built-in rules use (known before any data arrives)."""
-    return set(queries.metrics(conn)["metric"]) | {r["metric"] for r in BUILTIN_RULES}
+    """Metrics in the store plus every metric Eventdeck writes (the catalogue, ``core.metrics``) and those the
+    built-in rules use: known before any data arrives."""
+    return set(queries.metrics(conn)["metric"]) | set(CATALOGUE) | {r["metric"] for r in BUILTIN_RULES}
 
 
 def list_rules(conn: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ A resolved or inactive group that stays so keeps its stored row as is (no write)
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from alerts.rules import COMPARISONS, Rule, summary_renderer
 from alerts.state import AlertState, Event, pending_since, step
+from core import times
 
 # Resolved states of series gone this long are forgotten.
 FORGET_AFTER_MS = 24 * 3600 * 1000
@@ -63,7 +63,7 @@ def gone_summary(labels: Mapping[str, str], last_seen_ms: int) -> str:
     """The summary of an alert resolved because its series are gone (the reason the Alerts page shows)."""
     what = ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "its series"
     return (f"{GONE_PREFIX}{what} is no longer reported by its collector (last seen "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(last_seen_ms / 1000))} UTC)")
+            f"{times.shown(last_seen_ms)})")
 
 
 def forget(rule: Rule, new: AlertState, now_ms: int) -> bool:

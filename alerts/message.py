@@ -1,10 +1,10 @@
 """Text of a notification: what, where, how far over the threshold, since when, and a link. Pure."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Mapping
 
 from alerts.rules import Rule, render_summary
+from core import times
 from core.links import link_for
 
 # apprise notify types per event/severity (apprise.NotifyType values).
@@ -13,14 +13,7 @@ _TYPE = {"critical": "failure", "warning": "warning", "info": "info"}
 
 def iso(ts_ms: int | None) -> str:
     """``YYYY-MM-DD HH:MM:SSZ``; ``?`` for none, the raw number marked for one no date can show."""
-    if ts_ms is None:
-        return "?"
-    try:
-        if isinstance(ts_ms, bool) or not 0 <= float(ts_ms) <= 253402300799999:  # up to 9999-12-31
-            raise ValueError("out of range")
-        return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return f"(invalid time: {str(ts_ms)[:40]})"
+    return times.shown(ts_ms, none="?", utc_label="Z")
 
 
 def distance(rule: Rule, value: float | None) -> str:

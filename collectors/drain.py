@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-NOT_DRAINING_S = 315_360_000.0  # ten years: "never", as a finite number
+from core.codes import NOT_DRAINING_S  # ten years: "never", as a finite number
 
 
 class Point(NamedTuple):

@@ -45,6 +45,11 @@ UNKNOWN = "unknown"
 GROUP_STATE_NAMES: dict[int, str] = {UNKNOWN_STATE: UNKNOWN, **{v: k for k, v in GROUP_STATE_CODES.items()}}
 
 
+# A drain ETA (``*_drain_eta_seconds``) of a backlog that grows or stays: "not draining", written as ten years
+# (finite, so the store takes it, and a rule "ETA > 1800" also fires for it); pages show "not draining".
+NOT_DRAINING_S = 315_360_000.0
+
+
 def state_code(state: str | None) -> int:
     """Numeric code of a group state; unknown names (Tansu's "Unknown", None) are 0."""
     return GROUP_STATE_CODES.get(state or "", UNKNOWN_STATE)

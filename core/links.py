@@ -12,9 +12,19 @@ import math
 from typing import Any, Mapping
 from urllib.parse import urlencode
 
+# The dashboard's pages in navigation order, once: (name, title, icon). The page file is views/<name>.py
+# (views.registry builds the navigation from this), the URL path its name, the first page the default.
+NAVIGATION = (
+    ("overview", "Overview", ":material/dashboard:"),
+    ("kafka", "Kafka", ":material/stacks:"),
+    ("rabbitmq", "RabbitMQ", ":material/cruelty_free:"),
+    ("consumers", "Consumers", ":material/timer:"),
+    ("dlq", "DLQ", ":material/replay:"),
+    ("alerts", "Alerts", ":material/notifications:"),
+    ("system", "System", ":material/monitor_heart:"),
+)
 # page -> URL path (Streamlit derives it from the page file name; "" is the default page)
-PAGES = {"overview": "", "kafka": "kafka", "rabbitmq": "rabbitmq", "consumers": "consumers", "dlq": "dlq",
-         "alerts": "alerts", "system": "system"}
+PAGES = {name: "" if i == 0 else name for i, (name, _title, _icon) in enumerate(NAVIGATION)}
 
 # query parameters = widget keys
 RANGE = "time_range_pick"
@@ -27,6 +37,7 @@ DLQ_KEY, DLQ_REASON, DLQ_EXC, DLQ_PAGE = "f_key", "f_reason", "f_exc", "f_page"
 ALERTS_TAB = "alerts_tab"
 
 SEP = " · "
+DEFAULT_RANGE = "last 1 h"  # the time range a page opens with and a link carries when none is picked
 
 
 def _given(v: Any) -> bool:
@@ -49,7 +60,7 @@ def url(base: str, page: str, params: Mapping[str, Any] | None = None) -> str:
     return f"{base.rstrip('/')}/{path}" + (f"?{query}" if query else "")
 
 
-def view_for(labels: Mapping[str, Any], time_range: str = "last 1 h") -> tuple[str, dict[str, Any]]:
+def view_for(labels: Mapping[str, Any], time_range: str = DEFAULT_RANGE) -> tuple[str, dict[str, Any]]:
     """The page and parameters that show the series with ``labels`` (an alert's group labels)."""
     params: dict[str, Any] = {RANGE: time_range}
     if _given(labels.get("dlq")) and _given(labels.get("broker")) and _given(labels.get("cluster")):
@@ -74,7 +85,7 @@ def view_for(labels: Mapping[str, Any], time_range: str = "last 1 h") -> tuple[s
     return "overview", params
 
 
-def link_for(base: str, labels: Mapping[str, Any], time_range: str = "last 1 h") -> str:
+def link_for(base: str, labels: Mapping[str, Any], time_range: str = DEFAULT_RANGE) -> str:
     """The URL of the view that shows the series with ``labels``."""
     page, params = view_for(labels, time_range)
     return url(base, page, params)

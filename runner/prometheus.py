@@ -1,11 +1,11 @@
 """Prometheus ``/metrics`` of the collector service: the store's latest table as an exposition.
 
 A custom collector reads the latest sample of every series at each scrape (nothing is cached, so
-what Prometheus sees is what the dashboard sees). Names carry the ``eventdeck_`` prefix; the
-series Grafana dashboards already know take the names of kafka-lag-exporter and rabbitmq_prometheus
-(:data:`RENAMES`; kafka-lag-exporter's ``cluster_name`` label for ``cluster``), every other series
-keeps its store name (``eventdeck_<metric>``). Store metrics ending in ``_total`` are counters, all
-others gauges. prometheus_client serves both the text format and OpenMetrics (by ``Accept``).
+what Prometheus sees is what the dashboard sees). Exposed names, label renames, kinds and help texts
+come from the metric catalogue (``core.metrics``): names carry the ``eventdeck_`` prefix; the series
+Grafana dashboards already know take the names of kafka-lag-exporter and rabbitmq_prometheus
+(kafka-lag-exporter's ``cluster_name`` label for ``cluster``), every other series keeps its store name
+(``eventdeck_<metric>``). prometheus_client serves both the text format and OpenMetrics (by ``Accept``).
 """
 from __future__ import annotations
 
@@ -17,49 +17,31 @@ from typing import Any, Callable, Iterable, Iterator
 from prometheus_client.core import Metric
 from prometheus_client.registry import CollectorRegistry
 
+from core import metrics
 from core.names import safe_label_value
 
-PREFIX = "eventdeck_"
-KLE = {"cluster": "cluster_name"}  # kafka-lag-exporter's label names
-
-# store metric -> (exposed name without prefix, label renames)
-RENAMES: dict[str, tuple[str, dict[str, str]]] = {
-    "kafka_group_lag_messages": ("kafka_consumergroup_group_lag", KLE),
-    "kafka_group_lag_seconds": ("kafka_consumergroup_group_lag_seconds", KLE),
-    "kafka_group_max_lag_seconds": ("kafka_consumergroup_group_max_lag_seconds", KLE),
-    "kafka_group_total_lag_messages": ("kafka_consumergroup_group_sum_lag", KLE),
-    "kafka_group_topic_lag_messages": ("kafka_consumergroup_group_topic_sum_lag", KLE),
-    "kafka_group_committed_offset": ("kafka_consumergroup_group_offset", KLE),
-    "kafka_partition_end_offset": ("kafka_partition_latest_offset", KLE),
-    "rabbitmq_queue_ready_messages": ("rabbitmq_queue_messages_ready", {}),
-    "rabbitmq_queue_unacked_messages": ("rabbitmq_queue_messages_unacked", {}),
-    "rabbitmq_queue_consumer_utilisation_ratio": ("rabbitmq_queue_consumer_utilisation", {}),
-    # rabbitmq_prometheus' per-stream maximum offset lag; ours includes consumers that are not connected
-    "rabbitmq_stream_max_lag_messages": ("rabbitmq_detailed_stream_consumer_max_offset_lag", {"stream": "queue"}),
-}
-# kafka-lag-exporter's max lag in messages per group: the maximum over the group's partitions.
-MAX_LAG = ("kafka_group_lag_messages", "kafka_consumergroup_group_max_lag", ("cluster", "group"))
-
-# Help texts of the series whose meaning is not obvious from the name (others: "Eventdeck <metric>").
-HELP: dict[str, str] = {
-    "eventdeck_rejected_inputs_total": "Inputs skipped as hostile or malformed (broker messages, telemetry "
-                                       "summaries, rules, silences, requests, label values), by source and reason",
-}
+PREFIX = metrics.PREFIX
+# kafka-lag-exporter's max lag in messages per group: the maximum over the group's partitions, computed at scrape.
+MAX_LAG = (metrics.KAFKA_GROUP_LAG_MESSAGES, "kafka_consumergroup_group_max_lag", ("cluster", "group"))
 
 log = logging.getLogger("eventdeck.prometheus")
 
 
 def exposed(metric: str, labels: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """(exposed name with prefix, exposed labels) of a store series. A store metric that already carries the
-    prefix (``eventdeck_rejected_inputs_total``) keeps its name; label values are made safe (a stored value
-    is already, this guards older rows)."""
-    name, renames = RENAMES.get(metric, (metric, {}))
+    """(exposed name with prefix, exposed labels) of a store series, as the catalogue (``core.metrics``) names
+    them; a metric it does not know (rows of an older version) is ``eventdeck_<metric>``, never with the prefix
+    twice. Label values are made safe (a stored value is already, this guards older rows)."""
+    known = metrics.get(metric)
+    if known is not None:
+        name, renames = known.exposed, known.exposed_labels
+    else:
+        name, renames = (metric if metric.startswith(PREFIX) else PREFIX + metric), {}
     out = {}
     for key, value in labels.items():
         new = renames.get(key, key)
         # never let a rename hide an existing label
         out[new if new not in labels else key] = safe_label_value(value if isinstance(value, str) else str(value))
-    return (name if name.startswith(PREFIX) else PREFIX + name), out
+    return name, out
 
 
 def families(rows: Iterable[tuple[str, str, int, float]]) -> list[Metric]:
@@ -73,11 +55,13 @@ def families(rows: Iterable[tuple[str, str, int, float]]) -> list[Metric]:
         except (ValueError, TypeError, AttributeError) as exc:
             log.warning("/metrics: leaving out a series of %s: %s", metric, exc)
             continue
-        counter = name.endswith("_total")
-        base = name[:-len("_total")] if counter else name
+        known = metrics.get(metric)
+        counter = known.kind == metrics.COUNTER if known is not None else name.endswith("_total")
+        base = name[:-len("_total")] if counter and name.endswith("_total") else name
         fam = fams.get(base)
         if fam is None:
-            fam = fams[base] = Metric(base, HELP.get(name, f"Eventdeck {metric}"), "counter" if counter else "gauge")
+            fam = fams[base] = Metric(base, known.help if known is not None else f"Eventdeck {metric}",
+                                      "counter" if counter else "gauge")
         fam.add_sample(name, labs, value)
         if metric == MAX_LAG[0]:
             key = tuple(labels.get(k, "") for k in MAX_LAG[2])

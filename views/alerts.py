@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pandas as pd
 import streamlit as st
 import yaml
 
 from alerts import api
-from alerts.rules import RuleError, parse_matchers
+from alerts.rules import COMPARISONS, Aggregation, RuleError, Severity, parse_matchers
 from alerts.silences import alert_labels, duration_hours, end_after, matching
 from core import links
 from store import rejects as store_rejects
@@ -16,7 +17,7 @@ from views import common, frames
 
 ctx = common.page("Alerts")
 RESOLVED_SHOWN_MS = 3_600_000
-GONE_PREFIX = "gone: "  # alerts.evaluator.GONE_PREFIX: the summary of an alert resolved because its entity is gone
+GONE_PREFIX = api.GONE_PREFIX  # the summary of an alert resolved because its entity is gone
 
 firing = api.alerts(ctx.conn, ["firing"])
 pending = api.alerts(ctx.conn, ["pending"])
@@ -112,17 +113,17 @@ with tab_rules:
                                 value=yaml.safe_dump(base.get("selector") or {}, sort_keys=True).strip()
                                 if base.get("selector") else "")
         a1, a2, a3 = st.columns(3)
-        aggs = ["series", "max", "min", "sum", "avg", "count"]
+        aggs = list(get_args(Aggregation))
         aggregation = a1.selectbox("Aggregation", aggs, index=_pick(aggs, base.get("aggregation")))
         stored_by = base.get("by") if isinstance(base.get("by"), list) else []
         by = a2.text_input("By labels (comma separated)", value=",".join(str(b) for b in stored_by))
-        comps = [">", ">=", "<", "<=", "==", "!="]
+        comps = list(COMPARISONS)
         comparison = a3.selectbox("Comparison", comps, index=_pick(comps, base.get("comparison")))
         b1, b2, b3 = st.columns(3)
         threshold = b1.number_input("Threshold", value=_number(base.get("threshold")))
         for_s = b2.number_input("For (s)", min_value=0.0, max_value=366 * 86400.0,
                                 value=min(max(_number(base.get("for_s")), 0.0), 366 * 86400.0))
-        sevs = ["info", "warning", "critical"]
+        sevs = list(get_args(Severity))
         severity = b3.selectbox("Severity", sevs, index=_pick(sevs, base.get("severity"), 1))
         summary = st.text_input("Summary", value=base.get("summary", "{metric} is {value} ({comparison} {threshold})"))
         enabled = st.checkbox("Enabled", value=base.get("enabled", True))

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from config import ConfigError, Settings, load_settings
-from core import links
+from core import links, times
 from core.clock import now_ms
 from store import audit, queries, status
 from store.db import NotMigrated, transaction
@@ -154,7 +154,7 @@ def zone_picker() -> str:
 
 def time_range(now: int) -> tuple[int, int]:
     """Sidebar picker of the displayed window, shared by all pages through ``st.session_state``."""
-    choice = st.session_state.setdefault(_RANGE_KEY, "last 1 h")
+    choice = st.session_state.setdefault(_RANGE_KEY, links.DEFAULT_RANGE)
     options = [*RANGES, CUSTOM]
     if links.RANGE not in st.query_params and links.RANGE not in st.session_state:
         # a page move (the URL lost its parameters): carry the range as the widget's value, which the URL
@@ -247,12 +247,7 @@ def fmt_ts(ts_ms: float | int | None, zone: str | None = None) -> str:
     """``YYYY-MM-DD HH:MM:SS UTC`` (or in the zone the operator picked, labelled: ``... EST``); ``—`` for none,
     and the raw number marked for a value no date can show (year 10000, inf, nan, negative, not a number): a
     broker-supplied time never breaks a page."""
-    if ts_ms is None or ts_ms is pd.NA or ts_ms is pd.NaT:
-        return "—"
-    try:
-        return zones.fmt(ts_ms, zone or display_zone())
-    except (TypeError, ValueError, OverflowError, OSError):
-        return f"(invalid time: {str(ts_ms)[:40]})"
+    return times.shown(None if ts_ms is pd.NA or ts_ms is pd.NaT else ts_ms, zone or display_zone())
 
 
 def table(df, empty: str, rename: dict[str, str] | None = None, **kwargs) -> None:

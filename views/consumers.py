@@ -5,6 +5,7 @@ import re
 
 import streamlit as st
 
+from core import links, metrics
 from store import queries
 from views import common, frames, units
 
@@ -19,9 +20,9 @@ if quant.empty:
     st.stop()
 qlabel = quant["quantile"].map(lambda q: "max" if q == "max" else f"p{round(float(q) * 100)}")
 table = frames.wide(quant.assign(quantile=qlabel), KEY, "quantile")  # seconds, shown humanised like the chart
-others = common.latest_wide(ctx.conn, {"consumer_processed_rate_per_s": "processed/s",
-                                       "consumer_error_rate_ratio": "error ratio",
-                                       "consumer_instances_count": "instances"}, None, KEY)
+others = common.latest_wide(ctx.conn, metrics.columns(metrics.CONSUMER_PROCESSED_RATE_PER_S,
+                                                     metrics.CONSUMER_ERROR_RATE_RATIO,
+                                                     metrics.CONSUMER_INSTANCES_COUNT), None, KEY)
 if not others.empty:
     table = table.merge(others, on=KEY, how="left")
 c1, c2, c3 = st.columns(3)
@@ -37,18 +38,18 @@ common.gone_section(ctx.conn, ["consumer_instances_count", "consumer_processing_
 # whose joined names collide get a numbered suffix.
 choices: dict[str, tuple] = {}
 for r in table[KEY].itertuples(index=False):
-    name = " / ".join(map(str, r))
+    name = links.consumer_label(*map(str, r))
     choices[name if name not in choices else f"{name} ({len(choices) + 1})"] = tuple(r)
-picked = st.selectbox("Consumer", list(choices), key="consumer_pick", bind="query-params")
+picked = st.selectbox("Consumer", list(choices), key=links.CONSUMER, bind="query-params")
 match = dict(zip(KEY, choices[picked]))
 left, right = st.columns(2)
 with left:
-    common.history_chart(ctx, "consumer_processing_seconds", match, title=f"Processing time of {match['consumer']}",
-                         unit="s", label_cols=["quantile"], empty="no processing-time history in this time range",
+    common.history_chart(ctx, metrics.CONSUMER_PROCESSING_SECONDS, match, title=f"Processing time of {match['consumer']}",
+                         unit=metrics.unit(metrics.CONSUMER_PROCESSING_SECONDS), label_cols=["quantile"], empty="no processing-time history in this time range",
                          key="consumer_latency_chart")
 with right:
-    common.history_chart(ctx, "consumer_error_rate_ratio", match, title=f"Error ratio of {match['consumer']}",
-                         unit="ratio", label_cols=["consumer"], empty="no error-rate history in this time range",
+    common.history_chart(ctx, metrics.CONSUMER_ERROR_RATE_RATIO, match, title=f"Error ratio of {match['consumer']}",
+                         unit=metrics.unit(metrics.CONSUMER_ERROR_RATE_RATIO), label_cols=["consumer"], empty="no error-rate history in this time range",
                          key="consumer_error_chart")
 errors = queries.latest(ctx.conn, "consumer_errors_total", match)
 st.subheader("Errors by exception")

@@ -12,12 +12,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import links
+from core import links, metrics
 from dlq import api
 from dlq.edit import payload_diff
 from dlq.guards import read_only_refusal
 from dlq.headers import is_broker_routing_header
 from store import status
+from store.dlq import ACTIVE  # the replay job states that hold a DLQ
 from views import common, dlq_schema, dlq_search, frames, ticks
 
 PAGE_SIZE = 50
@@ -28,7 +29,6 @@ _EDIT_KEYS = ("edit_on", "edit_payload", "edit_headers")
 _TICKS_KEY = "dlq_ticked"        # {DLQ id: [coords]}: the ticked messages, by coordinate (views.ticks)
 _HELD_KEY = "dlq_held"           # {"view": ..., "msgs": [...]}: the list last shown (held while anything is ticked)
 _TABLE_KEY = "dlq_messages_key"  # the messages table's current widget key (it changes with the rows)
-ACTIVE = ("queued", "running")
 
 ctx = common.page("DLQ", needs=lambda s: s.has_brokers,
                   missing="no broker cluster (kafka.clusters, rabbitmq.clusters)")
@@ -313,7 +313,8 @@ elif msgs is not None:
 with st.expander("Why is it growing?", expanded=False):
     dmatch = {"broker": broker, "cluster": cluster, "dlq": name.removesuffix(ctx.settings.dlq.parking_suffix)
               if parking else name}
-    common.history_chart(ctx, "dlq_inflow_rate_per_s", dmatch, title=f"Inflow of {name}", unit="msg/s",
+    common.history_chart(ctx, metrics.DLQ_INFLOW_RATE_PER_S, dmatch, title=f"Inflow of {name}",
+                         unit=metrics.unit(metrics.DLQ_INFLOW_RATE_PER_S),
                          label_cols=["dlq"], empty="no inflow history in this time range", key="dlq_inflow_chart")
     causes = frames.top_causes(msgs or [])
     st.caption(f"Exception classes and reasons among the {len(msgs or [])} messages listed below"

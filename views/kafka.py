@@ -4,18 +4,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import links, metrics
 from core.codes import GROUP_STATE_NAMES, STATUS_NAMES
 from store import queries
 from views import charts, common, frames, group_actions, units
 
 TOP_TOPICS = 10
-GROUP_METRICS = {"kafka_group_total_lag_messages": "lag (messages)", "kafka_group_max_lag_seconds": "time lag",
-                 "kafka_group_drain_eta_seconds": "drain ETA", "kafka_group_status": "status",
-                 "kafka_group_state": "state", "kafka_group_members": "members",
-                 "kafka_group_consume_rate_per_s": "consume (msg/s)"}
-PARTITION_METRICS = {"kafka_group_lag_messages": "lag (messages)", "kafka_group_lag_seconds": "time lag",
-                     "kafka_group_partition_status": "status", "kafka_group_committed_offset": "committed offset",
-                     "kafka_group_partition_no_offset": "no offset"}
+GROUP_METRICS = metrics.columns(metrics.KAFKA_GROUP_TOTAL_LAG_MESSAGES, metrics.KAFKA_GROUP_MAX_LAG_SECONDS,
+                                metrics.KAFKA_GROUP_DRAIN_ETA_SECONDS, metrics.KAFKA_GROUP_STATUS,
+                                metrics.KAFKA_GROUP_STATE, metrics.KAFKA_GROUP_MEMBERS,
+                                metrics.KAFKA_GROUP_CONSUME_RATE_PER_S)
+PARTITION_METRICS = metrics.columns(metrics.KAFKA_GROUP_LAG_MESSAGES, metrics.KAFKA_GROUP_LAG_SECONDS,
+                                    metrics.KAFKA_GROUP_PARTITION_STATUS, metrics.KAFKA_GROUP_COMMITTED_OFFSET,
+                                    metrics.KAFKA_GROUP_PARTITION_NO_OFFSET)
 LAG_LEGEND = ("Time lag: exact from the record's timestamp; ≈ interpolated from offsets seen; ≥ a lower bound "
               "(the record is older than Eventdeck's first look); — not dated yet (unknown, never 0).")
 
@@ -23,9 +24,9 @@ LAG_LEGEND = ("Time lag: exact from the record's timestamp; ≈ interpolated fro
 ctx = common.page("Kafka", needs=lambda s: s.kafka.clusters, missing="no Kafka cluster (kafka.clusters)")
 
 cluster = common.cluster_header(ctx, "kafka", "Kafka", [c.name for c in ctx.settings.kafka.clusters],
-                                 key="kafka_cluster")
+                                 key=links.KAFKA_CLUSTER)
 
-groups = common.latest_wide(ctx.conn, {**GROUP_METRICS, "kafka_group_max_lag_seconds_method": "method"},
+groups = common.latest_wide(ctx.conn, {**GROUP_METRICS, **metrics.columns(metrics.KAFKA_GROUP_MAX_LAG_SECONDS_METHOD)},
                             {"cluster": cluster}, ["group"])
 st.subheader("Consumer groups")
 if groups.empty:
@@ -43,9 +44,9 @@ st.dataframe(frames.in_units(groups, counts=["lag (messages)", "members"], rates
 st.caption(LAG_LEGEND)
 common.gone_section(ctx.conn, [*GROUP_METRICS], {"cluster": cluster}, ["group"], "groups", "kafka_gone")
 
-group = st.selectbox("Group", groups["group"].tolist(), key="kafka_group", bind="query-params")
+group = st.selectbox("Group", groups["group"].tolist(), key=links.KAFKA_GROUP, bind="query-params")
 match = {"cluster": cluster, "group": group}
-parts = common.latest_wide(ctx.conn, {**PARTITION_METRICS, "kafka_group_lag_seconds_method": "method"}, match,
+parts = common.latest_wide(ctx.conn, {**PARTITION_METRICS, **metrics.columns(metrics.KAFKA_GROUP_LAG_SECONDS_METHOD)}, match,
                            ["topic", "partition"])
 st.subheader(f"Partitions of {frames.md_escape(group)}")
 if parts.empty:
@@ -60,22 +61,25 @@ group_actions.render(ctx, cluster, group, parts)
 
 left, right = st.columns(2)
 with left:
-    common.history_chart(ctx, "kafka_group_topic_lag_messages", match, title=f"Lag of {group} per topic",
-                         unit="messages", label_cols=["topic"], empty="no lag history in this time range",
+    common.history_chart(ctx, metrics.KAFKA_GROUP_TOPIC_LAG_MESSAGES, match, title=f"Lag of {group} per topic",
+                         unit=metrics.unit(metrics.KAFKA_GROUP_TOPIC_LAG_MESSAGES), label_cols=["topic"],
+                         empty="no lag history in this time range",
                          key="kafka_lag_chart")
 with right:
-    common.history_chart(ctx, "kafka_group_max_lag_seconds", match, title=f"Worst time lag of {group}", unit="s",
+    common.history_chart(ctx, metrics.KAFKA_GROUP_MAX_LAG_SECONDS, match, title=f"Worst time lag of {group}",
+                         unit=metrics.unit(metrics.KAFKA_GROUP_MAX_LAG_SECONDS),
                          label_cols=["group"], key="kafka_seconds_chart",
                          empty="no time-lag history in this time range (a lag not dated yet is 'unknown')")
 
 st.subheader("Topic rates")
-busiest = queries.top_n(ctx.conn, "kafka_topic_produce_rate_per_s", TOP_TOPICS, {"cluster": cluster})
+busiest = queries.top_n(ctx.conn, metrics.KAFKA_TOPIC_PRODUCE_RATE_PER_S, TOP_TOPICS, {"cluster": cluster})
 rates = busiest if busiest.empty else queries.range_query(
-    ctx.conn, "kafka_topic_produce_rate_per_s", {"cluster": cluster, "topic": busiest["topic"].tolist()},
+    ctx.conn, metrics.KAFKA_TOPIC_PRODUCE_RATE_PER_S, {"cluster": cluster, "topic": busiest["topic"].tolist()},
     ctx.start_ms, ctx.end_ms)
 if rates.empty:
     common.no_data("no produce rates yet (they need two polls)")
 else:
     st.plotly_chart(charts.timeseries_figure(rates, title=f"Produce rate of the {TOP_TOPICS} busiest topics",
-                                             unit="msg/s", label_cols=["topic"], zone=ctx.zone,
+                                             unit=metrics.unit(metrics.KAFKA_TOPIC_PRODUCE_RATE_PER_S),
+                                             label_cols=["topic"], zone=ctx.zone,
                                              x_range=(ctx.start_ms, ctx.end_ms)), key="kafka_rate_chart")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import links
+from core import links, metrics
 from store import queries, status
 from alerts import api as alerts_api
 from views import attention, charts, common, frames, units
@@ -29,7 +29,7 @@ def live_tiles() -> None:
         queue_status=queries.latest(conn, "rabbitmq_queue_status"),
         dlq_inflow=queries.latest(conn, "dlq_inflow_rate_per_s"), dlq_depth=dlq,
         consumer_errors=queries.latest(conn, "consumer_error_rate_ratio"), consumer_p99=p99,
-        link=lambda labels: links.link_for("", labels, st.session_state.get(common.RANGE_STATE, "last 1 h")),
+        link=lambda labels: links.link_for("", labels, st.session_state.get(common.RANGE_STATE, links.DEFAULT_RANGE)),
         fmt_duration=units.duration, fmt_rate=units.significant)
     st.subheader("Needs attention")
     if todo.empty:
@@ -82,10 +82,10 @@ def live_tiles() -> None:
 live_tiles()
 
 st.subheader("Trends")
-spark = [("kafka_group_total_lag_messages", "Kafka lag", "messages"),
-         ("rabbitmq_queue_ready_messages", "RabbitMQ ready", "messages"),
-         ("dlq_messages", "DLQ messages", "messages")]
-for col, (metric, label, unit) in zip(st.columns(len(spark)), spark):
+spark = [(metrics.KAFKA_GROUP_TOTAL_LAG_MESSAGES, "Kafka lag"), (metrics.RABBITMQ_QUEUE_READY_MESSAGES, "RabbitMQ ready"),
+         (metrics.DLQ_MESSAGES, "DLQ messages")]
+for col, (metric, label) in zip(st.columns(len(spark)), spark):
+    unit = metrics.unit(metric)
     df = queries.range_query(ctx.conn, metric, None, ctx.start_ms, ctx.end_ms, max_points=120, agg="avg")
     with col:
         st.caption(f"{label} ({unit}, total)")

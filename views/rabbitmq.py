@@ -4,39 +4,40 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import links, metrics
 from core.codes import STATUS_NAMES
 from store import queries
 from views import common, frames, queue_actions, units
 
-QUEUE_METRICS = {
-    "rabbitmq_queue_ready_messages": "ready", "rabbitmq_queue_unacked_messages": "unacked",
-    "rabbitmq_queue_consumers": "consumers", "rabbitmq_queue_consumer_utilisation_ratio": "utilisation",
-    "rabbitmq_queue_publish_rate_per_s": "publish/s", "rabbitmq_queue_deliver_rate_per_s": "deliver/s",
-    "rabbitmq_queue_ack_rate_per_s": "ack/s", "rabbitmq_queue_redeliver_rate_per_s": "redeliver/s",
-    "rabbitmq_queue_error_rate_ratio": "error ratio", "rabbitmq_queue_head_age_seconds": "head age",
-    "rabbitmq_queue_status": "status", "rabbitmq_queue_drain_eta_seconds": "drain ETA",
-    "rabbitmq_queue_delivery_limit": "delivery limit", "rabbitmq_queue_delivery_limit_without_dlx": "drops after",
-}
+QUEUE_METRICS = metrics.columns(
+    metrics.RABBITMQ_QUEUE_READY_MESSAGES, metrics.RABBITMQ_QUEUE_UNACKED_MESSAGES,
+    metrics.RABBITMQ_QUEUE_CONSUMERS, metrics.RABBITMQ_QUEUE_CONSUMER_UTILISATION_RATIO,
+    metrics.RABBITMQ_QUEUE_PUBLISH_RATE_PER_S, metrics.RABBITMQ_QUEUE_DELIVER_RATE_PER_S,
+    metrics.RABBITMQ_QUEUE_ACK_RATE_PER_S, metrics.RABBITMQ_QUEUE_REDELIVER_RATE_PER_S,
+    metrics.RABBITMQ_QUEUE_ERROR_RATE_RATIO, metrics.RABBITMQ_QUEUE_HEAD_AGE_SECONDS,
+    metrics.RABBITMQ_QUEUE_STATUS, metrics.RABBITMQ_QUEUE_DRAIN_ETA_SECONDS,
+    metrics.RABBITMQ_QUEUE_DELIVERY_LIMIT, metrics.RABBITMQ_QUEUE_DELIVERY_LIMIT_WITHOUT_DLX,
+)
 SHOWN = ["vhost", "queue", "type", "status", "ready", "unacked", "drain ETA", "consumers", "utilisation", "publish/s",
          "deliver/s", "ack/s", "redeliver/s", "error ratio", "head age", "delivery limit"]
-STREAM_METRICS = {
-    "rabbitmq_stream_consumer_status": "status", "rabbitmq_stream_consumer_lag_messages": "lag (messages)",
-    "rabbitmq_stream_consumer_lag_seconds": "time lag", "rabbitmq_stream_consumer_drain_eta_seconds": "drain ETA",
-    "rabbitmq_stream_consumer_offset": "stored offset", "rabbitmq_stream_consumer_live": "connected",
-}
+STREAM_METRICS = metrics.columns(
+    metrics.RABBITMQ_STREAM_CONSUMER_STATUS, metrics.RABBITMQ_STREAM_CONSUMER_LAG_MESSAGES,
+    metrics.RABBITMQ_STREAM_CONSUMER_LAG_SECONDS, metrics.RABBITMQ_STREAM_CONSUMER_DRAIN_ETA_SECONDS,
+    metrics.RABBITMQ_STREAM_CONSUMER_OFFSET, metrics.RABBITMQ_STREAM_CONSUMER_LIVE,
+)
 STREAM_SHOWN = ["vhost", "stream", "consumer", "status", "lag (messages)", "time lag", "drain ETA", "stored offset",
                 "connected"]
-NODE_METRICS = {"rabbitmq_node_up": "running", "rabbitmq_node_mem_alarm": "memory alarm",
-                "rabbitmq_node_disk_alarm": "disk alarm", "rabbitmq_node_fd_used_ratio": "fd used"}
+NODE_METRICS = metrics.columns(metrics.RABBITMQ_NODE_UP, metrics.RABBITMQ_NODE_MEM_ALARM,
+                               metrics.RABBITMQ_NODE_DISK_ALARM, metrics.RABBITMQ_NODE_FD_USED_RATIO)
 
 ctx = common.page("RabbitMQ", needs=lambda s: s.rabbitmq.clusters, missing="no RabbitMQ cluster (rabbitmq.clusters)")
 
 cluster = common.cluster_header(ctx, "rabbitmq", "RabbitMQ", [c.name for c in ctx.settings.rabbitmq.clusters],
-                                 key="rabbit_cluster")
+                                 key=links.RABBIT_CLUSTER)
 
 nodes = common.latest_wide(ctx.conn, NODE_METRICS, {"cluster": cluster}, ["node"])
 queues = common.latest_wide(ctx.conn, QUEUE_METRICS, {"cluster": cluster}, ["vhost", "queue"])
-types = queries.latest(ctx.conn, "rabbitmq_queue_info", {"cluster": cluster})
+types = queries.latest(ctx.conn, metrics.RABBITMQ_QUEUE_INFO, {"cluster": cluster})
 if not queues.empty and not types.empty and "type" in types:
     queues = queues.merge(types[["vhost", "queue", "type"]].drop_duplicates(["vhost", "queue"]), how="left",
                           on=["vhost", "queue"])
@@ -50,11 +51,11 @@ c4.metric("Node alarms", alarms)
 st.subheader("Queues")
 if queues.empty:
     common.no_data(f"no queue collected from RabbitMQ {cluster}")
-    common.gone_section(ctx.conn, ["rabbitmq_queue_info", *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
+    common.gone_section(ctx.conn, [metrics.RABBITMQ_QUEUE_INFO, *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
                         "rabbit_gone")
     st.stop()
 queues = queues.sort_values("ready", ascending=False) if "ready" in queues else queues
-name_filter = st.text_input("Filter queues (substring)", key="rabbit_filter", bind="query-params")
+name_filter = st.text_input("Filter queues (substring)", key=links.RABBIT_FILTER, bind="query-params")
 shown = queues[queues["queue"].str.contains(name_filter, regex=False)] if name_filter else queues
 if "type" in shown:
     types_shown = st.multiselect("Queue types", ["classic", "quorum", "stream"], key="rabbit_types",
@@ -78,7 +79,7 @@ st.caption("Status as for Kafka groups: WARN backlog growing, STALL consumers at
            "rejected / deliveries; none for DLQs. Type: classic, quorum or stream; a stream keeps what was read, so "
            "its depth is its size and its consumers' lag is below. Delivery limit: a quorum queue's, argument or policy "
            "(the lower).")
-common.gone_section(ctx.conn, ["rabbitmq_queue_info", *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
+common.gone_section(ctx.conn, [metrics.RABBITMQ_QUEUE_INFO, *QUEUE_METRICS], {"cluster": cluster}, ["vhost", "queue"], "queues",
                     "rabbit_gone")
 
 streams = common.latest_wide(ctx.conn, STREAM_METRICS, {"cluster": cluster}, ["vhost", "stream", "consumer"])
@@ -95,14 +96,14 @@ if not streams.empty:
                "those seen connected.")
 
 picked = st.multiselect("Queues to chart", queues["queue"].tolist(), default=queues["queue"].head(5).tolist(),
-                        key="rabbit_picked", bind="query-params")
+                        key=links.RABBIT_QUEUES, bind="query-params")
 if picked:
     match = {"cluster": cluster, "queue": picked}
     left, right = st.columns(2)
-    for col, metric, title, unit in ((left, "rabbitmq_queue_ready_messages", "Ready messages", "messages"),
-                                     (right, "rabbitmq_queue_publish_rate_per_s", "Publish rate", "msg/s")):
+    for col, metric, title in ((left, metrics.RABBITMQ_QUEUE_READY_MESSAGES, "Ready messages"),
+                               (right, metrics.RABBITMQ_QUEUE_PUBLISH_RATE_PER_S, "Publish rate")):
         with col:
-            common.history_chart(ctx, metric, match, title=title, unit=unit, label_cols=["name"],
+            common.history_chart(ctx, metric, match, title=title, unit=metrics.unit(metric), label_cols=["name"],
                                  empty=f"no {title.lower()} history in this time range", key=f"rabbit_{metric}",
                                  frame=lambda df: df.assign(name=df["queue"].where(df["vhost"] == "/",
                                                                                   df["vhost"] + " " + df["queue"])))

@@ -1,7 +1,10 @@
-"""The one list of dashboard pages: ``app.py`` builds the navigation from it and the tests walk it."""
+"""The dashboard pages (``core.links.NAVIGATION``) as Streamlit page specs: ``app.py`` builds the navigation from
+them and the tests walk them."""
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from core.links import NAVIGATION, PAGES as PATHS
 
 
 class PageSpec(NamedTuple):
@@ -11,12 +14,5 @@ class PageSpec(NamedTuple):
     default: bool = False
 
 
-PAGES: list[PageSpec] = [
-    PageSpec("views/overview.py", "Overview", ":material/dashboard:", default=True),
-    PageSpec("views/kafka.py", "Kafka", ":material/stacks:"),
-    PageSpec("views/rabbitmq.py", "RabbitMQ", ":material/cruelty_free:"),
-    PageSpec("views/consumers.py", "Consumers", ":material/timer:"),
-    PageSpec("views/dlq.py", "DLQ", ":material/replay:"),
-    PageSpec("views/alerts.py", "Alerts", ":material/notifications:"),
-    PageSpec("views/system.py", "System", ":material/monitor_heart:"),
-]
+PAGES: list[PageSpec] = [PageSpec(f"views/{name}.py", title, icon, default=PATHS[name] == "")
+                         for name, title, icon in NAVIGATION]

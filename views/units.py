@@ -16,11 +16,10 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from core.codes import LagMethod
+from core.codes import NOT_DRAINING_S, LagMethod
 
 MISSING = "—"
 NOT_DRAINING = "not draining"
-NOT_DRAINING_S = 315_360_000.0  # collectors.drain.NOT_DRAINING_S (pages never import collectors)
 _MARK = {LagMethod.EXACT: "", LagMethod.INTERPOLATED: "≈ ", LagMethod.LOWER_BOUND: "≥ "}
 LAG_UNKNOWN = "— (not dated yet)"
 

@@ -7,14 +7,14 @@ epoch-ms numbers on a date axis in the *browser's* zone (measured: a New York br
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
-UTC = "UTC"
-MAX_MS = 253402300799999  # 9999-12-31 23:59:59.999
+from core.times import MAX_MS, UTC, fmt, label  # the one formatter; the pages use them as zones.*
+
+__all__ = ["MAX_MS", "UTC", "fmt", "label", "wall_ms", "wall_strings", "zone"]
 
 
 def zone(name: str | None) -> str:
@@ -26,26 +26,6 @@ def zone(name: str | None) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
     return name
-
-
-def label(name: str, at_ms: int | None = None) -> str:
-    """The zone's short label at a time: ``UTC``, ``EST``/``EDT``, else the zone name."""
-    if name == UTC:
-        return UTC
-    at = datetime.fromtimestamp((at_ms if at_ms is not None else 0) / 1000, tz=ZoneInfo(name)) if at_ms is not None \
-        else datetime.now(tz=ZoneInfo(name))
-    abbr = at.strftime("%Z")
-    return abbr if abbr and abbr[0].isalpha() else name  # '+0530'-style abbreviations: the name says more
-
-
-def fmt(ts_ms: float | int, name: str = UTC) -> str:
-    """``YYYY-MM-DD HH:MM:SS <label>`` in the zone; raises ValueError/OverflowError/OSError/TypeError when no
-    date can show the value (the caller marks it)."""
-    if isinstance(ts_ms, bool) or not 0 <= float(ts_ms) <= MAX_MS:
-        raise ValueError("out of range")
-    tz = timezone.utc if name == UTC else ZoneInfo(name)
-    at = datetime.fromtimestamp(int(ts_ms) / 1000, tz=tz)
-    return at.strftime("%Y-%m-%d %H:%M:%S ") + (UTC if name == UTC else label(name, int(ts_ms)))
 
 
 def wall_ms(ts_ms: np.ndarray, name: str = UTC) -> np.ndarray:

@@ -139,3 +139,13 @@ def test_scheduler_hook_seeds_and_evaluates(tmp_store, tmp_path):
         assert list(api.history(conn)["event"]) == ["firing"]
     finally:
         conn.close()
+
+
+def test_rule_on_a_catalogued_metric_before_its_first_sample(conn):
+    """Every metric Eventdeck writes (core.metrics) can carry a rule before any of it is stored."""
+    from core import metrics
+
+    assert metrics.RABBITMQ_STREAM_CONSUMER_LAG_SECONDS in api.known_metrics(conn)
+    api.save_rule(conn, {**GOOD, "name": "stream-lag", "metric": metrics.RABBITMQ_STREAM_CONSUMER_LAG_SECONDS,
+                         "selector": {}}, "ann", T0)
+    assert [r["metric"] for r in api.list_rules(conn)] == [metrics.RABBITMQ_STREAM_CONSUMER_LAG_SECONDS]

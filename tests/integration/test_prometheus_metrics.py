@@ -15,6 +15,7 @@ import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from core import metrics
 from core.clock import now_ms
 from runner.prometheus import exposed, serve
 from store import db, queries, status
@@ -99,6 +100,12 @@ def test_scrape_equals_latest_in_both_formats(tmp_store):
     max_lag = [s for f in text_fams for s in f.samples if s.name == "eventdeck_kafka_consumergroup_group_max_lag"]
     assert [(s.labels, s.value) for s in max_lag] == [({"cluster_name": "prod", "group": "orders"}, 30.0)]
     assert not any(s.labels.get("cluster") == "old" for f in text_fams for s in f.samples)
+    # every family's HELP is its catalogue entry's (never the bare name), the derived max lag its own
+    helps = {m.exposed.removesuffix("_total") if m.kind == "counter" else m.exposed: m.help
+             for m in metrics.CATALOGUE.values()}
+    for fam in text_fams:
+        if fam.name != "eventdeck_kafka_consumergroup_group_max_lag":
+            assert fam.documentation == helps[fam.name], fam.name
 
 
 def _free_port() -> int:

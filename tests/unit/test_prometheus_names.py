@@ -64,3 +64,43 @@ def test_families_types_values_and_max_lag():
 
 def test_no_rows_no_families():
     assert families([]) == []
+
+
+def test_help_kind_and_names_come_from_the_catalogue():
+    from core import metrics
+
+    fams = {f.name: f for f in families(_rows(
+        ("eventdeck_rejected_inputs_total", {"source": "store", "reason": "label_value"}, 2.0),
+        ("collector_spool_dropped_samples_total", {"target": "kafka:p"}, 1.0),
+        ("rabbitmq_queue_ready_messages", {"cluster": "r", "vhost": "/", "queue": "q"}, 3.0),
+    ))}
+    # the rejected-inputs counter keeps its own prefix once, with its help text rather than its name
+    assert sorted(fams) == ["eventdeck_collector_spool_dropped_samples", "eventdeck_rabbitmq_queue_messages_ready",
+                            "eventdeck_rejected_inputs"]
+    assert [s.name for s in fams["eventdeck_rejected_inputs"].samples] == ["eventdeck_rejected_inputs_total"]
+    for fam, metric in (("eventdeck_rejected_inputs", "eventdeck_rejected_inputs_total"),
+                        ("eventdeck_collector_spool_dropped_samples", "collector_spool_dropped_samples_total"),
+                        ("eventdeck_rabbitmq_queue_messages_ready", "rabbitmq_queue_ready_messages")):
+        assert fams[fam].documentation == metrics.CATALOGUE[metric].help
+        assert fams[fam].type == metrics.CATALOGUE[metric].kind
+        assert fams[fam].documentation != metric
+
+
+def test_a_metric_outside_the_catalogue_is_still_exposed():
+    """Rows an older version wrote: eventdeck_<metric>, *_total a counter, its name as help."""
+    fams = {f.name: f for f in families(_rows(("old_thing_total", {"cluster": "c"}, 1.0),
+                                               ("eventdeck_old_gauge", {}, 2.0)))}
+    assert fams["eventdeck_old_thing"].type == "counter"
+    assert fams["eventdeck_old_gauge"].type == "gauge"
+    assert exposed("eventdeck_old_gauge", {}) == ("eventdeck_old_gauge", {})
+
+
+@pytest.mark.parametrize("metric", ["kafka_group_lag_messages", "rabbitmq_stream_max_lag_messages",
+                                    "eventdeck_rejected_inputs_total", "dlq_messages"])
+def test_exposed_name_is_the_catalogues(metric):
+    from core import metrics
+
+    m = metrics.CATALOGUE[metric]
+    name, labels = exposed(metric, {lab: "x" for lab in m.labels})
+    assert name == m.exposed
+    assert set(labels) == {m.exposed_labels.get(lab, lab) for lab in m.labels}
