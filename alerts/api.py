@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from alerts.builtin import BUILTIN_RULES
-from alerts.decide import GONE_PREFIX  # noqa: F401 (re-exported: the summary prefix of an alert resolved as gone)
+from alerts.decide import GONE_PREFIX
 from alerts.rules import Rule, RuleError, rule_from_dict
 from alerts.silences import in_force
 from alerts.silences import validate as validate_silence
@@ -23,7 +23,7 @@ from store import alerts as store_alerts
 from store import audit, queries
 from store.db import transaction
 
-__all__ = ["RuleError", "add_silence", "alerts", "delete_rule", "expire_silence", "export_yaml", "history",
+__all__ = ["GONE_PREFIX", "RuleError", "add_silence", "alerts", "delete_rule", "expire_silence", "export_yaml", "history",
            "list_rules", "list_silences", "save_rule", "seed_builtin", "seed_from_yaml"]
 SYSTEM_ACTOR = "eventdeck"
 
