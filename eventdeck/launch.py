@@ -11,7 +11,9 @@ from pathlib import Path
 APP_PATH = Path(__file__).resolve().parent.parent / "serve.py"
 
 STREAMLIT_FLAGS = ("--browser.gatherUsageStats", "false", "--server.headless", "true",
-                   "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none")
+                   "--client.toolbarMode", "viewer", "--client.showErrorDetails", "none",
+                   # an installed dashboard serves, it is not edited: no file watcher, no rerun on save
+                   "--server.fileWatcherType", "none", "--server.runOnSave", "false")
 
 
 def streamlit_command(port: int, address: str, python: str | None = None) -> list[str]:
