@@ -89,6 +89,6 @@ def open_dlq(at: AppTest, dlq: str) -> AppTest:
 
 def replay_all(at: AppTest) -> AppTest:
     """Open the confirmation (dry run) for all messages, then confirm."""
-    at.button(key="replay_open").click().run()
+    at.button(key="replay_all").click().run()
     at.button(key="replay_confirm").click()
     return at.run()

@@ -9,7 +9,6 @@ import pika
 import streamlit as st
 
 from core import links
-from tests import seed
 from views import ticks
 from tests.ui.conftest import table_with
 from tests.ui.test_dlq_deeplink_edit import _label, _open, _select_rows

@@ -62,7 +62,7 @@ def _do(at, action: str, dlq: str):
         at.button(key="silence_expire").click()
     elif action == "dlq.replay.requested":
         at = open_dlq(at, dlq)
-        at.button(key="replay_open").click().run()
+        at.button(key="replay_all").click().run()
         at.button(key="replay_confirm").click()
     elif action == "dlq.replay.cancel":
         at = open_dlq(at, dlq)
