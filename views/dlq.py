@@ -130,7 +130,7 @@ def message_detail(msgs: list[dict]) -> None:
     h, p = st.columns(2)
     with h:
         st.caption("Headers")
-        common.table(pd.DataFrame([{"header": k, "value": frames.escape_text(v, limit)}
+        common.table(pd.DataFrame([{"header": k, "value": cells.structured(frames.escape_text(v, limit), limit + 40)}
                                    for k, v in m["headers"].items()]), "no headers", key="dlq_headers")
         if m.get("header_error"):
             st.warning("Malformed header (the message can still be replayed to an explicit target):")
@@ -181,23 +181,9 @@ def _queued(request: dict) -> None:
         st.session_state.pop(_HELD_KEY, None)
 
 
-dlqs = api.list_dlqs(ctx.conn)
-st.subheader("Dead-letter queues")
-DLQ_INDEX = ["broker", "cluster", "vhost", "dlq"]
-if not dlqs:
-    common.no_data("no dead-letter queue found by the collectors")
-    common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
-    st.stop()
-table = pd.DataFrame(dlqs)
-st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
-st.dataframe(table.drop(columns=["ts_ms"]).fillna("—"), hide_index=True, key="dlq_list")
-common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
-
-broker, cluster, name, vhost, parking = pick_dlq(dlqs)
-dlq_id = links.dlq_label(broker, cluster, vhost if broker == "rabbitmq" else None, name)
-tab_msgs, tab_search, tab_jobs, tab_audit = st.tabs(TABS, key=TAB_KEY, bind="query-params")
-
-with tab_msgs:
+def messages_tab() -> None:
+    """The messages of the picked DLQ: filters, the table with its ticks, the replay entries and dialog, the
+    detail of one message, and why the DLQ is growing."""
     st.subheader(f"Messages in {frames.md_escape(name)}" + (" (parking lot)" if parking else ""))
     filters, page, in_window = filter_row()
     health = frames.cluster_health([cluster], status.read_status(ctx.conn), broker).iloc[0]
@@ -244,8 +230,30 @@ with tab_msgs:
     if st.session_state.get(dlq_replay.ENTRY_KEY):
         dlq_replay.confirm(ctx, st.session_state[dlq_replay.ENTRY_KEY], {m["coord"]: m for m in msgs or []}, _queued)
 
-with tab_search:
-    dlq_search.render(ctx, broker, cluster, name, vhost)
+
+dlqs = api.list_dlqs(ctx.conn)
+st.subheader("Dead-letter queues")
+DLQ_INDEX = ["broker", "cluster", "vhost", "dlq"]
+if not dlqs:
+    common.no_data("no dead-letter queue found by the collectors")
+    common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
+    st.stop()
+table = pd.DataFrame(dlqs)
+st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
+st.dataframe(table.drop(columns=["ts_ms"]).fillna("—"), hide_index=True, key="dlq_list")
+common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
+
+broker, cluster, name, vhost, parking = pick_dlq(dlqs)
+dlq_id = links.dlq_label(broker, cluster, vhost if broker == "rabbitmq" else None, name)
+tab_msgs, tab_search, tab_jobs, tab_audit = st.tabs(TABS, key=TAB_KEY, bind="query-params")
+
+if tab_msgs.open:  # only the open tab runs: no broker read behind the audit, no hidden table left loading
+    with tab_msgs:
+        messages_tab()
+
+if tab_search.open:
+    with tab_search:
+        dlq_search.render(ctx, broker, cluster, name, vhost)
 
 
 @st.fragment(run_every=ctx.settings.dlq.job_poll_interval_s * 2)
@@ -275,10 +283,12 @@ def jobs() -> None:
                  key="job_messages")
 
 
-with tab_jobs:
-    jobs()
-with tab_audit:
-    st.subheader("Audit")
-    audit = pd.DataFrame(api.audit(ctx.conn))
-    # the detail (selection, hashes, an edit's diff) as plain "name: value" text, never rendered
-    common.table(cells.readable(audit, common.fmt_ts), "no DLQ action audited yet", key="dlq_audit")
+if tab_jobs.open:
+    with tab_jobs:
+        jobs()
+if tab_audit.open:
+    with tab_audit:
+        st.subheader("Audit")
+        audit = pd.DataFrame(api.audit(ctx.conn))
+        # the detail (selection, hashes, an edit's diff) as plain "name: value" text, never rendered
+        common.table(cells.readable(audit, common.fmt_ts), "no DLQ action audited yet", key="dlq_audit")

@@ -18,7 +18,7 @@ from dlq import api
 from dlq.edit import payload_diff
 from dlq.guards import read_only_refusal
 from dlq.headers import is_broker_routing_header
-from views import common, dlq_schema, frames, ticks
+from views import cells, common, dlq_schema, frames, ticks
 
 ENTRY_KEY = "replay_entry"   # set by an entry button: the dialog is open while it is set
 DONE_KEY = "replay_done"
@@ -160,7 +160,7 @@ def show_plan(request: dict, report: dict) -> pd.DataFrame:
     for col, action in zip(cols, ("replay", "park", "skip", "error")):
         col.metric(action, int(counts.get(action, 0)))
     common.table(pd.DataFrame(report["by_destination"]), "no destination", key="dry_run_destinations")
-    common.table(plan, "the selection matches no message", key="dry_run_plan")
+    common.table(cells.readable(plan, common.fmt_ts), "the selection matches no message", key="dry_run_plan")
     return plan
 
 

@@ -89,6 +89,7 @@ def test_edited_payload_is_what_is_replayed_and_the_audit_shows_the_diff(seeded,
         assert ch.queue_declare(rabbit_dlq, passive=True).method.message_count == 2  # the others stay
     finally:
         amqp.close()
+    at.session_state["dlq_tab"] = "Audit"  # the audit has a tab of its own
     at.run()
     audit = table_with(at, "action")
     edited = audit[audit["action"] == "dlq.replay.edited"]

@@ -68,3 +68,15 @@ def test_the_job_carries_the_dialog_options(seeded, rabbit_dlq):
     assert req["selection"]["reason"] == "rejected" and req["selection"]["to_ms"] > req["selection"]["from_ms"]
     at.button(key="replay_all").click().run()  # a new dialog starts from the defaults again
     assert at.number_input(key="replay_rate").value != 7.0 and not at.toggle(key="replay_in_range").value
+
+
+def test_the_page_is_split_into_tabs_that_a_link_opens(seeded, rabbit_dlq):
+    from tests.ui.test_dlq_deeplink_edit import _open as open_link
+    at = open_link(seeded, **{links.DLQ: _label(rabbit_dlq), "dlq_tab": "Audit"})
+    assert not at.exception
+    heads = [h.value for h in at.subheader]
+    assert "Audit" in heads and not any(h.startswith("Messages in") for h in heads)  # only the open tab ran
+    assert not any("coord" in d.value.columns for d in at.dataframe)  # the DLQ was not browsed for it
+    at.query_params["dlq_tab"] = "Replay jobs"  # the link's tab (a click sets it too)
+    at.run()
+    assert "Replay jobs" in [h.value for h in at.subheader] and "Audit" not in [h.value for h in at.subheader]
