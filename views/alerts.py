@@ -13,7 +13,7 @@ from alerts.rules import RuleError, parse_matchers, rule_from_dict
 from alerts.silences import alert_labels, duration_hours, end_after, matching
 from core import links
 from store import rejects as store_rejects
-from views import common, frames, units
+from views import cells, common, frames, units
 
 ctx = common.page("Alerts")
 RESOLVED_SHOWN_MS = 3_600_000
@@ -205,8 +205,8 @@ with tab_now:
             hide_index=True, key="alerts_resolved")
 
 with tab_rules:
-    table = pd.DataFrame(rules)
-    common.table(table, "no alert rules stored", key="alerts_rules")
+    table = pd.DataFrame(rules)  # selectors and labels as "name: value" text, times readable (views.cells)
+    common.table(cells.readable(table, common.fmt_ts), "no alert rules stored", key="alerts_rules")
     for r in rules:  # a refused rule is not evaluated; the others are
         if r.get("error"):
             st.warning(f"Rule {frames.md_escape(r.get('name'))} is not evaluated: {frames.md_escape(r['error'], 500)}")
