@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from alerts import api
-from alerts.rules import COMPARISONS, Aggregation, RuleError, Severity, parse_matchers
+from alerts import api, preview
+from alerts.evaluator import series_points
+from alerts.rules import COMPARISONS, Aggregation, RuleError, Severity, parse_matchers, rule_from_dict
 from alerts.silences import alert_labels, duration_hours, end_after, matching
 from core import links
 from store import rejects as store_rejects
-from views import common, frames
+from views import cells, common, frames, units
 
 ctx = common.page("Alerts")
 RESOLVED_SHOWN_MS = 3_600_000
@@ -56,6 +57,120 @@ def _labels_text(lab: object) -> str:
 
 def _silence_labels(row: dict) -> dict[str, str]:
     return alert_labels(str(row["rule"]), str(row["severity"]), {}, row.get("labels") or {})
+
+
+_EDITOR_KEY = "rule_rows"  # ids of the selector rows on screen; each row's widgets are keyed by its id
+_AGGS = list(get_args(Aggregation))  # the rule model's choices (alerts.rules), one definition
+_COMPS = list(COMPARISONS)
+_SEVS = list(get_args(Severity))
+
+
+def _by_name(rules: list[dict], name: str) -> dict:
+    return next((r for r in rules if r["name"] == name), {})
+
+
+def _load_rule(base: dict, known: list[str]) -> None:
+    """Put ``base`` (a stored rule, or {} for a new one) into the editor's widgets."""
+    state = st.session_state
+    for k in list(state):
+        if isinstance(k, str) and k.startswith("rule_row_"):
+            del state[k]
+    stored_by = base.get("by") if isinstance(base.get("by"), list) else []
+    state.update({
+        "rule_name": base.get("name", ""), "rule_metric": base["metric"] if base.get("metric") in known else
+        (known[0] if known else None), "rule_agg": _AGGS[_pick(_AGGS, base.get("aggregation"))],
+        "rule_by": ",".join(str(b) for b in stored_by), "rule_comp": _COMPS[_pick(_COMPS, base.get("comparison"))],
+        "rule_threshold": _number(base.get("threshold")),
+        "rule_for": min(max(_number(base.get("for_s")), 0.0), 366 * 86400.0),
+        "rule_severity": _SEVS[_pick(_SEVS, base.get("severity"), 1)],
+        "rule_summary": base.get("summary", "{metric} is {value} ({comparison} {threshold})"),
+        "rule_enabled": bool(base.get("enabled", True))})
+    try:
+        rows = preview.rows_of(base.get("selector") or {})
+    except RuleError as exc:  # a refused stored selector: start with no rows and say why
+        rows = []
+        state["rule_selector_error"] = str(exc)
+    else:
+        state.pop("rule_selector_error", None)
+    state[_EDITOR_KEY] = list(range(len(rows)))
+    state["rule_row_next"] = len(rows)
+    for i, r in enumerate(rows):
+        state[f"rule_row_{i}_label"], state[f"rule_row_{i}_op"], state[f"rule_row_{i}_value"] = r.label, r.op, r.value
+
+
+def _add_row() -> None:
+    i = st.session_state.get("rule_row_next", 0)
+    st.session_state["rule_row_next"] = i + 1
+    st.session_state[_EDITOR_KEY] = [*st.session_state.get(_EDITOR_KEY, []), i]
+
+
+def _drop_row(i: int) -> None:
+    st.session_state[_EDITOR_KEY] = [r for r in st.session_state.get(_EDITOR_KEY, []) if r != i]
+
+
+def selector_rows(points: list) -> list[preview.Row]:
+    """The selector as rows: label (chosen from the metric's labels), operator, value; add and remove rows."""
+    names = preview.label_names(points)
+    rows = []
+    st.caption("Label conditions (all must hold; none: every series of the metric)")
+    for i in st.session_state.get(_EDITOR_KEY, []):
+        c1, c2, c3, c4 = st.columns([3, 2, 4, 1], vertical_alignment="bottom")
+        current = st.session_state.get(f"rule_row_{i}_label")
+        options = names + ([current] if current and current not in names else [])
+        label = c1.selectbox("Label", options, key=f"rule_row_{i}_label", accept_new_options=True)
+        op = c2.selectbox("Operator", list(preview.OPS), key=f"rule_row_{i}_op")
+        seen = preview.label_values(points, label, 8) if label else []
+        value = c3.text_input("Value", key=f"rule_row_{i}_value",
+                              help=("Values now: " + ", ".join(seen)) if seen else None)
+        c4.button("✕", key=f"rule_row_{i}_del", on_click=_drop_row, args=(i,), help="remove this condition")
+        rows.append(preview.Row(label or "", op, value))
+    st.button("Add condition", key="rule_row_add", on_click=_add_row)
+    return rows
+
+
+def rule_editor(base: dict, known: list[str]) -> tuple[dict | None, bool]:
+    """The rule form with a live preview; returns (the rule spec or None if it is refused, Save pressed)."""
+    if st.session_state.get("rule_selector_error"):
+        st.warning(f"The stored selector cannot be read ({frames.md_escape(st.session_state['rule_selector_error'], 300)}"
+                   "): its conditions are not shown; saving replaces them.")
+    name = st.text_input("Name", key="rule_name")
+    metric = st.selectbox("Metric", known, key="rule_metric", format_func=preview.metric_label)
+    if metric:
+        st.caption(f"{frames.md_escape(preview.help_of(metric), 300)}"
+                   + (f" Unit: {preview.unit_of(metric)}." if preview.unit_of(metric) else ""))
+    points = series_points(ctx.conn, metric) if metric else []
+    rows = selector_rows(points)
+    a1, a2, a3 = st.columns(3)
+    aggregation = a1.selectbox("Aggregation", _AGGS, key="rule_agg")
+    by = a2.text_input("By labels (comma separated)", key="rule_by")
+    comparison = a3.selectbox("Comparison", _COMPS, key="rule_comp")
+    b1, b2, b3 = st.columns(3)
+    threshold = b1.number_input("Threshold" + (f" ({preview.unit_of(metric)})" if metric and preview.unit_of(metric)
+                                               else ""), key="rule_threshold")
+    for_s = b2.number_input("For (s)", min_value=0.0, max_value=366 * 86400.0, key="rule_for")
+    severity = b3.selectbox("Severity", _SEVS, key="rule_severity")
+    summary = st.text_input("Summary", key="rule_summary")
+    enabled = st.checkbox("Enabled", key="rule_enabled")
+    spec = {**{k: v for k, v in base.items() if k not in ("builtin", "updated_ms", "updated_by", "error")},
+            "name": name, "metric": metric, "selector": preview.selector_of(rows), "aggregation": aggregation,
+            "by": [b.strip() for b in by.split(",") if b.strip()], "comparison": comparison,
+            "threshold": threshold, "for_s": for_s, "severity": severity, "summary": summary, "enabled": enabled}
+    try:
+        rule = rule_from_dict({**spec, "name": name or "preview"})
+    except RuleError as exc:
+        st.warning(f"Not a valid rule yet: {frames.md_escape(exc, 500)}")
+        rule = None
+    if rule is not None:
+        seen = preview.preview(rule, points, ctx.now_ms)
+        note = "" if rule.range_function == "last" else f" (on latest values; the rule uses {rule.range_function})"
+        st.info(f"Preview: {frames.md_escape(seen.text())}{note}", icon=":material/visibility:")
+        if seen.examples:
+            st.dataframe(pd.DataFrame([{"labels": _labels_text(lab), "value now": units.significant(v)}
+                                       for lab, v in seen.examples]), hide_index=True, key="rule_preview")
+    save = st.button("Save rule", key="rule_save", type="primary")
+    return (spec if rule is not None or save else None), save
+
+
 tab_now, tab_rules, tab_silences, tab_history = st.tabs(["Firing & pending", "Rules", "Silences", "History"],
                                                         key=links.ALERTS_TAB, bind="query-params")
 with tab_now:
@@ -91,8 +206,8 @@ with tab_now:
             hide_index=True, key="alerts_resolved")
 
 with tab_rules:
-    table = pd.DataFrame(rules)
-    common.table(table, "no alert rules stored", key="alerts_rules")
+    table = pd.DataFrame(rules)  # selectors and labels as "name: value" text, times readable (views.cells)
+    common.table(cells.readable(table, common.fmt_ts), "no alert rules stored", key="alerts_rules")
     for r in rules:  # a refused rule is not evaluated; the others are
         if r.get("error"):
             st.warning(f"Rule {frames.md_escape(r.get('name'))} is not evaluated: {frames.md_escape(r['error'], 500)}")
@@ -103,46 +218,17 @@ with tab_rules:
         st.dataframe(failed.assign(time=failed["ts_ms"].map(common.fmt_ts))[["time", "source", "reason", "text"]],
                      hide_index=True, key="alerts_rule_errors")
     names = [r["name"] for r in rules]
-    editing = st.selectbox("Edit rule", ["(new rule)", *names], key="rule_pick")
-    base = next((r for r in rules if r["name"] == editing), {})
     known = sorted(api.known_metrics(ctx.conn))
-    with st.form("rule_form"):
-        name = st.text_input("Name", value=base.get("name", ""), key="rule_name")
-        metric = st.selectbox("Metric", known, index=known.index(base["metric"]) if base.get("metric") in known else 0)
-        selector = st.text_area("Selector (YAML: label: value | {glob: ..} | {regex: ..})",
-                                value=yaml.safe_dump(base.get("selector") or {}, sort_keys=True).strip()
-                                if base.get("selector") else "")
-        a1, a2, a3 = st.columns(3)
-        aggs = list(get_args(Aggregation))
-        aggregation = a1.selectbox("Aggregation", aggs, index=_pick(aggs, base.get("aggregation")))
-        stored_by = base.get("by") if isinstance(base.get("by"), list) else []
-        by = a2.text_input("By labels (comma separated)", value=",".join(str(b) for b in stored_by))
-        comps = list(COMPARISONS)
-        comparison = a3.selectbox("Comparison", comps, index=_pick(comps, base.get("comparison")))
-        b1, b2, b3 = st.columns(3)
-        threshold = b1.number_input("Threshold", value=_number(base.get("threshold")))
-        for_s = b2.number_input("For (s)", min_value=0.0, max_value=366 * 86400.0,
-                                value=min(max(_number(base.get("for_s")), 0.0), 366 * 86400.0))
-        sevs = list(get_args(Severity))
-        severity = b3.selectbox("Severity", sevs, index=_pick(sevs, base.get("severity"), 1))
-        summary = st.text_input("Summary", value=base.get("summary", "{metric} is {value} ({comparison} {threshold})"))
-        enabled = st.checkbox("Enabled", value=base.get("enabled", True))
-        save = st.form_submit_button("Save rule")
-    if save:
-        try:
-            sel = yaml.safe_load(selector) if selector.strip() else {}
-        except yaml.YAMLError as exc:
-            sel = None
-            st.error(f"selector: not valid YAML: {frames.md_escape(exc, 500)}")
-        if sel is not None:
-            spec = {**{k: v for k, v in base.items() if k not in ("builtin", "updated_ms", "updated_by", "error")},
-                    "name": name, "metric": metric, "selector": sel, "aggregation": aggregation,
-                    "by": [b.strip() for b in by.split(",") if b.strip()], "comparison": comparison,
-                    "threshold": threshold, "for_s": for_s, "severity": severity, "summary": summary,
-                    "enabled": enabled}
-            if common.operator_action(ctx, "alert_rule.save", name or "?",
-                                      lambda conn: api.save_rule(conn, spec, ctx.user.name, common.now_ms())):
-                st.success(f"Rule {name} saved.")
+    editing = st.selectbox("Edit rule", ["(new rule)", *names], key="rule_pick",
+                           on_change=lambda: _load_rule(_by_name(rules, st.session_state["rule_pick"]), known))
+    base = _by_name(rules, editing)
+    if "rule_name" not in st.session_state:  # first visit (widget state is dropped when the page is left)
+        _load_rule(base, known)
+    spec, save = rule_editor(base, known)
+    if save and spec is not None:
+        if common.operator_action(ctx, "alert_rule.save", spec["name"] or "?",
+                                  lambda conn: api.save_rule(conn, spec, ctx.user.name, common.now_ms())):
+            st.success(f"Rule {frames.md_escape(spec['name'])} saved.")
     if base and not base.get("builtin") and st.button(f"Delete rule {editing}", key="rule_delete"):
         if common.operator_action(ctx, "alert_rule.delete", editing,
                                   lambda conn: api.delete_rule(conn, editing, ctx.user.name, common.now_ms())):
@@ -162,7 +248,7 @@ with tab_silences:
         duration = st.text_input("Duration (30m, 2h, 1d)", value="2h", key="silence_duration")
         reason = st.text_input("Reason", key="silence_reason")
         p1, p2 = st.columns(2)
-        preview = p1.form_submit_button("Preview matches")
+        p1.form_submit_button("Preview matches")
         add = p2.form_submit_button("Add silence")
     try:
         parsed = yaml.safe_load(matchers) if matchers.strip() else None

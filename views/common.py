@@ -313,8 +313,13 @@ def history_chart(ctx: PageContext, metric: str, match: dict | None, *, title: s
     df = frame(df) if frame else df
     if unit == "s":  # durations: drawn in the unit the values need, as the tables show them
         df, unit = charts.in_duration_unit(df)
+    scale = "linear"
+    if charts.flattened(df, label_cols):  # one large series would flatten the rest: offer another scale
+        scale = st.segmented_control("Scale", charts.SCALES, default="linear", key=f"{key}_scale",
+                                     help="one series is far larger than another: a log axis, or each series "
+                                          "against its own peak, shows the small ones") or "linear"
     st.plotly_chart(charts.timeseries_figure(df, title=title, unit=unit, label_cols=label_cols, zone=ctx.zone,
-                                             x_range=(ctx.start_ms, ctx.end_ms)), key=key)
+                                             x_range=(ctx.start_ms, ctx.end_ms), scale=scale), key=key)
 
 
 def operator_action(ctx: PageContext, action: str, target: str, run: Callable[[Connection], T]) -> T | None:

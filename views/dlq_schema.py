@@ -58,10 +58,11 @@ def schema_edit(request: dict, m: dict, settings) -> dict | None | bool:
                "validated before it is published; the original stays in the DLQ. Avro uses its JSON encoding: "
                "a union value is written as {\"type\": value}.")
     text = st.text_area("Decoded value (JSON)", value=s["decoded"], height=240, key="edit_schema_payload")
+    slot = st.empty()  # the refusal's one place, present or not: the dialog's buttons below never move
     error = api.check_schema_edit(settings, request["cluster"], request["dlq"],
                                   m["coord"], text)
     if error:
-        st.error("Refused: " + frames.md_escape(error, 1000))
+        slot.error("Refused: " + frames.md_escape(error, 1000))
         return False
     return {"coord": m["coord"], "payload": text, "schema": True,
             "headers": {k: v for k, v in m["headers"].items() if not k.startswith("eventdeck-replay-")}}

@@ -101,8 +101,9 @@ def in_units(df: pd.DataFrame, counts: Sequence[str] = (), rates: Sequence[str] 
     if "time lag" in out:
         method = out["method"] if "method" in out else [None] * len(out)
         out["time lag"] = [units.time_lag(s, m) for s, m in zip(out["time lag"], method)]
-    if "drain ETA" in out:
-        out["drain ETA"] = out["drain ETA"].map(units.drain_eta)
+    if "drain ETA" in out:  # with the row's backlog: an ETA only where the drain behind it is real
+        backlog = next((out[c] for c in ("lag (messages)", "ready") if c in out), [None] * len(out))
+        out["drain ETA"] = [units.drain_eta(s, b) for s, b in zip(out["drain ETA"], backlog)]
     for cols, fmt in ((counts, units.count), (rates, units.significant), (ratios, units.ratio),
                       (durations, units.duration)):
         for col in cols:

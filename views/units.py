@@ -6,7 +6,8 @@ so that tables, metrics and charts agree.
 * counts with thousands separators: ``12,345``
 * ratios to 3 decimals: ``0.103``
 * time lag with how it is known: ``4.2 s`` (exact), ``≈ 4.2 s`` (interpolated), ``≥ 4.2 s`` (lower bound)
-* drain ETA: a duration, ``drained`` at 0, ``not draining`` at ``collectors``' sentinel
+* drain ETA: a duration, ``drained`` at 0, ``not draining`` at ``collectors``' sentinel, ``no steady drain``
+  when the rate behind it is too small over its window to mean anything
 * charts of durations: one unit for the whole figure (``duration_unit``), the one the values need
 
 Missing, non-numeric or non-finite values are ``—``.
@@ -98,13 +99,30 @@ def time_lag(seconds: object, method: object) -> str:
     return _MARK[LagMethod(int(m))] + duration(s)
 
 
-def drain_eta(seconds: object) -> str:
+NO_STEADY_DRAIN = "no steady drain"
+ETA_WINDOW_S = 600.0  # the collectors' status window (kafka/rabbitmq.status_window_s default) the rate is fit over
+MIN_DRAINED = 10.0    # messages the fitted rate must have drained over that window for its ETA to mean something
+
+
+def drain_eta(seconds: object, backlog: object = None, window_s: float = ETA_WINDOW_S,
+              min_drained: float = MIN_DRAINED) -> str:
+    """A drain ETA where it means something: ``drained`` at 0, ``not draining`` at the collectors' sentinel,
+    and ``no steady drain`` when the rate behind it drained fewer than ``min_drained`` messages over the
+    ``window_s`` it was fit on (backlog × window / ETA): 5 messages at a noisy rate are not "41 min" away."""
     s = _num(seconds)
     if s is None:
         return MISSING
     if s >= NOT_DRAINING_S:
         return NOT_DRAINING
-    return "drained" if s == 0 else duration(s)
+    if s <= 0:
+        return "drained"
+    b = _num(backlog)
+    if b is not None:
+        if b <= 0:
+            return "drained"
+        if b * window_s / s < min_drained:
+            return NO_STEADY_DRAIN
+    return duration(s)
 
 
 def duration_unit(seconds: Iterable[object]) -> tuple[str, float]:

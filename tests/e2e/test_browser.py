@@ -47,7 +47,7 @@ def test_replay_through_the_confirmation_dialog(dashboard, page, rabbit_dlq):
     assert page.get_by_text("<script>alert('xss')</script>").count() > 0
     assert page.locator("script:has-text('xss')").count() == 0
     shoot(page, "dlq-browse")
-    page.get_by_role("button", name="Replay…").click()
+    page.get_by_role("button", name="Replay the whole DLQ…").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Confirm replay").first.wait_for(timeout=60_000)
     dialog.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)

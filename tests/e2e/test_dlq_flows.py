@@ -76,7 +76,10 @@ def test_two_ticked_rows_are_what_the_confirmation_lists(dashboard, page, rabbit
     settle(page)
     shoot(page, "dlq-two-selected")
     assert dialog.locator('[data-testid="stMetricValue"]').first.inner_text() == "2"  # replay: exactly 2
-    assert "picked messages" in dialog.inner_text()
+    text = dialog.inner_text()
+    assert "2 ticked messages" in text and "Time range: none" in text
+    for option in ("Target override", "Rate (messages/s)", "Window (unconfirmed publishes)", "Force"):
+        assert option in text, option  # the options, before Confirm
 
 
 def test_edited_payload_is_replayed_and_audited(dashboard, page, rabbit_dlq, rabbitmq):
@@ -137,3 +140,57 @@ def test_theme_follows_the_browser(dashboard, browser, scheme):
         assert (level < 80) if scheme == "dark" else (level > 200), rgb
     finally:
         ctx.close()
+
+
+def _dialog_metric(page):
+    dialog = page.get_by_role("dialog")
+    dialog.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+    settle(page)
+    return dialog, dialog.locator('[data-testid="stMetricValue"]').first.inner_text()
+
+
+def test_window_and_filter_entries_open_the_same_dialog(dashboard, page, rabbit_dlq):
+    """The time window and the filters lead to the dialog the ticks lead to: the same options before Confirm,
+    the time range a switch in it (on from the window entry, off from the filters entry)."""
+    page.goto(_link(dashboard, rabbit_dlq, **{links.DLQ_REASON: "rejected"}))
+    page.get_by_text(f"Messages in {rabbit_dlq}").wait_for(timeout=60_000)
+    settle(page)
+    seen = {}
+    for name, entry in (("window", re.compile(r"^Replay this time window \(")),
+                        ("filters", re.compile(r"^Replay what the filters match"))):
+        page.get_by_role("button", name=entry).click()
+        dialog, replay = _dialog_metric(page)
+        text = dialog.inner_text()
+        for option in ("Target override", "Rate (messages/s)", "Window (unconfirmed publishes)", "Force",
+                       "Only messages dead-lettered"):
+            assert option in text, (name, option)
+        seen[name] = (replay, dialog.get_by_role("switch").first.is_checked(), "reason contains 'rejected'" in text)
+        shoot(page, f"dlq-replay-dialog-{name}")
+        dialog.get_by_role("button", name="Cancel").click()
+        dialog.wait_for(state="detached", timeout=30_000)
+        settle(page)
+    assert seen == {"window": ("3", True, True), "filters": ("3", False, True)}
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_page_is_split_into_tabs_and_the_tab_is_in_the_link(dashboard, page, rabbit_dlq):
+    page.goto(_link(dashboard, rabbit_dlq))
+    page.get_by_text(f"Messages in {rabbit_dlq}").wait_for(timeout=60_000)
+    settle(page)
+    tabs = page.get_by_role("tab")
+    assert [t.inner_text() for t in tabs.all()][:4] == ["Messages", "Search & export", "Replay jobs", "Audit"]
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    shoot(page, "dlq-tab-messages")
+    page.get_by_role("tab", name="Replay jobs").click()
+    page.get_by_role("heading", name="Replay jobs").wait_for(timeout=60_000)
+    settle(page)
+    assert not page.get_by_text(f"Messages in {rabbit_dlq}").is_visible()  # messages are not on this tab
+    assert "dlq_tab=" in page.url  # the open tab is in the link
+    shoot(page, "dlq-tab-jobs")
+    page.goto(_link(dashboard, rabbit_dlq, dlq_tab="Audit"))  # a link opens the tab it names
+    page.get_by_role("heading", name="Audit").wait_for(timeout=60_000)
+    settle(page)
+    assert not page.get_by_text(f"Messages in {rabbit_dlq}").is_visible()
+    shoot(page, "dlq-tab-audit")
+    assert height < 4000, height  # the messages tab alone, not one 4,000-pixel scroll
+    assert page.locator('[data-testid="stException"]').count() == 0

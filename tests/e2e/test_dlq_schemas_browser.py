@@ -137,14 +137,8 @@ def test_mixed_dlq_is_decoded_per_message_and_an_avro_edit_keeps_its_schema_id(s
     assert dialog.get_by_role("button", name="Confirm replay").last.is_disabled()
     assert "amount" in dialog.inner_text()
     _save(page, "dlq-schemas-invalid-edit")
-    # The valid edit in a fresh dialog. Correcting the invalid edit in place leaves a faded copy of the
-    # button row under the live one since the tick-by-coordinate page (a Streamlit stale element; named in
-    # the wave's closing note as left open).
-    dialog.get_by_role("button", name="Cancel").click()
-    dialog.wait_for(state="detached", timeout=30_000)
-    settle(page)
+    # Corrected in place, in the same dialog: one Confirm/Cancel row, never a faded stale copy of it.
     edited = {"id": "p-1", "amount": 20.0, "note": {"string": "fixed"}, "tags": ["a"]}
-    dialog, area = open_edit()
     area.fill(json.dumps(edited))
     area.press("Control+Enter")
     confirm = dialog.get_by_role("button", name="Confirm replay")
@@ -155,6 +149,10 @@ def test_mixed_dlq_is_decoded_per_message_and_an_avro_edit_keeps_its_schema_id(s
             _save(page, "dlq-schemas-confirm-stuck")
             pytest.fail("Confirm replay never became enabled: " + dialog.inner_text()[-800:])
     settle(page)
+    assert dialog.get_by_role("button", name="Cancel").count() == 1
+    assert dialog.locator('[data-stale="true"]').count() == 0
+    assert "Refused: invalid edit" not in dialog.inner_text()
+    _save(page, "dlq-schemas-corrected-edit")
     confirm.click()
     page.get_by_text("queued; the collector service runs it").wait_for(timeout=60_000)
 

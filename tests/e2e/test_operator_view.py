@@ -308,3 +308,33 @@ def _state(store, rule: str, group: str, label: str = "group") -> str | None:
         if r["rule"] == rule and r["labels"].get(label) == group:
             return r["state"]
     return None
+
+
+# ---------------------------------------------------------------- the three pages, dark and light
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_overview_alerts_and_dlq_pages_dark_and_light(dashboard, browser, rabbit_dlq, scheme):
+    """The Overview (needs attention first), the Alerts page with the rule editor's preview, and the DLQ page's
+    messages tab render without an exception in both themes (screenshots looked at for the closing note)."""
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1600}, color_scheme=scheme)
+    try:
+        p = ctx.new_page()
+        p.goto(dashboard.url)
+        p.get_by_text("Needs attention").first.wait_for(timeout=60_000)
+        settle(p)
+        shoot(p, f"overview-{scheme}")
+        assert p.locator('[data-testid="stException"]').count() == 0
+        p.goto(f"{dashboard.url}/alerts?{links.ALERTS_TAB}=Rules")
+        p.get_by_text("Preview: matches").first.wait_for(timeout=60_000)
+        settle(p)
+        shoot(p, f"alerts-rules-{scheme}")
+        assert p.locator('[data-testid="stException"]').count() == 0
+        p.goto(f"{dashboard.url}/dlq?{links.DLQ}={links.dlq_label('rabbitmq', seed.RABBIT, '/', rabbit_dlq)}")
+        p.get_by_text(f"Messages in {rabbit_dlq}").wait_for(timeout=60_000)
+        settle(p)
+        shoot(p, f"dlq-{scheme}")
+        assert p.locator('[data-testid="stException"]').count() == 0
+        assert [t.inner_text() for t in p.get_by_role("tab").all()][:4] == \
+            ["Messages", "Search & export", "Replay jobs", "Audit"]
+    finally:
+        ctx.close()

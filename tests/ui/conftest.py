@@ -87,8 +87,14 @@ def open_dlq(at: AppTest, dlq: str) -> AppTest:
     return at.run()
 
 
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Open a tab of the DLQ page (views.dlq.TABS; only the open tab runs), as a click or a link does."""
+    at.session_state["dlq_tab"] = tab
+    return at.run()
+
+
 def replay_all(at: AppTest) -> AppTest:
     """Open the confirmation (dry run) for all messages, then confirm."""
-    at.button(key="replay_open").click().run()
+    at.button(key="replay_all").click().run()
     at.button(key="replay_confirm").click()
     return at.run()

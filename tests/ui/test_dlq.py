@@ -43,7 +43,7 @@ def test_viewer_replay_is_refused_and_audited(seeded, rabbit_dlq):
 def test_operator_replay_is_queued_and_audited(seeded, rabbit_dlq):
     at = sign_in(seeded(auth="password"), "otto", seed.USERS["otto"][1])
     at = open_dlq(at, rabbit_dlq)
-    at.button(key="replay_open").click().run()
+    at.button(key="replay_all").click().run()
     assert metrics(at)["replay"] == "3"  # the dry run in the dialog: all three go back to the source queue
     at.button(key="replay_confirm").click().run()
     assert not at.exception and not at.error
@@ -57,7 +57,7 @@ def test_operator_replay_is_queued_and_audited(seeded, rabbit_dlq):
 
 def test_cancel_closes_the_confirmation_and_queues_nothing(seeded, rabbit_dlq):
     at = open_dlq(seeded(), rabbit_dlq)
-    at.button(key="replay_open").click().run()
+    at.button(key="replay_all").click().run()
     assert any(b.key == "replay_confirm" for b in at.button)
     at.button(key="replay_cancel").click().run()
     assert not any(b.key == "replay_confirm" for b in at.button)
@@ -69,7 +69,7 @@ def test_cancel_closes_the_confirmation_and_queues_nothing(seeded, rabbit_dlq):
 def test_confirm_pins_what_the_dry_run_saw(seeded, rabbit_dlq):
     at = sign_in(seeded(auth="password"), "otto", seed.USERS["otto"][1])
     at = open_dlq(at, rabbit_dlq)
-    at.button(key="replay_open").click().run()
+    at.button(key="replay_all").click().run()
     assert any("read all 3 messages" in t.value for t in at.text)  # how far the dry run looked
     dests = next(d.value for d in at.dataframe if "destination" in d.value.columns)
     assert dests["messages"].tolist() == [3]  # counts per destination
@@ -93,7 +93,7 @@ def test_viewer_replay_dialog_does_not_peek_the_rabbitmq_dlq(seeded, rabbit_dlq,
 
     at = sign_in(seeded(auth="password"), "vera", seed.USERS["vera"][1])
     at = open_dlq(at, rabbit_dlq)
-    at.button(key="replay_open").click().run()
+    at.button(key="replay_all").click().run()
     assert any("needs the operator role" in e.value for e in at.error)
     assert "replay" not in metrics(at)  # no dry-run plan shown
     conn = pika.BlockingConnection(pika.URLParameters(rabbitmq.amqp_url))

@@ -70,20 +70,23 @@ def test_edited_payload_is_what_is_replayed_and_the_audit_shows_the_diff(seeded,
         assert ch.queue_declare(rabbit_dlq, passive=True).method.message_count == 2  # the others stay
     finally:
         amqp.close()
+    at.session_state["dlq_tab"] = "Audit"  # the audit has a tab of its own
     at.run()
     audit = table_with(at, "action")
     edited = audit[audit["action"] == "dlq.replay.edited"]
-    assert len(edited) == 1 and table["coord"].iloc[1] in edited["detail"].iloc[0]
-    detail = json.loads(edited["detail"].iloc[0])
-    assert '+{"order": 1, "fixed": true}' in detail["payload_diff"]
-    assert detail["original_sha256"] != detail["edited_sha256"]
+    detail = edited["detail"].iloc[0]  # plain "name: value" text, no raw JSON
+    assert len(edited) == 1 and table["coord"].iloc[1] in detail
+    assert '+{"order": 1, "fixed": true}' in detail and "original_sha256: " in detail and "edited_sha256: " in detail
+    assert not detail.startswith("{")
 
 
 def test_time_window_replay_selects_by_the_sidebar_range(seeded, rabbit_dlq):
     at = _open(seeded, **{links.DLQ: _label(rabbit_dlq), links.RANGE: "last 15 min"})
-    at.button(key="replay_window").click().run()
-    sel = at.session_state["replay_request"]["selection"]
-    assert sel["mode"] == "filter" and sel["to_ms"] - sel["from_ms"] == 15 * 60_000
+    at.button(key="replay_window_open").click().run()
+    ent = at.session_state["replay_entry"]
+    assert ent["selection"] == {"mode": "filter"} and ent["range_ms"][1] - ent["range_ms"][0] == 15 * 60_000
+    assert at.toggle(key="replay_in_range").value  # the dialog starts limited to the window, and says so
+    assert any("messages dead-lettered" in t.value for t in at.text)
     assert metrics_of(at)["replay"] == "3"  # dead-lettered just now: all three are in the window
 
 
@@ -107,8 +110,8 @@ def test_parking_lot_has_the_same_browse_and_replay(seeded, rabbit_dlq, rabbitmq
         at.toggle(key=links.DLQ_PARKING).set_value(True).run()
         assert any(f"Messages in {frames.md_escape(parking)} (parking lot)" in h.value for h in at.subheader)
         assert len(table_with(at, "coord")) == 1
-        at.button(key="replay_open").click().run()
-        assert at.session_state["replay_request"]["dlq"] == parking
+        at.button(key="replay_all").click().run()
+        assert at.session_state["replay_entry"]["dlq"] == parking
         # a deliberate replay from the parking lot goes back to the source, it is not parked again
         assert (metrics_of(at)["replay"], metrics_of(at)["park"]) == ("1", "0")
     finally:

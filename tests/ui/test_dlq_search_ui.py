@@ -5,7 +5,7 @@ from dlq import search as se
 from store import audit
 from store.db import connect_reader
 from tests import seed
-from tests.ui.conftest import open_dlq, sign_in
+from tests.ui.conftest import open_dlq, open_tab, sign_in
 
 
 def _log(store):
@@ -17,7 +17,8 @@ def _log(store):
 
 
 def test_operator_searches_and_exports(seeded, rabbit_dlq):
-    at = open_dlq(sign_in(seeded(auth="password"), "otto", seed.USERS["otto"][1]), rabbit_dlq)
+    at = open_tab(open_dlq(sign_in(seeded(auth="password"), "otto", seed.USERS["otto"][1]), rabbit_dlq),
+                  "Search & export")
     at.text_input(key="dlq_search_payload").input("xss").run()
     at.button(key="dlq_search_go").click().run()
     assert not at.exception
@@ -37,7 +38,8 @@ def test_operator_searches_and_exports(seeded, rabbit_dlq):
 
 def test_viewer_cannot_export(seeded, rabbit_dlq, monkeypatch):
     monkeypatch.setenv("EVENTDECK_DLQ__RABBIT_BROWSE_ROLE", "viewer")
-    at = open_dlq(sign_in(seeded(auth="password"), "vera", seed.USERS["vera"][1]), rabbit_dlq)
+    at = open_tab(open_dlq(sign_in(seeded(auth="password"), "vera", seed.USERS["vera"][1]), rabbit_dlq),
+                  "Search & export")
     at.button(key="dlq_search_go").click().run()
     assert any(t.value.startswith("3 match(es)") for t in at.text)
     assert at.button(key="dlq_export_go").disabled

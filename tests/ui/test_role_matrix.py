@@ -10,7 +10,7 @@ from dlq import api as dlq_api
 from store import audit
 from store.db import connect_reader, open_migrated
 from tests import seed
-from tests.ui.conftest import open_dlq, sign_in
+from tests.ui.conftest import open_dlq, open_tab, sign_in
 from views.registry import PAGES
 
 MUTATING = ("alert_rule.save", "alert_rule.delete", "alert_silence.add", "alert_silence.expire",
@@ -62,10 +62,10 @@ def _do(at, action: str, dlq: str):
         at.button(key="silence_expire").click()
     elif action == "dlq.replay.requested":
         at = open_dlq(at, dlq)
-        at.button(key="replay_open").click().run()
+        at.button(key="replay_all").click().run()
         at.button(key="replay_confirm").click()
     elif action == "dlq.replay.cancel":
-        at = open_dlq(at, dlq)
+        at = open_tab(open_dlq(at, dlq), "Replay jobs")
         at.button(key="job_cancel").click()
     return at.run()
 

@@ -101,3 +101,87 @@ def test_chart_title_is_literal_text():
     shown = fig.layout.title.text
     assert "<a " not in shown and "<b>" not in shown
     assert shown == "Processing time of &lt;a href='http://evil'&gt;pay&lt;/a&gt; &amp; &lt;b&gt;x&lt;/b&gt;"
+
+
+# ---- charts that do not mislead (#29): scale, lone points, range, gaps, ratios
+
+def _two(big: float, small: float, n: int = 50, step: int = 5_000) -> pd.DataFrame:
+    ts = np.arange(n, dtype=np.int64) * step + 1_700_000_000_000
+    return pd.concat([pd.DataFrame({"series_id": 1, "ts_ms": ts, "value": np.full(n, big), "q": "big"}),
+                      pd.DataFrame({"series_id": 2, "ts_ms": ts, "value": np.full(n, small), "q": "small"})])
+
+
+@pytest.mark.parametrize("big, small, flat", [(10_000, 5, True), (100, 10, False), (100, 5, True),
+                                              (100, 0, False), (0, 0, False)])
+def test_flattened(big, small, flat):
+    assert charts.flattened(_two(big, small), ["q"]) is flat
+
+
+def test_one_series_is_never_flattened():
+    assert not charts.flattened(_two(1, 1).query("q == 'big'"), ["q"])
+
+
+@pytest.mark.parametrize("scale, values, drawn", [
+    ("linear", [0.0, 5.0, -1.0], [0.0, 5.0, -1.0]),
+    ("log", [0.0, 5.0, -1.0, 100.0], [np.nan, 5.0, np.nan, 100.0]),  # ≤ 0 cannot be drawn: a gap, not a point
+    ("per series", [0.0, 5.0, 10.0, np.nan], [0.0, 0.5, 1.0, np.nan]),
+    ("per series", [0.0, 0.0], [0.0, 0.0]),
+    ("per series", [-4.0, 2.0], [-1.0, 0.5]),
+])
+def test_scaled(scale, values, drawn):
+    np.testing.assert_array_equal(charts.scaled(np.array(values), scale), np.array(drawn))
+
+
+def test_per_series_scale_lifts_the_small_series_and_hovers_keep_values():
+    fig = charts.timeseries_figure(_two(10_000, 5), title="t", unit="msg/s", label_cols=["q"], scale="per series")
+    assert [float(np.nanmax(t.y)) for t in fig.data] == [1.0, 1.0]  # both reach the top of the plot
+    assert [float(np.nanmax(t.customdata)) for t in fig.data] == [10_000.0, 5.0]
+    assert "%{customdata" in fig.data[0].hovertemplate and fig.layout.yaxis.tickformat == ".0%"
+
+
+def test_log_scale_axis():
+    fig = charts.timeseries_figure(_two(10_000, 5), title="t", unit="msg/s", label_cols=["q"], scale="log")
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "msg/s (log)"
+
+
+def test_bad_scale_is_refused():
+    with pytest.raises(ValueError, match="scale"):
+        charts.timeseries_figure(_two(1, 1), title="t", unit="u", label_cols=["q"], scale="cubic")
+
+
+@pytest.mark.parametrize("values, lone", [
+    ([1.0], [True]),
+    ([1.0, 2.0], [False, False]),
+    ([1.0, np.nan, 3.0, np.nan, 4.0, 5.0], [True, False, True, False, False, False]),
+    ([np.nan, np.nan], [False, False]),
+    ([], []),
+])
+def test_isolated(values, lone):
+    assert charts.isolated(np.array(values)).tolist() == lone
+
+
+def test_a_lone_point_between_gaps_is_drawn_as_a_marker():
+    ts = np.array([0, 5, 10, 15, 100, 200, 205, 210], dtype=np.int64) * 1000 + 1_700_000_000_000
+    df = pd.DataFrame({"series_id": 1, "ts_ms": ts, "value": np.arange(8.0)})
+    fig = charts.timeseries_figure(df, title="t", unit="u", label_cols=[])
+    tr = fig.data[0]
+    assert tr.mode == "lines+markers"
+    sizes = dict(zip(tr.customdata.tolist(), tr.marker.size))
+    assert sizes[4.0] == 7 and sizes[0.0] == 0  # the sample at 100 s stands alone between two gaps
+    assert sum(1 for v in tr.y if np.isnan(v)) == 2  # gaps stay gaps
+
+
+def test_x_axis_spans_the_selected_range_not_the_data():
+    df = _frame(10)
+    lo, hi = int(df["ts_ms"].min()) - 3_600_000, int(df["ts_ms"].max()) + 3_600_000
+    fig = charts.timeseries_figure(df, title="t", unit="u", label_cols=[], x_range=(lo, hi))
+    from views import zones
+    assert list(fig.layout.xaxis.range) == list(zones.wall_strings(np.array([lo, hi]), zones.UTC))
+
+
+def test_ratios_as_percent_on_each_scale():
+    df = _two(0.5, 0.01)
+    lin = charts.timeseries_figure(df, title="t", unit="ratio", label_cols=["q"])
+    assert lin.layout.yaxis.tickformat == ".2~%" and "%{y:.2%}" in lin.data[0].hovertemplate
+    log = charts.timeseries_figure(df, title="t", unit="ratio", label_cols=["q"], scale="log")
+    assert log.layout.yaxis.tickformat == ".2~%" and "%{customdata:.2%}" in log.data[0].hovertemplate
