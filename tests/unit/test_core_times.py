@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from alerts.evaluator import gone_summary
+from alerts.decide import gone_summary
 from alerts.message import iso
 from core import times
 
