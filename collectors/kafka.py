@@ -71,6 +71,7 @@ from collectors.record_times import RecordTimes
 from collectors.kafka_state import TP, ClusterState, GroupInfo, Snapshot, restore_tables
 from config import Settings
 from config.kafka import KafkaClusterConfig
+from core import gcpause
 from core.lag import lag_messages
 from core.targets import kafka_target
 from runner.collect import CollectJob, Cycle
@@ -131,7 +132,8 @@ class KafkaCollector:
         snap = self._fetch(admin)
         snap.requests = self.last_requests = sum(self.requests.values()) - before
         t1 = time.monotonic()
-        samples, edits = self.state.update(snap, now_ms)
+        with gcpause.paused():  # ~5 samples per group-partition, all acyclic (see core.gcpause)
+            samples, edits = self.state.update(snap, now_ms)
         self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (time.monotonic() - t1) * 1000}
         name = self.cfg.name
         return Cycle(samples, store=lambda conn: kstore.apply_timelag_edits(conn, name, edits))

@@ -13,6 +13,7 @@ import math
 import sqlite3
 from typing import Iterable, Mapping
 
+from core import gcpause
 from core.names import LABEL_RE, METRIC_RE, RESERVED_LABELS, safe_label_value
 from core.rejects import Rejects
 from store import rollups
@@ -36,7 +37,12 @@ SEALED_UNTIL_KEY = "sealed_until_ms"  # store.seal: samples older than this are 
 # touches a few pages per series whatever it carries, so longer spans mean fewer page writes per
 # sample (2,000 series x 15 s on a 24 h store, measured: 5 min 60k/s, 15 min 115k-130k samples/s).
 FLUSH_MS = 15 * 60_000
-FLUSH_ROWS = 200_000
+# The row bound matters when one cycle is large: a Kafka cycle at 50,000 group-partitions writes ~255,000
+# samples, so a bound below that flushed every cycle, and each flush UPSERTs one rollup row per series and
+# tier whether it carries one sample or four. Flushing every ~4 such cycles, measured (255,000-sample
+# cycles, SQLite): 1.5-1.8 -> 0.85-1.05 CPU-s of flush per cycle; the staged rows stay readable (queries
+# look them up by (ts, series)), the flush that moves 1M rows holds the write lock ~3-4 s.
+FLUSH_ROWS = 1_000_000
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -127,6 +133,10 @@ class SampleWriter:
 
     def write(self, samples: Iterable[Sample]) -> int:
         """Store a batch in one transaction; returns the number of samples accepted."""
+        with gcpause.paused():  # a row tuple and a key tuple per sample, all acyclic (see core.gcpause)
+            return self._write(samples)
+
+    def _write(self, samples: Iterable[Sample]) -> int:
         ids = self._ids
         keys: list[tuple] = []
         rows: list[tuple] = []
