@@ -103,7 +103,7 @@ class KafkaCollector:
         self.record_times = RecordTimes()  # exact time lag: record timestamps read so far
         self.requests: Counter[str] = Counter()  # protocol requests by type, since start
         self.last_requests = 0  # requests of the last cycle
-        self.last_timings_ms: dict[str, float] = {}  # fetch / derive of the last cycle
+        self.last_timings_ms: dict[str, float] = {}  # fetch / derive of the last cycle, wall and CPU (process)
         self._admin: AdminClient | None = None
 
     def redact(self, text: str) -> str:
@@ -126,15 +126,16 @@ class KafkaCollector:
 
     def collect(self, now_ms: int) -> Cycle:
         """Query the cluster and derive every series; raises when the cluster cannot be read."""
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         admin = self._client()
         before = sum(self.requests.values())
         snap = self._fetch(admin)
         snap.requests = self.last_requests = sum(self.requests.values()) - before
-        t1 = time.monotonic()
+        t1, c1 = time.monotonic(), time.process_time()
         with gcpause.paused():  # ~5 samples per group-partition, all acyclic (see core.gcpause)
             samples, edits = self.state.update(snap, now_ms)
-        self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (time.monotonic() - t1) * 1000}
+        self.last_timings_ms = {"fetch": (t1 - t0) * 1000, "derive": (time.monotonic() - t1) * 1000,
+                                "fetch CPU": (c1 - c0) * 1000, "derive CPU": (time.process_time() - c1) * 1000}
         name = self.cfg.name
         return Cycle(samples, store=lambda conn: kstore.apply_timelag_edits(conn, name, edits))
 
