@@ -176,7 +176,8 @@ class SampleWriter:
         """(keys, rows, lo, hi, any id missing) of a batch in which every sample is well formed (int ts,
         finite float value, hashable labels), computed a column at a time; None when any sample needs
         the per-sample checks of :meth:`_rows` (which then gives the same answer, or its errors).
-        Measured on 2,000-sample batches: ~1.6x fewer CPU-seconds than the per-sample loop."""
+        Measured on 2,000-sample batches: 1.0-1.3x fewer CPU-seconds than the per-sample loop (the SQL is
+        most of a write: ~80 % of its CPU)."""
         try:
             metrics, labels, tss, vals = zip(*samples)
             if set(map(type, tss)) != {int} or set(map(type, vals)) != {float} or not math.isfinite(sum(vals)):
