@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import verdict
 from store import db, queries
 from store.seal import seal_due
 from store.types import Sample
@@ -250,6 +251,8 @@ def main(argv: list[str]) -> int:
         print(f"{'ingest (samples/s)':38} {res['sqlite']['rate']:12,.0f} {res['postgresql']['rate']:12,.0f}")
         print(f"{'ingest, 200-sample batches (samples/s)':38} {res['sqlite']['small']:12,.0f} "
               f"{res['postgresql']['small']:12,.0f}")
+        verdict.report("store ingest (PostgreSQL)", res["postgresql"]["rate"], 150_000, "samples/s",
+                       higher_is_better=True)
         for b in res:
             res[b]["bps"] = res[b]["bytes"] / res[b]["n"]
             res[b]["growth"] = (res[b]["bytes"] - res[b]["empty"]) / res[b]["n"]

@@ -43,14 +43,14 @@ def read(conn: Connection, limit: int = 200, action_prefix: str = "") -> pd.Data
     return df
 
 
-def find(conn: sqlite3.Connection, action: str, target: str, limit: int = 200) -> list[dict]:
+def find(conn: Connection, action: str, target: str, limit: int = 200) -> list[dict]:
     """The newest ``limit`` entries of exactly ``action`` on ``target``, newest first (detail parsed)."""
     rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM audit_log WHERE action = ? AND target = ? "
                         "ORDER BY id DESC LIMIT ?", (action, target, limit)).fetchall()
     return [{**dict(zip(COLUMNS, r)), "detail": json.loads(r[5])} for r in rows]
 
 
-def set_outcome(conn: sqlite3.Connection, entry_id: int, outcome: str, detail: dict) -> None:
+def set_outcome(conn: Connection, entry_id: int, outcome: str, detail: dict) -> None:
     """Settle an entry written before a multi-step action ran (skip-to-DLQ writes ``copying`` first: its
     row is the crash-safety record a re-run resumes from) with its outcome and final detail."""
     if not isinstance(outcome, str) or not outcome:

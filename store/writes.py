@@ -13,6 +13,7 @@ import math
 import sqlite3
 from typing import Iterable, Mapping
 
+from core import gcpause
 from core.names import LABEL_RE, METRIC_RE, RESERVED_LABELS, safe_label_value
 from core.rejects import Rejects
 from store import rollups
@@ -36,7 +37,12 @@ SEALED_UNTIL_KEY = "sealed_until_ms"  # store.seal: samples older than this are 
 # touches a few pages per series whatever it carries, so longer spans mean fewer page writes per
 # sample (2,000 series x 15 s on a 24 h store, measured: 5 min 60k/s, 15 min 115k-130k samples/s).
 FLUSH_MS = 15 * 60_000
-FLUSH_ROWS = 200_000
+# The row bound matters when one cycle is large: a Kafka cycle at 50,000 group-partitions writes ~255,000
+# samples, so a bound below that flushed every cycle, and each flush UPSERTs one rollup row per series and
+# tier whether it carries one sample or four. Flushing every ~4 such cycles, measured (255,000-sample
+# cycles, SQLite): 1.5-1.8 -> 0.85-1.05 CPU-s of flush per cycle; the staged rows stay readable (queries
+# look them up by (ts, series)), the flush that moves 1M rows holds the write lock ~3-4 s.
+FLUSH_ROWS = 1_000_000
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -127,27 +133,13 @@ class SampleWriter:
 
     def write(self, samples: Iterable[Sample]) -> int:
         """Store a batch in one transaction; returns the number of samples accepted."""
-        ids = self._ids
-        keys: list[tuple] = []
-        rows: list[tuple] = []
-        lo, hi = math.inf, -math.inf
-        for s in samples:  # the hot loop: one key tuple and one row tuple per sample
-            ts, v = s.ts_ms, s.value
-            if type(ts) is not int or type(v) is not float or v - v != 0.0:
-                ts, v = _checked(s)
-            if ts < lo:
-                lo = ts
-            if ts > hi:
-                hi = ts
-            labels = s.labels
-            key = (s.metric, *labels, *labels.values())
-            try:
-                sid = ids.get(key)
-            except TypeError:  # an unhashable label value: this series is skipped, the batch goes on
-                self._reject("bad_series", f"{s.metric!r}: a label value is not a str", ts)
-                continue
-            keys.append(key)
-            rows.append((sid, ts, v))
+        with gcpause.paused():  # a row tuple and a key tuple per sample, all acyclic (see core.gcpause)
+            return self._write(samples)
+
+    def _write(self, samples: Iterable[Sample]) -> int:
+        samples = samples if isinstance(samples, list) else list(samples)
+        batch = self._columns(samples) or self._rows(samples)
+        keys, rows, lo, hi, missing = batch
         if not rows:
             self._flush_rejects(hi)
             return 0
@@ -159,7 +151,7 @@ class SampleWriter:
             if stale:
                 self._ids.clear()
                 self._gc_generation = meta.get(GC_KEY, 0)
-            if stale or any(r[0] is None for r in rows):
+            if stale or missing:
                 fresh = self._resolve(dict.fromkeys(k for k, r in zip(keys, rows) if stale or r[0] is None), hi)
                 rows = [(fresh.get(k, r[0]), r[1], r[2]) for k, r in zip(keys, rows)]
                 rows = [r for r in rows if r[0] is not None]  # series that could not be stored: skipped
@@ -179,6 +171,48 @@ class SampleWriter:
             self._ids.update((k, v) for k, v in fresh.items() if v is not None)
         self._flush_rejects(hi)
         return accepted
+
+    def _columns(self, samples: list) -> tuple[list, list, float, float, bool] | None:
+        """(keys, rows, lo, hi, any id missing) of a batch in which every sample is well formed (int ts,
+        finite float value, hashable labels), computed a column at a time; None when any sample needs
+        the per-sample checks of :meth:`_rows` (which then gives the same answer, or its errors).
+        Measured on 2,000-sample batches: 1.0-1.3x fewer CPU-seconds than the per-sample loop (the SQL is
+        most of a write: ~80 % of its CPU)."""
+        try:
+            metrics, labels, tss, vals = zip(*samples)
+            if set(map(type, tss)) != {int} or set(map(type, vals)) != {float} or not math.isfinite(sum(vals)):
+                return None
+            keys = [(m, *lab, *lab.values()) for m, lab in zip(metrics, labels)]
+            sids = list(map(self._ids.get, keys))
+        except (TypeError, ValueError, AttributeError):  # empty, not 4-tuples, unhashable or odd labels
+            return None
+        return keys, list(zip(sids, tss, vals)), min(tss), max(tss), None in sids
+
+    def _rows(self, samples: list) -> tuple[list, list, float, float, bool]:
+        """(keys, rows, lo, hi, any id missing), sample by sample: converts int values, raises on a bad
+        timestamp or value, skips (and counts) a series with an unhashable label value."""
+        ids = self._ids
+        keys: list[tuple] = []
+        rows: list[tuple] = []
+        lo, hi = math.inf, -math.inf
+        for s in samples:
+            ts, v = s.ts_ms, s.value
+            if type(ts) is not int or type(v) is not float or v - v != 0.0:
+                ts, v = _checked(s)
+            if ts < lo:
+                lo = ts
+            if ts > hi:
+                hi = ts
+            labels = s.labels
+            key = (s.metric, *labels, *labels.values())
+            try:
+                sid = ids.get(key)
+            except TypeError:  # an unhashable label value: this series is skipped, the batch goes on
+                self._reject("bad_series", f"{s.metric!r}: a label value is not a str", ts)
+                continue
+            keys.append(key)
+            rows.append((sid, ts, v))
+        return keys, rows, lo, hi, any(r[0] is None for r in rows)
 
     def _reject(self, reason: str, text: str, ts_ms: float) -> None:
         self.rejects.record("store", reason, text, int(ts_ms) if math.isfinite(ts_ms) else 0)
