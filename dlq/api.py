@@ -1,7 +1,8 @@
 """What the dashboard (and the CLI) use: DLQ list, browse, dry run, replay jobs, audit.
 
 Views call these and never import broker clients or write SQL; the broker I/O is in the
-executors (``dlq.kafka_io``, ``dlq.rabbit_io``), the SQL in ``store``.
+readers (``dlq.kafka_io``, ``dlq.rabbit_io``) and executors (``dlq.kafka_replay``, ``dlq.rabbit_replay``),
+the SQL in ``store``.
 """
 from __future__ import annotations
 

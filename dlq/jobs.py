@@ -49,7 +49,7 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
     """Run one claimed job; records its end state and audits it. Never raises for broker errors. When the store
     stops answering mid-job the job is left 'running' as this runner's and the error raised: the next poll
     claims it again (its own job) and resumes it from its ledger."""
-    from dlq import kafka_io, rabbit_io  # broker clients load only when a job runs
+    from dlq import kafka_replay, rabbit_io  # broker clients load only when a job runs
     from store.handle import unreachable_errors
 
     ctx = JobContext(conn=conn, job=job, settings=settings)
@@ -60,7 +60,7 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
         if (refused := read_only_refusal(settings, job["broker"], job["cluster"], "replay")) is not None:
             raise ReplayError(refused)
         if job["broker"] == "kafka":
-            state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
+            state = kafka_replay.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
         else:
             state = rabbit_io.run_replay(ctx, rabbit_cluster(settings, job["cluster"]))
     except unreachable_errors() as exc:  # not the job's fault: pause it, resume when the store is back
