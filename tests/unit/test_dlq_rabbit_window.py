@@ -138,3 +138,33 @@ def test_prefetch_grows_with_the_copies_held_and_stops_at_the_amqp_limit():
         assert w.first_held == 1
     assert w.prefetch == MAX_PREFETCH and restarts >= 1
     assert not w.hold(10 ** 6, more_coming=True)  # at the limit: never asked to restart again
+
+
+def test_properties_encoded_once_are_the_same_bytes_and_each_caller_gets_a_copy():
+    import pika
+
+    from dlq.rabbit_replay import _OnceEncoded
+
+    p = pika.BasicProperties(message_id="7", delivery_mode=2, headers={"a": "b", "n": 1, "t": {"x": [1, "y"]}})
+    once = _OnceEncoded.of(p)
+    first = once.encode()
+    first.insert(0, b"frame header")  # what pika's header frame does to the list it gets
+    assert b"".join(once.encode()) == b"".join(p.encode())
+    assert (once.message_id, once.headers) == ("7", p.headers)
+
+
+@pytest.mark.parametrize("target, headers, problem", [
+    (QUEUE, {"x-first-death-queue": "orders"}, None),
+    (QUEUE, {"huge": 2 ** 70}, "error: int too large"),  # pika cannot write it at all
+    (QUEUE, {"when": __import__("datetime").datetime(2026, 1, 1, 12, 0, 0, 500_000)},
+     "header 'when' would not be republished as read"),  # AMQP timestamps are whole seconds
+    (Target("rabbitmq", "explicit", exchange="", routing_key="q" * 256), {}, "ShortStringTooLong"),
+])
+def test_encoding_problem_checks_the_message_headers_and_the_publish(target, headers, problem):
+    import pika
+
+    from dlq.rabbit_replay import _OnceEncoded, _encoding_problem
+
+    props = _OnceEncoded.of(pika.BasicProperties(headers={**headers, **plan.replay_headers({}, "r" * 32, 1, QUEUE)}))
+    got = _encoding_problem(target, props)
+    assert got is None if problem is None else (got or "").startswith(problem), got
