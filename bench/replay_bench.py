@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 import pika
 import requests
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench import verdict
 from config import Settings
@@ -59,6 +59,21 @@ def _replay(st: Settings, request: dict, profile: bool = False) -> tuple[float, 
         conn.close()
 
 
+def _wait_end(bootstrap: str, topic: str, n: int, timeout: float = 60.0) -> None:
+    """Wait until the broker reports all ``n`` records: a loaded noida was seen answering ListOffsets with
+    less than it had acknowledged, and a replay replays the range it finds at its start."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tp = TopicPartition(topic, 0)
+        deadline = time.monotonic() + timeout
+        while (end := c.end_offsets([tp])[tp]) < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic} reports {end} of the {n} records produced")
+            time.sleep(0.1)
+    finally:
+        c.close()
+
+
 def bench_kafka(kind: str, n: int, workdir: Path, profile: bool = False) -> float:
     broker = start_kafka(kind, data_dir=workdir / kind)
     try:
@@ -79,10 +94,20 @@ def bench_kafka(kind: str, n: int, workdir: Path, profile: bool = False) -> floa
                             ("kafka_dlt-exception-message", b"bench")], partition=0)
         p.flush()
         p.close()
+        _wait_end(broker.bootstrap, dlq, n)
         st = Settings.model_validate({"store": {"path": str(workdir / f"{kind}.db")},
                                       "kafka": {"clusters": [{"name": "k", "bootstrap_servers": [broker.bootstrap]}]}})
         secs, cpu, job = _replay(st, {"broker": "kafka", "cluster": "k", "dlq": dlq}, profile=profile)
-        assert job.get("replayed") == n, f"{kind}: replayed {job.get('replayed')} of {n}: {job.get('error')}"
+        if job.get("replayed") != n:
+            conn = st.store.handle.open_migrated()
+            try:
+                why = next((m.get("detail") for m in api.job_messages(conn, job["id"])
+                            if m.get("outcome") != "replayed"), None)
+            finally:
+                conn.close()
+            raise AssertionError(f"{kind}: replayed {job.get('replayed')} of {n} (total {job.get('total')}, failed "
+                                 f"{job.get('failed')}, skipped {job.get('skipped')}, state {job.get('state')}): "
+                                 f"{job.get('error') or why}")
         rate = n / secs
         print(f"kafka/{kind:<6} eventdeck replay  {n} msgs in {secs:6.2f} s = {rate:8.0f} msgs/s, "
               f"client CPU {cpu / n * 1e6:.0f} us/msg", flush=True)
