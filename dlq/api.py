@@ -1,7 +1,8 @@
 """What the dashboard (and the CLI) use: DLQ list, browse, dry run, replay jobs, audit.
 
 Views call these and never import broker clients or write SQL; the broker I/O is in the
-executors (``dlq.kafka_io``, ``dlq.rabbit_io``), the SQL in ``store``.
+readers (``dlq.kafka_io``, ``dlq.rabbit_io``) and executors (``dlq.kafka_replay``, ``dlq.rabbit_replay``),
+the SQL in ``store``.
 """
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 from config import Settings
 from core.rejects import Rejects
-from dlq import plan
-from dlq.context import ReplayError, kafka_cluster, rabbit_cluster, target_policy
+from dlq import plan, registry
+from dlq.context import ReplayError, kafka_cluster, target_policy
 from store import audit as store_audit
 from store import dlq as store_dlq
 from store import rejects as store_rejects
@@ -71,11 +72,10 @@ def active_job(settings: Settings, broker: str, cluster: str, dlq: str) -> int |
 
 
 def _policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost: str) -> Any:
-    if broker not in ("kafka", "rabbitmq"):
-        raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
+    kind = registry.get(broker)  # ValueError naming the brokers for any other
     conn = _open_reader(settings)
     try:
-        return target_policy(settings, broker, cluster, dlq, vhost if broker == "rabbitmq" else None, conn)
+        return target_policy(settings, broker, cluster, dlq, vhost if kind.vhosts else None, conn)
     finally:
         if conn is not None:
             conn.close()
@@ -84,7 +84,9 @@ def _policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost: str)
 def browse_refusal(settings: Settings, broker: str, role: str) -> str | None:
     """Why a user of ``role`` may not browse DLQs of ``broker`` (None: they may). Kafka browse only reads;
     RabbitMQ browse requeues (see RABBIT_BROWSE_NOTE), so ``dlq.rabbit_browse_role`` decides."""
-    if broker == "rabbitmq" and settings.dlq.rabbit_browse_role == "operator" and role != "operator":
+    kind = registry.BROKERS.get(broker)
+    if kind is not None and kind.browse_requeues and settings.dlq.rabbit_browse_role == "operator" \
+            and role != "operator":
         return ("browsing RabbitMQ DLQs needs the operator role (dlq.rabbit_browse_role): " + RABBIT_BROWSE_NOTE)
     return None
 
@@ -110,16 +112,11 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
     preview = cfg.payload_preview_bytes
     bounds = {"max_messages": cfg.scan_max_messages, "max_bytes": cfg.scan_max_bytes}
     policy = _policy(settings, broker, cluster, dlq, filters.get("vhost") or "/")
-    if broker == "kafka":
-        from dlq import kafka_io
-
-        return kafka_io.browse(kafka_cluster(settings, cluster), dlq, page, page_size, preview, policy=policy,
-                               **bounds, **filters)
-    if broker == "rabbitmq":
-        from dlq import rabbit_io
-
-        if filters.get("field"):
-            raise ValueError("field: decoded-field filters are for Kafka DLQs of a cluster with a schema_registry")
+    kind = registry.get(broker)
+    if filters.get("field") and not kind.schema_filters:
+        raise ValueError("field: decoded-field filters are for Kafka DLQs of a cluster with a schema_registry")
+    ccfg = kind.cluster(settings, cluster)
+    if kind.browse_requeues:
         try:
             job_id = active_job(settings, broker, cluster, dlq)
         except StoreUnreachable as exc:  # fail closed: a replay may be running
@@ -127,9 +124,7 @@ def browse(settings: Settings, broker: str, cluster: str, dlq: str, page: int = 
         if job_id is not None:
             raise BrowseRefused(f"replay job {job_id} is queued or running on {dlq}; browsing would take its "
                                 f"messages away from it (get and requeue) — wait until it ends")
-        return rabbit_io.browse(rabbit_cluster(settings, cluster), dlq, page, page_size, preview, policy=policy,
-                                **bounds, **filters)
-    raise ValueError(f"broker: must be 'kafka' or 'rabbitmq', got {broker!r}")
+    return kind.browse(ccfg, dlq, page, page_size, preview, policy=policy, **bounds, **filters)
 
 
 def check_schema_edit(settings: Settings, cluster: str, dlq: str, coord: str, edited_json: str) -> str | None:
@@ -163,29 +158,21 @@ def dry_run_report(settings: Settings, request: dict[str, Any], limit: int = 10_
     req = plan.validate_request(request, settings.dlq.default_rate_per_s, settings.dlq.default_rabbit_mode)
     cfg = settings.dlq
     max_count = plan.loop_limit(req["dlq"], cfg)
-    parking_name = req["dlq"] + cfg.parking_suffix
+    kind = registry.get(req["broker"])
+    parking = kind.parking(req["dlq"] + cfg.parking_suffix)
     from dlq import targets
 
     conn = _open_reader(settings)
     try:
         policy = target_policy(settings, req["broker"], req["cluster"], req["dlq"],
-                               req["vhost"] if req["broker"] == "rabbitmq" else None, conn)
-        if req["broker"] == "kafka":
-            from dlq import kafka_io
-
-            scan = kafka_io.dry_run_targets(kafka_cluster(settings, req["cluster"]), req, cfg.scan_max_messages,
-                                            policy=policy, max_bytes=cfg.scan_max_bytes)
-            parking = targets.Target("kafka", "parking", topic=parking_name)
-        else:
-            from dlq import rabbit_io
-
-            job_id = store_dlq.active_job(conn, "rabbitmq", req["cluster"], req["dlq"]) if conn is not None else None
+                               req["vhost"] if kind.vhosts else None, conn)
+        ccfg = kind.cluster(settings, req["cluster"])
+        if kind.browse_requeues:
+            job_id = store_dlq.active_job(conn, req["broker"], req["cluster"], req["dlq"]) if conn is not None else None
             if job_id is not None:  # a dry run peeks (get, requeue) like a browse
                 raise BrowseRefused(f"replay job {job_id} is queued or running on {req['dlq']}; a dry run would "
                                     f"take its messages away from it (get and requeue) — wait until it ends")
-            scan = rabbit_io.dry_run_targets(rabbit_cluster(settings, req["cluster"]), req, cfg.scan_max_messages,
-                                             policy=policy, max_bytes=cfg.scan_max_bytes)
-            parking = targets.Target("rabbitmq", "parking", exchange="", routing_key=parking_name)
+        scan = kind.dry_run(ccfg, req, cfg.scan_max_messages, policy=policy, max_bytes=cfg.scan_max_bytes)
         chosen = [(m, t) for m, t in scan.items if plan.selected(req["selection"], m)]
         ledger = store_dlq.ledger(conn, req["broker"], req["cluster"], req["dlq"], [m.coord for m, _ in chosen]) \
             if conn is not None else {}
@@ -208,8 +195,8 @@ def dry_run_report(settings: Settings, request: dict[str, Any], limit: int = 10_
                          "target": item.target.describe() if item.target else None, "reason": item.reason,
                          "key": None if m.key is None else m.key.decode("utf-8", errors="replace"),
                          "timestamp_ms": m.ts_ms,
-                         **({"dropped_headers": ", ".join(rabbit_io.not_republished(m)) or None}
-                            if req["broker"] == "rabbitmq" else {})})
+                         **({"dropped_headers": ", ".join(kind.dropped_headers(m)) or None}
+                            if kind.dropped_headers is not None else {})})
     return {"rows": rows, "selected": len(chosen), "looked": scan.looked, "total": scan.total,
             "read_bytes": scan.read_bytes, "stopped": scan.stopped, "pin": scan.pin,
             "by_destination": [{"action": a, "destination": d, "messages": n}

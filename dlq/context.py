@@ -12,7 +12,7 @@ from core.rejects import Rejects
 from config.kafka import KafkaClusterConfig
 from config.rabbitmq import RabbitClusterConfig
 from core.clock import Clock, now_ms as wall_now_ms
-from dlq import edit, plan
+from dlq import edit, plan, registry
 from dlq.headers import HeaderError
 from dlq.policy import TargetPolicy, linked_sources
 from dlq.targets import NoTarget, Target
@@ -31,18 +31,12 @@ class ReplayError(RuntimeError):
 
 def kafka_cluster(settings: Settings, name: str) -> KafkaClusterConfig:
     """The configured Kafka cluster ``name``; ReplayError naming it and the key when absent."""
-    for c in settings.kafka.clusters:
-        if c.name == name:
-            return c
-    raise ReplayError(f"kafka cluster {name!r} is not in the configuration (kafka.clusters)")
+    return registry.KAFKA.cluster(settings, name)
 
 
 def rabbit_cluster(settings: Settings, name: str) -> RabbitClusterConfig:
     """The configured RabbitMQ cluster ``name``; ReplayError naming it and the key when absent."""
-    for c in settings.rabbitmq.clusters:
-        if c.name == name:
-            return c
-    raise ReplayError(f"rabbitmq cluster {name!r} is not in the configuration (rabbitmq.clusters)")
+    return registry.RABBITMQ.cluster(settings, name)
 
 
 def topology_sources(conn: sqlite3.Connection | None, broker: str, cluster: str, dlq: str,
@@ -63,22 +57,16 @@ def target_policy(settings: Settings, broker: str, cluster: str, dlq: str, vhost
     (``<dlq><parking_suffix>``) has the sources of its DLQ: a replay from it goes back where they came from."""
     suffix = settings.dlq.parking_suffix
     names = [dlq] + ([dlq[:-len(suffix)]] if dlq.endswith(suffix) and len(dlq) > len(suffix) else [])
-    if broker == "kafka":
-        kcfg = kafka_cluster(settings, cluster)
-        patterns = kcfg.dlq_patterns
-        mapped = [t.source_topic for n, t in kcfg.dlq_map.items() if n in names]
-    else:
-        rcfg = rabbit_cluster(settings, cluster)
-        patterns = rcfg.dlq_patterns
-        mapped = [t.source_queue for n, t in rcfg.dlq_map.items() if n in names and t.vhost == (vhost or "/")]
+    kind = registry.get(broker)
+    ccfg = kind.cluster(settings, cluster)
+    patterns, mapped = kind.policy_sources(ccfg, names, vhost)
     linked: frozenset[str] = frozenset()
     known = False  # does the stored topology know the DLQ (the collector linked sources to it)?
     for name in names:
         found = topology_sources(conn, broker, cluster, name, vhost)
         known = known or bool(found)
         linked |= linked_sources(name, patterns, mapped, found)
-    live = None if broker == "kafka" or known or conn is None else \
-        _live_check(rabbit_cluster(settings, cluster), vhost or "/", names)
+    live = None if not kind.live_sources or known or conn is None else _live_check(ccfg, vhost or "/", names)
     return TargetPolicy(dlq, cluster, linked, tuple(settings.dlq.allowed_targets.get(cluster, ())), live)
 
 
@@ -135,10 +123,7 @@ class JobContext:
         return plan.replay_id(self.job["broker"], self.job["cluster"], self.job["dlq"], coord)
 
     def parking(self) -> Target:
-        name = self.job["dlq"] + self.settings.dlq.parking_suffix
-        if self.job["broker"] == "kafka":
-            return Target("kafka", "parking", topic=name)
-        return Target("rabbitmq", "parking", exchange="", routing_key=name)
+        return registry.get(self.job["broker"]).parking(self.job["dlq"] + self.settings.dlq.parking_suffix)
 
     def decide(self, msg: plan.Message, rid: str, target: Target | NoTarget | HeaderError,
                ledger_state: str | None) -> plan.PlanItem:

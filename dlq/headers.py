@@ -310,8 +310,9 @@ def display(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> di
     return {_clip(_text(k), MAX_NAME): _display_value(k, v) for k, v in pairs}
 
 
-def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Decoded:
-    """Decode one message's headers (Kafka list of pairs or RabbitMQ dict). Raises HeaderError only."""
+def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None, *, shown: bool = True) -> Decoded:
+    """Decode one message's headers (Kafka list of pairs or RabbitMQ dict). Raises HeaderError only.
+    ``shown=False`` leaves ``display`` empty (a replay never shows it, and it is a fifth of its decode)."""
     pairs = _pairs(headers)
     h: dict[Any, Any] = {}
     for k, v in pairs:  # the last value of a repeated Kafka header wins, as Spring reads it
@@ -360,7 +361,7 @@ def decode(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> Dec
     return Decoded(origins=tuple(origins), reason=reason,
                    exception_class=exc_class or None, exception_message=exc_msg or None,
                    stacktrace=stack or None, deaths=deaths,
-                   replay_id=rid or None, replay_count=count, display=display(pairs))
+                   replay_id=rid or None, replay_count=count, display=display(pairs) if shown else {})
 
 
 def plain_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -368,10 +369,11 @@ def plain_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
     return {_text(k): _plain(v) for k, v in (headers or {}).items()}
 
 
-def decode_lenient(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None) -> tuple[Decoded, HeaderError | None]:
+def decode_lenient(headers: Iterable[tuple[str, Any]] | Mapping[str, Any] | None, *, shown: bool = True
+                   ) -> tuple[Decoded, HeaderError | None]:
     """Like :func:`decode`, but a malformed header set still yields its display and the error apart,
     so browsing shows the message and replay can refuse it naming the header."""
     try:
-        return decode(headers), None
+        return decode(headers, shown=shown), None
     except HeaderError as exc:
         return Decoded(display=display(headers)), exc

@@ -14,7 +14,7 @@ from pika.exceptions import AMQPError
 
 from config import Settings
 from core.clock import now_ms
-from dlq.context import JobContext, ReplayError, kafka_cluster, rabbit_cluster
+from dlq.context import JobContext, ReplayError
 from runner.jobs import JobSpec
 from store import audit
 from store import dlq as store_dlq
@@ -49,7 +49,7 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
     """Run one claimed job; records its end state and audits it. Never raises for broker errors. When the store
     stops answering mid-job the job is left 'running' as this runner's and the error raised: the next poll
     claims it again (its own job) and resumes it from its ledger."""
-    from dlq import kafka_io, rabbit_io  # broker clients load only when a job runs
+    from dlq import registry  # broker clients load only when a job runs
     from store.handle import unreachable_errors
 
     ctx = JobContext(conn=conn, job=job, settings=settings)
@@ -59,10 +59,8 @@ def execute(conn: Connection, settings: Settings, job: dict[str, Any]) -> str:
 
         if (refused := read_only_refusal(settings, job["broker"], job["cluster"], "replay")) is not None:
             raise ReplayError(refused)
-        if job["broker"] == "kafka":
-            state = kafka_io.run_replay(ctx, kafka_cluster(settings, job["cluster"]))
-        else:
-            state = rabbit_io.run_replay(ctx, rabbit_cluster(settings, job["cluster"]))
+        kind = registry.get(job["broker"])
+        state = kind.run_replay(ctx, kind.cluster(settings, job["cluster"]))
     except unreachable_errors() as exc:  # not the job's fault: pause it, resume when the store is back
         log.warning("replay job %s paused: the store is unreachable (%s); it resumes when the store answers",
                     job["id"], exc)

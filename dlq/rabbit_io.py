@@ -69,11 +69,14 @@ def depth(conn: pika.BlockingConnection, queue: str) -> int:
             ch.close()
 
 
-def to_message(body: bytes, props: pika.BasicProperties, tag: int) -> tuple[plan.Message, hdr.HeaderError | None]:
+def to_message(body: bytes, props: pika.BasicProperties, tag: int, *, shown: bool = True
+               ) -> tuple[plan.Message, hdr.HeaderError | None]:
+    """A delivery as a plan.Message, with the header error (if any) kept apart; ``shown=False`` (replay)
+    skips the headers' display text."""
     headers = dict(props.headers or {})
     plain = hdr.plain_headers(headers)
     properties = {k: getattr(props, k) for k in _PROPS if getattr(props, k) is not None}
-    decoded, err = hdr.decode_lenient(headers)
+    decoded, err = hdr.decode_lenient(headers, shown=shown)
     ts = props.timestamp * 1000 if isinstance(props.timestamp, int) else None
     if ts is None and decoded.deaths and decoded.deaths[0].time_ms is not None:
         ts = decoded.deaths[0].time_ms

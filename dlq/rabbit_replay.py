@@ -19,10 +19,10 @@ cancel stops publishing at once and the job ends once the window has settled.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import struct
-from collections import OrderedDict, deque
-from dataclasses import dataclass
+from collections import deque
 from typing import Any, Callable
 
 import pika
@@ -34,12 +34,12 @@ from config.rabbitmq import RabbitClusterConfig
 from dlq import headers as hdr
 from dlq import plan, targets
 from dlq.context import JobContext, ReplayError, outcome
+from dlq.rabbit_window import Flight, Window
 
 log = logging.getLogger("eventdeck.dlq.rabbit_replay")
 
 TICK_S = 0.25  # heartbeat, cancel check and idle check
 IDLE_S = 3.0  # no delivery this long with nothing in flight: the queue has no more for us
-MAX_PREFETCH = 65_535  # basic.qos prefetch-count is 16 bits
 
 
 class _CorkedConnection(pika.SelectConnection):
@@ -73,16 +73,6 @@ class _CorkedConnection(pika.SelectConnection):
                 super()._adapter_emit_data(bytes(data))
 
 
-@dataclass
-class _Flight:
-    item: plan.PlanItem
-    tag: int  # DLQ delivery tag
-    target: targets.Target
-    body: bytes
-    props: pika.BasicProperties
-    problem: str | None = None
-
-
 class WindowedReplay:
     """One run of a job: consume, publish, settle; driven by a SelectConnection's ioloop.
 
@@ -105,21 +95,14 @@ class WindowedReplay:
         self.pub: Any = None
         self.pub_ready = False
         self.ctag: str | None = None
-        self.prefetch = min(MAX_PREFETCH, 2 * self.window)
-        self.held_on_consumer = 0
+        self.win = Window(self.window)  # the publish window and the DLQ copies (pure bookkeeping)
         self.received = 0  # deliveries handled (at most the depth at start)
         self.incoming: list[tuple[int, Any, bytes]] = []
-        self.ready: deque[_Flight] = deque()
-        self.inflight: OrderedDict[int, _Flight] = OrderedDict()  # publish seq -> flight
-        self.by_rid: dict[str, deque[int]] = {}
-        self.confirmed: list[_Flight] = []
+        self.ready: deque[Flight] = deque()
         self.settled: list[dict[str, Any]] = []  # outcomes of messages not published (skip, error)
         self.pending_rids: set[str] = set()
-        self.open_tags: OrderedDict[int, None] = OrderedDict()  # unacked copies we may still ack
-        self.first_held: int | None = None  # smallest tag of a copy that stays in the DLQ
         self.exchanges: dict[str, str | None] = {}  # name -> None (exists) or the refusal
         self.parking_ok: set[str] = set()
-        self.seq = 0
         self.last_delivery = ctx.clock()
         self.stopping = False
         self.error: BaseException | None = None
@@ -200,9 +183,9 @@ class WindowedReplay:
         """(Re)start the consumer with room for the window beyond the copies held (a copy that stays
         in the DLQ keeps its prefetch slot until the job ends)."""
         old = self.ctag
-        self.src.basic_qos(prefetch_count=self.prefetch)
+        self.src.basic_qos(prefetch_count=self.win.prefetch)
         self.ctag = self.src.basic_consume(self.dlq, self._guard(self._on_message))
-        self.held_on_consumer = 0
+        self.win.consumer_restarted()
         if old is not None:
             self.src.basic_cancel(old)  # deliveries still on the way to it are requeued by pika
 
@@ -217,7 +200,8 @@ class WindowedReplay:
                                 callback=self._guard(confirmed))
 
         def confirmed(_frame: Any) -> None:
-            self.pub_ready, self.seq = True, 0
+            self.pub_ready = True
+            self.win.channel_opened()
             self._pump()
         self.conn.channel(on_open_callback=self._guard(opened))  # type: ignore[union-attr]
 
@@ -226,11 +210,7 @@ class WindowedReplay:
             return
         why = (f"{reason.reply_code} {reason.reply_text}" if isinstance(reason, ChannelClosedByBroker)
                else f"{type(reason).__name__} {reason}")
-        for f in self.inflight.values():  # their confirms will never come: unknown, so they stay
-            f.problem = f"publish to {f.target.describe()} refused: {why} (channel closed before the confirm)"
-            self.confirmed.append(f)
-        self.inflight.clear()
-        self.by_rid.clear()
+        self.win.channel_lost(why)  # their confirms will never come: unknown, so they stay
         self._schedule_flush()
         self._open_pub()
 
@@ -240,7 +220,7 @@ class WindowedReplay:
             return  # beyond the selection pinned at the start: left unacked, requeued at the end
         self.received += 1
         self.last_delivery = self.ctx.clock()
-        self.open_tags[method.delivery_tag] = None
+        self.win.delivered(method.delivery_tag)
         self.incoming.append((method.delivery_tag, props, body))
         if self.received == self.depth:
             self.src.basic_cancel(self.ctag)  # new arrivals wait for the next job
@@ -248,20 +228,15 @@ class WindowedReplay:
 
     def _hold(self, tag: int) -> None:
         """This copy stays in the DLQ (requeued when the job ends)."""
-        self.open_tags.pop(tag, None)
-        self.first_held = tag if self.first_held is None else min(self.first_held, tag)
-        self.held_on_consumer += 1
-        if self.prefetch < MAX_PREFETCH and self.prefetch - self.held_on_consumer <= self.window \
-                and self.received < self.depth:
-            self.prefetch = min(MAX_PREFETCH, self.prefetch + self.held_on_consumer + self.window)
-            self._consume()
+        if self.win.hold(tag, more_coming=self.received < self.depth):
+            self._consume()  # the copies held took up the prefetch: restart with the larger one
 
     def _plan_incoming(self) -> None:
         batch, self.incoming = self.incoming, []
         sel = self.ctx.req["selection"]
         msgs = []
         for tag, props, body in batch:
-            msg, err = self._to_message(body, props, tag)
+            msg, err = self._to_message(body, props, tag, shown=False)
             if plan.selected(sel, msg):
                 msgs.append((msg, err))
             else:
@@ -293,12 +268,12 @@ class WindowedReplay:
                 continue
             count = msg.decoded.replay_count + (1 if item.action == "replay" else 0)
             value, headers = self.ctx.edited(msg, item.action)  # an operator's edit of this one message, if any
-            props = self._properties(msg, plan.replay_headers(headers, rid, count, target))
+            props = _OnceEncoded.of(self._properties(msg, plan.replay_headers(headers, rid, count, target)))
             unencodable = _encoding_problem(target, props)
             if unencodable:
                 self._stays(item, msg, f"cannot be encoded for {target.describe()}: {unencodable}")
                 continue
-            self.ready.append(_Flight(item, msg.handle, target, value or b"", props))
+            self.ready.append(Flight(item, msg.handle, target, value or b"", props))
             self.pending_rids.add(rid)
         self._ack(acks)
 
@@ -340,7 +315,7 @@ class WindowedReplay:
     def _pump(self) -> None:
         self._pump_timer = None
         while self.ready and self.pub_ready and not self.stopping and not self.ctx.cancelled \
-                and len(self.inflight) + len(self.confirmed) < self.window:
+                and self.win.has_room():
             wait = self.ctx.wait_s()
             if wait > 0:
                 self._pump_timer = self.conn.ioloop.call_later(wait, self._guard(self._pump))  # type: ignore
@@ -348,39 +323,15 @@ class WindowedReplay:
             f = self.ready.popleft()
             self.pub.basic_publish(f.target.exchange or "", f.target.routing_key or "", f.body, f.props,
                                    mandatory=True)
-            self.seq += 1
-            self.inflight[self.seq] = f
-            self.by_rid.setdefault(f.item.replay_id, deque()).append(self.seq)
+            self.win.published(f)
 
     def _on_return(self, _ch: Any, _method: Any, props: Any, _body: bytes) -> None:
-        rid = (props.headers or {}).get(hdr.REPLAY_ID)
-        for s in self.by_rid.get(rid, ()):  # returns come in publish order, before their confirm
-            f = self.inflight.get(s)
-            if f is not None and f.problem is None:
-                t = f.target
-                what = f"queue {t.routing_key!r} does not exist" if t.exchange == "" else "no queue is bound for it"
-                f.problem = f"unroutable to {t.describe()}: {what} (returned by the broker)"
-                return
+        self.win.returned((props.headers or {}).get(hdr.REPLAY_ID))
 
     def _on_confirm(self, frame: Any) -> None:
         m = frame.method
-        nack = isinstance(m, Basic.Nack)
-        if m.multiple:
-            while self.inflight and next(iter(self.inflight)) <= m.delivery_tag:
-                self._confirmed(*self.inflight.popitem(last=False), nack)
-        elif (f := self.inflight.pop(m.delivery_tag, None)) is not None:
-            self._confirmed(m.delivery_tag, f, nack)
+        self.win.confirm(m.delivery_tag, bool(m.multiple), isinstance(m, Basic.Nack))
         self._schedule_flush()
-
-    def _confirmed(self, seq: int, f: _Flight, nack: bool) -> None:
-        seqs = self.by_rid.get(f.item.replay_id)
-        if seqs is not None:
-            seqs.remove(seq)
-            if not seqs:
-                del self.by_rid[f.item.replay_id]
-        if nack and f.problem is None:
-            f.problem = f"the broker nacked the publish to {f.target.describe()}"
-        self.confirmed.append(f)
 
     # --- settling ----------------------------------------------------------------------------
     def _schedule_flush(self) -> None:
@@ -394,7 +345,7 @@ class WindowedReplay:
         if self.incoming:
             self._plan_incoming()
         outs, acks = self.settled, []
-        for f in self.confirmed:
+        for f in self.win.take_confirmed():
             if f.problem:
                 outs.append(outcome(f.item, "failed", f"message {f.item.coord}: {f.problem}; it stays in {self.dlq}"))
                 self._hold(f.tag)
@@ -405,23 +356,18 @@ class WindowedReplay:
             self.ctx.record(outs)  # outcomes, ledger and one audit entry, in one transaction ...
             self._ack(acks)  # ... before the DLQ copies go
             self.pending_rids.difference_update(o["replay_id"] for o in outs)
-        self.settled, self.confirmed = [], []
+        self.settled = []
         self._beat()
         if self._pump_timer is None:
             self._pump()
         self._maybe_finish()
 
     def _ack(self, tags: list[int]) -> None:
-        if not tags:
-            return
-        multiple, singles = plan.ack_plan(self.open_tags, set(tags), self.first_held)
+        multiple, singles = self.win.acks(tags)
         if multiple is not None:
             self.src.basic_ack(multiple, multiple=True)
-            while self.open_tags and next(iter(self.open_tags)) <= multiple:
-                self.open_tags.popitem(last=False)
         for t in singles:
             self.src.basic_ack(t)
-            self.open_tags.pop(t, None)
 
     def _beat(self, force: bool = False) -> None:
         total = max(self.total, 0)
@@ -435,7 +381,7 @@ class WindowedReplay:
         self._beat()
         self.admin.process_data_events(time_limit=0)  # keeps the idle admin connection's heartbeats
         idle = self.ctx.clock() - self.last_delivery >= IDLE_S
-        if idle and self.received < self.depth and not self.ready and not self.inflight and not self.incoming:
+        if idle and self.received < self.depth and not self.ready and not self.win.inflight and not self.incoming:
             log.info("replay job %s: %s delivered %d of %d messages, then nothing for %.0f s: ending",
                      self.ctx.job["id"], self.dlq, self.received, self.depth, IDLE_S)
             self.received = self.depth
@@ -444,7 +390,7 @@ class WindowedReplay:
             self.conn.ioloop.call_later(TICK_S, self._guard(self._tick))  # type: ignore[union-attr]
 
     def _maybe_finish(self) -> None:
-        if self.stopping or self.inflight or self.confirmed or self.settled or self.incoming or self._flush_due:
+        if self.stopping or self.win.unsettled or self.settled or self.incoming or self._flush_due:
             return
         if not (self.ctx.cancelled or (self.received >= self.depth and not self.ready)):
             return
@@ -454,14 +400,48 @@ class WindowedReplay:
         self.conn.close()  # type: ignore[union-attr]  # closing the channels requeues every copy held
 
 
+class _OnceEncoded(pika.BasicProperties):
+    """Properties encoded once: the check before publishing (:func:`_encoding_problem`) and the publish's
+    header frame share the bytes (encoding them was a tenth of the replay's client CPU). pika's frame
+    inserts into the list it gets, so each caller gets its own copy."""
+
+    _pieces: list[bytes] | None = None
+
+    @classmethod
+    def of(cls, props: pika.BasicProperties) -> "_OnceEncoded":
+        out = cls()
+        out.__dict__.update(props.__dict__)
+        return out
+
+    def encode(self) -> list[bytes]:
+        if self._pieces is None:
+            self._pieces = super().encode()
+        return list(self._pieces)
+
+
+@functools.lru_cache(maxsize=1024)  # once per target, not per message
+def _publish_problem(exchange: str, routing_key: str) -> str | None:
+    """Why pika cannot write a basic.publish to ``exchange`` with ``routing_key`` (a name too long), or None."""
+    try:
+        Basic.Publish(exchange=exchange, routing_key=routing_key).encode()
+    except (ShortStringTooLong, ProtocolSyntaxError, struct.error, TypeError, ValueError, AssertionError,
+            OverflowError) as exc:
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return None
+
+
 def _encoding_problem(t: targets.Target, props: pika.BasicProperties) -> str | None:
     """Why pika cannot write this publish (a name too long; a header it reads but cannot write, such as
     a double from a Java client or an int beyond 64 bits), or None. Checked before anything goes out,
     so such a message fails alone and the channel stays intact."""
+    problem = _publish_problem(t.exchange or "", t.routing_key or "")
+    if problem:
+        return problem
     try:
-        Basic.Publish(exchange=t.exchange or "", routing_key=t.routing_key or "").encode()
         props.encode()
-        problem = amqp_fields.round_trip_problem(props.headers)
+        # Eventdeck's own headers (ASCII text, added last) always round-trip: only the message's are checked.
+        problem = amqp_fields.round_trip_problem({k: v for k, v in (props.headers or {}).items()
+                                                  if k not in hdr.EVENTDECK_HEADERS})
         if problem:
             return problem
     except (ShortStringTooLong, ProtocolSyntaxError, struct.error, TypeError, ValueError, AssertionError,

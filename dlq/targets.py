@@ -9,6 +9,7 @@ to the original exchange with the original routing key instead.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -46,13 +47,18 @@ class Target:
 
     def header(self) -> str:
         """The JSON written into ``eventdeck-replay-target``."""
-        if self.broker == "kafka":
-            d: dict[str, Any] = {"topic": self.topic, "partition": self.partition}
-        elif self.exchange == "":
-            d = {"queue": self.routing_key}
-        else:
-            d = {"exchange": self.exchange, "routing_key": self.routing_key}
-        return json.dumps(d, sort_keys=True)
+        return _header(self)
+
+
+@functools.lru_cache(maxsize=1024)  # a replay writes it into every message, mostly for a few targets
+def _header(t: Target) -> str:
+    if t.broker == "kafka":
+        d: dict[str, Any] = {"topic": t.topic, "partition": t.partition}
+    elif t.exchange == "":
+        d = {"queue": t.routing_key}
+    else:
+        d = {"exchange": t.exchange, "routing_key": t.routing_key}
+    return json.dumps(d, sort_keys=True)
 
 
 MAX_PARTITION = 2 ** 31 - 1

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dlq import api, kafka_io
+from dlq import api, kafka_io, kafka_replay
 from dlq.context import JobContext
 from dlq.jobs import execute, owner_id, run_pending
 from store import dlq as store_dlq
@@ -86,7 +86,7 @@ def test_non_utf8_replay_id_in_a_target_partition_does_not_stop_resume(kafka, tm
     consumer = kafka_io.open_consumer(st.kafka.clusters[0])
     try:
         from kafka import TopicPartition
-        found = kafka_io.scan_for_ids(consumer, {TopicPartition(target, 0): 0}, {"a" * 32, "b" * 32})
+        found = kafka_replay.scan_for_ids(consumer, {TopicPartition(target, 0): 0}, {"a" * 32, "b" * 32})
     finally:
         consumer.close()
     assert list(found) == ["a" * 32] and found["a" * 32].value == b"mine"
