@@ -135,3 +135,17 @@ def shoot(p, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     p.screenshot(path=str(path), full_page=True)
     return path
+
+
+def session_cookie(ctx, name: str = "eventdeck_session", timeout_s: float = 30.0) -> dict:
+    """The session cookie once the sign-in's handoff has installed it. "Signed in as" shows before the page
+    goes through the handoff route that sets the cookie (``serve.handoff``), so reading the cookies once right
+    after sign-in races that redirect on a loaded machine."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [c for c in ctx.cookies() if c["name"] == name]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {name} cookie {timeout_s:.0f} s after sign-in (the handoff never ran)")
+        time.sleep(0.2)

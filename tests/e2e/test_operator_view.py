@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
+from urllib.parse import urlencode
 
 import pika
 import pytest
@@ -312,6 +313,7 @@ def _state(store, rule: str, group: str, label: str = "group") -> str | None:
 
 # ---------------------------------------------------------------- the three pages, dark and light
 
+@pytest.mark.timeout(300)  # three pages; the first DLQ visit of a fresh dashboard imports the codecs and browses
 @pytest.mark.parametrize("scheme", ["dark", "light"])
 def test_overview_alerts_and_dlq_pages_dark_and_light(dashboard, browser, rabbit_dlq, scheme):
     """The Overview (needs attention first), the Alerts page with the rule editor's preview, and the DLQ page's
@@ -329,8 +331,10 @@ def test_overview_alerts_and_dlq_pages_dark_and_light(dashboard, browser, rabbit
         settle(p)
         shoot(p, f"alerts-rules-{scheme}")
         assert p.locator('[data-testid="stException"]').count() == 0
-        p.goto(f"{dashboard.url}/dlq?{links.DLQ}={links.dlq_label('rabbitmq', seed.RABBIT, '/', rabbit_dlq)}")
-        p.get_by_text(f"Messages in {rabbit_dlq}").wait_for(timeout=60_000)
+        p.goto(f"{dashboard.url}/dlq?{urlencode({links.DLQ: links.dlq_label('rabbitmq', seed.RABBIT, '/', rabbit_dlq)})}")
+        # the first DLQ visit: under a full suite's load the browse through the management API alone has
+        # taken tens of seconds (its 10 s timeouts were seen), on top of the page's first imports
+        p.get_by_text(f"Messages in {rabbit_dlq}").wait_for(timeout=150_000)
         settle(p)
         shoot(p, f"dlq-{scheme}")
         assert p.locator('[data-testid="stException"]').count() == 0

@@ -8,7 +8,7 @@ from store import audit
 from store.db import connect_reader
 from tests import seed
 from tests.conftest import _pg_schema
-from tests.e2e.conftest import serve, shoot
+from tests.e2e.conftest import serve, session_cookie, shoot
 
 USER = "otto"
 
@@ -29,7 +29,7 @@ def test_a_session_made_on_one_dashboard_is_valid_on_the_other(pg_database, tmp_
                 pa.get_by_role("button", name="Sign in").click()
                 pa.wait_for_url(f"{a.url}/", timeout=30_000)
                 pa.get_by_text("Signed in as").wait_for(timeout=30_000)
-                cookie = next(c for c in ctx.cookies() if c["name"] == "eventdeck_session")
+                cookie = session_cookie(ctx)
                 # B under another host name, so the browser would not send A's cookie by itself: hand it over
                 b_url = f"http://localhost:{urlsplit(b.url).port}"
                 ctx.add_cookies([{**{k: cookie[k] for k in ("name", "value", "path", "httpOnly", "sameSite")},

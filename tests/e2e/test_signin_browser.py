@@ -12,7 +12,7 @@ from store import audit
 from store.db import connect_reader
 from tests import seed
 from tests.conftest import STORE_BACKENDS
-from tests.e2e.conftest import shoot
+from tests.e2e.conftest import session_cookie, shoot
 from views import sessions
 
 USER = "otto"
@@ -23,14 +23,14 @@ def _sign_in(page, url: str) -> None:
     page.get_by_role("textbox", name="User").fill(USER)
     page.get_by_role("textbox", name="Password").fill(seed.USERS[USER][1])
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as").wait_for(timeout=30_000)
+    page.get_by_text("Signed in as").wait_for(timeout=30_000)
 
 
 def test_signed_in_user_stays_signed_in_across_reload_and_links(password_dashboard, page):
     _sign_in(page, password_dashboard.url)
     page.wait_for_url(f"{password_dashboard.url}/", timeout=30_000)  # back from the cookie handoff
     page.get_by_text("Signed in as").wait_for(timeout=30_000)
-    cookie = next(c for c in page.context.cookies() if c["name"] == "eventdeck_session")
+    cookie = session_cookie(page.context)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
     assert page.evaluate("document.cookie").find("eventdeck_session") < 0  # invisible to page scripts
     page.reload()
