@@ -49,10 +49,32 @@ def _guarded_browse(broker: str, cluster: str, name: str, vhost: str, page: int,
                   tuple((k, v) for k, v in filters.items() if v))
 
 
-def pick_dlq(dlqs: list[dict]) -> tuple[str, str, str, str, bool]:
+def linked_gone(dlqs: list[dict], gone: pd.DataFrame) -> dict | None:
+    """The DLQ a link names when it is not among the live ones but is gone (it left its cluster's latest
+    successful cycle): the picker offers it, so the link never silently opens another DLQ."""
+    wanted = st.query_params.get(links.DLQ)
+    if not wanted or any(_dlq_id(d) == wanted for d in dlqs):
+        return None
+    for row in gone.to_dict("records"):
+        d = {"broker": row["broker"], "cluster": row["cluster"], "dlq": row["dlq"],
+             "vhost": row.get("vhost") if isinstance(row.get("vhost"), str) else None}
+        if _dlq_id(d) == wanted:
+            return {**d, "messages": None, "ts_ms": int(row["last_seen_ms"]), "gone": True}
+    st.warning(f"The link names the DLQ {frames.md_escape(wanted)}, which no collector has reported: "
+               "showing another DLQ instead (pick it below).")
+    return None
+
+
+def pick_dlq(dlqs: list[dict], gone: pd.DataFrame) -> tuple[str, str, str, str, bool]:
     """The DLQ picker (and its parking-lot switch): broker, cluster, name to browse, vhost, parking."""
-    chosen = st.selectbox("DLQ", dlqs, key=links.DLQ, bind="query-params",
-                          format_func=lambda d: links.dlq_label(d["broker"], d["cluster"], d.get("vhost"), d["dlq"]))
+    linked = linked_gone(dlqs, gone)
+    chosen = st.selectbox("DLQ", dlqs + [linked] if linked else dlqs, key=links.DLQ, bind="query-params",
+                          format_func=_dlq_id)
+    if chosen.get("gone"):
+        st.warning(f"{frames.md_escape(_dlq_id(chosen))} is gone: it left its cluster's latest successful "
+                   f"collection cycle (last seen {common.fmt_ts(chosen['ts_ms'])}); its size is unknown. "
+                   "The broker is read as for any DLQ: if the queue or topic no longer exists, that is what "
+                   "the messages tab says.")
     vhost = chosen.get("vhost") if isinstance(chosen.get("vhost"), str) else "/"
     suffix = ctx.settings.dlq.parking_suffix
     parking = st.toggle(f"Parking lot ({frames.md_escape(chosen['dlq'] + suffix)}: messages replayed too often)",
@@ -242,9 +264,9 @@ if not dlqs:
 table = pd.DataFrame(dlqs)
 st.metric("Messages in DLQs", f"{int(table['messages'].sum()):,}")
 st.dataframe(table.drop(columns=["ts_ms"]).fillna("—"), hide_index=True, key="dlq_list")
-common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
+gone_dlqs = common.gone_section(ctx.conn, ["dlq_messages"], None, DLQ_INDEX, "DLQs", "dlq_gone")
 
-broker, cluster, name, vhost, parking = pick_dlq(dlqs)
+broker, cluster, name, vhost, parking = pick_dlq(dlqs, gone_dlqs)
 dlq_id = links.dlq_label(broker, cluster, vhost if broker == "rabbitmq" else None, name)
 tab_msgs, tab_search, tab_jobs, tab_audit = st.tabs(TABS, key=TAB_KEY, bind="query-params")
 

@@ -16,6 +16,8 @@ from views import ticks
 from tests.ui.conftest import table_with
 from views import frames
 from tests.ui.dlq_page_helpers import _label, _open, _select_rows
+from tests import seed
+from tests.gone_cycles import next_cycle_without
 
 
 def test_deep_link_opens_the_dlq_with_its_filter_and_time_range(seeded, rabbit_dlq):
@@ -29,6 +31,24 @@ def test_deep_link_opens_the_dlq_with_its_filter_and_time_range(seeded, rabbit_d
     # the same link with a filter that matches nothing shows that state, not the other messages
     at = _open(seeded, **{links.DLQ: _label(rabbit_dlq), links.DLQ_REASON: "no-such-reason"})
     assert any("nothing matches the filters" in i.value for i in at.info)
+
+
+def test_a_link_to_a_gone_dlq_opens_it_and_says_it_is_gone(seeded, rabbit_dlq):
+    """A DLQ that left its cluster's latest cycle is not in the live list; its link must still open it (and
+    say so), not silently the largest DLQ (seen in a browser run: Streamlit drops a bound value it does not
+    offer)."""
+    next_cycle_without(seeded.store, f"rabbitmq:{seed.RABBIT}", ("rabbitmq_", "dlq_"), {"dlq": rabbit_dlq})
+    at = _open(seeded, **{links.DLQ: _label(rabbit_dlq)})
+    assert not at.exception
+    assert at.selectbox(key=links.DLQ).value["dlq"] == rabbit_dlq
+    assert any(f"{frames.md_escape(_label(rabbit_dlq))} is gone" in w.value for w in at.warning)
+    assert any(f"Messages in {frames.md_escape(rabbit_dlq)}" in h.value for h in at.subheader)
+    assert len(table_with(at, "coord")) == 3  # the queue still exists: its messages are read from the broker
+    # a link to a DLQ nobody reported says so instead of pretending
+    at = _open(seeded, **{links.DLQ: _label("no-such-queue.dlq")})
+    assert not at.exception
+    assert any("which no collector has reported" in w.value for w in at.warning)
+    assert at.selectbox(key=links.DLQ).value["dlq"] != "no-such-queue.dlq"
 
 
 def test_selected_rows_are_exactly_what_the_confirmation_lists(seeded, rabbit_dlq):
