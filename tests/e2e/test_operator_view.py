@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import pika
 import pytest
+from playwright.sync_api import expect
 
 from alerts import api as alerts_api
 from alerts.evaluator import Options, evaluate
@@ -143,9 +144,12 @@ def _grid(page):
 
 
 def _tick(page, row: int) -> None:
+    """Tick or untick a row and wait until the replay button's label follows (under a loaded machine the
+    rerun after the click can take longer than a fixed pause)."""
+    before = _replay_button(page).inner_text()
     box = _grid(page).bounding_box()
     page.mouse.click(box["x"] + 18, box["y"] + ROW_H * (row + 1) + ROW_H / 2)
-    page.wait_for_timeout(300)
+    expect(_replay_button(page)).not_to_have_text(before, timeout=30_000)
     settle(page)
 
 
