@@ -104,6 +104,39 @@ def read_states(conn: sqlite3.Connection, rule: str | None = None, states: Itera
     return _rows(conn.execute(sql + " ORDER BY rule, group_key", args), shared_labels)
 
 
+# What one evaluation's decision reads of a stored state row (alerts.decide): not its summary, time of
+# update or inhibitions, which it writes anew.
+_DECIDE_COLS = ("rule", "group_key", "labels", "severity", "state", "active_since_ms", "fired_at_ms",
+                "last_notified_ms", "resolved_at_ms", "nodata_since_ms", "value", "silenced_by", "identity",
+                "clear_since_ms")
+
+
+def read_states_by_rule(conn: sqlite3.Connection, rules: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{rule: {group key: row}}`` for the given rules in one read, each row with the columns a decision reads
+    (``_DECIDE_COLS``); rows with the same labels share one decoded mapping (read only)."""
+    rules = list(dict.fromkeys(rules))
+    out: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in rules}
+    if not rules:
+        return out
+    rows = conn.execute(f"SELECT {', '.join(_DECIDE_COLS)} FROM alert_state WHERE rule IN "
+                        f"({','.join('?' * len(rules))}) ORDER BY rule, group_key", rules).fetchall()
+    cache = _LABELS_DECODED
+    if len(cache) > _LABELS_JSON_MAX:
+        cache.clear()
+    loads = json.loads
+    cols = _DECIDE_COLS
+    for row in rows:
+        d = dict(zip(cols, row))
+        text = d["labels"]
+        if text is not None:
+            got = cache.get(text)
+            d["labels"] = got if got is not None else cache.setdefault(text, loads(text))
+        if d["silenced_by"] is not None:
+            d["silenced_by"] = loads(d["silenced_by"])
+        out[d["rule"]][d["group_key"]] = d
+    return out
+
+
 # Upsert of a whole state row (the same statement on SQLite and PostgreSQL).
 _STATE_UPSERT = (f"INSERT INTO alert_state({', '.join(_STATE_COLS)}) VALUES ({','.join('?' * len(_STATE_COLS))}) "
                  "ON CONFLICT (rule, group_key) DO UPDATE SET "
