@@ -141,7 +141,7 @@ def metric_points(conn: sqlite3.Connection, metric: str) -> MetricPoints:
 def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: int) -> PointSet:
     """What ``rule`` compares: the latest points, or each current series' ``range_function`` over the last
     ``range_s`` (a series with no value over the window is left out: no data)."""
-    if rule.range_function == "last":
+    if rule.range_function == "last" or not mp.current:  # no current series: nothing over any window either
         return mp.latest
     key = (rule.range_function, rule.range_s)
     if key not in mp.windows:

@@ -42,8 +42,10 @@ class Inhibition:
         self.inhibit_rules = list(inhibit_rules)
         self.by_name: dict[str, Rule] = {r.name: r for r in rules}
         self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
-        # possible sources' firing alerts, {rule: {group key: (labels, value)}}: read once, then planned()
-        self._firing_by_rule: dict[str, dict[str, tuple[Mapping[str, str], float | None]]] | None = None
+        # possible sources' firing alerts {rule: {group key: alert}}, read once, then updated by planned(); and
+        # each rule's alerts matching each inhibit rule's source side, {rule: [alerts per inhibit rule]}
+        self._firing_by_rule: dict[str, dict[str, inhibit.Alert]] | None = None
+        self._matching: dict[str, list[list[inhibit.Alert]]] = {}
         # each inhibit rule with the firing alerts matching its source side; None: made again before use
         self._firing: list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]] | None = None
         # (rule, the inhibit rules with sources that may target its alerts, with those sources)
@@ -78,23 +80,29 @@ class Inhibition:
         if not self.inhibit_rules:
             return []
         if self._firing is None:
-            firing = [self.alert(self.by_name[name], key, labels, value)
-                      for name, alerts in self._stored_firing().items() for key, (labels, value) in alerts.items()]
-            self._firing = inhibit.sources_by_rule(firing, self.inhibit_rules)
+            self._stored_firing()
+            self._firing = [(irule, [a for per_rule in self._matching.values() for a in per_rule[j]])
+                            for j, irule in enumerate(self.inhibit_rules)]
             self._for_rule = None
         if self._for_rule is None or self._for_rule[0] != rule.name:
             self._for_rule = (rule.name, [(r, srcs) for r, srcs in self._firing if srcs and self._may_target(rule, r)])
         return self._for_rule[1]
 
-    def _stored_firing(self) -> dict[str, dict[str, tuple[Mapping[str, str], float | None]]]:
+    def _stored_firing(self) -> dict[str, dict[str, inhibit.Alert]]:
         if self._firing_by_rule is None:
             self._firing_by_rule = {}
             for row in store_alerts.read_states(self.conn, states=["firing"], shared_labels=True):
                 src_rule = self.by_name.get(row["rule"])
                 if src_rule is not None and self._possible_source.get(src_rule.name, False):
                     self._firing_by_rule.setdefault(src_rule.name, {})[row["group_key"]] = \
-                        (row["labels"] or {}, row["value"])
+                        self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"])
+            for name in self._firing_by_rule:
+                self._match(name)
         return self._firing_by_rule
+
+    def _match(self, name: str) -> None:
+        alerts = list(self._stored_firing()[name].values())
+        self._matching[name] = [srcs for _irule, srcs in inhibit.sources_by_rule(alerts, self.inhibit_rules)]
 
     def planned(self, rule: Rule, plan: Plan) -> None:
         """``rule`` was decided: when its alerts may be sources, its firing alerts become those its plan
@@ -109,9 +117,10 @@ class Inhibition:
             firing.pop(key, None)
         for row in plan.rows:
             if row["state"] == "firing":
-                firing[row["group_key"]] = (row["labels"], row["value"])
+                firing[row["group_key"]] = self.alert(rule, row["group_key"], row["labels"], row["value"])
             else:
                 firing.pop(row["group_key"], None)
+        self._match(rule.name)
         self._firing = None
 
     def _may_target(self, rule: Rule, irule: inhibit.InhibitRule) -> bool:

@@ -6,6 +6,7 @@ Rows come back as dicts; JSON columns are decoded.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 from typing import Any, Iterable
 
@@ -162,15 +163,30 @@ def _labels_json(group_key: str, labels: Any) -> str | None:
     return got
 
 
+_STATE_MID = operator.itemgetter("severity", "state", "active_since_ms", "fired_at_ms", "last_notified_ms",
+                                 "resolved_at_ms", "nodata_since_ms", "value", "summary")
+
+
 def write_states(conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
     """:func:`write_state` for many rows of alert groups (``labels`` a function of ``group_key``) in one
     statement."""
-    conn.executemany(_STATE_UPSERT, [
-        (r["rule"], r["group_key"], _labels_json(r["group_key"], r["labels"]), r.get("severity"), r.get("state"),
-         r.get("active_since_ms"), r.get("fired_at_ms"), r.get("last_notified_ms"), r.get("resolved_at_ms"),
-         r.get("nodata_since_ms"), r.get("value"), r.get("summary"), _dump(r.get("silenced_by")), r.get("updated_ms"),
-         r.get("identity"), _dump(r.get("inhibited_by")), r.get("clear_since_ms"))
-        for r in rows])
+    conn.executemany(_STATE_UPSERT, [_state_params(r) for r in rows])
+
+
+def _state_params(r: dict[str, Any]) -> tuple:
+    key = r["group_key"]
+    if len(r) >= len(_STATE_COLS):  # a whole row, as alerts.decide makes them: columns read in C
+        try:
+            silenced, inhibited = r["silenced_by"], r["inhibited_by"]
+            return (r["rule"], key, _labels_json(key, r["labels"]), *_STATE_MID(r),
+                    None if silenced is None else _dump(silenced), r["updated_ms"], r["identity"],
+                    None if inhibited is None else _dump(inhibited), r["clear_since_ms"])
+        except KeyError:
+            pass
+    return (r["rule"], key, _labels_json(key, r["labels"]), r.get("severity"), r.get("state"),
+            r.get("active_since_ms"), r.get("fired_at_ms"), r.get("last_notified_ms"), r.get("resolved_at_ms"),
+            r.get("nodata_since_ms"), r.get("value"), r.get("summary"), _dump(r.get("silenced_by")),
+            r.get("updated_ms"), r.get("identity"), _dump(r.get("inhibited_by")), r.get("clear_since_ms"))
 
 
 def delete_state(conn: sqlite3.Connection, rule: str, group_key: str) -> None:
