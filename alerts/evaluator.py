@@ -268,7 +268,12 @@ def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None)
                 rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
         inhibition = Inhibition(conn, rules, opts.inhibit_rules)
         rules = inhibition.order(rules)  # possible inhibition sources first
-        stored = store_alerts.read_states_by_rule(conn, [r.name for r in rules])
+        try:
+            stored = store_alerts.read_states_by_rule(conn, [r.name for r in rules])
+        except Exception as exc:  # noqa: BLE001 - e.g. the store went away: every rule is reported, none stops
+            for rule in rules:
+                _failed(rule, exc, now_ms, result, rejects)
+            rules, stored = [], {}
         points: dict[str, MetricPoints] = {}
         plans: list[tuple[Rule, Plan]] = []
         for rule in rules:
