@@ -142,7 +142,8 @@ def read_states_by_rule(conn: sqlite3.Connection, rules: Iterable[str]) -> dict[
 
 # Upsert of a whole state row (the same statement on SQLite and PostgreSQL).
 _STATE_HEAD = f"INSERT INTO alert_state({', '.join(_STATE_COLS)})"
-_STATE_TAIL = " ON CONFLICT (rule, group_key) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLS[2:])
+_STATE_TAIL = (" ON CONFLICT (rule, group_key) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in _STATE_COLS[2:]))
 _STATE_UPSERT = f"{_STATE_HEAD} VALUES ({','.join('?' * len(_STATE_COLS))}){_STATE_TAIL}"
 
 

@@ -65,7 +65,8 @@ def _refuse_rule_bad(conn) -> None:
     if is_pg(conn):
         conn.execute("CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                      "IF NEW.rule = 'bad' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$")
-        conn.execute("CREATE TRIGGER refuse_bad BEFORE INSERT ON alert_state FOR EACH ROW EXECUTE FUNCTION refuse_bad()")
+        conn.execute("CREATE TRIGGER refuse_bad BEFORE INSERT ON alert_state FOR EACH ROW "
+                     "EXECUTE FUNCTION refuse_bad()")
     else:
         conn.execute("CREATE TRIGGER refuse_bad BEFORE INSERT ON alert_state WHEN NEW.rule = 'bad' "
                      "BEGIN SELECT RAISE(ABORT, 'refused'); END")

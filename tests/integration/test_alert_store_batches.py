@@ -48,7 +48,8 @@ def test_many_keys_deleted_across_statements_only_those(conn):
         store_alerts.write_states(conn, [row("r", i) for i in range(n)] + [row("other", 0)])
     with transaction(conn):
         store_alerts.delete_states(conn, "r", [f'{{"partition":"{i}"}}' for i in range(n - 1)])
-    assert [r["group_key"] for r in store_alerts.read_states(conn)] == ['{"partition":"0"}', f'{{"partition":"{n - 1}"}}']
+    left = ['{"partition":"0"}', f'{{"partition":"{n - 1}"}}']
+    assert [r["group_key"] for r in store_alerts.read_states(conn)] == left
     assert [r["rule"] for r in store_alerts.read_states(conn)] == ["other", "r"]
 
 
