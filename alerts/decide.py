@@ -118,9 +118,24 @@ def decide(rule: Rule, keys: Sequence[str], group_labels: Sequence[Mapping[str, 
     vals = values.tolist() if isinstance(values, np.ndarray) else [float(v) for v in values]
     rows, changes = plan.rows, plan.changes
     fast = repeat_ms > 0 and keep_ms >= 0  # else step refuses the durations: no shortcut around it
+    new_pending = fast and for_ms > 0  # a breaching group without a stored row is a new incident: pending
     for key in sorted(candidates):
-        i = index.get(key)
         old = previous.get(key)
+        if old is None and new_pending and no_data != "alerting":
+            # hot (a candidate with no stored row): what step would say, without it (the most common change)
+            i = index[key]
+            labels, value = group_labels[i], vals[i]
+            muted = mute(labels) if mute is not None else []
+            inhibited = inhibit(key, labels, value) if inhibit is not None else []
+            rows.append({
+                "rule": name, "group_key": key, "labels": labels, "severity": severity,
+                "state": "pending", "active_since_ms": now_ms, "fired_at_ms": None, "last_notified_ms": None,
+                "resolved_at_ms": None, "nodata_since_ms": None, "value": value, "summary": summary(labels, value),
+                "silenced_by": muted or None, "updated_ms": now_ms, "identity": identity,
+                "inhibited_by": inhibited or None, "clear_since_ms": None})
+            changes.append(Change(key, labels, pending_since(now_ms, value), [_PENDING], muted, inhibited, False))
+            continue
+        i = index.get(key)
         if i is None:
             labels, value = old["labels"], None  # type: ignore[index]
             breach = None

@@ -1,9 +1,10 @@
 """Evaluation of the stored rules over the store's latest samples, after every collection tick.
 
 For each enabled rule: read the latest sample of every series of its metric, group and compare
-(``alerts.rules``), advance each (rule, group) state (``alerts.state``), record every transition,
-and queue a notification for each due firing/repeat/resolved event unless a silence mutes it.
-Queued notifications are then delivered (``alerts.notify``) outside any write transaction.
+(``alerts.rules``), advance each (rule, group) state (``alerts.state``; ``alerts.decide`` plans it, no
+I/O); then, in one write transaction for all rules, write the states, record every transition, and
+queue a notification for each due firing/repeat/resolved event unless a silence mutes it. Queued
+notifications are then delivered (``alerts.notify``) outside any write transaction.
 """
 from __future__ import annotations
 
@@ -16,22 +17,23 @@ import numpy as np
 
 
 from alerts import api, inhibit, message, silences as sil, windows
-from alerts.decide import GONE_PREFIX, Change, Inhibit, Mute, decide
+from alerts.decide import GONE_PREFIX, Change, Inhibit, Mute, Plan, decide
 from alerts.inhibition import Inhibition
 from alerts.notify import deliver_due
 from alerts.rules import Rule, RuleError, rule_from_dict
 from alerts.series import PointSet, SeriesPoint
 from alerts.state import AlertState
 from config import Settings, secret
+from core import gcpause
 from core.clock import now_ms
 from core.rejects import Rejects
 from store import alerts as store_alerts
 from store import queries
 from store import rejects as store_rejects
-from store.db import connect_writer, transaction
+from store.db import connect_writer, savepoint, transaction
 
 log = logging.getLogger(__name__)
-__all__ = ["GONE_PREFIX", "Options", "Result", "evaluate", "evaluate_rule", "hook", "notify_targets"]
+__all__ = ["GONE_PREFIX", "Options", "Result", "evaluate", "hook", "notify_targets", "plan_rule", "write_plan"]
 
 
 def notify_targets(named: list[str], severity: str, configured: Mapping[str, list[str]]) -> list[str]:
@@ -139,7 +141,7 @@ def metric_points(conn: sqlite3.Connection, metric: str) -> MetricPoints:
 def rule_points(conn: sqlite3.Connection, rule: Rule, mp: MetricPoints, now_ms: int) -> PointSet:
     """What ``rule`` compares: the latest points, or each current series' ``range_function`` over the last
     ``range_s`` (a series with no value over the window is left out: no data)."""
-    if rule.range_function == "last":
+    if rule.range_function == "last" or not mp.current:  # no current series: nothing over any window either
         return mp.latest
     key = (rule.range_function, rule.range_s)
     if key not in mp.windows:
@@ -172,30 +174,35 @@ def gone_keys(rule: Rule, mp: MetricPoints) -> dict[str, int]:
     return out
 
 
-def evaluate_rule(conn: sqlite3.Connection, rule: Rule, points: PointSet | list[SeriesPoint],
-                  silences: list[sil.Silence], now_ms: int, opts: Options, result: Result,
-                  inhibition: Inhibition | None = None, gone: Mapping[str, int] | None = None) -> None:
-    """Evaluate one rule: read its groups' stored states, decide (``alerts.decide``, pure), then write the
-    plan in one transaction: state rows, transitions, and a queued notification per due event.
-
-    ``gone``: ``{group key: last seen ms}`` of groups whose series all left their target's latest
-    successful cycle: a stored alert of such a group resolves (reason "gone") instead of holding."""
+def plan_rule(rule: Rule, points: PointSet | list[SeriesPoint], previous: Mapping[str, Mapping[str, Any]],
+              silences: list[sil.Silence], now_ms: int, opts: Options, inhibition: Inhibition | None = None,
+              gone: Mapping[str, int] | None = None) -> Plan:
+    """What one rule's evaluation decides (``alerts.decide``) over its points and stored states (``previous``,
+    by group key): nothing is written. ``gone``: ``{group key: last seen ms}`` of groups whose series all left
+    their target's latest successful cycle: a stored alert of such a group resolves (reason "gone") instead
+    of holding."""
     points = points if isinstance(points, PointSet) else PointSet(points)
     keys, group_labels, values = points.group_arrays(rule, now_ms)
-    previous = {r["group_key"]: r for r in store_alerts.read_states(conn, rule.name, shared_labels=True)}
     mute: Mute | None = (lambda labels: sil.silenced_by(
         sil.alert_labels(rule.name, rule.severity, rule.labels, labels), silences, now_ms)) if silences else None
-    inhibit_: Inhibit | None = (lambda key, labels, value: inhibition.check(rule, key, labels, value)) \
-        if inhibition is not None else None
+    inhibit_: Inhibit | None = None
+    if inhibition is not None and inhibition.sources_for(rule):  # else no alert of the rule can be inhibited now
+        inhibit_ = lambda key, labels, value: inhibition.check(rule, key, labels, value)  # noqa: E731
     repeat_ms = int((rule.repeat_interval_s or opts.repeat_interval_s) * 1000)
+    return decide(rule, keys, group_labels, values, previous, now_ms=now_ms, repeat_ms=repeat_ms, gone=gone,
+                  mute=mute, inhibit=inhibit_)
+
+
+def write_plan(conn: sqlite3.Connection, rule: Rule, plan: Plan, now_ms: int, opts: Options, result: Result) -> None:
+    """Write one rule's plan inside the caller's transaction: state rows, transitions, and a queued
+    notification per due event."""
     targets = notify_targets(rule.notify, rule.severity, opts.targets)
-    with transaction(conn):
-        plan = decide(rule, keys, group_labels, values, previous, now_ms=now_ms, repeat_ms=repeat_ms, gone=gone,
-                      mute=mute, inhibit=inhibit_)
-        result.groups += plan.groups
-        transitions = _record(conn, rule, plan.changes, targets, now_ms, opts, result)
+    transitions = _record(conn, rule, plan.changes, targets, now_ms, opts, result)
+    if plan.rows:
         store_alerts.write_states(conn, plan.rows)
+    if transitions:
         store_alerts.add_transitions(conn, transitions)
+    if plan.forget:
         store_alerts.delete_states(conn, rule.name, plan.forget)
 
 
@@ -243,41 +250,84 @@ def _announce_unmuted(conn: sqlite3.Connection, rule: Rule, key: str, labels: Ma
 
 def evaluate(conn: sqlite3.Connection, now_ms: int, opts: Options | None = None) -> Result:
     """Evaluate every enabled rule once at ``now_ms`` on a writer connection; returns what happened.
-    A rule that fails (e.g. a store error on its metric) is reported in ``errors``, the others go on."""
+
+    Every rule is decided first (reads only), then every plan is written in one transaction, each rule's
+    writes in a savepoint of their own. A rule that fails (e.g. a store error on its metric) is reported in
+    ``errors``, the others go on."""
     opts = opts or Options()
     result = Result()
     rejects = Rejects()
-    rules = enabled_rules(conn, result.errors, rejects, now_ms)
-    silences = []
-    for row in store_alerts.read_silences(conn, in_force_at_ms=now_ms):
-        try:
-            silences.append(sil.Silence.from_row(row))
-        except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
-            result.errors.append(f"silence {row['id']}: {exc}")
-            rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
-    inhibition = Inhibition(conn, rules, opts.inhibit_rules)
-    rules = inhibition.order(rules)  # possible inhibition sources first
-    points: dict[str, MetricPoints] = {}
-    for rule in rules:
-        try:
-            if rule.metric not in points:
-                points[rule.metric] = metric_points(conn, rule.metric)
-            mp = points[rule.metric]
+    with gcpause.paused():  # a row dict, state and event per changed group: acyclic, freed by reference counts
+        rules = enabled_rules(conn, result.errors, rejects, now_ms)
+        silences = []
+        for row in store_alerts.read_silences(conn, in_force_at_ms=now_ms):
             try:
-                evaluate_rule(conn, rule, rule_points(conn, rule, mp, now_ms), silences, now_ms, opts, result,
-                              inhibition, gone_keys(rule, mp))
-            finally:
-                inhibition.evaluated(rule)
-            result.rules += 1
-        except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
-            result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")
-            rejects.record("alert_rule", "evaluation_failed", f"rule {rule.name}: {type(exc).__name__}: {exc}",
-                           now_ms)
-            log.warning("alert rule %s not evaluated: %s", rule.name, exc)
-    with transaction(conn):
-        store_alerts.delete_orphan_states(conn, [r["name"] for r in store_alerts.read_rules(conn)])
+                silences.append(sil.Silence.from_row(row))
+            except RuleError as exc:  # e.g. a regex the matcher engine refuses: that silence mutes nothing
+                result.errors.append(f"silence {row['id']}: {exc}")
+                rejects.record("silence", "invalid", f"silence {row['id']}: {exc}", now_ms)
+        inhibition = Inhibition(conn, rules, opts.inhibit_rules)
+        rules = inhibition.order(rules)  # possible inhibition sources first
+        try:
+            stored = store_alerts.read_states_by_rule(conn, [r.name for r in rules])
+        except Exception as exc:  # noqa: BLE001 - e.g. the store went away: every rule is reported, none stops
+            for rule in rules:
+                _failed(rule, exc, now_ms, result, rejects)
+            rules, stored = [], {}
+        points: dict[str, MetricPoints] = {}
+        plans: list[tuple[Rule, Plan]] = []
+        for rule in rules:
+            try:
+                if rule.metric not in points:
+                    points[rule.metric] = metric_points(conn, rule.metric)
+                mp = points[rule.metric]
+                plan = plan_rule(rule, rule_points(conn, rule, mp, now_ms), stored[rule.name], silences, now_ms,
+                                 opts, inhibition, gone_keys(rule, mp))
+                inhibition.planned(rule, plan)
+                result.groups += plan.groups
+                plans.append((rule, plan))
+            except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
+                _failed(rule, exc, now_ms, result, rejects)
+        _write_plans(conn, plans, now_ms, opts, result, rejects)
     store_rejects.flush_recorder(conn, rejects, now_ms)
     return result
+
+
+def _write_plans(conn: sqlite3.Connection, plans: list[tuple[Rule, Plan]], now_ms: int, opts: Options,
+                 result: Result, rejects: Rejects) -> None:
+    """Every rule's plan in one transaction (one commit per evaluation, the write lock held only while
+    writing), each rule's writes in a savepoint: a rule whose writes fail is rolled back alone and reported.
+    States of deleted rules go in the same transaction."""
+    done: list[Rule] = []
+    try:
+        with transaction(conn):
+            for rule, plan in plans:
+                if not (plan.rows or plan.forget or plan.changes):
+                    done.append(rule)  # nothing to write
+                    continue
+                events, queued = len(result.events), result.queued
+                try:
+                    with savepoint(conn, "alert_rule"):
+                        write_plan(conn, rule, plan, now_ms, opts, result)
+                    done.append(rule)
+                except Exception as exc:  # noqa: BLE001 - one failing rule is recorded; it never stops the others
+                    del result.events[events:]
+                    result.queued = queued
+                    _failed(rule, exc, now_ms, result, rejects)
+            store_alerts.delete_orphan_states(conn, [r["name"] for r in store_alerts.read_rules(conn)])
+    except Exception as exc:  # noqa: BLE001 - e.g. the store is locked or gone: nothing was written
+        del result.events[:]
+        result.queued = 0
+        for rule in done:
+            _failed(rule, exc, now_ms, result, rejects)
+        return
+    result.rules += len(done)
+
+
+def _failed(rule: Rule, exc: Exception, now_ms: int, result: Result, rejects: Rejects) -> None:
+    result.errors.append(f"rule {rule.name}: {type(exc).__name__}: {str(exc)[:300]}")
+    rejects.record("alert_rule", "evaluation_failed", f"rule {rule.name}: {type(exc).__name__}: {exc}", now_ms)
+    log.warning("alert rule %s not evaluated: %s", rule.name, exc)
 
 
 def options_from(settings: Settings) -> Options:

@@ -1,9 +1,10 @@
 """Inhibition during one evaluation: the store side of ``alerts.inhibit`` (firing alerts, DLQ links).
 
-The evaluator evaluates rules whose alerts may be inhibition sources first (``order``), and asks
-``check`` about each alert it writes; ``check`` sees the alerts firing in the store at that moment:
-this evaluation's for the rules already evaluated, the last one's for the others (read again after
-each possible source rule was evaluated: ``evaluated``).
+The evaluator decides rules whose alerts may be inhibition sources first (``order``), and asks
+``check`` about each alert it decides; ``check`` sees the alerts firing as this evaluation leaves them
+for the rules already decided (``planned``: the stored firing alerts with each decided rule's plan
+applied, what a read after writing that plan would see) and as the last evaluation left them for the
+others. The evaluator writes every rule's plan at the end of the evaluation, in one transaction.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sqlite3
 from typing import Mapping, Sequence
 
 from alerts import inhibit
+from alerts.decide import Plan
 from alerts.rules import Rule
 from alerts.silences import alert_labels
 from store import alerts as store_alerts
@@ -40,7 +42,11 @@ class Inhibition:
         self.inhibit_rules = list(inhibit_rules)
         self.by_name: dict[str, Rule] = {r.name: r for r in rules}
         self.links = read_links(conn) if self.inhibit_rules else inhibit.Links()
-        # each inhibit rule with the firing alerts matching its source side; None: read again before use
+        # possible sources' firing alerts {rule: {group key: alert}}, read once, then updated by planned(); and
+        # each rule's alerts matching each inhibit rule's source side, {rule: [alerts per inhibit rule]}
+        self._firing_by_rule: dict[str, dict[str, inhibit.Alert]] | None = None
+        self._matching: dict[str, list[list[inhibit.Alert]]] = {}
+        # each inhibit rule with the firing alerts matching its source side; None: made again before use
         self._firing: list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]] | None = None
         # (rule, the inhibit rules with sources that may target its alerts, with those sources)
         self._for_rule: tuple[str, list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]] | None = None
@@ -63,30 +69,59 @@ class Inhibition:
 
     def check(self, rule: Rule, key: str, labels: Mapping[str, str], value: float | None) -> list[str]:
         """Names of the inhibit rules inhibiting this alert now."""
-        if not self.inhibit_rules:
-            return []
-        if self._firing is None:
-            firing = []
-            for row in store_alerts.read_states(self.conn, states=["firing"], shared_labels=True):
-                src_rule = self.by_name.get(row["rule"])
-                if src_rule is not None and self._possible_source.get(src_rule.name, False):
-                    firing.append(self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"]))
-            self._firing = inhibit.sources_by_rule(firing, self.inhibit_rules)
-            self._for_rule = None
-        if self._for_rule is None or self._for_rule[0] != rule.name:
-            self._for_rule = (rule.name, [(r, srcs) for r, srcs in self._firing if srcs and self._may_target(rule, r)])
-        sources = self._for_rule[1]
+        sources = self.sources_for(rule)
         if not sources:
             return []
         return inhibit.inhibited_by_sources(self.alert(rule, key, labels, value), sources)
 
-    def evaluated(self, rule: Rule) -> None:
-        """``rule`` was evaluated (its states written, or its transaction rolled back): when its alerts may be
-        sources, the firing alerts are read again at the next check. Only possible sources' firing alerts
-        count, and only the evaluator writes states during an evaluation, so this is what a read before
-        every rule would see, without reading and matching every firing alert for each rule."""
-        if self._possible_source.get(rule.name, False):
-            self._firing = None
+    def sources_for(self, rule: Rule) -> list[tuple[inhibit.InhibitRule, list[inhibit.Alert]]]:
+        """The inhibit rules that may inhibit alerts of ``rule`` now, each with its firing sources (empty: no
+        alert of the rule can be inhibited now, and ``check`` answers [] for every one)."""
+        if not self.inhibit_rules:
+            return []
+        if self._firing is None:
+            self._stored_firing()
+            self._firing = [(irule, [a for per_rule in self._matching.values() for a in per_rule[j]])
+                            for j, irule in enumerate(self.inhibit_rules)]
+            self._for_rule = None
+        if self._for_rule is None or self._for_rule[0] != rule.name:
+            self._for_rule = (rule.name, [(r, srcs) for r, srcs in self._firing if srcs and self._may_target(rule, r)])
+        return self._for_rule[1]
+
+    def _stored_firing(self) -> dict[str, dict[str, inhibit.Alert]]:
+        if self._firing_by_rule is None:
+            self._firing_by_rule = {}
+            for row in store_alerts.read_states(self.conn, states=["firing"], shared_labels=True):
+                src_rule = self.by_name.get(row["rule"])
+                if src_rule is not None and self._possible_source.get(src_rule.name, False):
+                    self._firing_by_rule.setdefault(src_rule.name, {})[row["group_key"]] = \
+                        self.alert(src_rule, row["group_key"], row["labels"] or {}, row["value"])
+            for name in self._firing_by_rule:
+                self._match(name)
+        return self._firing_by_rule
+
+    def _match(self, name: str) -> None:
+        alerts = list(self._stored_firing()[name].values())
+        self._matching[name] = [srcs for _irule, srcs in inhibit.sources_by_rule(alerts, self.inhibit_rules)]
+
+    def planned(self, rule: Rule, plan: Plan) -> None:
+        """``rule`` was decided: when its alerts may be sources, its firing alerts become those its plan
+        leaves (a row written firing fires; a row written in another state or forgotten does not; a row
+        not written is kept as stored). Only the evaluator writes states during an evaluation, so this is
+        what a read after writing the plan would see, without reading and matching every firing alert
+        again for each rule."""
+        if not self.inhibit_rules or not self._possible_source.get(rule.name, False):
+            return
+        firing = self._stored_firing().setdefault(rule.name, {})
+        for key in plan.forget:
+            firing.pop(key, None)
+        for row in plan.rows:
+            if row["state"] == "firing":
+                firing[row["group_key"]] = self.alert(rule, row["group_key"], row["labels"], row["value"])
+            else:
+                firing.pop(row["group_key"], None)
+        self._match(rule.name)
+        self._firing = None
 
     def _may_target(self, rule: Rule, irule: inhibit.InhibitRule) -> bool:
         """Whether ``irule``'s target side can match alerts of ``rule``: its matchers on ``alertname`` and

@@ -379,6 +379,15 @@ def summary_renderer(rule: Rule) -> Callable[[Mapping[str, str], float | None], 
             plan.append((literal, 3, ""))
         else:
             plan.append((literal, 4, f))
+    values = [i for i, (_, kind, _) in enumerate(plan) if kind == 2]
+    if len(values) == 1 and all(kind in (0, 2) for _, kind, _ in plan):  # e.g. the default: text, value, text
+        pre = "".join(literal for literal, _, _ in plan[:values[0] + 1])
+        post = "".join(literal for literal, _, _ in plan[values[0] + 1:])
+
+        def render_value(labels: Mapping[str, str], value: float | None) -> str:
+            return pre + ("no data" if value is None else f"{value:g}") + post
+
+        return render_value
 
     def render(labels: Mapping[str, str], value: float | None) -> str:
         out = []

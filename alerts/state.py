@@ -67,13 +67,13 @@ def _with(prev: AlertState, /, **changes: object) -> AlertState:
     return new
 
 
-_INACTIVE = AlertState()
-
-
 def pending_since(now_ms: int, value: float | None) -> AlertState:
     """``AlertState("pending", now_ms, value=value)``, made without the frozen dataclass' per-field setattr
     (it is made for every new incident)."""
-    return _with(_INACTIVE, state="pending", active_since_ms=now_ms, value=value)
+    new = object.__new__(AlertState)
+    new.__dict__.update(state="pending", active_since_ms=now_ms, fired_at_ms=None, last_notified_ms=None,
+                        resolved_at_ms=None, nodata_since_ms=None, value=value, clear_since_ms=None)
+    return new
 
 
 def step(prev: AlertState, breach: bool | None, value: float | None, *, for_ms: int, repeat_ms: int,

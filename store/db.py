@@ -117,6 +117,26 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
+def savepoint(conn: sqlite3.Connection, name: str = "part") -> Iterator[sqlite3.Connection]:
+    """A part of an open transaction that an exception undoes alone (``SAVEPOINT`` … ``RELEASE``, or
+    ``ROLLBACK TO`` on any exception, which is re-raised); the transaction goes on either way. The same SQL
+    on SQLite and PostgreSQL (where a failed statement otherwise aborts the whole transaction)."""
+    if not name.isidentifier():
+        raise ValueError(f"savepoint: not an SQL name: {name!r}")
+    if not conn.in_transaction:
+        raise RuntimeError("savepoint: open a transaction first (store.db.transaction)")
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    conn.execute(f"RELEASE SAVEPOINT {name}")
+
+
+@contextmanager
 def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A read transaction (``BEGIN`` … ``COMMIT``): every statement inside sees the same committed state.
 

@@ -189,6 +189,8 @@ SUMMARIES = [
     "{rule} shadows a label named rule, {group}",
     "no placeholders at all",
     "",
+    "{value}",                                # the value alone (the renderer's value-only short cut)
+    "{value} over {threshold}, was {value}",  # two values: the general renderer
 ]
 
 
