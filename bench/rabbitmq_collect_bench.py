@@ -1,10 +1,13 @@
 """RabbitMQ collection at 10,000 queues: full cycles (management API with per-queue counters) and the
 gauge cycles between them (``counters_interval_s``), read from rabbitmq_prometheus or from the
-management API without stats, against ``rabbitmqctl list_queues name messages consumers``.
+management API without stats, against ``rabbitmqctl list_queues name messages consumers``; and, for
+comparison, full cycles paged 500 queues a request (``page_size: 500``, the request shape before one
+unsorted request became the default).
 
 Creates its own vhost with N uniquely named queues (one message each) on the local node, waits until
 the management API has stats for all of them, times each kind of cycle (wall and this process's CPU;
-the broker's work shows in the wall time), prints bytes and requests per cycle, per-queue CPU µs and
+the broker's work shows in the wall time, and its node's CPU time is printed when the node runs on
+this machine), prints bytes and requests per cycle, per-queue CPU µs and
 bytes, the cycle averaged over a counter period (interval 15 s, counters every 60 s: three gauge cycles
 and one full), the ``rabbitmqctl`` time, and reports the issue-26 row. Deletes the vhost (and with it
 its queues) at the end; no other vhost is touched.
@@ -14,6 +17,7 @@ its queues) at the end; no other vhost is touched.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import time
@@ -33,6 +37,30 @@ TARGET_S = 0.5
 INTERVAL_S, COUNTERS_S = 15, 60  # the README's setting at this size: a full cycle every 4th
 
 
+def _broker_pid() -> int | None:
+    """The local node's OS process (its CPU time is the broker's share of a cycle); None if unknown."""
+    try:
+        out = subprocess.run(["rabbitmqctl", "-q", "eval", "os:getpid()."], capture_output=True, text=True,
+                             timeout=60).stdout
+        pid = int(out.strip().strip('"'))
+        _cpu_of(pid)
+        return pid
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BROKER: int | None = None
+
+
 @dataclass
 class Runs:
     kind: str
@@ -42,12 +70,14 @@ class Runs:
     wire: list[int]
     nreq: list[int]
     nsamples: list[int]
+    broker: list[float]
 
     def line(self, queues: int) -> str:
         w, c = statistics.median(self.wall), statistics.median(self.cpu)
         b, wire = statistics.median(self.nbytes), statistics.median(self.wire)
+        broker = f"  broker cpu {statistics.median(self.broker) * 1000:6.0f} ms" if BROKER else ""
         return (f"{self.kind:<28} wall {w * 1000:7.0f} ms (min {min(self.wall) * 1000:.0f}, max "
-                f"{max(self.wall) * 1000:.0f})  cpu {c * 1000:6.0f} ms  {b / 1024:6.0f} KiB decoded, "
+                f"{max(self.wall) * 1000:.0f})  cpu {c * 1000:6.0f} ms{broker}  {b / 1024:6.0f} KiB decoded, "
                 f"{wire / 1024:5.0f} KiB received, in {statistics.median(self.nreq):.0f} requests  "
                 f"{statistics.median(self.nsamples):.0f} samples  per queue: {c / queues * 1e6:.1f} µs cpu, "
                 f"{b / queues:.0f} bytes decoded, {wire / queues:.1f} received")
@@ -60,14 +90,15 @@ def _timed(fn) -> float:
 
 
 def _run(collector: RabbitCollector, kind: str, cycles: int, gauge: bool) -> Runs:
-    r = Runs(kind, [], [], [], [], [], [])
+    r = Runs(kind, [], [], [], [], [], [], [])
     for _ in range(cycles):
         now = int(time.time() * 1000)
         collector._full_ms = now - 1 if gauge else None  # a gauge cycle, or a full one
-        t, c = time.perf_counter(), time.process_time()
+        t, c, b = time.perf_counter(), time.process_time(), _cpu_of(BROKER)
         samples = collector.collect(now).samples
         r.wall.append(time.perf_counter() - t)
         r.cpu.append(time.process_time() - c)
+        r.broker.append(_cpu_of(BROKER) - b)
         r.nbytes.append(collector.bytes_last_cycle)
         r.wire.append(collector.wire_bytes_last_cycle)
         r.nreq.append(collector.requests_last_cycle)
@@ -82,7 +113,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--queues", type=int, default=10_000)
     ap.add_argument("--cycles", type=int, default=5)
     args = ap.parse_args(argv)
+    global BROKER
     rmq = ensure_rabbitmq()
+    BROKER = _broker_pid()  # the node's CPU per cycle also counts other clients' requests: see its min
     auth = (rmq.user, rmq.password)
     vhost = f"ed-bench-{uuid.uuid4().hex[:8]}"
     api = f"{rmq.mgmt_url}/api"
@@ -101,10 +134,10 @@ def main(argv: list[str]) -> int:
         conn.close()
         print(f"created {args.queues} queues in vhost {vhost} in {time.perf_counter() - t0:.1f} s", flush=True)
 
-        def cfg(prometheus: str) -> RabbitClusterConfig:
+        def cfg(prometheus: str, page_size: int = 0) -> RabbitClusterConfig:
             return RabbitClusterConfig(name="bench", management_url=rmq.mgmt_url, username=rmq.user, vhosts=[vhost],
                                        interval_s=INTERVAL_S, counters_interval_s=COUNTERS_S, prometheus=prometheus,
-                                       timeout_s=120, streams=False)
+                                       timeout_s=120, streams=False, page_size=page_size)
 
         full = RabbitCollector(cfg("off"))
         deadline = time.monotonic() + 300
@@ -119,6 +152,9 @@ def main(argv: list[str]) -> int:
         runs = [_run(full, "full (management, counters)", max(2, args.cycles // 2), gauge=False),
                 _run(RabbitCollector(cfg("on")), "gauge, rabbitmq_prometheus", args.cycles, gauge=True),
                 _run(RabbitCollector(cfg("off")), "gauge, management no stats", args.cycles, gauge=True)]
+        before = RabbitCollector(cfg("off", 500))
+        before.collect(int(time.time() * 1000))  # as `full` after its wait: the second cycle on has rates
+        paged = _run(before, "full, 500 a page (sorted)", max(2, args.cycles // 2), gauge=False)
         ctl = statistics.median(
             _timed(lambda: subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages",
                                            "consumers"], capture_output=True, check=True, timeout=300))
@@ -126,6 +162,7 @@ def main(argv: list[str]) -> int:
         print(f"\n{args.queues} queues, median of the cycles (machine shared: see the min):")
         for r in runs:
             print("  " + r.line(args.queues))
+        print("  " + paged.line(args.queues) + "  (page_size 500: the full cycle's request before page_size 0)")
         print(f"  rabbitmqctl list_queues name messages consumers (median of 3): {ctl * 1000:.0f} ms")
         full_s, prom_s, lean_s = (statistics.median(r.wall) for r in runs)
         per = COUNTERS_S // INTERVAL_S

@@ -138,7 +138,8 @@ class ManagementClient:
         if not self._mounted:  # built at first use: a bad CA file fails a cycle, not the service start
             self.session.mount("https://", _ContextAdapter(tls_context(self.cfg)))
             self._mounted = True
-        return self.session.get(self.base + path, timeout=self.cfg.timeout_s, verify=self.verify,
+        kwargs.setdefault("timeout", self.cfg.timeout_s)
+        return self.session.get(self.base + path, verify=self.verify,
                                 auth=(self.cfg.username, password) if self.auth else None, **kwargs)
 
     def close(self) -> None:

@@ -31,6 +31,11 @@ def net_drain_rate(points: Sequence[Point]) -> float | None:
         return None
     n = len(points)
     t0 = points[0].ts_ms
+    y0 = points[0].backlog
+    if float(y0).is_integer() and abs(y0) * n < 2 ** 53 and all(p.backlog == y0 for p in points):
+        # A backlog that stays (most queues and partitions most of the time): the slope below is exactly
+        # 0 (whole numbers sum and divide back exactly), so skip the sums; None as below when no time passed.
+        return 0.0 if any(p.ts_ms != t0 for p in points) else None
     xs = [(p.ts_ms - t0) / 1000.0 for p in points]
     ys = [float(p.backlog) for p in points]
     mx, my = sum(xs) / n, sum(ys) / n

@@ -70,8 +70,12 @@ class QueueHistories:
         if hist and now_ms <= hist[-1].ts_ms:
             hist.clear()  # the clock went back: start over rather than mis-order the window
         hist.append(QueueObservation(now_ms, ready, consumers, cur.ack + cur.no_ack))
-        hist[:] = trim(hist, now_ms, self.window_ms)
-        points = drain.trim([drain.Point(o.ts_ms, o.backlog) for o in hist], now_ms, self.window_ms)
+        start = now_ms - self.window_ms
+        if len(hist) > 1 and hist[1].ts_ms <= start:
+            hist[:] = trim(hist, now_ms, self.window_ms)
+        # The drain ETA's points are those inside the window (drain.trim): the trimmed history without
+        # its anchor; an observation has the ts_ms and backlog a drain.Point has.
+        points = hist if hist[0].ts_ms >= start else hist[1:]
         return queue_status(hist, now_ms, self.window_ms), drain.drain_eta_s(points)
 
     def keep_only(self, refs: set[QueueRef]) -> None:

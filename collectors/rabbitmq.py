@@ -70,6 +70,7 @@ from collectors.rabbit_streams import ConsumerKey, StreamHistories, lag, live_co
 from collectors.rabbit_rates import QueueCounters, QueueRates, queue_rates
 from collectors.rabbit_topology import QueueRef, glob_matcher, resolve_dlqs
 from config import Settings
+from core import gcpause
 from config.rabbitmq import RabbitClusterConfig
 from core.codes import Status
 from core.rejects import Rejects
@@ -87,9 +88,16 @@ QUEUE_COLUMNS = (
     "message_stats.publish", "message_stats.deliver_get", "message_stats.ack", "message_stats.redeliver",
     "message_stats.deliver_no_ack", "message_stats.get_no_ack", "effective_policy_definition",
 )
+# The full cycles read every queue in one request (``page_size: 0``, the default) with ``sort=`` (empty):
+# the management API then augments each queue with its stats once and skips its sort, which compares
+# the augmented items key by key. Measured at 10,000 queues (RabbitMQ 3.10, broker CPU per cycle):
+# 20 sorted pages of 500 2.5 s (each page lists, formats and sorts every queue again), 20 unsorted pages
+# 2.0 s, one sorted request 2.3 s, one unsorted request 0.8 s. ``page_size`` 1..500 pages as before; the
+# first read of a path is paged too (500 a page): it tells how many queues the one request will carry.
 # Cycles between two counter reads (``counters_interval_s``) without rabbitmq_prometheus: the gauges
 # without the per-queue stats, in one unpaged request (paging makes RabbitMQ rebuild and sort the whole
 # list for every page), and the consumers counted from /api/consumers (one item per consumer).
+MAX_PAGE = 500  # the management API's largest page
 LEAN_COLUMNS = ("vhost", "name", "messages", "messages_ready", "messages_unacknowledged")
 LEAN_PARAMS = {"disable_stats": "true", "enable_queue_totals": "true", "columns": ",".join(LEAN_COLUMNS)}
 NODE_COLUMNS = ("name", "running", "mem_alarm", "disk_free_alarm", "fd_used", "fd_total")
@@ -129,6 +137,7 @@ class RabbitCollector:
         self.requests_last_cycle = 0
         self.source_last_cycle = ""  # "management" (a full cycle), "prometheus" or "management-lean"
         self._full_ms: int | None = None  # when the counters were last read
+        self._listed: dict[str, int] = {}  # queues per /api/queues path at its last read
         self._dlqs: dict[QueueRef, Any] = {}  # as found by the last full cycle
         self._prom = [PrometheusClient(cluster_cfg, u) for u in prometheus_urls(cluster_cfg)]
         self._prom_usable = cluster_cfg.prometheus != "off"  # auto: until it fails, retried each full cycle
@@ -142,15 +151,16 @@ class RabbitCollector:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    def _get(self, path: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        timeout = timeout or self.cfg.timeout_s
         try:
-            resp = self.http.get(path, self.password, params=params)
+            resp = self.http.get(path, self.password, params=params, timeout=timeout)
         except requests.exceptions.SSLError as exc:
             from brokers.diagnose import classify
             raise RabbitError(f"TLS error talking to the management API at {self.shown_url}: "
                               f"{classify(exc, f'rabbitmq.clusters[{self.cfg.name}]').text()}") from None
         except requests.exceptions.Timeout:
-            raise RabbitError(f"TCP connect failed: timeout after {self.cfg.timeout_s:g}s waiting for the management API "
+            raise RabbitError(f"TCP connect failed: timeout after {timeout:g}s waiting for the management API "
                               f"at {self.shown_url}") from None
         except requests.exceptions.ConnectionError as exc:
             why = "connection refused" if "refused" in str(exc).lower() else _short(exc)
@@ -181,17 +191,26 @@ class RabbitCollector:
         self.wire_bytes_last_cycle += int(wire) if wire.isdigit() else len(resp.content)
 
     def _paged(self, path: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        page, pages = 1, 1
-        while page <= pages:
-            body = self._get(path, {"page": page, "page_size": self.cfg.page_size,
-                                    "columns": ",".join(columns)})
-            items.extend(body.get("items", []))
-            pages = int(body.get("page_count", 1) or 1)
-            page += 1
-        # Queues created or deleted between pages can shift items: keep each queue once.
-        unique = {(q.get("vhost", "/"), q.get("name")): q for q in items}
-        return list(unique.values())
+        known = self._listed.get(path)
+        if not self.cfg.page_size and known is not None:
+            # One request, unsorted (see the note under QUEUE_COLUMNS). RabbitMQ answers once it has built
+            # all of it, so it gets the time pages of 500 would have had together: timeout_s each.
+            items = self._get(path, {"columns": ",".join(columns), "sort": ""},
+                              timeout=self.cfg.timeout_s * max(1, -(-known // MAX_PAGE)))
+            items = items if isinstance(items, list) else []
+        else:  # page_size set, or the first read of this path (how many queues, and so how long, unknown)
+            items = []
+            page, pages = 1, 1
+            while page <= pages:
+                body = self._get(path, {"page": page, "page_size": self.cfg.page_size or MAX_PAGE,
+                                        "columns": ",".join(columns)})
+                items.extend(body.get("items", []))
+                pages = int(body.get("page_count", 1) or 1)
+                page += 1
+            # Queues created or deleted between pages can shift items: keep each queue once.
+            items = list({(q.get("vhost", "/"), q.get("name")): q for q in items}.values())
+        self._listed[path] = len(items)
+        return items
 
     def _cols(self, path: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
         return self._get(path, {"columns": ",".join(columns)})
@@ -251,10 +270,12 @@ class RabbitCollector:
         self.bytes_last_cycle = self.wire_bytes_last_cycle = self.requests_last_cycle = 0
         interval_ms = self.cfg.counters_interval_s * 1000
         if interval_ms > 0 and self._full_ms is not None and 0 <= now_ms - self._full_ms < interval_ms:
-            return self._gauge_samples(now_ms)
+            with gcpause.paused():  # ~4 samples per queue and the decoded text, all acyclic (core.gcpause)
+                return self._gauge_samples(now_ms)
         if self.cfg.prometheus == "auto":
             self._prom_usable = True
-        out = self._full_samples(now_ms)
+        with gcpause.paused():  # the decoded JSON and ~12 samples per queue, all acyclic (core.gcpause)
+            out = self._full_samples(now_ms)
         self._full_ms = now_ms
         self.source_last_cycle = "management"
         return out

@@ -37,7 +37,9 @@ class RabbitClusterConfig(Section):
     dlq_patterns: list[str] = ["*.dlq", "*-dlq", "*_dlq", "dlq.*", "*.dlx"]
     dlq_exclude: list[str] = []
     dlq_map: dict[str, RabbitDlqTarget] = {}
-    page_size: int = Field(500, gt=0, le=500)
+    # Queues per management API request in full cycles: 0 reads them in one unsorted request (the cheapest
+    # for the broker: paging lists, formats and sorts every queue again for each page); 1..500 pages.
+    page_size: int = Field(0, ge=0, le=500)
     # Policies, exchanges and bindings (for DLQ discovery) are re-read at most this often.
     topology_refresh_s: float = Field(60.0, ge=0)
     # At thousands of queues: read the management API's per-queue counters (rates, error ratios, status,

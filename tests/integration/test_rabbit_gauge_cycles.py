@@ -121,3 +121,35 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _keyed(samples) -> dict[tuple, float]:
+    return {(s.metric, tuple(sorted(s.labels.items()))): s.value for s in samples}
+
+
+def test_full_cycle_in_one_request_equals_the_paged_cycle_and_rabbitmqctl(fast_stats, vhost):
+    """page_size 0 (every queue in one unsorted request) and page_size 2 (two sorted pages) write the same
+    samples, rates, status and ETA included, and their depths and consumers are rabbitmqctl's."""
+    name, conn = vhost
+    one = RabbitCollector(cfg_for(fast_stats, name, prometheus="off"))
+    paged = RabbitCollector(cfg_for(fast_stats, name, prometheus="off", page_size=2))
+    assert one.cfg.page_size == 0
+    deadline = time.monotonic() + 60
+    while True:
+        t = int(time.time() * 1000)
+        got = []
+        for now in (t, t + 15_000):  # two full cycles each: the second has rates
+            for col in (one, paged):
+                col._full_ms = None
+                got.append(col.collect(now).samples)
+        a, b, ref = got[2], got[3], rabbitmqctl(name)
+        if _keyed(a) == _keyed(b) and figures(a) == ref:
+            break
+        assert time.monotonic() < deadline, f"one request {sorted(_keyed(a).items())} / pages " \
+                                            f"{sorted(_keyed(b).items())} / rabbitmqctl {ref}"
+        conn.process_data_events(time_limit=0.5)
+    assert {s.metric for s in a} >= {"rabbitmq_queue_publish_rate_per_s", "rabbitmq_queue_status",
+                                     "rabbitmq_queue_drain_eta_seconds", *GAUGES}
+    assert sorted(s.labels["queue"] for s in a if s.metric == "rabbitmq_queue_info") == ["held", "idle", "ready"]
+    assert paged.requests_last_cycle == one.requests_last_cycle + 1  # 3 queues: 2 pages instead of 1 request
+    assert one.source_last_cycle == paged.source_last_cycle == "management"

@@ -63,3 +63,45 @@ def hist(*rows, step=10_000):
 )
 def test_queue_status(history, now_ms, expected):
     assert queue_status(history, now_ms, W) == expected
+
+
+# --- the constant-backlog short cut of net_drain_rate against the slope's sums it skips -------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _rate_by_the_sums(points):
+    """Least squares written out in full (net_drain_rate without its short cut)."""
+    if len(points) < 2:
+        return None
+    n, t0 = len(points), points[0].ts_ms
+    xs = [(p.ts_ms - t0) / 1000.0 for p in points]
+    ys = [float(p.backlog) for p in points]
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx <= 0:
+        return None
+    return -sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+def _eta_by_the_sums(points):
+    if not points:
+        return None
+    if points[-1].backlog <= 0:
+        return 0.0
+    rate = _rate_by_the_sums(points)
+    if rate is None:
+        return None
+    return NOT_DRAINING_S if rate <= 0 else min(points[-1].backlog / rate, NOT_DRAINING_S)
+
+
+_backlogs = st.one_of(st.integers(0, 2**53 // 16), st.floats(0, 1e15, allow_nan=False), st.sampled_from([0.1, 1e300]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 10**7), max_size=16), _backlogs, st.lists(_backlogs, max_size=16), st.booleans())
+def test_net_rate_short_cut_equals_the_sums(times, constant, varied, stays):
+    backlogs = [constant] * len(times) if stays else (varied + [constant] * len(times))[:len(times)]
+    points = [Point(t, b) for t, b in zip(sorted(times), backlogs)]
+    assert net_drain_rate(points) == _rate_by_the_sums(points)  # 0.0 == -0.0: the sign of no slope is moot
+    assert drain_eta_s(points) == _eta_by_the_sums(points)

@@ -344,18 +344,18 @@ def test_rabbitmq_collector_series_carry_the_catalogues_labels(monkeypatch):
                 "messages_unacknowledged": 0, "consumers": 1, "consumer_utilisation": 0.5,
                 "head_message_timestamp": 1, "message_stats": stats, **extra}
 
-    def fake_get(path, params=None):
+    def fake_get(path, params=None, timeout=None):
         i = tick["i"]
         stats = {"publish": 100 * i, "deliver_get": 90 * i, "ack": 80 * i, "redeliver": i,
                  "deliver_no_ack": 0, "get_no_ack": 0}
+        queues = [queue("work", "classic", 10 + i, stats),
+                  queue("work.dlq", "classic", 2 + i, {"publish": 0, "ack": 0}),
+                  queue("orders", "quorum", 3, stats, messages_dlx=1, arguments={"x-delivery-limit": 5})]
         answers = {
             "/api/nodes": [{"name": "n1", "running": True, "mem_alarm": False, "disk_free_alarm": False,
                             "fd_used": 5, "fd_total": 100}],
-            "/api/queues": {"page_count": 1, "items": [
-                queue("work", "classic", 10 + i, stats),
-                queue("work.dlq", "classic", 2 + i, {"publish": 0, "ack": 0}),
-                queue("orders", "quorum", 3, stats, messages_dlx=1, arguments={"x-delivery-limit": 5}),
-            ]},
+            # the first read pages, the next ones take every queue in one request (page_size 0)
+            "/api/queues": {"page_count": 1, "items": queues} if params and "page" in params else queues,
             "/api/policies": [], "/api/exchanges": [], "/api/bindings": [],
             "/api/overview": {"rabbitmq_version": "3.13.0"},
         }

@@ -189,3 +189,32 @@ def test_compiled_queue_filter_is_allowed(name, allow, deny):
     from brokers.naming import is_dlq
     from collectors.rabbit_topology import glob_matcher
     assert glob_matcher(allow, deny)(name) == allowed(name, allow, deny) == is_dlq(name, allow, deny)
+
+
+@pytest.mark.parametrize("page_size, queues, plan", [
+    # the first read pages (500 a page) to learn the count; then one unsorted request with timeout_s per
+    # 500 queues found (two reads with page_size set: two pages each)
+    (0, 1200, [("pages", 500, 10.0)] * 3 + [("one", None, 30.0)] * 2),
+    (0, 3, [("pages", 500, 10.0), ("one", None, 10.0), ("one", None, 10.0)]),
+    (0, 0, [("pages", 500, 10.0), ("one", None, 10.0)]),
+    (2, 3, [("pages", 2, 10.0)] * 4),  # page_size set: pages every time, as before
+])
+def test_queue_reads_request_plan(page_size, queues, plan):
+    items = [{"vhost": "/", "name": f"q{i}"} for i in range(queues)]
+    col = RabbitCollector(RabbitClusterConfig(name="c", page_size=page_size, vhosts=["*"], timeout_s=10))
+    got: list[tuple] = []
+
+    def get(path, params=None, timeout=None):
+        assert path == "/api/queues" and params["columns"]
+        if "page" in params:
+            got.append(("pages", params["page_size"], timeout or col.cfg.timeout_s))
+            size, page = params["page_size"], params["page"]
+            return {"items": items[(page - 1) * size:page * size], "page_count": max(1, -(-len(items) // size))}
+        assert params["sort"] == ""
+        got.append(("one", None, timeout))
+        return items
+
+    col._get = get
+    reads = [col._queues() for _ in range(2 if page_size else len([p for p in plan if p[0] == "one"]) + 1)]
+    assert got == plan
+    assert all(sorted(q["name"] for q in r) == sorted(q["name"] for q in items) for r in reads)

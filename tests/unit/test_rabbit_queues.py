@@ -42,3 +42,31 @@ def test_histories_give_status_and_eta_and_forget_gone_queues():
     assert eta == pytest.approx(80 / 1.0)  # 80 ready, draining 1/s
     h.keep_only(set())
     assert h.seen == {}
+
+
+# --- observe against the two trims it replaced (burrow.trim for status, drain.trim for the ETA) ---------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from collectors import burrow, drain  # noqa: E402
+from collectors.queue_status import QueueObservation, queue_status  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5_000, 400_000), st.integers(0, 40), st.integers(0, 2), st.integers(0, 5)),
+                max_size=40),
+       st.sampled_from([1, 30_000, 60_000, 600_000]))
+def test_observe_equals_trimming_the_history_twice(steps, window_ms):
+    h, ref = QueueHistories(window_ms=window_ms), []
+    now, acked = 1_700_000_000_000, 0
+    for dt, ready, consumers, acks in steps:
+        now += dt  # may step back or stand still: the history starts over then
+        acked += acks
+        got = h.observe(W, QueueCounters(now, ack=acked), ready=float(ready), consumers=float(consumers), now_ms=now)
+        if ref and now <= ref[-1].ts_ms:
+            ref.clear()
+        ref.append(QueueObservation(now, float(ready), float(consumers), float(acked)))
+        ref = burrow.trim(ref, now, window_ms)
+        points = drain.trim([drain.Point(o.ts_ms, o.backlog) for o in ref], now, window_ms)
+        assert got == (queue_status(ref, now, window_ms), drain.drain_eta_s(points))
+        assert h.seen[W] == ref
