@@ -5,10 +5,16 @@ Streamlit's ``st.App`` with two additions:
   ``dashboard.allowed_hosts`` is refused (421), so a DNS-rebinding page in a local browser cannot drive
   a loopback-only dashboard (websocket included);
 * ``/eventdeck/session``: trades the one-time code of a password sign-in for the signed, expiring,
-  HttpOnly session cookie (the Streamlit script cannot set cookies itself); see views/sessions.py.
+  HttpOnly session cookie (the Streamlit script cannot set cookies itself); see views/sessions.py;
+* Streamlit's content-hashed front-end bundles (``/static/js|css|media/...``) answered from memory in one
+  send (:class:`Assets`): a first page load asks for about 150 of them while the page script runs in the same
+  process, and Starlette's file responses (a worker-thread read per 64 KB, each waiting for the GIL the script
+  thread holds) made small chunks wait 0.6-1.6 s behind the script and the 4.7 MB plotly bundle.
 """
 from __future__ import annotations
 
+import mimetypes
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -149,4 +155,53 @@ def handoff(request: Request) -> Response:
     return response
 
 
-app = st.App(Path(__file__).resolve().with_name("app.py"), routes=[Route(sessions.HANDOFF_PATH, handoff)], middleware=[Middleware(HostGuard)])
+class Assets:
+    """Pure ASGI middleware answering GET/HEAD of Streamlit's hashed static bundles from memory.
+
+    Only names listed from Streamlit's own ``static/{js,css,media}`` folders are answered (a dict lookup: no
+    path from the request reaches the file system), each file read once on its first request and kept (the
+    bundles a page uses are about 10 MB of the 26 MB). Headers are Streamlit's: the type, and the year-long
+    ``immutable`` cache its static route gives hashed assets. Anything else passes through unchanged."""
+
+    PREFIX = "/static/"
+    FOLDERS = ("js", "css", "media")
+    CACHE = "public, immutable, max-age=31536000"
+
+    def __init__(self, app: Any, static_dir: str | None = None) -> None:
+        self.app = app
+        root = Path(static_dir or _streamlit_static_dir()) / "static"
+        self.files: dict[str, Path] = {}
+        for folder in self.FOLDERS:
+            if (root / folder).is_dir():
+                with os.scandir(root / folder) as entries:
+                    self.files.update({f"{self.PREFIX}{folder}/{e.name}": Path(e.path) for e in entries if e.is_file()})
+        self.loaded: dict[str, tuple[bytes, list[tuple[bytes, bytes]]]] = {}
+
+    def _load(self, path: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        got = self.loaded.get(path)
+        if got is None:
+            body = self.files[path].read_bytes()
+            kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            if kind.startswith("text/"):  # as Starlette types them
+                kind += "; charset=utf-8"
+            got = body, [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode()),
+                         (b"cache-control", self.CACHE.encode())]
+            self.loaded[path] = got
+        return got
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["path"] not in self.files:
+            await self.app(scope, receive, send)
+            return
+        body, headers = self._load(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+
+def _streamlit_static_dir() -> str:
+    from streamlit import file_util
+
+    return file_util.get_static_dir()
+
+
+app = st.App(Path(__file__).resolve().with_name("app.py"), routes=[Route(sessions.HANDOFF_PATH, handoff)], middleware=[Middleware(HostGuard), Middleware(Assets)])

@@ -7,6 +7,10 @@ settled (the script run finished, nothing loading). One warm-up load first, so t
 warm server's, as an operator sees it after the first visit. Each page's two figures are issue 26's rows
 (``bench.verdict``): first content ≤ 0.8 s and settled ≤ 1.5 s, every page. The load average is printed
 with them: on a shared machine the figures grow with it.
+
+The same loads of an empty Streamlit app (a title and one metric, ``streamlit run`` with the same flags) are
+measured first and printed as the floor: what Streamlit's own front end (about 2.5 MB of JavaScript to load and
+evaluate, the websocket, the first render) costs on this machine before any Eventdeck page code runs.
 """
 from __future__ import annotations
 
@@ -46,17 +50,42 @@ def serve(store: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
     with open(tmp / "streamlit.log", "wb") as log:
         proc = subprocess.Popen([*streamlit_command(port, "127.0.0.1"), "--server.fileWatcherType", "none"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    return proc, wait_healthy(proc, f"http://127.0.0.1:{port}", tmp / "streamlit.log")
+
+
+FLOOR_APP = """import streamlit as st
+st.set_page_config(page_title="floor", layout="wide")
+st.title("Floor")
+st.metric("one metric", 1)
+"""
+
+
+def serve_floor(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """An empty Streamlit app (title + one metric) served as the dashboard is, for the floor figure."""
+    from demo.brokers import free_port
+    from eventdeck.launch import STREAMLIT_FLAGS
+
+    app = tmp / "floor_app.py"
+    app.write_text(FLOOR_APP)
+    port = free_port()
+    with open(tmp / "floor.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                                 "--server.address", "127.0.0.1", *STREAMLIT_FLAGS],
+                                cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+    return proc, wait_healthy(proc, f"http://127.0.0.1:{port}", tmp / "floor.log")
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, log: Path) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{url}/_stcore/health", timeout=2).ok:
-                return proc, url
+                return url
         except requests.RequestException:  # not listening yet, or busy importing (a read timeout)
             pass
         time.sleep(0.3)
     proc.terminate()
-    raise RuntimeError(f"streamlit did not start: {(tmp / 'streamlit.log').read_text()[-1000:]}")
+    raise RuntimeError(f"streamlit did not start: {log.read_text()[-1000:]}")
 
 
 def measure(browser, url: str, title: str) -> tuple[float, float]:
@@ -92,13 +121,19 @@ def main(argv: list[str]) -> int:
         store = tmp / "eventdeck.db"
         seed_store(store, int(time.time() * 1000))
         proc, url = serve(store, tmp)
+        floor_proc, floor_url = serve_floor(tmp)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 measure(browser, f"{url}/", PAGES[0].title)  # warm-up
+                measure(browser, f"{floor_url}/", "Floor")
                 print(f"browser time per page, median of {args.runs} fresh loads (seeded store); "
                       f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start")
                 print(f"{'page':<10} {'first content s':>16} {'settled s':>10}")
+                floor = [measure(browser, f"{floor_url}/", "Floor") for _ in range(args.runs)]
+                print(f"{'(floor)':<10} {statistics.median(r[0] for r in floor):16.2f} "
+                      f"{statistics.median(r[1] for r in floor):10.2f}   an empty Streamlit app: title + one metric",
+                      flush=True)
                 medians = {}
                 for spec in PAGES:
                     runs = [measure(browser, f"{url}/{url_path(spec)}", spec.title) for _ in range(args.runs)]
@@ -110,8 +145,9 @@ def main(argv: list[str]) -> int:
                 verdict.report(f"browser {title}: first content", first, FIRST_TARGET_S, "s", higher_is_better=False)
                 verdict.report(f"browser {title}: settled", settled, SETTLED_TARGET_S, "s", higher_is_better=False)
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            for p in (proc, floor_proc):
+                p.terminate()
+                p.wait(timeout=20)
     return 0
 
 

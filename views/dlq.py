@@ -24,6 +24,7 @@ _HELD_KEY = "dlq_held"           # {"view": ..., "msgs": [...]}: the list last s
 _TABLE_KEY = "dlq_messages_key"  # the messages table's current widget key (it changes with the rows)
 TABS = ["Messages", "Search & export", "Replay jobs", "Audit"]
 TAB_KEY = "dlq_tab"  # the open tab is a query parameter: a link opens it
+WHY_KEY = "dlq_why"  # the "Why is it growing?" expander: its chart and causes are drawn only while it is open
 
 ctx = common.page("DLQ", needs=lambda s: s.has_brokers,
                   missing="no broker cluster (kafka.clusters, rabbitmq.clusters)")
@@ -239,17 +240,20 @@ def messages_tab() -> None:
                    "(tab Replay jobs).")
     if msgs:
         message_detail(msgs)
-    with st.expander("Why is it growing?", expanded=False):
-        dmatch = {"broker": broker, "cluster": cluster, "dlq": name.removesuffix(ctx.settings.dlq.parking_suffix)
-                  if parking else name}
-        common.history_chart(ctx, metrics.DLQ_INFLOW_RATE_PER_S, dmatch, title=f"Inflow of {name}",
-                             unit=metrics.unit(metrics.DLQ_INFLOW_RATE_PER_S), label_cols=["dlq"],
-                             empty="no inflow history in this time range", key="dlq_inflow_chart")
-        causes = frames.top_causes(msgs or [])
-        st.caption(f"Exception classes and reasons among the {len(msgs or [])} messages listed above"
-                   + (" (dead-lettered in the selected range)" if in_window else
-                      " (switch on 'In range only' for the selected range)") + ".")
-        common.table(causes, "no message listed", key="dlq_causes")
+    # drawn when opened (a rerun): closed, its chart still made every load fetch and evaluate plotly's 4.7 MB
+    why = st.expander("Why is it growing?", expanded=False, key=WHY_KEY, on_change="rerun")
+    with why:
+        if why.open:
+            dmatch = {"broker": broker, "cluster": cluster, "dlq": name.removesuffix(ctx.settings.dlq.parking_suffix)
+                      if parking else name}
+            common.history_chart(ctx, metrics.DLQ_INFLOW_RATE_PER_S, dmatch, title=f"Inflow of {name}",
+                                 unit=metrics.unit(metrics.DLQ_INFLOW_RATE_PER_S), label_cols=["dlq"],
+                                 empty="no inflow history in this time range", key="dlq_inflow_chart")
+            causes = frames.top_causes(msgs or [])
+            st.caption(f"Exception classes and reasons among the {len(msgs or [])} messages listed above"
+                       + (" (dead-lettered in the selected range)" if in_window else
+                          " (switch on 'In range only' for the selected range)") + ".")
+            common.table(causes, "no message listed", key="dlq_causes")
     if st.session_state.get(dlq_replay.ENTRY_KEY):
         dlq_replay.confirm(ctx, st.session_state[dlq_replay.ENTRY_KEY], {m["coord"]: m for m in msgs or []}, _queued)
 
