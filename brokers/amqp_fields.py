@@ -109,11 +109,27 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+_I32 = 2 ** 31  # pika writes a 32-bit int as 'I' and reads it back as int (a wider one comes back as its long)
+
+
+def _plain_field(name: Any, value: Any) -> bool:
+    """A header that certainly comes back as it is: an ASCII name pika can write as a short string and a
+    value of a type pika writes and reads as the same (ASCII text, bool, bytes, a 32-bit int, void). Most
+    headers are; skipping their write-and-read was a tenth of a RabbitMQ replay's CPU per message."""
+    if type(name) is not str or len(name) > 255 or not name.isascii():
+        return False
+    t = type(value)
+    return (value is None or t is bool or t is bytes or (t is str and value.isascii())
+            or (t is int and -_I32 <= value < _I32))
+
+
 def round_trip_problem(headers: dict | None) -> str | None:
     """None when ``headers`` (as decoded) are written and read back unchanged; else which header would not
     be (its name and why), e.g. a value of a type AMQP cannot carry or one whose field type would change."""
     install()
     for name, value in (headers or {}).items():
+        if _plain_field(name, value):
+            continue
         try:
             pieces: list[bytes] = []
             pika.data.encode_table(pieces, {name: value})

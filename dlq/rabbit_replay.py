@@ -31,6 +31,7 @@ from pika.spec import Basic
 
 from brokers import amqp_fields
 from config.rabbitmq import RabbitClusterConfig
+from core import gcpause
 from dlq import headers as hdr
 from dlq import plan, targets
 from dlq.context import JobContext, ReplayError, outcome
@@ -139,7 +140,8 @@ class WindowedReplay:
             assert conn is not None
             conn.cork()
             try:
-                fn(*args)
+                with gcpause.paused():  # see _flush
+                    fn(*args)
             except Exception as exc:  # any failure ends the run: the copies not acked are requeued
                 self._abort(exc)
             finally:
