@@ -135,3 +135,23 @@ def test_large_and_small_batches_follow_the_row_by_row_rules(store, size):
         rows = r.execute(f"SELECT s.labels, x.bucket_ms, x.min_v, x.max_v, x.sum_v, x.cnt, x.last_ts_ms, x.last_v "
                          f"FROM {table} x JOIN series s ON s.id = x.series_id").fetchall()
         assert {(labels[row[0]], row[1]): tuple(row[2:]) for row in rows} == _rollup(kept, width), table
+
+
+def test_batches_of_new_ticks_then_a_repeat(store):
+    """The usual large batch (each (series, ts) once, timestamps not staged before: PostgreSQL COPYs it straight
+    into samples_recent), then one that repeats a staged tick with other values (ignored, first write wins)."""
+    w, r = store
+    sw = SampleWriter(w)
+    groups = [f"g{i}" for i in range(1250)]
+    batches = [[lag(g, T0 + (2 * k + j) * 15_000, float(k * 10 + j)) for j in (0, 1) for g in groups]
+               for k in range(3)]  # 2,500 rows: two ticks of 1,250 series each
+    batches.append([lag(g, T0 + 15_000, 99.0) for g in groups] + [lag("new", T0 + 15_000, 5.0)])
+    assert [sw.write(b) for b in batches] == [2_500, 2_500, 2_500, 1]
+    kept, latest = _reference(batches)
+    got = {(lab.split('"group":"')[1][:-2], ts): v for lab, ts, v in r.execute(
+        "SELECT s.labels, x.ts_ms, x.value FROM samples_recent x JOIN series s ON s.id = x.series_id")}
+    assert got == kept
+    got_latest = {lab.split('"group":"')[1][:-2]: (ts, v) for lab, ts, v in r.execute(
+        "SELECT s.labels, l.ts_ms, l.value FROM latest l JOIN series s ON s.id = l.series_id")}
+    assert got_latest == latest
+    assert [t for (t,) in r.execute("SELECT ts_ms FROM staged_ts ORDER BY ts_ms")] == [T0 + k * 15_000 for k in range(6)]
