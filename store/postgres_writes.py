@@ -8,6 +8,9 @@ can conflict (the usual case), else into a temporary table and three set-based s
 """
 from __future__ import annotations
 
+from psycopg.errors import UniqueViolation
+
+from store.db import savepoint
 from store.postgres import PgConnection
 
 _INCOMING = "eventdeck_incoming"
@@ -32,7 +35,11 @@ def stage(conn: PgConnection, rows: list[tuple]) -> int:
     ticks = sorted({r[1] for r in rows})
     if len({(r[0], r[1]) for r in rows}) == len(rows) and not conn.execute(
             "SELECT EXISTS (SELECT 1 FROM staged_ts WHERE ts_ms = ANY(?))", (ticks,)).fetchone()[0]:
-        return _stage_new_ticks(conn, rows, ticks)
+        try:
+            with savepoint(conn, "direct_copy"):
+                return _stage_new_ticks(conn, rows, ticks)
+        except UniqueViolation:  # another writer committed one of these (series, ts) since the check: the
+            pass                 # general path below applies first-write-wins to it
     if _INCOMING not in conn.temp_tables:
         conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INCOMING} (ord bigint, series_id bigint, ts_ms bigint, "
                      "value double precision) ON COMMIT DELETE ROWS")
