@@ -111,8 +111,11 @@ def streamlit_on(tmp: Path, config: Path, extra_env: dict[str, str] | None = Non
             proc.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
+    """One headless Chromium per test process (xdist worker): every test gets a browser context of its own
+    (cookies, storage, viewport, colour scheme, time zone), so nothing leaks between tests or modules, and a
+    launch per module was a second or more of start-up each time."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install it with `make system-deps` (apt-get install chromium)",
                     pytrace=False)
