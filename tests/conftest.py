@@ -17,6 +17,17 @@ if str(ROOT) not in sys.path:
 
 from demo.brokers import KAFKA_KINDS, BrokerError, ensure_rabbitmq, start_kafka  # noqa: E402
 
+# Hypothesis for the whole suite: no per-example deadline. The suite shares a 2-core machine with brokers,
+# Chromium and dashboards, so an example's wall time says nothing about the code (and a deadline miss makes
+# Hypothesis re-run the example to confirm it: slower, and a flaky failure). Example counts stay as each test
+# sets them; `HYPOTHESIS_PROFILE=default` restores Hypothesis' own settings.
+import os  # noqa: E402
+
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("suite", deadline=None)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
 
 @pytest.fixture(scope="session")
 def rabbitmq():
