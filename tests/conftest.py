@@ -15,7 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from demo.brokers import KAFKA_KINDS, BrokerError, ensure_rabbitmq, start_kafka  # noqa: E402
+from demo.brokers import (  # noqa: E402
+    KAFKA_KINDS,
+    RABBIT_PLUGINS,
+    BrokerError,
+    RabbitInfo,
+    ensure_rabbitmq,
+    start_kafka,
+)
 
 # Hypothesis for the whole suite: no per-example deadline. The suite shares a 2-core machine with brokers,
 # Chromium and dashboards, so an example's wall time says nothing about the code (and a deadline miss makes
@@ -29,11 +36,30 @@ _hypothesis_settings.register_profile("suite", deadline=None)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
+def _rabbit_answers_with_plugins(info: RabbitInfo) -> bool:
+    """ensure_rabbitmq's "already up" check over HTTP: every node the management API lists has the plugins the
+    tests need enabled, and the per-queue prometheus endpoint answers. ensure_rabbitmq asks
+    `rabbitmq-plugins list`, which boots an Erlang CLI: ~10 s of wall time (under 1 s of CPU) per xdist worker."""
+    import requests
+
+    try:
+        r = requests.get(f"{info.mgmt_url}/api/nodes", params={"columns": "name,enabled_plugins"},
+                         auth=(info.user, info.password), timeout=5)
+        nodes = r.json() if r.status_code == 200 else []
+        plugins_on = bool(nodes) and all(set(RABBIT_PLUGINS) <= set(n.get("enabled_plugins") or ()) for n in nodes)
+        return plugins_on and requests.get(f"{info.prometheus_url}/metrics/detailed",
+                                           params={"family": "queue_consumer_count"}, timeout=5).status_code == 200
+    except (requests.RequestException, ValueError):
+        return False
+
+
 @pytest.fixture(scope="session")
 def rabbitmq():
     """The machine's RabbitMQ node with the management API answering."""
+    if _rabbit_answers_with_plugins(RabbitInfo()):
+        return RabbitInfo()
     try:
-        return ensure_rabbitmq()
+        return ensure_rabbitmq()  # not up, or a plugin off: start it / enable them, or say what is missing
     except BrokerError as exc:
         pytest.fail(f"RabbitMQ is needed for this test and could not be started: {exc}\n"
                     "Start it with `python -m demo.brokers up` (or `rabbitmq-server -detached`).",
