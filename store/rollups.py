@@ -30,29 +30,6 @@ def plan_rollup(start_ms: int, end_ms: int, max_points: int, minute_tier: bool) 
     return "rollup_1h", k * HOUR_MS, f"{k}h"
 
 
-def merge_staged_sql(table: str, width_ms: int) -> str:
-    """One statement adding every row of ``samples_recent`` to ``table``'s buckets (UPSERT).
-
-    Deltas are aggregated per (series, bucket) first; ``last`` is the value at the latest timestamp,
-    and a stored bucket keeps its ``last`` when the delta's is older (a late sample).
-    """
-    return (
-        f"INSERT INTO {table} (series_id, bucket_ms, min_v, max_v, sum_v, cnt, last_ts_ms, last_v) "
-        "SELECT a.series_id, a.b, a.mn, a.mx, a.sm, a.n, a.lt, r.value FROM ("
-        f"SELECT series_id, ts_ms / {width_ms} * {width_ms} AS b, min(value) AS mn, max(value) AS mx, "
-        "sum(value) AS sm, count(*) AS n, max(ts_ms) AS lt FROM samples_recent GROUP BY series_id, b) AS a "
-        "JOIN samples_recent AS r ON r.ts_ms = a.lt AND r.series_id = a.series_id ORDER BY a.series_id, a.b "
-        "ON CONFLICT (series_id, bucket_ms) DO UPDATE SET "
-        # CASE rather than the two-argument min()/max() SQLite has: the same statement runs on PostgreSQL
-        f"min_v = CASE WHEN excluded.min_v < {table}.min_v THEN excluded.min_v ELSE {table}.min_v END, "
-        f"max_v = CASE WHEN excluded.max_v > {table}.max_v THEN excluded.max_v ELSE {table}.max_v END, "
-        f"sum_v = {table}.sum_v + excluded.sum_v, cnt = {table}.cnt + excluded.cnt, "
-        f"last_v = CASE WHEN excluded.last_ts_ms >= {table}.last_ts_ms THEN excluded.last_v ELSE {table}.last_v END, "
-        f"last_ts_ms = CASE WHEN excluded.last_ts_ms > {table}.last_ts_ms THEN excluded.last_ts_ms "
-        f"ELSE {table}.last_ts_ms END"
-    )
-
-
 DELTA = "eventdeck_rollup_delta"  # a temporary table of the writer's session: the 1-minute deltas of one flush
 
 
